@@ -1,0 +1,230 @@
+import NIOCore
+import NIOHTTP1
+
+/// One complete HTTP request as the v1 API sees it.
+struct V1Request: Sendable {
+    var method: HTTPMethod
+    var uri: String
+    var contentType: String?
+    var body: [UInt8]
+}
+
+/// One HTTP answer. `contentType` nil sends none (the original's 405 and redirects).
+struct V1Reply: Sendable, Equatable {
+    var status: HTTPResponseStatus
+    var body: [UInt8] = []
+    var contentType: String? = V1API.textPlain
+    var location: String? = nil
+
+    static func error(_ error: StoreError) -> V1Reply {
+        V1Reply(status: V1API.status(for: error.code), body: V1JSON.encode(error))
+    }
+
+    static func text(_ text: String, status: HTTPResponseStatus = .ok) -> V1Reply {
+        V1Reply(status: status, body: Array(text.utf8))
+    }
+}
+
+/// The routes and rules of the v1 client API, free of connection handling.
+struct V1API: Sendable {
+    /// What the original sent for every body: Go sniffed its JSON as plain text.
+    static let textPlain = "text/plain; charset=utf-8"
+    /// The text at `/version`: the v1 API this server speaks.
+    static let versionText = "etcd v0.1.2"
+
+    let backend: any V1Backend
+
+    /// How a request is answered: at once, or later (a write in flight, a watch) with a way to
+    /// withdraw if the client leaves first.
+    enum Handling {
+        case now(V1Reply)
+        case later(EventLoopFuture<V1Reply>, cancel: (@Sendable () -> Void)?)
+    }
+
+    /// HTTP status for an error number, as v0.1.0 and the v0.2 compatibility layer sent them.
+    static func status(for code: ErrorCode) -> HTTPResponseStatus {
+        switch code.rawValue {
+        case 100: .notFound
+        case 300..<400: .internalServerError
+        default: .badRequest
+        }
+    }
+
+    func handle(_ request: V1Request, on eventLoop: any EventLoop) -> Handling {
+        let parts = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let query = parts.count > 1 ? parts[1] : nil
+        guard let path = percentDecode(parts[0].utf8, plusIsSpace: false) else {
+            return .now(.error(StoreError(.invalidField, cause: "the URL path is not valid percent-encoded UTF-8")))
+        }
+        // Go's ServeMux answers a path that is not clean (`//`, `.`, `..`) with a redirect to the
+        // clean one rather than guessing.
+        let clean = Self.goCleanPath(path)
+        if clean != path || path == "/v1/keys" || path == "/v1/watch" {
+            let target = clean == "/v1/keys" || clean == "/v1/watch" ? clean + "/" : clean
+            return .now(V1Reply(status: .movedPermanently, contentType: nil, location: Self.percentEncodePath(target)))
+        }
+        if path.hasPrefix("/v1/keys/") {
+            return keys(request, key: KeyPath.clean(path.dropFirst(8)), query: query, on: eventLoop)
+        }
+        if path.hasPrefix("/v1/watch/") {
+            return watch(request, prefix: KeyPath.clean(path.dropFirst(9)), query: query, on: eventLoop)
+        }
+        switch path {
+        case "/machines": return .now(.text(backend.cluster().clientURLs.joined(separator: ",")))
+        case "/v1/machines": return .now(.text(backend.cluster().clientURLs.joined(separator: ", ")))
+        case "/leader", "/v1/leader":
+            guard let leader = backend.cluster().leaderPeerURL else { return .now(.error(StoreError(.leaderElect))) }
+            return .now(.text(leader))
+        case "/version": return .now(.text(Self.versionText))
+        case "/stats", "/v1/stats/store": return .now(V1Reply(status: .ok, body: V1JSON.encode(backend.stats())))
+        default: return .now(.text("404 page not found\n", status: .notFound))
+        }
+    }
+
+    private func keys(_ request: V1Request, key: String, query: Substring?, on eventLoop: any EventLoop) -> Handling {
+        switch request.method {
+        case .GET:
+            let now = backend.now()
+            switch backend.read(key) {
+            case .success(.file(let response)): return .now(V1Reply(status: .ok, body: V1JSON.encode(response, now: now)))
+            case .success(.directory(let listing)): return .now(V1Reply(status: .ok, body: V1JSON.encode(listing, now: now)))
+            case .failure(let error): return .now(.error(error))
+            }
+        case .POST, .PUT:
+            switch form(request, query: query) {
+            case .failure(let error): return .now(.error(error))
+            case .success(let form): return write(setCommand(key: key, form: form), path: request.uri, on: eventLoop)
+            }
+        case .DELETE:
+            if let error = KeyStore.validate(.delete(key: key)) { return .now(.error(error)) }
+            return write(.success(.delete(key: key)), path: request.uri, on: eventLoop)
+        default:
+            return .now(V1Reply(status: .methodNotAllowed, contentType: nil))
+        }
+    }
+
+    /// Builds a set or test-and-set from the form, checking in the original's order: reserved
+    /// prefix, then value, then ttl.
+    private func setCommand(key: String, form: FormValues) -> Result<Command.Kind, StoreError> {
+        if let error = KeyStore.validate(.set(key: key, value: "", expiration: nil)) { return .failure(error) }
+        guard let value = form["value"], !value.isEmpty else { return .failure(StoreError(.valueRequired, cause: "Set")) }
+        var expiration: Timestamp?
+        if let ttlText = form["ttl"], !ttlText.isEmpty {
+            guard let ttl = parseGoInteger(ttlText, as: Int64.self) else { return .failure(StoreError(.ttlNaN, cause: "Set")) }
+            // A TTL past the year 2262 does not fit a 64-bit nanosecond clock; the original
+            // wrapped around silently, this server says so.
+            guard let instant = backend.now().adding(seconds: ttl) else {
+                return .failure(StoreError(.ttlNaN, cause: "Set: TTL out of range"))
+            }
+            expiration = instant
+        }
+        if let prevValue = form["prevValue"] {
+            return .success(.testAndSet(key: key, prevValue: prevValue, value: value, expiration: expiration))
+        }
+        return .success(.set(key: key, value: value, expiration: expiration))
+    }
+
+    private func write(_ command: Result<Command.Kind, StoreError>, path: String, on eventLoop: any EventLoop) -> Handling {
+        let kind: Command.Kind
+        switch command {
+        case .failure(let error): return .now(.error(error))
+        case .success(let built): kind = built
+        }
+        let backend = self.backend
+        let requestPath = String(path.split(separator: "?", maxSplits: 1)[0])
+        let future = backend.write(kind, issuedAt: backend.now(), on: eventLoop).map { outcome -> V1Reply in
+            switch outcome {
+            case .completed(.success(let response)):
+                return V1Reply(status: .ok, body: V1JSON.encode(response, now: backend.now()))
+            case .completed(.failure(let error)):
+                return .error(error)
+            case .redirect(let leader):
+                // The original dropped the query string and expected the client to resend the
+                // body, as `curl -L` does.
+                return V1Reply(status: .temporaryRedirect, contentType: nil, location: leader + requestPath)
+            }
+        }
+        return .later(future, cancel: nil)
+    }
+
+    private func watch(_ request: V1Request, prefix: String, query: Substring?, on eventLoop: any EventLoop) -> Handling {
+        var index: UInt64 = 0
+        switch request.method {
+        case .GET:
+            break
+        case .POST:
+            let parsed = form(request, query: query)
+            guard case .success(let form) = parsed else {
+                if case .failure(let error) = parsed { return .now(.error(error)) }
+                return .now(.error(StoreError(.invalidForm)))
+            }
+            if let text = form["index"], !text.isEmpty {
+                guard let value = parseGoInteger(text, as: UInt64.self) else {
+                    return .now(.error(StoreError(.indexNaN, cause: "Watch From Index")))
+                }
+                index = value
+            }
+        default:
+            return .now(V1Reply(status: .methodNotAllowed, contentType: nil))
+        }
+        let backend = self.backend
+        let pending = backend.watch(prefix: prefix, fromIndex: index, on: eventLoop)
+        let future = pending.result.map { result -> V1Reply in
+            switch result {
+            case .success(let event): V1Reply(status: .ok, body: V1JSON.encode(event, now: backend.now()))
+            case .failure(let error): .error(error)
+            }
+        }
+        return .later(future, cancel: pending.cancel)
+    }
+
+    private func form(_ request: V1Request, query: Substring?) -> Result<FormValues, StoreError> {
+        let mediaType = request.contentType?.split(separator: ";").first?.trimmingSpaces.lowercased()
+        if mediaType == "multipart/form-data" {
+            return .failure(
+                StoreError(.invalidForm, cause: "multipart forms are not supported: send application/x-www-form-urlencoded (curl -d)"))
+        }
+        let body = mediaType == "application/x-www-form-urlencoded" ? request.body : nil
+        guard let form = FormValues(query: query, body: body) else {
+            return .failure(StoreError(.invalidForm, cause: "the form is not valid percent-encoded UTF-8"))
+        }
+        return .success(form)
+    }
+
+    /// Go's `cleanPath`: `path.Clean`, keeping a trailing slash.
+    static func goCleanPath(_ path: String) -> String {
+        let cleaned = KeyPath.clean(path)
+        return path.hasSuffix("/") && cleaned != "/" ? cleaned + "/" : cleaned
+    }
+
+    /// Escapes a decoded path for a `Location` header: unreserved characters and `/` stay.
+    static func percentEncodePath(_ path: String) -> String {
+        var output = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "/"):
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                output += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return output
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " { text.removeFirst() }
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

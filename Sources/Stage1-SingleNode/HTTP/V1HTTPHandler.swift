@@ -1,0 +1,134 @@
+import NIOCore
+import NIOHTTP1
+
+/// Limits that keep a misbehaving client from holding the server's memory or connections.
+public struct HTTPLimits: Sendable {
+    /// The largest request body accepted, in bytes; etcd's own limit is 1.5 MiB.
+    public var maxBodyBytes: Int = 1_572_864
+    /// How long a client may take to send one whole request once it has started, so a slow
+    /// sender cannot hold a connection open forever.
+    public var requestTimeout: TimeAmount = .seconds(30)
+    /// How long a keep-alive connection may sit between requests. Never applies while a watch
+    /// is waiting for its event: long polls have no server-side timeout, as in the original.
+    public var idleTimeout: TimeAmount = .minutes(5)
+
+    /// The defaults above.
+    public init() {}
+}
+
+/// Reads one HTTP/1 request at a time from a connection and answers it through `V1API`.
+///
+/// The pipelining handler in front delivers requests one by one, so a waiting watch holds the
+/// requests behind it, as HTTP/1 requires answers in order.
+final class V1HTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case receiving(HTTPRequestHead, body: [UInt8])
+        case answering(cancel: (@Sendable () -> Void)?)
+        case closing
+    }
+
+    private let api: V1API
+    private let limits: HTTPLimits
+    private var state = State.idle
+    private var deadline: Scheduled<Void>?
+
+    init(api: V1API, limits: HTTPLimits) {
+        self.api = api
+        self.limits = limits
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(limits.idleTimeout, context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        if case .answering(let cancel) = state { cancel?() }
+        state = .closing
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle):
+            arm(limits.requestTimeout, context: context)
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodyBytes {
+                refuseTooLarge(context: context, head: head)
+            } else {
+                state = .receiving(head, body: [])
+            }
+        case (.body(var chunk), .receiving(let head, var body)):
+            state = .closing  // drop the copy held by `state` so `body` grows in place
+            guard body.count + chunk.readableBytes <= limits.maxBodyBytes else {
+                return refuseTooLarge(context: context, head: head)
+            }
+            body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes) ?? [])
+            state = .receiving(head, body: body)
+        case (.end, .receiving(let head, let body)):
+            deadline?.cancel()
+            answer(head: head, body: body, context: context)
+        default:
+            break  // the rest of a request already refused
+        }
+    }
+
+    private func answer(head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
+        let request = V1Request(
+            method: head.method, uri: head.uri, contentType: head.headers.first(name: "content-type"), body: body)
+        switch api.handle(request, on: context.eventLoop) {
+        case .now(let reply):
+            send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
+        case .later(let future, let cancel):
+            state = .answering(cancel: cancel)
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+                guard case .answering = self.state else { return }
+                let reply = (try? result.get()) ?? .error(StoreError(.raftInternal, cause: "internal error"))
+                self.send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
+            }
+        }
+    }
+
+    private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let error = StoreError(.invalidForm, cause: "request body exceeds \(limits.maxBodyBytes) bytes")
+        send(V1Reply(status: .payloadTooLarge, body: V1JSON.encode(error)), keepAlive: false, version: head.version, context: context)
+    }
+
+    private func send(_ reply: V1Reply, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        if let contentType = reply.contentType { headers.add(name: "Content-Type", value: contentType) }
+        if let location = reply.location { headers.add(name: "Location", value: location) }
+        headers.add(name: "Content-Length", value: String(reply.body.count))
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
+        if !reply.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply.body)))), promise: nil)
+        }
+        if keepAlive {
+            state = .idle
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            arm(limits.idleTimeout, context: context)
+        } else {
+            state = .closing
+            deadline?.cancel()
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Closes the connection if the current phase (idle, or receiving a request) lasts longer than `timeout`.
+    private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            switch self.state {
+            case .idle, .receiving: context.close(promise: nil)
+            case .answering, .closing: break
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/// Key paths in the keys tree: always absolute and clean, like Go's `path.Clean("/" + key)`.
+public enum KeyPath {
+    /// The first path segments reserved for etcd itself; clients may read under them but not write.
+    public static let reservedPrefixes: Set<Substring> = ["_etcd", "ephemeralNodes"]
+
+    /// Cleans a key as the original did with `path.Clean("/" + key)`: collapses repeated slashes,
+    /// drops `.` segments, resolves `..` (never above the root) and removes a trailing slash.
+    public static func clean(_ key: some StringProtocol) -> String {
+        var stack: [Substring] = []
+        for segment in key.split(separator: "/", omittingEmptySubsequences: true) {
+            switch segment {
+            case ".": continue
+            case "..": if !stack.isEmpty { stack.removeLast() }
+            default: stack.append(Substring(segment))
+            }
+        }
+        return "/" + stack.joined(separator: "/")
+    }
+
+    /// Whether a raw request path is already clean, so that it need not be redirected.
+    public static func isClean(_ path: String) -> Bool {
+        if path == "/" { return true }
+        let cleaned = clean(path)
+        return path == cleaned || path == cleaned + "/"
+    }
+
+    /// The segments of a clean key: `/a/b` gives `["a", "b"]`; the root gives none.
+    public static func segments(_ key: String) -> [Substring] {
+        key.split(separator: "/", omittingEmptySubsequences: true)
+    }
+
+    /// The parent directory of a clean key; the root is its own parent.
+    public static func parent(_ key: String) -> String {
+        guard let slash = key.lastIndex(of: "/"), slash != key.startIndex else { return "/" }
+        return String(key[..<slash])
+    }
+
+    /// Whether a clean key lies under a reserved prefix such as `/_etcd`.
+    public static func isReserved(_ key: String) -> Bool {
+        guard let first = segments(key).first else { return false }
+        return reservedPrefixes.contains(first)
+    }
+
+    /// Whether `key` is `prefix` itself or lies under it, by whole segments: `/foo` covers
+    /// `/foo/x` but not `/foobar`, and `/` covers everything.
+    public static func isUnder(_ key: String, prefix: String) -> Bool {
+        if prefix == "/" || key == prefix { return true }
+        let keyBytes = key.utf8, prefixBytes = prefix.utf8
+        guard keyBytes.count > prefixBytes.count, keyBytes.starts(with: prefixBytes) else { return false }
+        return keyBytes[keyBytes.index(keyBytes.startIndex, offsetBy: prefixBytes.count)] == UInt8(ascii: "/")
+    }
+
+    /// The prefixes at which a watcher could be waiting for a change of `key`: `/`, `/a`, `/a/b`.
+    public static func ancestorsIncludingSelf(_ key: String) -> [String] {
+        var result = ["/"]
+        var current = ""
+        for segment in segments(key) {
+            current += "/" + segment
+            result.append(current)
+        }
+        return result
+    }
+}
