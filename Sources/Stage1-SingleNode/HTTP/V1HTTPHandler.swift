@@ -53,6 +53,29 @@ final class V1HTTPHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// A malformed request (the error handler in front has already answered 400) or a broken
+    /// socket: nothing more can be read in order, so the connection ends here.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .answering(let cancel?) = state { cancel() }
+        state = .closing
+        deadline?.cancel()
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A client that stops sending while its watch waits has gone away (Go's server treats
+        // EOF the same): withdraw the watcher now instead of holding it until the next change.
+        // A write in flight is still answered before the connection closes.
+        if event as? ChannelEvent == .inputClosed, case .answering(let cancel?) = state {
+            cancel()
+            state = .closing
+            deadline?.cancel()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):

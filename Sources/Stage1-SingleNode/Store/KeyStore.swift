@@ -132,3 +132,13 @@ struct ExpiryItem: Comparable, Sendable {
         (lhs.expiration, lhs.key) < (rhs.expiration, rhs.key)
     }
 }
+
+extension KeyStore: Equatable {
+    /// Two stores are equal when they hold the same tree, index, history and counters: what
+    /// replicas that applied the same log must agree on. The expiry queue is derived from the
+    /// files, and stale entries in it are not state.
+    public static func == (lhs: KeyStore, rhs: KeyStore) -> Bool {
+        lhs.files == rhs.files && lhs.directories == rhs.directories && lhs.index == rhs.index
+            && lhs.history == rhs.history && lhs.stats == rhs.stats
+    }
+}

@@ -6,7 +6,7 @@ import DequeModule
 /// The window holds `capacity` events (the `-m` flag). A watch from an index older than the
 /// window is refused with error 401 rather than, as in the original, silently turned into a wait
 /// for the next change: a client resuming after a gap must learn that it missed events.
-public struct EventHistory: Sendable {
+public struct EventHistory: Sendable, Equatable {
     // Ascending by index; every event's index is greater than `clearedThrough`.
     private var events: Deque<V1Response> = []
     /// How many events the window keeps; `Int.max` means unlimited.

@@ -1,0 +1,72 @@
+import NIOCore
+import Testing
+import SingleNode
+
+@Suite("Connections: keep-alive, half-close, slow and idle clients")
+struct V1ConnectionTests {
+    @Test("Requests on one keep-alive connection are answered in order")
+    func keepAlive() async throws {
+        try await withTestServer { port, _, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send(
+                "POST /v1/keys/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nvalue=1"
+                    + "GET /v1/keys/a HTTP/1.1\r\nHost: x\r\n\r\n")
+            let first = try await withTimeout(5, "first") { try await connection.readResponse() }
+            let second = try await withTimeout(5, "second") { try await connection.readResponse() }
+            #expect(first?.body == #"{"action":"SET","key":"/a","value":"1","newKey":true,"index":3}"#)
+            #expect(second?.body == #"{"action":"GET","key":"/a","value":"1","index":3}"#)
+            await connection.close()
+        }
+    }
+
+    @Test("A client that half-closes after its request still gets the answer")
+    func halfClosed() async throws {
+        try await withTestServer { port, _, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send("GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await connection.halfClose()
+            let reply = try await withTimeout(5, "reply") { try await connection.readResponse() }
+            #expect(reply?.body == "etcd v0.1.2")
+        }
+    }
+
+    @Test("A client that starts a request and stalls is cut off after the request timeout, and others are served meanwhile")
+    func slowClient() async throws {
+        var limits = HTTPLimits()
+        limits.requestTimeout = .milliseconds(300)
+        try await withTestServer(limits: limits) { port, _, _ in
+            let slow = try await RawHTTPConnection(port: port)
+            try await slow.send("POST /v1/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nvalue=")
+            #expect(try await request(port, "GET", "/version").body == "etcd v0.1.2")
+            try await withTimeout(5, "the stalled connection is closed") { try await slow.waitForClose() }
+            #expect(await slow.isClosedByServer)
+        }
+    }
+
+    @Test("An idle keep-alive connection is closed, but a waiting watch is not")
+    func idleVersusWatch() async throws {
+        var limits = HTTPLimits()
+        limits.idleTimeout = .milliseconds(300)
+        try await withTestServer(limits: limits) { port, server, _ in
+            let idle = try await RawHTTPConnection(port: port)
+            let watcher = try await RawHTTPConnection(port: port)
+            try await watcher.send("GET /v1/watch/w HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await withTimeout(5, "the idle connection is closed") { try await idle.waitForClose() }
+            #expect(server.backend.watcherCount == 1, "the watch outlives the idle timeout")
+            _ = try await request(port, "POST", "/v1/keys/w", form: [("value", "v")])
+            let event = try await withTimeout(5, "event") { try await watcher.readResponse() }
+            #expect(event?.status == 200)
+        }
+    }
+
+    @Test("HTTP/1.0 without keep-alive gets the answer and a closed connection")
+    func http10() async throws {
+        try await withTestServer { port, _, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send("GET /version HTTP/1.0\r\n\r\n")
+            let reply = try await withTimeout(5, "reply") { try await connection.readResponse() }
+            #expect(reply?.body == "etcd v0.1.2")
+            try await withTimeout(5, "close") { try await connection.waitForClose() }
+        }
+    }
+}
