@@ -15,29 +15,38 @@ struct GoJSON {
 
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": raw(#"\""#)
-            case "\\": raw(#"\\"#)
-            case "\n": raw(#"\n"#)
-            case "\r": raw(#"\r"#)
-            case "\t": raw(#"\t"#)
-            case "<", ">", "&", "\u{2028}", "\u{2029}":
-                unicodeEscape(scalar.value)
-            case _ where scalar.value < 0x20:
-                unicodeEscape(scalar.value)
-            default:
-                bytes.append(contentsOf: String(scalar).utf8)
+        var text = text
+        text.withUTF8 { utf8 in
+            var position = 0
+            while position < utf8.count {
+                let byte = utf8[position]
+                switch byte {
+                case UInt8(ascii: "\""): raw(#"\""#)
+                case UInt8(ascii: "\\"): raw(#"\\"#)
+                case UInt8(ascii: "\n"): raw(#"\n"#)
+                case UInt8(ascii: "\r"): raw(#"\r"#)
+                case UInt8(ascii: "\t"): raw(#"\t"#)
+                case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"), 0..<0x20:
+                    unicodeEscape(UInt32(byte))
+                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+                case 0xE2 where position + 2 < utf8.count && utf8[position + 1] == 0x80
+                    && (utf8[position + 2] == 0xA8 || utf8[position + 2] == 0xA9):
+                    unicodeEscape(utf8[position + 2] == 0xA8 ? 0x2028 : 0x2029)
+                    position += 2
+                default:
+                    bytes.append(byte)
+                }
+                position += 1
             }
         }
         bytes.append(UInt8(ascii: "\""))
     }
 
     private mutating func unicodeEscape(_ value: UInt32) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
         raw(#"\u"#)
         for shift in stride(from: 12, through: 0, by: -4) {
-            bytes.append(hex[Int((value >> UInt32(shift)) & 0xF)])
+            let digit = UInt8((value >> UInt32(shift)) & 0xF)
+            bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
         }
     }
 }

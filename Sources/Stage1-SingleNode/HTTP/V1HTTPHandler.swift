@@ -34,6 +34,10 @@ final class V1HTTPHandler: ChannelInboundHandler {
     private let api: V1API
     private let limits: HTTPLimits
     private var state = State.idle
+    // One timer per connection, re-armed lazily: a request only records when its phase began,
+    // so the hot path schedules nothing. `phaseTimeout` nil means no limit (a watch waiting).
+    private var phaseStarted = NIODeadline.now()
+    private var phaseTimeout: TimeAmount?
     private var deadline: Scheduled<Void>?
 
     init(api: V1API, limits: HTTPLimits) {
@@ -93,7 +97,7 @@ final class V1HTTPHandler: ChannelInboundHandler {
             body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes) ?? [])
             state = .receiving(head, body: body)
         case (.end, .receiving(let head, let body)):
-            deadline?.cancel()
+            phaseTimeout = nil
             answer(head: head, body: body, context: context)
         default:
             break  // the rest of a request already refused
@@ -144,13 +148,31 @@ final class V1HTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// Closes the connection if the current phase (idle, or receiving a request) lasts longer than `timeout`.
+    /// Starts a phase (idle, or receiving a request) that may last at most `timeout`. The check
+    /// runs at least every `min(requestTimeout, idleTimeout)`, so a phase is cut off between
+    /// one and two of those intervals late at worst.
     private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+        phaseStarted = .now()
+        phaseTimeout = timeout
+        if deadline == nil { scheduleCheck(after: checkInterval, context: context) }
+    }
+
+    private var checkInterval: TimeAmount { min(limits.requestTimeout, limits.idleTimeout) }
+
+    private func scheduleCheck(after delay: TimeAmount, context: ChannelHandlerContext) {
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            self.deadline = nil
+            guard let timeout = self.phaseTimeout else { return }
             switch self.state {
-            case .idle, .receiving: context.close(promise: nil)
-            case .answering, .closing: break
+            case .idle, .receiving:
+                let remaining = self.phaseStarted + timeout - .now()
+                if remaining <= .zero {
+                    context.close(promise: nil)
+                } else {
+                    self.scheduleCheck(after: min(remaining, self.checkInterval), context: context)
+                }
+            case .answering, .closing:
+                break
             }
         }
     }

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Synchronization
 
@@ -23,11 +24,13 @@ public final class SingleNodeBackend: V1Backend {
 
     private let state: Mutex<State>
     private let clock: any WallClock
+    private let logger: Logger
     private let identity: Mutex<(peerURL: String, clientURL: String)?> = Mutex(nil)
 
     /// Makes an empty machine that keeps `historyCapacity` events for watches from an index.
-    public init(clock: any WallClock, historyCapacity: Int = 1024) {
+    public init(clock: any WallClock, historyCapacity: Int = 1024, logger: Logger = Logger(label: "etcd")) {
         self.clock = clock
+        self.logger = logger
         self.state = Mutex(State(store: KeyStore(historyCapacity: historyCapacity)))
     }
 
@@ -108,6 +111,7 @@ public final class SingleNodeBackend: V1Backend {
             promise.succeed(answer)
             return PendingWatch(result: promise.futureResult, cancel: {})
         case .waiting(let id):
+            logger.debug("watcher waiting", metadata: ["prefix": "\(prefix)", "from-index": "\(index)"])
             return PendingWatch(result: promise.futureResult) { [weak self] in
                 let waiter = self?.state.withLock { $0.hub.remove(id) }
                 waiter?.fail(ChannelError.ioOnClosedChannel)

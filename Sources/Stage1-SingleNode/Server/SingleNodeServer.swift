@@ -54,7 +54,7 @@ public final class SingleNodeServer: Sendable {
         _ configuration: SingleNodeConfiguration, clock: any WallClock = SystemWallClock(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "etcd")
     ) async throws -> SingleNodeServer {
-        let backend = SingleNodeBackend(clock: clock, historyCapacity: configuration.historyCapacity)
+        let backend = SingleNodeBackend(clock: clock, historyCapacity: configuration.historyCapacity, logger: logger)
         let http = try await V1HTTPServer.start(
             host: configuration.clientHost, port: configuration.clientPort, backend: backend,
             limits: configuration.limits, group: group, logger: logger)

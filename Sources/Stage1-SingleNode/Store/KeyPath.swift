@@ -6,6 +6,7 @@ public enum KeyPath {
     /// Cleans a key as the original did with `path.Clean("/" + key)`: collapses repeated slashes,
     /// drops `.` segments, resolves `..` (never above the root) and removes a trailing slash.
     public static func clean(_ key: some StringProtocol) -> String {
+        if isAlreadyClean(key.utf8) { return String(key) }
         var stack: [Substring] = []
         for segment in key.split(separator: "/", omittingEmptySubsequences: true) {
             switch segment {
@@ -15,6 +16,26 @@ public enum KeyPath {
             }
         }
         return "/" + stack.joined(separator: "/")
+    }
+
+    /// One pass over the bytes: a leading slash, no empty, `.` or `..` segment and no trailing
+    /// slash. Most keys are clean, and this spares them the split and join.
+    private static func isAlreadyClean(_ bytes: some Collection<UInt8>) -> Bool {
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        guard bytes.first == slash else { return false }
+        if bytes.count == 1 { return true }
+        var segmentLength = 0, dots = 0
+        for byte in bytes.dropFirst() {
+            if byte == slash {
+                if segmentLength == 0 || segmentLength == dots { return false }
+                segmentLength = 0
+                dots = 0
+            } else {
+                segmentLength += 1
+                if byte == dot { dots += 1 }
+            }
+        }
+        return segmentLength > 0 && !(segmentLength == dots && dots <= 2)
     }
 
     /// Whether a raw request path is already clean, so that it need not be redirected.

@@ -5,7 +5,8 @@ import SingleNode
 struct KeyPathTests {
     @Test("clean follows Go's path.Clean on \"/\" + key", arguments: [
         ("", "/"), ("/", "/"), ("a", "/a"), ("/a/", "/a"), ("//a//b", "/a/b"), ("/a/./b", "/a/b"),
-        ("/a/../b", "/b"), ("/../../x", "/x"), ("a/b/..", "/a"),
+        ("/a/../b", "/b"), ("/../../x", "/x"), ("a/b/..", "/a"), ("/a/.../b", "/a/.../b"), ("/.hidden/x.", "/.hidden/x."),
+        ("/a/.", "/a"), ("/a/b/", "/a/b"), ("/a/..", "/"),
     ])
     func clean(raw: String, cleaned: String) {
         #expect(KeyPath.clean(raw) == cleaned)

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Stage 1 benchmark: the v1 API of this server (in memory) against the real etcd 3.4's v2 API
+# (etcd --enable-v2, durable) under the same wrk load, in the same run, on loopback.
+#
+#   Benchmarks/stage1-v1.sh [seconds per row, default 5]
+#
+# Prints a Markdown table of requests/s and p99 latency for SET and GET with 1, 16 and 128
+# keep-alive connections, and the ratio ours/etcd. Needs wrk and etcd-server (installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-5}
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v etcd >/dev/null || missing+=(etcd-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+swift build -c release --product etcd >/dev/null
+OURS_BIN="$(swift build -c release --show-bin-path)/etcd"
+WORK=$(mktemp -d)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() { for _ in $(seq 200); do curl -sf "$1" >/dev/null && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+
+OURS_PORT=$(free_port)
+"$OURS_BIN" -c "127.0.0.1:$OURS_PORT" -s "127.0.0.1:$(free_port)" -n bench >"$WORK/ours.log" 2>&1 &
+PIDS+=($!)
+ETCD_PORT=$(free_port)
+etcd --enable-v2 --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$(free_port)" \
+    >"$WORK/etcd.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$OURS_PORT/version"
+wait_http "http://127.0.0.1:$ETCD_PORT/version"
+
+# One Lua script per operation; every request names one of 1000 keys so the store does real work.
+cat >"$WORK/set.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(os.getenv("METHOD"), os.getenv("PREFIX") .. (n % 1000), {["Content-Type"] = "application/x-www-form-urlencoded"}, "value=benchmark-value")
+end
+LUA
+cat >"$WORK/get.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", os.getenv("PREFIX") .. (n % 1000))
+end
+LUA
+
+# run URL PREFIX METHOD SCRIPT CONNECTIONS -> "requests/s p99-ms"
+run() {
+    local threads=$(( $5 < 2 ? 1 : 2 ))
+    METHOD=$3 PREFIX=$2 wrk -t"$threads" -c"$5" -d"${DURATION}s" --latency -s "$WORK/$4.lua" "$1" >"$WORK/wrk.out" 2>&1
+    local rps p99
+    rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
+    if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "warning: non-2xx answers: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
+    echo "$rps $p99"
+}
+
+echo "| op | conns | ours req/s | ours p99 ms | etcd 3.4 v2 req/s | etcd p99 ms | req/s ours/etcd |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for op in set get; do
+    for conns in 1 16 128; do
+        read -r ours_rps ours_p99 < <(run "http://127.0.0.1:$OURS_PORT" /v1/keys/bench/ POST "$op" "$conns")
+        read -r etcd_rps etcd_p99 < <(run "http://127.0.0.1:$ETCD_PORT" /v2/keys/bench/ PUT "$op" "$conns")
+        ratio=$(awk -v a="$ours_rps" -v b="$etcd_rps" 'BEGIN { printf "%.1f", a / b }')
+        printf '| %s | %d | %.0f | %.2f | %.0f | %.2f | %sx |\n' "$op" "$conns" "$ours_rps" "$ours_p99" "$etcd_rps" "$etcd_p99" "$ratio"
+    done
+done
+ours_rss=$(ps -o rss= -p "${PIDS[0]}")
+etcd_rss=$(ps -o rss= -p "${PIDS[1]}")
+echo
+echo "RSS after the run: ours $((ours_rss / 1024)) MiB, etcd $((etcd_rss / 1024)) MiB"

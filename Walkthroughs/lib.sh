@@ -1,0 +1,69 @@
+# Helpers shared by the walkthroughs: free ports, starting and stopping etcd, and assertions
+# that print what the reader of the README sees. Source it; it sets up a trap that stops every
+# process it started and removes the temporary directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
+[ -x "$ETCD_BIN" ] || { echo "no etcd binary at $ETCD_BIN: run 'swift build' first (or set ETCD_BIN)" >&2; exit 1; }
+WORK=$(mktemp -d)
+STARTED_PIDS=()
+
+cleanup() {
+    for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A TCP port nobody is listening on right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_etcd NAME ARGS...: starts etcd in the background with its log in $WORK/NAME.log and
+# waits (at most 20 s) until it says it is ready.
+start_etcd() {
+    local name=$1; shift
+    "$ETCD_BIN" "$@" >"$WORK/$name.log" 2>&1 &
+    STARTED_PIDS+=($!)
+    local deadline=$((SECONDS + 20))
+    until grep -q "ready to serve client requests" "$WORK/$name.log"; do
+        if ! kill -0 "${STARTED_PIDS[-1]}" 2>/dev/null; then
+            echo "etcd $name exited early:" >&2; cat "$WORK/$name.log" >&2; exit 1
+        fi
+        [ $SECONDS -lt $deadline ] || { echo "etcd $name not ready after 20 s" >&2; cat "$WORK/$name.log" >&2; exit 1; }
+        sleep 0.05
+    done
+}
+
+# Shows a command as the README does, runs it, and prints its output.
+show() {
+    echo "\$ $*" | sed "s#http://127.0.0.1:$CLIENT_PORT#http://127.0.0.1:4001#g"
+    "$@"
+    echo
+}
+
+# expect ACTUAL EXPECTED: compares after hiding what changes from run to run (the absolute
+# expiration time, and the seconds left, which depend on how fast the commands ran).
+expect() {
+    local normalize='s/"expiration":"[^"]*"/"expiration":"<time>"/g; s/"ttl":[0-9]*/"ttl":<ttl>/g'
+    local actual expected
+    actual=$(printf '%s' "$1" | sed -E "$normalize")
+    expected=$(printf '%s' "$2" | sed -E "$normalize")
+    if [ "$actual" != "$expected" ]; then
+        printf 'MISMATCH\n  expected: %s\n  actual:   %s\n' "$expected" "$actual" >&2
+        exit 1
+    fi
+    echo "$1"
+}
+
+# until_true SECONDS COMMAND...: polls a command until it succeeds, failing after SECONDS.
+until_true() {
+    local limit=$1; shift
+    local deadline=$((SECONDS + limit))
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || { echo "timed out after ${limit}s waiting for: $*" >&2; exit 1; }
+        sleep 0.05
+    done
+}

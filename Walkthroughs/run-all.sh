@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every walkthrough in order and ends with one "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")"
+passed=0 failed=0
+for script in [0-9][0-9]-*.sh; do
+    echo "=== $script"
+    if bash "$script"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "--- FAILED: $script"; fi
+done
+echo "walkthroughs: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
