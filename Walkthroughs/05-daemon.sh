@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The daemon itself: its version, a mistake in its flags, its log milestones, and a clean stop.
+source "$(dirname "$0")/lib.sh"
+
+echo '$ etcd -version'
+expect "$("$ETCD_BIN" -version)" 'etcd v0.1.2'
+
+echo '$ etcd -bogus'
+set +e
+"$ETCD_BIN" -bogus >"$WORK/bogus.out" 2>&1
+status=$?
+set -e
+[ $status -eq 2 ] || { echo "expected exit status 2 for an unknown flag, got $status" >&2; exit 1; }
+expect "$(head -1 "$WORK/bogus.out")" 'etcd: flag provided but not defined: -bogus'
+
+echo '$ etcd -c 4001x'
+set +e
+"$ETCD_BIN" -c 4001x >"$WORK/badaddr.out" 2>&1
+status=$?
+set -e
+[ $status -eq 2 ] || { echo "expected exit status 2 for a bad address, got $status" >&2; exit 1; }
+expect "$(cat "$WORK/badaddr.out")" 'etcd: -c 4001x: expected host:port or a port number, e.g. -c 127.0.0.1:4001'
+
+# The seed's own command form: bare ports, a data directory, no name.
+CLIENT_PORT=$(free_port)
+PEER_PORT=$(free_port)
+echo '$ etcd -s 7001 -c 4001 -d nodes/node1'
+start_etcd node1 -s "$PEER_PORT" -c "$CLIENT_PORT" -d "$WORK/nodes/node1"
+grep -q "listening for client requests" "$WORK/node1.log"
+expect "$(curl -s http://127.0.0.1:$CLIENT_PORT/v1/keys/_etcd/machines | sed "s/$CLIENT_PORT/4001/; s/$PEER_PORT/7001/")" \
+    '[{"action":"GET","key":"/_etcd/machines/node1","value":"raft=http://127.0.0.1:7001\u0026etcd=http://127.0.0.1:4001","index":1}]'
+
+echo '$ kill -TERM <etcd>   # stops cleanly, exit status 0'
+pid=${STARTED_PIDS[-1]}
+kill -TERM "$pid"
+set +e
+wait "$pid"
+status=$?
+set -e
+[ $status -eq 0 ] || { echo "expected exit status 0 after SIGTERM, got $status" >&2; cat "$WORK/node1.log" >&2; exit 1; }
+grep -q "stopped serving client requests" "$WORK/node1.log"
+echo "exit status $status; log: $(grep -o 'stopped serving client requests' "$WORK/node1.log")"
