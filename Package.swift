@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "etcd", targets: ["etcd"]),
         .library(name: "SingleNode", targets: ["SingleNode"]),
+        .library(name: "Raft", targets: ["Raft"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -30,6 +31,12 @@ let package = Package(
             path: "Sources/Stage1-SingleNode",
             exclude: ["README.md"]
         ),
+        // Stage 2: Raft as a pure state machine (Core) and its durable log (Storage).
+        .target(
+            name: "Raft",
+            path: "Sources/Stage2-Raft",
+            exclude: ["README.md"]
+        ),
         // The daemon: flags in, a running server out.
         .executableTarget(
             name: "etcd",
@@ -49,6 +56,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SingleNodeTests"
+        ),
+        .testTarget(
+            name: "RaftTests",
+            dependencies: ["Raft"],
+            path: "Tests/RaftTests"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,133 @@
+/// The leader's view of one follower: how much of the log it has, and how to send it more.
+///
+/// Flow control has three states (as in etcd-io/raft):
+/// - `probe`: the leader does not know where the follower's log matches; it sends one append
+///   per heartbeat interval and waits for the answer.
+/// - `replicate`: the follower is caught up to `match`; appends are pipelined optimistically,
+///   at most `Inflights.capacity` unacknowledged at a time.
+/// - `snapshot`: the follower needs a snapshot; nothing else is sent until it is applied.
+struct Progress: Sendable, Hashable {
+    enum State: Sendable, Hashable { case probe, replicate, snapshot }
+
+    // The highest index known to be replicated on the follower.
+    var match: UInt64 = 0
+    // The next index to send; match < next always.
+    var next: UInt64
+    var state = State.probe
+    // In `snapshot`: the index of the snapshot being sent.
+    var pendingSnapshot: UInt64 = 0
+    // Whether the follower answered since the last CheckQuorum.
+    var recentActive = false
+    // In `probe`: an append is out and unanswered.
+    var isProbeSent = false
+    var inflights: Inflights
+    var isLearner: Bool
+
+    init(next: UInt64, maxInflight: Int, isLearner: Bool) {
+        self.next = next
+        self.inflights = Inflights(capacity: maxInflight)
+        self.isLearner = isLearner
+    }
+
+    /// Whether the leader should hold further appends back.
+    var isPaused: Bool {
+        switch state {
+        case .probe: isProbeSent
+        case .replicate: inflights.isFull
+        case .snapshot: true
+        }
+    }
+
+    private mutating func reset(to state: State) {
+        isProbeSent = false
+        pendingSnapshot = 0
+        self.state = state
+        inflights.reset()
+    }
+
+    mutating func becomeProbe() {
+        // After a snapshot, the follower has at least the snapshot's index.
+        let floor = state == .snapshot ? max(match + 1, pendingSnapshot + 1) : match + 1
+        reset(to: .probe)
+        next = floor
+    }
+
+    mutating func becomeReplicate() {
+        reset(to: .replicate)
+        next = match + 1
+    }
+
+    mutating func becomeSnapshot(_ index: UInt64) {
+        reset(to: .snapshot)
+        pendingSnapshot = index
+    }
+
+    /// Records an acknowledgement up to `index`; returns whether `match` moved.
+    mutating func maybeUpdate(_ index: UInt64) -> Bool {
+        var updated = false
+        if match < index {
+            match = index
+            updated = true
+            isProbeSent = false
+        }
+        next = max(next, index + 1)
+        return updated
+    }
+
+    /// Handles a rejection of the append at `rejected`, moving `next` back towards `hint`;
+    /// returns false if the rejection is stale.
+    mutating func maybeDecrease(rejected: UInt64, hint: UInt64) -> Bool {
+        if state == .replicate {
+            // Appends are pipelined: only a rejection above `match` means anything.
+            if rejected <= match { return false }
+            next = match + 1
+            return true
+        }
+        // In probe, only the answer to the latest probe counts.
+        if next - 1 != rejected { return false }
+        next = max(min(rejected, hint + 1), match + 1)
+        isProbeSent = false
+        return true
+    }
+}
+
+/// The last indexes of the appends in flight to one follower, oldest first, at most `capacity`.
+struct Inflights: Sendable, Hashable {
+    let capacity: Int
+    private var buffer: [UInt64] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var isFull: Bool { buffer.count >= capacity }
+    var count: Int { buffer.count }
+
+    mutating func add(_ index: UInt64) { buffer.append(index) }
+
+    /// Frees every append whose last index is at or below `index` (acknowledged).
+    mutating func freeLE(_ index: UInt64) {
+        let freed = buffer.prefix { $0 <= index }.count
+        if freed > 0 { buffer.removeFirst(freed) }
+    }
+
+    mutating func reset() { buffer.removeAll(keepingCapacity: true) }
+}
+
+/// Quorum arithmetic over the voters.
+enum Quorum {
+    /// The largest index that a majority of `voters` have matched (Raft §5.3, §5.4).
+    static func committedIndex(_ matches: [UInt64]) -> UInt64 {
+        guard !matches.isEmpty else { return .max }
+        let sorted = matches.sorted(by: >)
+        return sorted[sorted.count / 2]
+    }
+
+    /// Whether `granted` of `voters` is a majority; `rejected` decides a loss early.
+    enum VoteResult { case won, lost, pending }
+
+    static func result(voters: Int, granted: Int, rejected: Int) -> VoteResult {
+        let majority = voters / 2 + 1
+        if granted >= majority { return .won }
+        if voters - rejected < majority { return .lost }
+        return .pending
+    }
+}

@@ -1,0 +1,39 @@
+/// Candidates and pre-candidates: count votes, or give way to a leader (Raft §5.2).
+extension RaftNode {
+    mutating func stepCandidate(_ message: Message) -> RaftError? {
+        let myResponse: MessageKind = role == .preCandidate ? .preVoteResponse : .voteResponse
+        switch message.kind {
+        case .propose:
+            return .proposalDropped
+        case .append:
+            becomeFollower(term: message.term, leader: message.from)
+            handleAppend(message)
+        case .heartbeat:
+            becomeFollower(term: message.term, leader: message.from)
+            handleHeartbeat(message)
+        case .snapshot:
+            becomeFollower(term: message.term, leader: message.from)
+            handleSnapshot(message)
+        case myResponse:
+            switch poll(message.from, granted: !message.reject) {
+            case .won:
+                if role == .preCandidate {
+                    // A pre-candidate that could win now campaigns for real.
+                    campaign(preVote: false, transfer: false)
+                } else {
+                    becomeLeader()
+                    broadcastAppend()
+                }
+            case .lost:
+                becomeFollower(term: term, leader: 0)
+            case .pending:
+                break
+            }
+        case .readIndex:
+            return .proposalDropped
+        default:
+            break
+        }
+        return nil
+    }
+}

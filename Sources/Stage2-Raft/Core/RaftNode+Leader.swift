@@ -1,0 +1,162 @@
+/// The leader: accepts proposals, replicates, commits, answers reads, hands over leadership.
+extension RaftNode {
+    mutating func stepLeader(_ message: Message) -> RaftError? {
+        switch message.kind {
+        case .beat:
+            broadcastHeartbeat(context: [])
+            return nil
+        case .checkQuorum:
+            // Without word from a quorum for an election timeout, this leader may be on the
+            // wrong side of a partition: step down rather than serve stale reads.
+            if !isQuorumActive() { becomeFollower(term: term, leader: 0) }
+            for member in progress.keys where member != id { progress[member]?.recentActive = false }
+            return nil
+        case .propose:
+            return propose(message)
+        case .readIndex:
+            handleReadIndex(message)
+            return nil
+        default:
+            break
+        }
+        guard progress[message.from] != nil else { return nil }
+        switch message.kind {
+        case .appendResponse:
+            handleAppendResponse(message)
+        case .heartbeatResponse:
+            handleHeartbeatResponse(message)
+        case .snapshotStatus:
+            guard progress[message.from]?.state == .snapshot else { break }
+            if message.reject { progress[message.from]?.pendingSnapshot = 0 }
+            progress[message.from]?.becomeProbe()
+            // Wait for the follower's answer (or a heartbeat) before probing again.
+            progress[message.from]?.isProbeSent = true
+        case .unreachable:
+            if progress[message.from]?.state == .replicate { progress[message.from]?.becomeProbe() }
+        case .transferLeader:
+            handleTransferLeader(to: message.from)
+        default:
+            break
+        }
+        return nil
+    }
+
+    private mutating func propose(_ message: Message) -> RaftError? {
+        guard progress[id] != nil else { return .proposalDropped }  // removed from the membership
+        guard leadTransferee == 0 else { return .proposalDropped }
+        var entries = message.entries
+        for position in entries.indices where entries[position].kind == .confChange {
+            // One membership change at a time, and none before this leader's first entry is
+            // applied (thesis §4.1 and the fix described in its §4.1.2 errata).
+            if pendingConfIndex > log.applied { return .confChangePending }
+            pendingConfIndex = log.lastIndex + UInt64(position) + 1
+            entries[position].kind = .confChange
+        }
+        appendEntries(entries)
+        broadcastAppend()
+        return nil
+    }
+
+    /// Appends entries of the current term to the leader's own log and counts itself.
+    mutating func appendEntries(_ entries: [Entry]) {
+        var last = log.lastIndex
+        let stamped = entries.map { entry -> Entry in
+            last += 1
+            return Entry(term: term, index: last, kind: entry.kind, data: entry.data)
+        }
+        log.append(stamped)
+        _ = progress[id]?.maybeUpdate(log.lastIndex)
+        _ = maybeCommit()
+    }
+
+    /// Moves the commit index to what a quorum of voters has (Raft §5.3), if it is from this term.
+    mutating func maybeCommit() -> Bool {
+        let matches = voters.map { progress[$0]?.match ?? 0 }
+        let quorumIndex = Quorum.committedIndex(matches)
+        if config.faultInjection == .commitPreviousTermByCounting {
+            guard quorumIndex > log.committed, quorumIndex != .max, quorumIndex <= log.lastIndex else { return false }
+            log.commit(to: quorumIndex)
+            return true
+        }
+        return log.maybeCommit(quorumIndex, term: term)
+    }
+
+    private func isQuorumActive() -> Bool {
+        let active = voters.filter { $0 == id || progress[$0]?.recentActive == true }.count
+        return active >= voters.count / 2 + 1
+    }
+
+    private var hasCommittedInCurrentTerm: Bool { (try? log.term(log.committed)) == term }
+
+    private mutating func handleAppendResponse(_ message: Message) {
+        let follower = message.from
+        progress[follower]?.recentActive = true
+        guard var state = progress[follower] else { return }
+        if message.reject {
+            var nextProbe = message.rejectHint
+            if message.logTerm > 0 {
+                // Skip every entry of ours from a term the follower does not have there.
+                nextProbe = log.findConflictByTerm(message.rejectHint, message.logTerm).index
+            }
+            if state.maybeDecrease(rejected: message.index, hint: nextProbe) {
+                if state.state == .replicate { state.becomeProbe() }
+                progress[follower] = state
+                sendAppend(to: follower)
+            }
+            return
+        }
+        let wasPaused = state.isPaused
+        guard state.maybeUpdate(message.index) else { return }
+        switch state.state {
+        case .probe:
+            state.becomeReplicate()
+        case .snapshot where state.match >= state.pendingSnapshot:
+            state.becomeProbe()
+            state.becomeReplicate()
+        case .replicate:
+            state.inflights.freeLE(message.index)
+        case .snapshot:
+            break
+        }
+        progress[follower] = state
+        if maybeCommit() {
+            releaseReadsAfterFirstCommit()
+            broadcastAppend()
+        } else if wasPaused {
+            sendAppend(to: follower)
+        }
+        // Keep the pipeline full while there is more to send.
+        while sendAppend(to: follower, evenIfEmpty: false) {}
+        if follower == leadTransferee && progress[follower]?.match == log.lastIndex {
+            send(Message(kind: .timeoutNow, to: follower))
+        }
+    }
+
+    private mutating func handleHeartbeatResponse(_ message: Message) {
+        let follower = message.from
+        progress[follower]?.recentActive = true
+        progress[follower]?.isProbeSent = false
+        if let state = progress[follower], state.match < log.lastIndex || state.state == .probe {
+            sendAppend(to: follower)
+        }
+        guard !message.context.isEmpty else { return }
+        acknowledgeRead(context: message.context, from: follower)
+    }
+
+    private mutating func handleTransferLeader(to transferee: NodeID) {
+        guard let target = progress[transferee], !target.isLearner else { return }
+        if leadTransferee != 0 {
+            if leadTransferee == transferee { return }
+            leadTransferee = 0
+        }
+        guard transferee != id else { return }
+        // The transfer must finish within an election timeout (see tickHeartbeat).
+        electionElapsed = 0
+        leadTransferee = transferee
+        if target.match == log.lastIndex {
+            send(Message(kind: .timeoutNow, to: transferee))
+        } else {
+            sendAppend(to: transferee)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/// What a node needs done, taken with `ready()` and handed back with `advance(_:)`.
+///
+/// The contract, in this order:
+/// 1. **Persist** `hardState` (if set), `entries` and `snapshot` (if set) to stable storage,
+///    with one sync for all of them. Nothing below may happen before this is durable: a vote
+///    or an acknowledgement sent before it could be forgotten by a crash (Raft Figure 2,
+///    "respond to RPCs only after updating stable storage").
+/// 2. **Send** `messages`.
+/// 3. **Apply** `snapshot`, then `committedEntries`, to the state machine, in order; call
+///    `applyConfChange` for each configuration change entry as it is applied.
+/// 4. **Advance**: call `advance(_:)` with this value.
+///
+/// Everything that accumulated since the last `Ready` comes in one, so a batch of proposals is
+/// persisted with one sync and sent in one message per follower.
+public struct Ready: Sendable {
+    /// The leader and role, if either changed since the last `Ready`.
+    public var softState: (leader: NodeID, role: Role)?
+    /// The hard state to persist, if it changed.
+    public var hardState: HardState?
+    /// Entries to append to stable storage (they may replace a conflicting suffix).
+    public var entries: [Entry]
+    /// A snapshot from the leader to persist and apply, if one arrived.
+    public var snapshot: Snapshot?
+    /// Entries now committed, to apply in order.
+    public var committedEntries: [Entry]
+    /// Messages to send once the above is persisted.
+    public var messages: [Message]
+    /// Linearizable reads now confirmed: serve each once `index` is applied.
+    public var readStates: [ReadState]
+
+    /// Whether the persisted state changed in a way that needs a sync before sending.
+    public var mustSync: Bool { hardState != nil || !entries.isEmpty || snapshot != nil }
+
+    /// Whether there is nothing to do.
+    public var isEmpty: Bool {
+        softState == nil && hardState == nil && entries.isEmpty && snapshot == nil && committedEntries.isEmpty
+            && messages.isEmpty && readStates.isEmpty
+    }
+}
+
+extension RaftNode {
+    /// Whether `ready()` would return anything.
+    public var hasReady: Bool {
+        !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
+            || hardState != reportedHardState || reportedSoftState != (leader, role)
+            || !log.nextCommittedEntries().isEmpty
+    }
+
+    /// Takes everything the caller must do now (see `Ready` for the order).
+    public mutating func ready() -> Ready {
+        let committed = log.nextCommittedEntries(maxBytes: config.maxSizePerMessage * 4)
+        let ready = Ready(
+            softState: reportedSoftState != (leader, role) ? (leader, role) : nil,
+            hardState: hardState != reportedHardState ? hardState : nil,
+            entries: log.unstable,
+            snapshot: log.unstableSnapshot,
+            committedEntries: committed,
+            messages: outbox,
+            readStates: readStates)
+        outbox = []
+        readStates = []
+        reportedSoftState = (leader, role)
+        reportedHardState = hardState
+        if let last = committed.last { log.acceptApplying(last.index) }
+        return ready
+    }
+
+    /// Reports that a `Ready` was persisted, sent and applied.
+    public mutating func advance(_ ready: Ready) {
+        if let snapshot = ready.snapshot {
+            log.stableSnapshot(to: snapshot.metadata.index)
+            log.appliedTo(snapshot.metadata.index)
+        }
+        if let last = ready.entries.last { log.stableTo(index: last.index, term: last.term) }
+        if let last = ready.committedEntries.last { log.appliedTo(last.index) }
+    }
+
+    /// Lets the shell see and change the storage the core reads (it persists each `Ready` there).
+    public var storage: Storage {
+        get { log.storage }
+        _modify { yield &log.storage }
+    }
+}
