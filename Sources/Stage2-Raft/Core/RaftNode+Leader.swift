@@ -53,7 +53,8 @@ extension RaftNode {
             entries[position].kind = .confChange
         }
         appendEntries(entries)
-        broadcastAppend()
+        // Sent at the next Ready, together with every other proposal made before it.
+        hasUnsentProposals = true
         return nil
     }
 

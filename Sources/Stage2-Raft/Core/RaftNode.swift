@@ -47,6 +47,8 @@ public struct RaftNode<Storage: RaftStorage> {
     var readsAwaitingFirstCommit: [Message] = []
     var readStates: [ReadState] = []
     var outbox: [Message] = []
+    // Proposals were appended since the last Ready: send them then, in one append per follower.
+    var hasUnsentProposals = false
     // What the last Ready reported, to report only changes.
     var reportedHardState: HardState
     var reportedSoftState: (leader: NodeID, role: Role)

@@ -41,13 +41,21 @@ public struct Ready: Sendable {
 extension RaftNode {
     /// Whether `ready()` would return anything.
     public var hasReady: Bool {
-        !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
+        hasUnsentProposals || !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
             || hardState != reportedHardState || reportedSoftState != (leader, role)
             || !log.nextCommittedEntries().isEmpty
     }
 
     /// Takes everything the caller must do now (see `Ready` for the order).
     public mutating func ready() -> Ready {
+        if hasUnsentProposals {
+            hasUnsentProposals = false
+            if role == .leader {
+                for member in progress.keys.sorted() where member != id {
+                    while sendAppend(to: member, evenIfEmpty: false) {}
+                }
+            }
+        }
         let committed = log.nextCommittedEntries(maxBytes: config.maxSizePerMessage * 4)
         let ready = Ready(
             softState: reportedSoftState != (leader, role) ? (leader, role) : nil,

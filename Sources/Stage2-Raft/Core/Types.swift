@@ -143,6 +143,12 @@ public struct ReadState: Sendable, Hashable {
     public var index: UInt64
     /// The request's context, echoed back so the caller can match it.
     public var requestContext: [UInt8]
+
+    /// Makes a read state.
+    public init(index: UInt64, requestContext: [UInt8]) {
+        self.index = index
+        self.requestContext = requestContext
+    }
 }
 
 /// A node's role (Raft §5.1, plus the pre-candidate of §9.6's PreVote).
