@@ -65,7 +65,7 @@ public enum V1Flags {
     /// with `-d nodes/node1` and no `-n`), else `node-<peer port>`, so that nodes started
     /// without names do not collide as the original's `default-name` did.
     static func name(_ given: String?, dataDirectory: String?, peerPort: Int) throws(InvalidValue) -> String {
-        let derived = dataDirectory.flatMap { KeyPath.segments($0).last.map(String.init) }.flatMap { $0 == "." ? nil : $0 }
+        let derived = dataDirectory.flatMap { KeyPath.segments($0).last }.flatMap { $0 == "." ? nil : $0 }
         let name = given ?? derived ?? "node-\(peerPort)"
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
             throw InvalidValue(description: "-n \(name): a name is one path segment, e.g. -n node1")

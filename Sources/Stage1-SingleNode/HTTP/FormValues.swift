@@ -14,6 +14,14 @@ struct FormValues: Sendable {
         }
     }
 
+    /// Values from multipart fields (which win, like a body) and the query string.
+    init?(query: Substring?, fields: [(name: String, value: String)]) {
+        for (name, value) in fields where values[name] == nil { values[name] = value }
+        if let query, !query.isEmpty {
+            guard Self.parse(Array(query.utf8)[...], into: &values) else { return nil }
+        }
+    }
+
     /// The value of `name`, nil when absent (an empty value is present).
     subscript(name: String) -> String? { values[name] }
 

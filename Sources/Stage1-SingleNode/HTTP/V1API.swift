@@ -56,12 +56,16 @@ struct V1API: Sendable {
         guard let path = percentDecode(parts[0].utf8, plusIsSpace: false) else {
             return .now(.error(StoreError(.invalidField, cause: "the URL path is not valid percent-encoded UTF-8")))
         }
-        // Go's ServeMux answers a path that is not clean (`//`, `.`, `..`) with a redirect to the
-        // clean one rather than guessing.
-        let clean = Self.goCleanPath(path)
-        if clean != path || path == "/v1/keys" || path == "/v1/watch" {
-            let target = clean == "/v1/keys" || clean == "/v1/watch" ? clean + "/" : clean
-            return .now(V1Reply(status: .movedPermanently, contentType: nil, location: Self.percentEncodePath(target)))
+        // Go's ServeMux redirected a path with `//`, `.` or `..` to its clean form, which hid
+        // the mistake (and curl had usually cleaned it already); this server says what is wrong.
+        if !Self.goCleanPath(path).isByteEqual(to: path) {
+            return .now(.error(StoreError(
+                .invalidField, cause: "the path \(path) has empty, '.' or '..' segments; send the clean key, e.g. /v1/keys/a/b")))
+        }
+        // The subtree roots without their slash redirect, as the original's mux did.
+        if path == "/v1/keys" || path == "/v1/watch" {
+            let location = path + "/" + (query.map { "?" + $0 } ?? "")
+            return .now(V1Reply(status: .movedPermanently, contentType: nil, location: location))
         }
         if path.hasPrefix("/v1/keys/") {
             return keys(request, key: KeyPath.clean(path.dropFirst(8)), query: query, on: eventLoop)
@@ -77,7 +81,11 @@ struct V1API: Sendable {
             return .now(.text(leader))
         case "/version": return .now(.text(Self.versionText))
         case "/stats", "/v1/stats/store": return .now(V1Reply(status: .ok, body: V1JSON.encode(backend.stats())))
-        default: return .now(.text("404 page not found\n", status: .notFound))
+        default:
+            var reply = V1Reply.error(StoreError(
+                .invalidField, cause: "no such endpoint \(path): the v1 API serves /v1/keys/, /v1/watch/, /machines, /leader, /version and /stats"))
+            reply.status = .notFound
+            return .now(reply)
         }
     }
 
@@ -181,8 +189,14 @@ struct V1API: Sendable {
     private func form(_ request: V1Request, query: Substring?) -> Result<FormValues, StoreError> {
         let mediaType = request.contentType?.split(separator: ";").first?.trimmingSpaces.lowercased()
         if mediaType == "multipart/form-data" {
-            return .failure(
-                StoreError(.invalidForm, cause: "multipart forms are not supported: send application/x-www-form-urlencoded (curl -d)"))
+            // `curl -F value=x`: Go's FormValue read these too.
+            guard let boundary = MultipartForm.boundary(contentType: request.contentType ?? ""),
+                let fields = MultipartForm.parse(request.body, boundary: boundary),
+                let form = FormValues(query: query, fields: fields)
+            else {
+                return .failure(StoreError(.invalidForm, cause: "the multipart form is malformed"))
+            }
+            return .success(form)
         }
         let body = mediaType == "application/x-www-form-urlencoded" ? request.body : nil
         guard let form = FormValues(query: query, body: body) else {
@@ -197,21 +211,6 @@ struct V1API: Sendable {
         return path.hasSuffix("/") && cleaned != "/" ? cleaned + "/" : cleaned
     }
 
-    /// Escapes a decoded path for a `Location` header: unreserved characters and `/` stay.
-    static func percentEncodePath(_ path: String) -> String {
-        var output = ""
-        for byte in path.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "/"):
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                output += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return output
-    }
 }
 
 extension Substring {
@@ -220,11 +219,5 @@ extension Substring {
         while text.first == " " { text.removeFirst() }
         while text.last == " " { text.removeLast() }
         return text
-    }
-}
-
-extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

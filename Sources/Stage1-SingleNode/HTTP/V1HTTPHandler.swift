@@ -16,6 +16,20 @@ public struct HTTPLimits: Sendable {
     public init() {}
 }
 
+/// Fired by `RequestStartDetector` whenever request bytes arrive from the socket.
+struct RequestBytesArrived: Sendable {}
+
+/// Sits before the HTTP decoder and reports that bytes arrived, so the request timeout can start
+/// with a request's first byte rather than when its headers are complete.
+final class RequestStartDetector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireUserInboundEventTriggered(RequestBytesArrived())
+        context.fireChannelRead(data)
+    }
+}
+
 /// Reads one HTTP/1 request at a time from a connection and answers it through `V1API`.
 ///
 /// The pipelining handler in front delivers requests one by one, so a waiting watch holds the
@@ -39,6 +53,10 @@ final class V1HTTPHandler: ChannelInboundHandler {
     private var phaseStarted = NIODeadline.now()
     private var phaseTimeout: TimeAmount?
     private var deadline: Scheduled<Void>?
+    // The Date header, formatted once per second.
+    private var cachedDate: (second: Int64, text: String) = (-1, "")
+    // The client closed its side while a write was in flight: answer, then close.
+    private var isInputClosed = false
 
     init(api: V1API, limits: HTTPLimits) {
         self.api = api
@@ -70,14 +88,33 @@ final class V1HTTPHandler: ChannelInboundHandler {
         // A client that stops sending while its watch waits has gone away (Go's server treats
         // EOF the same): withdraw the watcher now instead of holding it until the next change.
         // A write in flight is still answered before the connection closes.
-        if event as? ChannelEvent == .inputClosed, case .answering(let cancel?) = state {
-            cancel()
-            state = .closing
-            deadline?.cancel()
-            context.close(promise: nil)
+        if event is RequestBytesArrived {
+            // The first bytes of a request: from now on the (shorter) request timeout applies,
+            // even while the headers trickle in.
+            if case .idle = state, phaseTimeout == limits.idleTimeout { arm(limits.requestTimeout, context: context) }
+            return
+        }
+        if event as? ChannelEvent == .inputClosed {
+            switch state {
+            case .answering(let cancel?):
+                cancel()
+                closeNow(context: context)
+            case .answering(nil):
+                isInputClosed = true
+            case .idle, .receiving:
+                closeNow(context: context)
+            case .closing:
+                break
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private func closeNow(context: ChannelHandlerContext) {
+        state = .closing
+        deadline?.cancel()
+        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -88,6 +125,11 @@ final class V1HTTPHandler: ChannelInboundHandler {
                 refuseTooLarge(context: context, head: head)
             } else {
                 state = .receiving(head, body: [])
+                if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                    // curl sends this before a large body and would otherwise wait a second.
+                    let interim = HTTPResponseHead(version: head.version, status: .continue)
+                    context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+                }
             }
         case (.body(var chunk), .receiving(let head, var body)):
             state = .closing  // drop the copy held by `state` so `body` grows in place
@@ -130,6 +172,11 @@ final class V1HTTPHandler: ChannelInboundHandler {
         if let contentType = reply.contentType { headers.add(name: "Content-Type", value: contentType) }
         if let location = reply.location { headers.add(name: "Location", value: location) }
         headers.add(name: "Content-Length", value: String(reply.body.count))
+        let now = api.backend.now()
+        let second = now.nanoseconds / 1_000_000_000
+        if second != cachedDate.second { cachedDate = (second, now.httpDate) }
+        headers.add(name: "Date", value: cachedDate.text)
+        let keepAlive = keepAlive && !isInputClosed
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
         if !reply.body.isEmpty {

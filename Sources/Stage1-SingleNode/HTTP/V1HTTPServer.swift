@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// A listening socket serving the v1 HTTP API with SwiftNIO: one event-loop task per request,
 /// never a thread per connection or per watcher.
@@ -9,10 +10,23 @@ public final class V1HTTPServer: Sendable {
     /// The port actually bound (useful when asked for port 0).
     public let port: Int
     private let channel: any Channel
+    // Open client connections, so stopping the server also ends them and their watches.
+    private let connections: Connections
 
-    private init(port: Int, channel: any Channel) {
+    final class Connections: Sendable {
+        let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+        func add(_ channel: any Channel) {
+            let key = ObjectIdentifier(channel)
+            open.withLock { $0[key] = channel }
+            channel.closeFuture.whenComplete { _ in _ = self.open.withLock { $0.removeValue(forKey: key) } }
+        }
+    }
+
+    private init(port: Int, channel: any Channel, connections: Connections) {
         self.port = port
         self.channel = channel
+        self.connections = connections
     }
 
     /// Binds `host:port` and starts serving `backend`.
@@ -21,13 +35,16 @@ public final class V1HTTPServer: Sendable {
         group: any EventLoopGroup, logger: Logger
     ) async throws -> V1HTTPServer {
         let api = V1API(backend: backend)
+        let connections = Connections()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RequestStartDetector())
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: api, limits: limits))
                 }
@@ -36,11 +53,14 @@ public final class V1HTTPServer: Sendable {
             .get()
         let bound = channel.localAddress?.port ?? port
         logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)"])
-        return V1HTTPServer(port: bound, channel: channel)
+        return V1HTTPServer(port: bound, channel: channel, connections: connections)
     }
 
-    /// Stops accepting connections.
+    /// Stops accepting connections, then closes the open ones (pending watches end with them).
     public func close() async throws {
         try await channel.close()
+        for connection in connections.open.withLock({ Array($0.values) }) {
+            try? await connection.close()
+        }
     }
 }

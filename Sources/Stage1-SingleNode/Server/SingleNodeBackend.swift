@@ -45,31 +45,39 @@ public final class SingleNodeBackend: V1Backend {
     /// Applies a command at the next index and wakes the watchers it fires.
     @discardableResult
     public func apply(_ command: Command) -> Result<V1Response, StoreError> {
-        let (result, fired) = state.withLock { state -> (Result<V1Response, StoreError>, [Waiter]) in
-            let index = state.nextIndex
-            state.nextIndex += 1
-            let result = state.store.apply(command, at: index)
-            guard case .success(let event) = result, event.action != .get else { return (result, []) }
-            return (result, state.hub.fire(for: event.key))
-        }
+        let (result, fired) = state.withLock { Self.apply(command, to: &$0) }
         if case .success(let event) = result {
             for waiter in fired { waiter.succeed(.success(event)) }
         }
         return result
     }
 
+    private static func apply(_ command: Command, to state: inout State) -> (Result<V1Response, StoreError>, [Waiter]) {
+        let index = state.nextIndex
+        state.nextIndex += 1
+        let result = state.store.apply(command, at: index)
+        guard case .success(let event) = result, event.action != .get else { return (result, []) }
+        return (result, state.hub.fire(for: event.key))
+    }
+
     /// Expires every key whose TTL has run out by now, one `expire` command each; returns how
     /// many were removed. The server calls this on a short timer; tests call it after moving a
-    /// manual clock.
+    /// manual clock. Finding and applying happen under one lock, so a set cannot slip between
+    /// and turn an expiry into a wasted index.
     @discardableResult
     public func expireDueKeys() -> Int {
         let now = clock.now()
-        let due = state.withLock { $0.store.dueExpirations(at: now) }
-        var removed = 0
-        for (key, expiration) in due {
-            if case .success = apply(Command(.expire(key: key, expiration: expiration), time: now)) { removed += 1 }
+        let expired = state.withLock { state -> [(V1Response, [Waiter])] in
+            state.store.dueExpirations(at: now).compactMap { key, expiration in
+                let (result, fired) = Self.apply(Command(.expire(key: key, expiration: expiration), time: now), to: &state)
+                guard case .success(let event) = result else { return nil }
+                return (event, fired)
+            }
         }
-        return removed
+        for (event, waiters) in expired {
+            for waiter in waiters { waiter.succeed(.success(event)) }
+        }
+        return expired.count
     }
 
     /// How many watchers are waiting.

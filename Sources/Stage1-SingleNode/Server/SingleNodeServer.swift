@@ -55,11 +55,20 @@ public final class SingleNodeServer: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "etcd")
     ) async throws -> SingleNodeServer {
         let backend = SingleNodeBackend(clock: clock, historyCapacity: configuration.historyCapacity, logger: logger)
+        // Register before listening, so no client ever sees the store without this machine.
+        // Only a port picked by the system (0, in tests) is unknown until bound, and nobody
+        // can reach it before it is reported.
+        var clientURL = configuration.advertisedClientURL ?? "http://\(configuration.clientHost):\(configuration.clientPort)"
+        if configuration.clientPort != 0 {
+            backend.bootstrap(name: configuration.name, peerURL: configuration.peerURL, clientURL: clientURL)
+        }
         let http = try await V1HTTPServer.start(
             host: configuration.clientHost, port: configuration.clientPort, backend: backend,
             limits: configuration.limits, group: group, logger: logger)
-        let clientURL = configuration.advertisedClientURL ?? "http://\(configuration.clientHost):\(http.port)"
-        backend.bootstrap(name: configuration.name, peerURL: configuration.peerURL, clientURL: clientURL)
+        if configuration.clientPort == 0 {
+            clientURL = configuration.advertisedClientURL ?? "http://\(configuration.clientHost):\(http.port)"
+            backend.bootstrap(name: configuration.name, peerURL: configuration.peerURL, clientURL: clientURL)
+        }
         let expiryTask = group.next().scheduleRepeatedTask(
             initialDelay: configuration.expiryCheckInterval, delay: configuration.expiryCheckInterval
         ) { _ in

@@ -13,8 +13,12 @@ public struct KeyStore: Sendable {
     // Files and directories by clean path; a path is in at most one of the two. Directories
     // hold their children's names (last segments), are made implicitly by writes beneath them
     // and never removed, as in the original. "/" is always a directory.
-    var files: [String: FileNode] = [:]
-    var directories: [String: Set<String>] = ["/": []]
+    // Keyed by bytes, not by Unicode equivalence (see `ByteString`).
+    var files: [ByteString: FileNode] = [:]
+    var directories: [ByteString: Set<ByteString>] = [ByteString("/"): []]
+    // How many files have a TTL: when the expiry queue holds many times more entries (stale
+    // ones left by refreshes), it is rebuilt, so it cannot grow without bound.
+    var filesWithTTL = 0
     // Min-heap of (expiration, key); entries go stale when a key is re-set or deleted and are
     // skipped lazily, checked against `files`.
     var expiryQueue = Heap<ExpiryItem>()
@@ -53,24 +57,19 @@ public struct KeyStore: Sendable {
         let result: Result<V1Response, StoreError>
         switch command.kind {
         case .set(let key, let value, let expiration):
-            if let expiration, expiration <= command.time {
-                stats.deletes += 1
-                result = delete(KeyPath.clean(key), at: entryIndex)
-            } else {
-                stats.sets += 1
-                result = set(KeyPath.clean(key), value: value, expiration: expiration, at: entryIndex)
-            }
+            result = set(KeyPath.clean(key), value: value, expiration: expiration, issuedAt: command.time, at: entryIndex)
         case .testAndSet(let key, let prevValue, let value, let expiration):
             stats.testAndSets += 1
             result = testAndSet(
-                KeyPath.clean(key), prevValue: prevValue, value: value, expiration: expiration, at: entryIndex)
+                KeyPath.clean(key), prevValue: prevValue, value: value, expiration: expiration, issuedAt: command.time,
+                at: entryIndex)
         case .delete(let key):
             stats.deletes += 1
             result = delete(KeyPath.clean(key), at: entryIndex)
         case .expire(let key, let expiration):
             result = expire(KeyPath.clean(key), expiration: expiration, at: entryIndex)
         case .join(let name, let raftURL, let etcdURL):
-            result = join(name: name, raftURL: raftURL, etcdURL: etcdURL, at: entryIndex)
+            result = join(name: name, raftURL: raftURL, etcdURL: etcdURL, issuedAt: command.time, at: entryIndex)
         case .nop:
             result = .failure(StoreError(.raftInternal, cause: "nop"))
         }
@@ -81,14 +80,15 @@ public struct KeyStore: Sendable {
     /// Reads a file, or lists a directory's immediate children sorted by key.
     public func read(_ key: String) -> Result<ReadResult, StoreError> {
         let key = KeyPath.clean(key)
-        if let file = files[key] {
+        if let file = files[ByteString(key)] {
             return .success(.file(V1Response(action: .get, key: key, value: file.value, expiration: file.expiration, index: index)))
         }
-        guard let children = directories[key] else { return .failure(StoreError(.keyNotFound, cause: key)) }
+        guard let children = directories[ByteString(key)] else { return .failure(StoreError(.keyNotFound, cause: key)) }
         let base = key == "/" ? "" : key
+        // Sorted by bytes, as Go's sort.Strings orders them.
         let listing = children.sorted().map { name -> V1Response in
-            let childKey = base + "/" + name
-            guard let file = files[childKey] else {
+            let childKey = base + "/" + name.string
+            guard let file = files[ByteString(childKey)] else {
                 return V1Response(action: .get, key: childKey, isDirectory: true, index: index)
             }
             return V1Response(action: .get, key: childKey, value: file.value, expiration: file.expiration, index: index)
@@ -110,14 +110,14 @@ public struct KeyStore: Sendable {
         var pending = expiryQueue
         while let next = pending.min, next.expiration <= now {
             _ = pending.removeMin()
-            if files[next.key]?.expiration == next.expiration { due.append((next.key, next.expiration)) }
+            if files[ByteString(next.key)]?.expiration == next.expiration { due.append((next.key, next.expiration)) }
         }
         return due
     }
 
     private mutating func dropStaleExpiries() {
         while let next = expiryQueue.min {
-            if files[next.key]?.expiration == next.expiration { return }
+            if files[ByteString(next.key)]?.expiration == next.expiration { return }
             _ = expiryQueue.removeMin()
         }
     }
@@ -129,7 +129,11 @@ struct ExpiryItem: Comparable, Sendable {
     var key: String
 
     static func < (lhs: ExpiryItem, rhs: ExpiryItem) -> Bool {
-        (lhs.expiration, lhs.key) < (rhs.expiration, rhs.key)
+        lhs.expiration != rhs.expiration ? lhs.expiration < rhs.expiration : ByteString(lhs.key) < ByteString(rhs.key)
+    }
+
+    static func == (lhs: ExpiryItem, rhs: ExpiryItem) -> Bool {
+        lhs.expiration == rhs.expiration && lhs.key.isByteEqual(to: rhs.key)
     }
 }
 

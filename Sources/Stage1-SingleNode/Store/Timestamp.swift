@@ -53,6 +53,21 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable {
         return text + "Z"
     }
 
+    /// The HTTP `Date` header form (RFC 9110 IMF-fixdate): `Fri, 27 Nov 2026 10:12:32 GMT`.
+    public var httpDate: String {
+        var seconds = nanoseconds / 1_000_000_000
+        if nanoseconds < 0 && nanoseconds % 1_000_000_000 != 0 { seconds -= 1 }
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
+        let (year, month, day) = Self.civilDate(daysSinceEpoch: days)
+        // 1970-01-01 was a Thursday.
+        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][Int(((days % 7) + 7) % 7)]
+        let monthName = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][Int(month - 1)]
+        return "\(weekday), \(Self.pad(day, 2)) \(monthName) \(Self.pad(year, 4)) \(Self.pad(secondOfDay / 3600, 2)):"
+            + "\(Self.pad(secondOfDay / 60 % 60, 2)):\(Self.pad(secondOfDay % 60, 2)) GMT"
+    }
+
     private static func pad(_ value: Int64, _ width: Int) -> String {
         let digits = String(value)
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits

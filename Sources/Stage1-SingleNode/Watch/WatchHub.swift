@@ -8,8 +8,9 @@ public struct WatchHub<Waiter: Sendable>: Sendable {
     /// Identifies a watcher so it can be cancelled when its client goes away.
     public typealias WatcherID = UInt64
 
-    private var byPrefix: [String: [WatcherID: Waiter]] = [:]
-    private var prefixByID: [WatcherID: String] = [:]
+    // Keyed by bytes (see `ByteString`), so only the very prefix a watcher named matches.
+    private var byPrefix: [ByteString: [WatcherID: Waiter]] = [:]
+    private var prefixByID: [WatcherID: ByteString] = [:]
     private var nextID: WatcherID = 1
 
     /// Makes an empty hub.
@@ -22,8 +23,8 @@ public struct WatchHub<Waiter: Sendable>: Sendable {
     public mutating func add(prefix: String, _ waiter: Waiter) -> WatcherID {
         let id = nextID
         nextID += 1
-        byPrefix[prefix, default: [:]][id] = waiter
-        prefixByID[id] = prefix
+        byPrefix[ByteString(prefix), default: [:]][id] = waiter
+        prefixByID[id] = ByteString(prefix)
         return id
     }
 
@@ -39,7 +40,7 @@ public struct WatchHub<Waiter: Sendable>: Sendable {
     public mutating func fire(for key: String) -> [Waiter] {
         var fired: [Waiter] = []
         for prefix in KeyPath.ancestorsIncludingSelf(key) {
-            guard let waiters = byPrefix.removeValue(forKey: prefix) else { continue }
+            guard let waiters = byPrefix.removeValue(forKey: ByteString(prefix)) else { continue }
             for (id, waiter) in waiters {
                 prefixByID[id] = nil
                 fired.append(waiter)

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Testing
 import SingleNode
@@ -51,6 +52,7 @@ struct V1ConnectionTests {
             let idle = try await RawHTTPConnection(port: port)
             let watcher = try await RawHTTPConnection(port: port)
             try await watcher.send("GET /v1/watch/w HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await eventually("the watch waits") { server.backend.watcherCount == 1 }
             try await withTimeout(5, "the idle connection is closed") { try await idle.waitForClose() }
             #expect(server.backend.watcherCount == 1, "the watch outlives the idle timeout")
             _ = try await request(port, "POST", "/v1/keys/w", form: [("value", "v")])
@@ -68,5 +70,55 @@ struct V1ConnectionTests {
             #expect(reply?.body == "etcd v0.1.2")
             try await withTimeout(5, "close") { try await connection.waitForClose() }
         }
+    }
+
+    @Test("A client that half-closes an idle connection is let go at once")
+    func halfClosedIdle() async throws {
+        try await withTestServer { port, _, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send("GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = try await withTimeout(5, "reply") { try await connection.readResponse() }
+            try await connection.halfClose()
+            try await withTimeout(5, "the server closes") { try await connection.waitForClose() }
+        }
+    }
+
+    @Test("Headers that trickle in are cut off by the request timeout, not the idle one")
+    func slowHeaders() async throws {
+        var limits = HTTPLimits()
+        limits.requestTimeout = .milliseconds(200)
+        limits.idleTimeout = .seconds(60)
+        try await withTestServer(limits: limits) { port, _, _ in
+            let slow = try await RawHTTPConnection(port: port)
+            try await slow.send("GET /version HTTP/1.1\r\nHo")
+            try await withTimeout(5, "the trickling connection is closed") { try await slow.waitForClose() }
+        }
+    }
+
+    @Test("Expect: 100-continue is answered before the body is sent")
+    func expectContinue() async throws {
+        try await withTestServer { port, _, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send(
+                "POST /v1/keys/c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\n")
+            let interim = try await withTimeout(5, "100 Continue") { try await connection.readResponse() }
+            #expect(interim?.status == 100)
+            try await connection.send("value=1")
+            let reply = try await withTimeout(5, "reply") { try await connection.readResponse() }
+            #expect(reply?.status == 200)
+        }
+    }
+
+    @Test("Stopping the server ends open connections, waiting watches included")
+    func stopClosesConnections() async throws {
+        var configuration = SingleNodeConfiguration()
+        configuration.clientPort = 0
+        let server = try await SingleNodeServer.start(configuration, clock: ManualWallClock(), logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let watcher = try await RawHTTPConnection(port: server.clientPort)
+        try await watcher.send("GET /v1/watch/w HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await eventually("the watch waits") { server.backend.watcherCount == 1 }
+        try await server.stop()
+        try await withTimeout(5, "the watch connection is closed") { try await watcher.waitForClose() }
+        try await eventually("no watcher is left") { server.backend.watcherCount == 0 }
     }
 }

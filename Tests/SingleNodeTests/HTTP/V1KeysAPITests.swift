@@ -87,6 +87,18 @@ struct V1KeysAPITests {
         }
     }
 
+    @Test("Test-and-set with a TTL sets the expiration; with ttl=0 it deletes, as a set does")
+    func testAndSetWithTTL() async throws {
+        try await withTestServer { port, _, _ in
+            _ = try await request(port, "POST", "/v1/keys/t", form: [("value", "one")])
+            var reply = try await request(port, "POST", "/v1/keys/t", form: [("prevValue", "one"), ("value", "two"), ("ttl", "5")])
+            #expect(reply.body == #"{"action":"SET","key":"/t","prevValue":"one","value":"two","expiration":"\#(expiresIn5)","ttl":5,"index":4}"#)
+            reply = try await request(port, "POST", "/v1/keys/t", form: [("prevValue", "two"), ("value", "three"), ("ttl", "0")])
+            #expect(reply.body == #"{"action":"DELETE","key":"/t","prevValue":"two","expiration":"\#(expiresIn5)","index":5}"#)
+            #expect(try await request(port, "GET", "/v1/keys/t").status == 404)
+        }
+    }
+
     @Test("Listings are arrays sorted by key; the root shows /_etcd; an empty directory is []")
     func listings() async throws {
         try await withTestServer { port, _, _ in
