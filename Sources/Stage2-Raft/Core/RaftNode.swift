@@ -176,10 +176,11 @@ public struct RaftNode<Storage: RaftStorage> {
         leader = id
         role = .leader
         progress[id]?.becomeReplicate()
-        // No configuration change until this leader's first entry is applied.
-        pendingConfIndex = log.lastIndex
         // An empty entry of the new term, so earlier entries commit through it (Raft §5.4.2, §8).
         appendEntries([Entry(term: 0, index: 0)])
+        // No configuration change until that entry is applied: a leader must commit an entry of
+        // its own term before changing membership (the single-server change fix, Ongaro 2015).
+        pendingConfIndex = log.lastIndex
     }
 
     private mutating func reset(term newTerm: UInt64) {
