@@ -253,3 +253,8 @@ struct PendingRead: Sendable {
     var acks: Set<NodeID>
 }
 extension RaftNode: Sendable where Storage: Sendable {}
+
+extension RaftNode {
+    /// The term of the entry at `index`, or nil if it is compacted away or not in the log.
+    public func term(at index: UInt64) -> UInt64? { try? log.term(index) }
+}

@@ -8,6 +8,8 @@ struct TestCluster {
     var inFlight: [Message] = []
     // What each node's state machine applied, in order (normal entries with data only).
     var applied: [NodeID: [Entry]] = [:]
+    // Every entry each node applied, empty ones and membership changes included.
+    var appliedEntries: [NodeID: [Entry]] = [:]
     var readStates: [NodeID: [ReadState]] = [:]
     // Links that drop everything: (from, to).
     var cut: Set<[NodeID]> = []
@@ -49,6 +51,7 @@ struct TestCluster {
         if let snapshot = ready.snapshot {
             applied[id] = (applied[id] ?? []).filter { $0.index <= snapshot.metadata.index }
         }
+        appliedEntries[id, default: []] += ready.committedEntries
         for entry in ready.committedEntries {
             switch entry.kind {
             case .normal where !entry.data.isEmpty: applied[id, default: []].append(entry)
