@@ -26,15 +26,22 @@ public final class DiskStorage: RaftStorage {
         segmentSize: Int = 64 << 20
     ) throws(StorageError) -> DiskStorage {
         let snapshots = try SnapshotStore(directory: directory + "/snap", fileSystem: fileSystem)
-        let snapshot = try snapshots.loadNewest()
+        var snapshot = try snapshots.loadNewest()
         let (wal, contents) = try WriteAheadLog.open(directory: directory + "/wal", fileSystem: fileSystem, segmentSize: segmentSize)
+        if snapshot == nil && contents.entries.isEmpty && contents.hardState == HardState() {
+            // A new member: the founding membership must survive a restart before the first real
+            // snapshot, so it is written as a snapshot of nothing at index 0.
+            let founding = Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, confState: initialConfState))
+            try snapshots.save(founding)
+            snapshot = founding
+        }
         if contents.snapshot.index > (snapshot?.metadata.index ?? 0) {
             throw StorageError(
                 "the WAL in \(directory)/wal says a snapshot covers index \(contents.snapshot.index), but the newest snapshot file "
                     + "in \(directory)/snap covers \(snapshot?.metadata.index ?? 0): the data directory is incomplete")
         }
         var memory = MemoryStorage(confState: snapshot?.metadata.confState ?? initialConfState)
-        if let snapshot { try? memory.applySnapshot(snapshot) }
+        if let snapshot, snapshot.metadata.index > 0 { try? memory.applySnapshot(snapshot) }
         let floor = snapshot?.metadata.index ?? 0
         let entries = contents.entries.filter { $0.index > floor }
         if let first = entries.first, first.index != floor + 1 {

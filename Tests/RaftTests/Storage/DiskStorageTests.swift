@@ -1,0 +1,91 @@
+import Testing
+import Raft
+
+@Suite("Snapshot files and disk storage")
+struct DiskStorageTests {
+    private let members = ConfState(voters: [1])
+
+    @Test("A snapshot file round-trips, and only the newest few are kept")
+    func snapshotFiles() throws {
+        let directory = TemporaryDirectory()
+        let store = try SnapshotStore(directory: directory.path)
+        for index in 1...4 as ClosedRange<UInt64> {
+            try store.save(Snapshot(metadata: SnapshotMetadata(index: index * 10, term: 2, confState: ConfState(voters: [1, 2], learners: [3])), data: [UInt8(index)]))
+        }
+        let newest = try #require(try store.loadNewest())
+        #expect(newest.metadata == SnapshotMetadata(index: 40, term: 2, confState: ConfState(voters: [1, 2], learners: [3])))
+        #expect(newest.data == [4])
+        #expect(try PosixFileSystem().list(directory.path).count == 2)
+    }
+
+    @Test("A damaged snapshot is refused by name, never served")
+    func damagedSnapshot() throws {
+        let directory = TemporaryDirectory()
+        let store = try SnapshotStore(directory: directory.path)
+        try store.save(Snapshot(metadata: SnapshotMetadata(index: 5, term: 1, confState: members), data: Array("state".utf8)))
+        let path = directory.path + "/" + (try PosixFileSystem().list(directory.path))[0]
+        var bytes = RawFile.read(path)
+        bytes[bytes.count - 1] ^= 1
+        RawFile.write(path, bytes)
+        #expect { try store.loadNewest() } throws: { "\($0)".contains("is damaged: checksum mismatch") && "\($0)".contains(path) }
+    }
+
+    @Test("A node restarted from disk has its term, vote, log and commit back, and goes on")
+    func restartFromDisk() throws {
+        let directory = TemporaryDirectory()
+        var committed: [String] = []
+        do {
+            let storage = try DiskStorage.open(directory: directory.path, initialConfState: members)
+            var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
+            node.campaign()
+            for text in ["a", "b", "c"] { try node.propose(Array(text.utf8)) }
+            while node.hasReady {
+                let ready = node.ready()
+                try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+                committed += ready.committedEntries.filter { !$0.data.isEmpty }.map { String(decoding: $0.data, as: UTF8.self) }
+                node.advance(ready)
+            }
+            #expect(committed == ["a", "b", "c"])
+            #expect(storage.syncCount >= 1)
+        }
+        let storage = try DiskStorage.open(directory: directory.path, initialConfState: ConfState())
+        var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
+        #expect(node.term == 1)
+        #expect(node.lastIndex == 4)
+        #expect(node.commitIndex == 4)
+        // The committed entries are delivered again for a state machine rebuilt from scratch.
+        let ready = node.ready()
+        #expect(ready.committedEntries.compactMap { $0.data.isEmpty ? nil : String(decoding: $0.data, as: UTF8.self) } == ["a", "b", "c"])
+        node.advance(ready)
+        node.campaign()
+        #expect(node.role == .leader)
+        #expect(node.term == 2)
+    }
+
+    @Test("After a snapshot, a restart starts from it and replays only the entries after it")
+    func restartFromSnapshot() throws {
+        let directory = TemporaryDirectory()
+        do {
+            let storage = try DiskStorage.open(directory: directory.path, initialConfState: members, segmentSize: 2048)
+            var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
+            node.campaign()
+            for n in 0..<100 {
+                try node.propose(Array("entry \(n)".utf8))
+                let ready = node.ready()
+                try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+                node.advance(ready)
+            }
+            let segmentsBefore = storage.walSegments.count
+            try storage.snapshot(at: 90, confState: node.confState, data: Array("state at 90".utf8), keepEntries: 10)
+            #expect(storage.walSegments.count < segmentsBefore, "old segments released")
+        }
+        let storage = try DiskStorage.open(directory: directory.path, initialConfState: ConfState(), segmentSize: 2048)
+        #expect(try storage.snapshot().data == Array("state at 90".utf8))
+        #expect(storage.firstIndex() == 91)
+        #expect(storage.lastIndex() == 101)
+        var config = RaftConfig(id: 1)
+        config.applied = 90
+        var node = RaftNode(config: config, storage: storage)
+        #expect(node.ready().committedEntries.map(\.index) == Array(91...101))
+    }
+}
