@@ -57,6 +57,12 @@ let package = Package(
             ],
             path: "Tests/SingleNodeTests"
         ),
+        // Benchmarks/stage2-raft.sh runs this in release.
+        .executableTarget(
+            name: "raft-bench",
+            dependencies: ["Raft"],
+            path: "Benchmarks/RaftBench"
+        ),
         .testTarget(
             name: "RaftTests",
             dependencies: ["Raft"],
