@@ -1,0 +1,150 @@
+/// Raft messages on the wire between peers: a binary encoding, version 1, with every read
+/// bounds-checked so a damaged or hostile frame is refused rather than trusted.
+///
+/// A frame is `u32 length` then `length` bytes: `u8 frame kind`, then the body.
+public enum PeerFrame: Sendable, Equatable {
+    /// A Raft message.
+    case raft(Message)
+    /// A new machine asks to join: the v1 `-C` protocol.
+    case joinRequest(name: String, peerURL: String, clientURL: String)
+    /// The answer to a join: accepted, or where the leader is, or why not.
+    case joinResponse(JoinAnswer)
+
+    /// How a join went.
+    public enum JoinAnswer: Sendable, Equatable {
+        /// Joined as member `id`.
+        case joined(id: NodeID)
+        /// Ask the leader at this peer address instead.
+        case redirect(leaderPeerURL: String)
+        /// Refused, with the reason to print (e.g. the cluster is full, error 103).
+        case refused(String)
+    }
+
+    /// The most bytes one frame may hold; a larger length is a broken or hostile peer.
+    static let maxFrameBytes = 256 << 20
+
+    /// The frame with its length prefix.
+    public func encoded() -> [UInt8] {
+        var body = ByteWriter()
+        switch self {
+        case .raft(let message):
+            body.u8(1)
+            MessageCodec.encode(message, into: &body)
+        case .joinRequest(let name, let peerURL, let clientURL):
+            body.u8(2)
+            body.blob(Array(name.utf8))
+            body.blob(Array(peerURL.utf8))
+            body.blob(Array(clientURL.utf8))
+        case .joinResponse(let answer):
+            body.u8(3)
+            switch answer {
+            case .joined(let id):
+                body.u8(0)
+                body.u64(id)
+            case .redirect(let url):
+                body.u8(1)
+                body.blob(Array(url.utf8))
+            case .refused(let reason):
+                body.u8(2)
+                body.blob(Array(reason.utf8))
+            }
+        }
+        var frame = ByteWriter()
+        frame.u32(UInt32(body.bytes.count))
+        frame.bytes += body.bytes
+        return frame.bytes
+    }
+
+    /// Decodes a frame body (without its length prefix); nil if it is malformed.
+    public static func decode(_ bytes: ArraySlice<UInt8>) -> PeerFrame? {
+        var reader = ByteReader(bytes)
+        switch reader.u8() {
+        case 1:
+            guard let message = MessageCodec.decode(&reader), reader.isAtEnd else { return nil }
+            return .raft(message)
+        case 2:
+            guard let name = reader.string(), let peer = reader.string(), let client = reader.string(), reader.isAtEnd else { return nil }
+            return .joinRequest(name: name, peerURL: peer, clientURL: client)
+        case 3:
+            switch reader.u8() {
+            case 0: return reader.u64().map { .joinResponse(.joined(id: $0)) }
+            case 1: return reader.string().map { .joinResponse(.redirect(leaderPeerURL: $0)) }
+            case 2: return reader.string().map { .joinResponse(.refused($0)) }
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+extension ByteReader {
+    mutating func string() -> String? { blob().flatMap { String(validating: $0, as: UTF8.self) } }
+}
+
+/// The fields of a `Message`, in order.
+enum MessageCodec {
+    static func encode(_ message: Message, into writer: inout ByteWriter) {
+        writer.u8(message.kind.rawValue)
+        writer.u64(message.to)
+        writer.u64(message.from)
+        writer.u64(message.term)
+        writer.u64(message.logTerm)
+        writer.u64(message.index)
+        writer.u64(message.commit)
+        writer.u8(message.reject ? 1 : 0)
+        writer.u64(message.rejectHint)
+        writer.blob(message.context)
+        writer.u32(UInt32(message.entries.count))
+        for entry in message.entries {
+            writer.u64(entry.term)
+            writer.u64(entry.index)
+            writer.u8(entry.kind.rawValue)
+            writer.blob(entry.data)
+        }
+        if let snapshot = message.snapshot {
+            writer.u8(1)
+            writer.u64(snapshot.metadata.index)
+            writer.u64(snapshot.metadata.term)
+            writer.u32(UInt32(snapshot.metadata.confState.voters.count))
+            for id in snapshot.metadata.confState.voters { writer.u64(id) }
+            writer.u32(UInt32(snapshot.metadata.confState.learners.count))
+            for id in snapshot.metadata.confState.learners { writer.u64(id) }
+            writer.blob(snapshot.data)
+        } else {
+            writer.u8(0)
+        }
+    }
+
+    static func decode(_ reader: inout ByteReader) -> Message? {
+        guard let rawKind = reader.u8(), let kind = MessageKind(rawValue: rawKind), let to = reader.u64(),
+            let from = reader.u64(), let term = reader.u64(), let logTerm = reader.u64(), let index = reader.u64(),
+            let commit = reader.u64(), let reject = reader.u8(), let rejectHint = reader.u64(), let context = reader.blob(),
+            let entryCount = reader.u32()
+        else { return nil }
+        var entries: [Entry] = []
+        for _ in 0..<entryCount {
+            guard let entryTerm = reader.u64(), let entryIndex = reader.u64(), let rawEntryKind = reader.u8(),
+                let entryKind = EntryKind(rawValue: rawEntryKind), let data = reader.blob()
+            else { return nil }
+            entries.append(Entry(term: entryTerm, index: entryIndex, kind: entryKind, data: data))
+        }
+        var snapshot: Snapshot?
+        guard let hasSnapshot = reader.u8() else { return nil }
+        if hasSnapshot == 1 {
+            guard let snapshotIndex = reader.u64(), let snapshotTerm = reader.u64(), let voterCount = reader.u32() else { return nil }
+            var voters: [NodeID] = []
+            for _ in 0..<voterCount { guard let id = reader.u64() else { return nil }; voters.append(id) }
+            guard let learnerCount = reader.u32() else { return nil }
+            var learners: [NodeID] = []
+            for _ in 0..<learnerCount { guard let id = reader.u64() else { return nil }; learners.append(id) }
+            guard let data = reader.blob() else { return nil }
+            snapshot = Snapshot(
+                metadata: SnapshotMetadata(index: snapshotIndex, term: snapshotTerm, confState: ConfState(voters: voters, learners: learners)),
+                data: data)
+        }
+        return Message(
+            kind: kind, to: to, from: from, term: term, logTerm: logTerm, index: index, entries: entries, commit: commit,
+            snapshot: snapshot, reject: reject == 1, rejectHint: rejectHint, context: context)
+    }
+}
