@@ -34,6 +34,12 @@ let package = Package(
         // Stage 2: Raft as a pure state machine (Core) and its durable log (Storage).
         .target(
             name: "Raft",
+            dependencies: [
+                "SingleNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Stage2-Raft",
             exclude: ["README.md"]
         ),
@@ -65,7 +71,12 @@ let package = Package(
         ),
         .testTarget(
             name: "RaftTests",
-            dependencies: ["Raft"],
+            dependencies: [
+                "Raft", "SingleNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/RaftTests"
         ),
     ],

@@ -137,7 +137,14 @@ extension RaftNode {
         let follower = message.from
         progress[follower]?.recentActive = true
         progress[follower]?.isProbeSent = false
-        if let state = progress[follower], state.match < log.lastIndex || state.state == .probe {
+        if var state = progress[follower], state.match < log.lastIndex || state.state != .replicate {
+            // The follower is alive but behind. If every pipelined append was lost (a window
+            // full with no answers) or a snapshot never arrived, nothing else would ever resend:
+            // fall back to probing from what it is known to have.
+            if (state.state == .replicate && state.inflights.isFull) || state.state == .snapshot {
+                state.becomeProbe()
+                progress[follower] = state
+            }
             sendAppend(to: follower)
         }
         guard !message.context.isEmpty else { return }

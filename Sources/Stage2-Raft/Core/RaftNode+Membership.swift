@@ -3,6 +3,10 @@
 extension RaftNode {
     /// Applies a committed membership change and returns the new membership. Call it when the
     /// change's entry is applied, in log order.
+    ///
+    /// A member added behind a compacted log catches up from a snapshot, and a node refuses a
+    /// snapshot whose membership does not name it (as etcd-io/raft does). So after adding a
+    /// member, a shell whose log is compacted takes a fresh snapshot at this entry.
     @discardableResult
     public mutating func applyConfChange(_ change: ConfChange) -> ConfState {
         var state = confState
@@ -29,6 +33,7 @@ extension RaftNode {
         guard role == .leader, !voters.isEmpty else { return confState }
         // A smaller quorum may commit more now; a new member needs the log.
         if maybeCommit() {
+            releaseReadsAfterFirstCommit()
             broadcastAppend()
         } else {
             for member in progress.keys.sorted() where member != id { sendAppend(to: member, evenIfEmpty: false) }

@@ -54,7 +54,7 @@ extension RaftNode {
     mutating func hup(transfer: Bool) {
         guard role != .leader, isPromotable else { return }
         // A configuration change committed but not applied may change who votes: wait for it.
-        let unapplied = log.nextCommittedEntries()
+        let unapplied = (try? log.slice(log.applied + 1, log.committed + 1)) ?? []
         if unapplied.contains(where: { $0.kind == .confChange }) { return }
         if config.preVote && !transfer {
             campaign(preVote: true, transfer: false)

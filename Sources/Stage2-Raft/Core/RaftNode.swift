@@ -235,7 +235,8 @@ public struct RaftNode<Storage: RaftStorage> {
 
     mutating func send(_ message: Message) {
         var message = message
-        message.from = id
+        // A forwarded leadership transfer names its transferee in `from`.
+        if message.from == 0 || message.kind != .transferLeader { message.from = id }
         // Vote requests carry the term they campaign for; everything else this node's term.
         // Local proposals forwarded to the leader carry no term.
         if message.term == 0 && message.kind != .propose && message.kind != .readIndex && message.kind != .transferLeader {

@@ -48,6 +48,11 @@ public final class DiskStorage: RaftStorage {
             throw StorageError("the WAL in \(directory)/wal starts at index \(first.index), after the snapshot at \(floor): entries are missing")
         }
         memory.append(entries)
+        if contents.hardState.commit > memory.lastIndex() {
+            throw StorageError(
+                "the WAL in \(directory)/wal records commit index \(contents.hardState.commit) but holds entries only to \(memory.lastIndex()): "
+                    + "the log is incomplete; restore this member from a snapshot or re-add it with an empty data directory")
+        }
         memory.setHardState(contents.hardState)
         return DiskStorage(memory: memory, wal: wal, snapshots: snapshots, repairs: contents.tornTail.map { [$0] } ?? [])
     }

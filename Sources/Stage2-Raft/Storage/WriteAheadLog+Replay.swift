@@ -27,17 +27,17 @@ extension WriteAheadLog {
             var framing = ByteReader(bytes[offset..<min(offset + 8, bytes.count)])
             let length = Int(framing.u32() ?? 0), checksum = framing.u32() ?? 0
             let end = offset + WALFormat.recordHeaderSize + length
-            if length > 0 && end <= min(bytes.count, dataEnd + Self.zeroSlack)
-                && CRC32C.checksum(bytes[(offset + 8)..<end]) == checksum
-            {
+            if length > 0 && end <= bytes.count && CRC32C.checksum(bytes[(offset + 8)..<end]) == checksum {
                 try apply(record: bytes[(offset + 8)..<end], path: path, offset: offset, into: &contents)
                 offset = end
                 continue
             }
-            // Damage. A crash in the middle of the last write leaves a partial record and no
-            // intact record after it: that is a torn tail, cut off and reported. Damage with an
-            // intact record after it is corruption, never skipped.
-            if isLast && !containsValidRecord(bytes, after: offset, before: dataEnd) {
+            // Damage. A crash in the middle of the last write leaves a partial record whose end
+            // was never written (still the preallocated zeros) and no intact record after it:
+            // that is a torn tail, cut off and reported. A record written to its end that fails
+            // its checksum was damaged after the fact, and damage followed by an intact record
+            // is corruption; neither is ever skipped.
+            if isLast && end > dataEnd && !containsValidRecord(bytes, after: offset, before: dataEnd) {
                 try cutTornTail(path: path, at: offset, through: dataEnd, contents: &contents)
                 return offset
             }
@@ -100,9 +100,10 @@ extension WriteAheadLog {
             if let last = contents.entries.last {
                 guard index <= last.index + 1 else { throw Self.corrupt(path, offset, "entry \(index) follows entry \(last.index): a gap") }
                 if index <= last.index { contents.entries.removeLast(Int(last.index - index) + 1) }
-            } else if index > contents.snapshot.index + 1 && contents.snapshot.index > 0 {
-                throw Self.corrupt(path, offset, "entry \(index) follows snapshot \(contents.snapshot.index): a gap")
             }
+            // The first entry replayed may lie past the snapshot marker a segment header copied:
+            // older segments were released by a later snapshot. DiskStorage checks the log
+            // against the snapshot file it actually has.
             contents.entries.append(Entry(term: term, index: index, kind: kind, data: data))
         case .hardState:
             guard let term = reader.u64(), let vote = reader.u64(), let commit = reader.u64(), reader.isAtEnd else {

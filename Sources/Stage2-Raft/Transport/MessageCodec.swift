@@ -12,8 +12,9 @@ public enum PeerFrame: Sendable, Equatable {
 
     /// How a join went.
     public enum JoinAnswer: Sendable, Equatable {
-        /// Joined as member `id`.
-        case joined(id: NodeID)
+        /// Joined as member `id`; these are the members, so the new one can reach them before
+        /// it has applied the log that records them.
+        case joined(id: NodeID, members: [Member])
         /// Ask the leader at this peer address instead.
         case redirect(leaderPeerURL: String)
         /// Refused, with the reason to print (e.g. the cluster is full, error 103).
@@ -38,9 +39,11 @@ public enum PeerFrame: Sendable, Equatable {
         case .joinResponse(let answer):
             body.u8(3)
             switch answer {
-            case .joined(let id):
+            case .joined(let id, let members):
                 body.u8(0)
                 body.u64(id)
+                body.u32(UInt32(members.count))
+                for member in members { body.blob(member.encoded) }
             case .redirect(let url):
                 body.u8(1)
                 body.blob(Array(url.utf8))
@@ -67,7 +70,14 @@ public enum PeerFrame: Sendable, Equatable {
             return .joinRequest(name: name, peerURL: peer, clientURL: client)
         case 3:
             switch reader.u8() {
-            case 0: return reader.u64().map { .joinResponse(.joined(id: $0)) }
+            case 0:
+                guard let id = reader.u64(), let count = reader.u32() else { return nil }
+                var members: [Member] = []
+                for _ in 0..<count {
+                    guard let bytes = reader.blob(), let member = Member(encoded: bytes) else { return nil }
+                    members.append(member)
+                }
+                return .joinResponse(.joined(id: id, members: members))
             case 1: return reader.string().map { .joinResponse(.redirect(leaderPeerURL: $0)) }
             case 2: return reader.string().map { .joinResponse(.refused($0)) }
             default: return nil

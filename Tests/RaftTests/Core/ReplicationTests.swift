@@ -150,3 +150,37 @@ struct ReplicationTests {
         #expect(throws: Never.self) { try cluster.propose(3, "after") }
     }
 }
+
+@Suite("Replication regressions")
+struct ReplicationRegressionTests {
+    @Test("Regression: a follower whose whole window of pipelined appends was lost catches up after heartbeats")
+    func lostWindowRecovers() throws {
+        var cluster = TestCluster(size: 3) { $0.maxInflightMessages = 4 }
+        cluster.elect(1)
+        try cluster.propose(1, "first")
+        cluster.stabilize()
+        // Everything the leader sends node 3 is lost, without the transport noticing: the
+        // pipelined appends fill the window and no answer ever frees it.
+        cluster.cut.insert([1, 3])
+        for n in 0..<10 {
+            try cluster.propose(1, "lost \(n)")
+            cluster.stabilize()
+        }
+        #expect(cluster.appliedTexts(3) == ["first"])
+        cluster.heal()
+        for _ in 0..<3 {
+            cluster.tick(1)
+            cluster.stabilize()
+        }
+        #expect(cluster.appliedTexts(3).count == 11)
+    }
+
+    @Test("Regression: a transfer asked of a follower hands leadership to the named member, not the follower")
+    func transferFromFollower() {
+        var cluster = TestCluster(size: 3)
+        cluster.elect(1)
+        cluster.nodes[2]!.transferLeadership(to: 3)
+        cluster.stabilize()
+        #expect(cluster.leader == 3)
+    }
+}

@@ -166,7 +166,17 @@ struct Simulator {
             try checker.checkApplied(entry, node: id)
             switch entry.kind {
             case .confChange:
-                if let change = ConfChange(encoded: entry.data) { node.raft.applyConfChange(change) }
+                if let change = ConfChange(encoded: entry.data) {
+                    node.raft.applyConfChange(change)
+                    // A member added behind a compacted log needs a snapshot that names it.
+                    if change.kind != .remove, node.raft.storage.firstIndex() > 1 {
+                        let data = Array("applied through \(entry.index)".utf8)
+                        if (try? node.raft.storage.createSnapshot(at: entry.index, confState: node.raft.confState, data: data)) != nil {
+                            try? node.durable.createSnapshot(at: entry.index, confState: node.raft.confState, data: data)
+                            count("snapshot for a new member")
+                        }
+                    }
+                }
             case .normal:
                 let text = String(decoding: entry.data, as: UTF8.self)
                 if proposedBy[text] == id, node.raft.role == .leader {
@@ -306,6 +316,11 @@ struct Simulator {
             throw SafetyChecker.Violation(description: "no leader after healing the network and restarting every node")
         }
         let raft = nodes[leaderID]!.raft
+        // Liveness once the faults stop: every member catches up with the leader.
+        for id in upNodes where isMember(id, of: leaderID) && nodes[id]!.raft.commitIndex != raft.commitIndex {
+            throw SafetyChecker.Violation(description:
+                "member \(id) is stuck at commit \(nodes[id]!.raft.commitIndex) while leader \(leaderID) is at \(raft.commitIndex)")
+        }
         let snapshotIndex = (try? raft.storage.snapshot().metadata.index) ?? 0
         for (text, position) in acknowledged where position.index > snapshotIndex {
             guard raft.term(at: position.index) == position.term, position.index <= raft.commitIndex else {

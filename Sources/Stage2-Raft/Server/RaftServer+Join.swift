@@ -1,0 +1,85 @@
+import NIOCore
+import SingleNode
+
+/// The v1 join protocol over the peer port: a new machine asks any member; a follower points it
+/// to the leader; the leader adds it through a membership change and answers once it is applied.
+extension RaftServer {
+    func handleJoin(_ joiner: Member, on channel: any Channel) {
+        func answer(_ reply: PeerFrame.JoinAnswer) {
+            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.joinResponse(reply).encoded()), promise: nil)
+        }
+        guard node.role == .leader else {
+            if let leader = members[node.leader] { answer(.redirect(leaderPeerURL: leader.peerURL)) } else { answer(.refused("no leader yet; retry")) }
+            return
+        }
+        // Names are identities: a machine joining again under its name is already in.
+        if members[joiner.id] != nil { return answer(.joined(id: joiner.id, members: Array(members.values))) }
+        guard members.count < configuration.maxClusterSize else {
+            return answer(.refused(ErrorCode.noMorePeer.message))
+        }
+        do {
+            try node.proposeConfChange(ConfChange(.addVoter, nodeID: joiner.id, context: joiner.encoded))
+        } catch {
+            return answer(.refused("a membership change is in progress; retry"))
+        }
+        joinWaiters[joiner.id, default: []].append(channel)
+        logger.info("adding a member", metadata: ["name": "\(joiner.name)", "peer-url": "\(joiner.peerURL)"])
+        scheduleReady()
+    }
+
+    /// Asks the given peers, in turn, to add this member, following redirects to the leader;
+    /// a few rounds before giving up.
+    func joinCluster(through peers: [String]) async throws {
+        let me = configuration.member
+        var lastError = "no machine answered"
+        for round in 0..<20 {
+            for peer in peers {
+                var target = peer.hasPrefix("http") ? peer : "http://" + peer
+                for _ in 0..<3 {
+                    let answer: PeerFrame.JoinAnswer
+                    do {
+                        answer = try await ask(target, .joinRequest(name: me.name, peerURL: me.peerURL, clientURL: me.clientURL))
+                    } catch {
+                        lastError = "\(target): \(error)"
+                        break
+                    }
+                    switch answer {
+                    case .joined(_, let known):
+                        try await loop.submit {
+                            for member in known where self.members[member.id] == nil { self.members[member.id] = member }
+                            self.publishView()
+                        }.get()
+                        logger.info("joined the cluster", metadata: ["through": "\(target)"])
+                        return
+                    case .redirect(let leader):
+                        target = leader
+                    case .refused(let reason) where reason == ErrorCode.noMorePeer.message:
+                        throw JoinError(description: reason)
+                    case .refused(let reason):
+                        lastError = "\(target): \(reason)"
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200 * min(round + 1, 5)))
+        }
+        throw JoinError(description: "cannot join the cluster via \(peers.joined(separator: ",")): \(lastError)")
+    }
+
+    private func ask(_ url: String, _ frame: PeerFrame) async throws -> PeerFrame.JoinAnswer {
+        let channel = try await transport.dial(url)
+        defer { channel.close(promise: nil) }
+        let promise = loop.makePromise(of: PeerFrame.JoinAnswer.self)
+        try await loop.submit { self.joinAnswers[ObjectIdentifier(channel)] = promise }.get()
+        let timeout = loop.scheduleTask(in: .seconds(10)) { [weak self] in
+            self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within 10 s"))
+        }
+        defer { timeout.cancel() }
+        try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
+        return try await promise.futureResult.get()
+    }
+}
+
+/// Joining failed; the message says why.
+public struct JoinError: Error, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import SingleNode
+import Synchronization
+
+/// How a replicated member runs.
+public struct RaftServerConfiguration: Sendable {
+    /// This member: its name and the URLs it advertises.
+    public var member: Member
+    /// Where its WAL and snapshots live.
+    public var dataDirectory: String
+    /// Where to listen for peers (host); the port comes from `member.peerURL`.
+    public var peerListenHost = "127.0.0.1"
+    /// The peer port to listen on (0 picks one; tests only).
+    public var peerListenPort: Int
+    /// Peer addresses of existing members to join through (`-C`); empty starts a new cluster.
+    public var join: [String] = []
+    /// One tick: the heartbeat interval.
+    public var heartbeatInterval: TimeAmount = .milliseconds(100)
+    /// Ticks without a leader before a member campaigns (1 s by default).
+    public var electionTicks = 10
+    /// The most members the cluster takes (`-maxsize`).
+    public var maxClusterSize = 9
+    /// Changes kept for watches from an index (`-m`).
+    public var historyCapacity = 1024
+    /// How long a client's write may wait for its entry to apply.
+    public var requestTimeout: TimeAmount = .seconds(5)
+    /// WAL segment size.
+    public var segmentSize = 64 << 20
+
+    /// Makes a configuration.
+    public init(member: Member, dataDirectory: String, peerListenPort: Int) {
+        self.member = member
+        self.dataDirectory = dataDirectory
+        self.peerListenPort = peerListenPort
+    }
+}
+
+/// The shell around one Raft member: it owns the core, the disk storage, the peer transport
+/// and Stage 1's store, and runs the loop the core asks for: tick on a timer, step what peers
+/// send, propose what clients ask, and for every `Ready`: persist, send, apply, advance.
+///
+/// `@unchecked Sendable` is safe because every mutable property is touched only on `loop`
+/// (each entry point hops there first, and `processReady` checks it): confinement to one event
+/// loop replaces a lock, and keeps the Raft loop free of lock traffic.
+public final class RaftServer: @unchecked Sendable {
+    let loop: any EventLoop
+    let configuration: RaftServerConfiguration
+    let logger: Logger
+    let clock: any WallClock
+    var node: RaftNode<DiskStorage>
+    let storage: DiskStorage
+    /// The v1 store this member applies the log to.
+    public let machine: StoreMachine
+    var transport: PeerTransport!
+    /// The bound peer port.
+    public private(set) var peerPort = 0
+    var members: [NodeID: Member] = [:]
+    var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, timeout: Scheduled<Void>)] = [:]
+    var nextRequestID: UInt64 = 1
+    var isReadyScheduled = false
+    // Keys whose expiry this leader proposed and has not seen applied yet.
+    var expiring: Set<String> = []
+    var joinWaiters: [NodeID: [any Channel]] = [:]
+    var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame.JoinAnswer>] = [:]
+    var tickTask: RepeatedTask?
+    let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
+
+    var id: NodeID { node.id }
+
+    private init(configuration: RaftServerConfiguration, loop: any EventLoop, storage: DiskStorage, clock: any WallClock, logger: Logger) {
+        self.configuration = configuration
+        self.loop = loop
+        self.storage = storage
+        self.clock = clock
+        self.logger = logger
+        self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
+        var config = RaftConfig(id: configuration.member.id)
+        config.electionTick = configuration.electionTicks
+        config.heartbeatTick = 1
+        config.randomSeed = configuration.member.id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
+        config.applied = (try? storage.snapshot().metadata.index) ?? 0
+        self.node = RaftNode(config: config, storage: storage)
+    }
+
+    /// Opens the data directory and starts the member: a new cluster of one, a member joining
+    /// through `configuration.join`, or (if the directory holds a log) the member it was before.
+    public static func start(
+        _ configuration: RaftServerConfiguration, group: any EventLoopGroup, clock: any WallClock = SystemWallClock(),
+        logger: Logger
+    ) async throws -> RaftServer {
+        let member = configuration.member
+        let isNewMember = !Self.hasLog(configuration.dataDirectory)
+        let founding = isNewMember && configuration.join.isEmpty ? ConfState(voters: [member.id]) : ConfState()
+        let storage = try DiskStorage.open(
+            directory: configuration.dataDirectory, initialConfState: founding, segmentSize: configuration.segmentSize)
+        for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
+        if isNewMember && configuration.join.isEmpty {
+            // A new cluster: entry 1 records the founding member, committed in term 1, so the
+            // leader's first entry is 2 and the first client write 3, as in the original.
+            let change = ConfChange(.addVoter, nodeID: member.id, context: member.encoded)
+            try storage.persist(
+                entries: [Entry(term: 1, index: 1, kind: .confChange, data: change.encoded)],
+                hardState: HardState(term: 1, vote: 0, commit: 1), snapshot: nil)
+            logger.info("starting a new cluster", metadata: ["name": "\(member.name)"])
+        } else if !isNewMember {
+            logger.info(
+                "found an existing data directory: restarting as the member it records, ignoring bootstrap flags",
+                metadata: ["data-dir": "\(configuration.dataDirectory)", "last-index": "\(storage.lastIndex())"])
+        }
+        let server = RaftServer(configuration: configuration, loop: group.next(), storage: storage, clock: clock, logger: logger)
+        server.transport = PeerTransport(group: group, logger: logger) { [weak server] frame, channel in
+            server?.loop.execute { server?.receive(frame, on: channel) }
+        }
+        server.peerPort = try await server.transport.listen(host: configuration.peerListenHost, port: configuration.peerListenPort)
+        logger.info("listening for peers", metadata: ["address": "\(configuration.peerListenHost):\(server.peerPort)"])
+        try await server.loop.submit { server.begin() }.get()
+        if isNewMember && !configuration.join.isEmpty {
+            try await server.joinCluster(through: configuration.join)
+        }
+        return server
+    }
+
+    static func hasLog(_ directory: String) -> Bool {
+        ((try? PosixFileSystem().list(directory + "/wal")) ?? []).contains { $0.hasSuffix(".wal") }
+    }
+
+    private func begin() {
+        tickTask = loop.scheduleRepeatedTask(initialDelay: configuration.heartbeatInterval, delay: configuration.heartbeatInterval) {
+            [weak self] _ in self?.tick()
+        }
+        processReady()
+        // A cluster of one need not wait an election timeout.
+        if node.confState.voters == [id] { node.campaign() }
+        scheduleReady()
+    }
+
+    /// Stops ticking and disconnects; pending writes fail.
+    public func stop() async {
+        try? await loop.submit {
+            self.tickTask?.cancel()
+            for (_, waiter) in self.pending {
+                waiter.timeout.cancel()
+                waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "the server is stopping"))))
+            }
+            self.pending = [:]
+        }.get()
+        await transport.close()
+    }
+
+    private func tick() {
+        node.tick()
+        if node.role == .leader { proposeExpirations() }
+        scheduleReady()
+    }
+
+    func receive(_ frame: PeerFrame, on channel: any Channel) {
+        switch frame {
+        case .raft(let message):
+            node.step(message)
+            scheduleReady()
+        case .joinRequest(let name, let peerURL, let clientURL):
+            handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
+        case .joinResponse(let answer):
+            joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(answer)
+        }
+    }
+
+    /// Runs one pass of the loop soon; calls made meanwhile share it, which is what batches
+    /// many proposals into one sync and one message per follower.
+    func scheduleReady() {
+        guard !isReadyScheduled else { return }
+        isReadyScheduled = true
+        loop.execute { self.processReady() }
+    }
+
+    func processReady() {
+        loop.preconditionInEventLoop()
+        isReadyScheduled = false
+        while node.hasReady {
+            let ready = node.ready()
+            // 1. Persist, durably, before anything depends on it.
+            do {
+                try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+            } catch {
+                logger.critical("cannot persist the Raft log: stopping, so that nothing unsaved is acknowledged", metadata: ["error": "\(error)"])
+                exit(1)
+            }
+            // 2. Send.
+            send(ready.messages)
+            // 3. Apply.
+            for entry in ready.committedEntries { apply(entry) }
+            // 4. Advance.
+            node.advance(ready)
+            if let soft = ready.softState { roleChanged(leader: soft.leader, role: soft.role) }
+        }
+        publishView()
+    }
+
+    private func send(_ messages: [Message]) {
+        var byPeer: [NodeID: [PeerFrame]] = [:]
+        for message in messages { byPeer[message.to, default: []].append(.raft(message)) }
+        for (peer, frames) in byPeer {
+            guard let url = members[peer]?.peerURL else { continue }
+            if !transport.send(frames, to: url) { node.reportUnreachable(peer) }
+        }
+    }
+
+    private func roleChanged(leader: NodeID, role: Role) {
+        logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
+        guard role != .leader else { return }
+        expiring = []
+        // Entries proposed here may still commit under the next leader, but this node cannot
+        // promise it: tell the clients to check and retry, as etcd does on a leader change.
+        for (_, waiter) in pending {
+            waiter.timeout.cancel()
+            waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "leadership changed; the write may or may not have happened"))))
+        }
+        pending = [:]
+    }
+
+    func publishView() {
+        let leaderID = node.leader
+        let others = members.filter { $0.key != leaderID }.values.sorted { $0.name < $1.name }
+        let ordered = (members[leaderID].map { [$0] } ?? []) + others
+        published.withLock {
+            $0 = ClusterView(clientURLs: ordered.map(\.clientURL), leaderPeerURL: members[leaderID]?.peerURL)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import NIOPosix
+import Raft
+import SingleNode
+import Testing
+
+/// A port nobody listens on right now (the test binds its servers right after).
+func freePort() -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls until `condition` holds, for at most `seconds`.
+func waitUntil(_ what: String, within seconds: Double = 10, _ condition: @Sendable () async -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(seconds)
+    while !(await condition()) {
+        guard clock.now < deadline else { throw ClusterTestTimeout(what: what) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+struct ClusterTestTimeout: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting for: \(what)" }
+}
+
+/// Members of a test cluster, each with its own data directory and ports.
+final class TestMember: @unchecked Sendable {
+    let name: String
+    let directory: TemporaryDirectory
+    let peerPort = freePort()
+    let clientPort = freePort()
+    var server: RaftServer?
+
+    init(_ name: String, directory: TemporaryDirectory = TemporaryDirectory()) {
+        self.name = name
+        self.directory = directory
+    }
+
+    var member: Member { Member(name: name, peerURL: "http://127.0.0.1:\(peerPort)", clientURL: "http://127.0.0.1:\(clientPort)") }
+
+    func start(join: [String] = []) async throws {
+        var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/data", peerListenPort: peerPort)
+        configuration.join = join
+        configuration.heartbeatInterval = .milliseconds(20)
+        server = try await RaftServer.start(
+            configuration, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
+    }
+
+    func stop() async {
+        await server?.stop()
+        server = nil
+    }
+
+    var backend: ReplicatedBackend { ReplicatedBackend(server: server!) }
+
+    func write(_ kind: Command.Kind) async throws -> WriteOutcome {
+        try await backend.write(kind, issuedAt: SystemWallClock().now(), on: MultiThreadedEventLoopGroup.singleton.next()).get()
+    }
+
+    func value(_ key: String) -> String? {
+        if case .success(.file(let response)) = server?.machine.read(key) { return response.value }
+        return nil
+    }
+
+    var isLeader: Bool { server.map { ReplicatedBackend(server: $0).cluster().leaderPeerURL == member.peerURL } ?? false }
+}
+
+@Suite("A replicated cluster in one process", .serialized)
+struct ClusterTests {
+    @Test("Three members form through -C joins, replicate, fail over and restart from disk")
+    func formFailOverRestart() async throws {
+        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        defer { Task { for member in members { await member.stop() } } }
+        try await members[0].start()
+        try await waitUntil("node1 leads") { members[0].isLeader }
+        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        try await members[2].start(join: ["127.0.0.1:\(members[1].peerPort)"])  // a follower redirects the join
+
+        // The first client write of a 3-machine cluster is index 5: joins at 1, 3, 4 and the nop at 2.
+        guard case .completed(.success(let first)) = try await members[0].write(.set(key: "/message", value: "Hello", expiration: nil)) else {
+            Issue.record("the write was not applied")
+            return
+        }
+        #expect(first.index == 5)
+        try await waitUntil("every member has the key") { members.allSatisfy { $0.value("/message") == "Hello" } }
+        #expect(members[2].server!.machine.machines().map(\.name) == ["node1", "node2", "node3"])
+
+        // A follower redirects writes to the leader's client URL.
+        guard case .redirect(let location) = try await members[2].write(.set(key: "/x", value: "1", expiration: nil)) else {
+            Issue.record("a follower accepted a write")
+            return
+        }
+        #expect(location == members[0].member.clientURL)
+
+        // Stop the leader: the others elect one and go on.
+        await members[0].stop()
+        try await waitUntil("a new leader") { members[1].isLeader || members[2].isLeader }
+        let leader = members[1].isLeader ? members[1] : members[2]
+        guard case .completed(.success) = try await leader.write(.set(key: "/message", value: "after failover", expiration: nil)) else {
+            Issue.record("the new leader did not apply a write")
+            return
+        }
+
+        // The old leader comes back from its data directory alone and catches up.
+        try await members[0].start()
+        try await waitUntil("the old leader catches up") { members[0].value("/message") == "after failover" }
+
+        // Everyone restarts: the cluster elects a leader and every acknowledged write is there.
+        for member in members { await member.stop() }
+        for member in members { try await member.start() }
+        try await waitUntil("a leader after a full restart") { members.contains { $0.isLeader } }
+        try await waitUntil("the data is back everywhere") { members.allSatisfy { $0.value("/message") == "after failover" } }
+    }
+}
