@@ -47,7 +47,8 @@ let package = Package(
         .executableTarget(
             name: "etcd",
             dependencies: [
-                "SingleNode",
+                "SingleNode", "Raft",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/etcd"

@@ -8,6 +8,7 @@ ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
 [ -x "$ETCD_BIN" ] || { echo "no etcd binary at $ETCD_BIN: run 'swift build' first (or set ETCD_BIN)" >&2; exit 1; }
 WORK=$(mktemp -d)
 STARTED_PIDS=()
+declare -A NODE_PID
 
 cleanup() {
     for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -22,13 +23,20 @@ free_port() {
 }
 
 # start_etcd NAME ARGS...: starts etcd in the background with its log in $WORK/NAME.log and
-# waits (at most 20 s) until it says it is ready.
+# its data in $WORK/NAME (unless ARGS has -d), and waits (at most 20 s) until it is ready.
+# A restart appends to the same log and waits for a new "ready" line.
 start_etcd() {
     local name=$1; shift
-    "$ETCD_BIN" "$@" >"$WORK/$name.log" 2>&1 &
+    # Data stays in this run's temporary directory unless the script names one.
+    local data=()
+    [[ " $* " == *" -d "* ]] || data=(-d "$WORK/$name")
+    "$ETCD_BIN" "$@" "${data[@]}" >>"$WORK/$name.log" 2>&1 &
     STARTED_PIDS+=($!)
+    NODE_PID[$name]=$!
     local deadline=$((SECONDS + 20))
-    until grep -q "ready to serve client requests" "$WORK/$name.log"; do
+    local before
+    before=$(grep -c "ready to serve client requests" "$WORK/$name.log" 2>/dev/null || true)
+    until [ "$(grep -c "ready to serve client requests" "$WORK/$name.log" 2>/dev/null || true)" -gt "${before:-0}" ]; do
         if ! kill -0 "${STARTED_PIDS[-1]}" 2>/dev/null; then
             echo "etcd $name exited early:" >&2; cat "$WORK/$name.log" >&2; exit 1
         fi
@@ -66,4 +74,10 @@ until_true() {
         [ $SECONDS -lt $deadline ] || { echo "timed out after ${limit}s waiting for: $*" >&2; exit 1; }
         sleep 0.05
     done
+}
+
+# kill_etcd NAME: kill -9, as a crash would, and wait for it to be gone.
+kill_etcd() {
+    kill -9 "${NODE_PID[$1]}" 2>/dev/null || true
+    wait "${NODE_PID[$1]}" 2>/dev/null || true
 }

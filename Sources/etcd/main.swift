@@ -1,5 +1,7 @@
 // The etcd daemon: flags in, a running server out. Everything it runs lives in the stage modules.
 import Logging
+import NIOPosix
+import Raft
 import SingleNode
 
 #if canImport(Glibc)
@@ -32,30 +34,41 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "etcd")
 
-let configuration: SingleNodeConfiguration
+let configuration: DaemonConfiguration
 do {
-    configuration = try V1Flags.configuration(from: values)
-    if let machines = values["C"], !machines.isEmpty {
-        throw V1Flags.InvalidValue(
-            description: "-C \(machines): joining a cluster needs the replicated daemon of Stage 2; this build runs one machine")
-    }
+    configuration = try DaemonConfiguration.from(values)
 } catch {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
 }
+if configuration.forceNewCluster {
+    // -f: the original's "force new configuration", data loss by design.
+    for folder in ["wal", "snap"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + folder) }
+    logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
+}
 
-// Stop on SIGINT or SIGTERM: close the listener, then exit 0.
+// Stop on SIGINT or SIGTERM: close the listeners, then exit 0.
 let stopSignals = StopSignals(SIGINT, SIGTERM)
 
 do {
-    let server = try await SingleNodeServer.start(configuration, logger: logger)
+    let group = MultiThreadedEventLoopGroup.singleton
+    let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
+    var listeners: [V1HTTPServer] = []
+    for (host, port) in configuration.clientListeners {
+        listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: ReplicatedBackend(server: server), group: group, logger: logger))
+    }
+    logger.info(
+        "ready to serve client requests",
+        metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
+                   "data-dir": "\(configuration.server.dataDirectory)"])
     for await signalNumber in stopSignals.stream {
         logger.info("received signal, shutting down", metadata: ["signal": "\(signalNumber)"])
         break
     }
-    try await server.stop()
+    for listener in listeners { try? await listener.close() }
+    await server.stop()
+    logger.info("stopped serving client requests")
 } catch {
     logger.critical("cannot serve: \(error)")
     exit(1)
 }
-

@@ -1,0 +1,45 @@
+import SingleNode
+
+/// The daemon's setup, from the original v1 flags: which member to be, where to keep its data,
+/// where to listen.
+public struct DaemonConfiguration: Sendable {
+    /// The Raft member's configuration.
+    public var server: RaftServerConfiguration
+    /// Client listeners: `(host, port)`; with no flags at all, both 2379 and 4001.
+    public var clientListeners: [(host: String, port: Int)]
+    /// `-f`: discard the data directory's log and snapshots first.
+    public var forceNewCluster = false
+
+    /// Builds the configuration from parsed flag values (`V1Flags.flagSet`).
+    public static func from(_ values: [String: String]) throws(V1Flags.InvalidValue) -> DaemonConfiguration {
+        let noFlags = values.isEmpty || values.keys.allSatisfy { ["v", "vv"].contains($0) }
+        let stage1 = try V1Flags.configuration(from: values)
+        let client = try V1Flags.hostPort(values["c"] ?? (noFlags ? "127.0.0.1:2379" : "127.0.0.1:4001"), flag: "c")
+        let peer = try V1Flags.hostPort(values["s"] ?? (noFlags ? "127.0.0.1:2380" : "127.0.0.1:7001"), flag: "s")
+        let name = noFlags ? "default" : stage1.name
+        let member = Member(name: name, peerURL: "http://\(peer.host):\(peer.port)", clientURL: "http://\(client.host):\(client.port)")
+        let dataDirectory = values["d"] ?? "\(name).etcd"
+        var server = RaftServerConfiguration(member: member, dataDirectory: dataDirectory, peerListenPort: peer.port)
+        server.peerListenHost = peer.host
+        server.historyCapacity = stage1.historyCapacity
+        server.join = (values["C"] ?? "").split(separator: ",").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty }
+        if let text = values["maxsize"] {
+            guard let size = Int(text), size > 0 else {
+                throw V1Flags.InvalidValue(description: "-maxsize \(text): expected a positive number of machines")
+            }
+            server.maxClusterSize = size
+        }
+        let listenHost = values["cl"] ?? client.host
+        var listeners = [(listenHost, client.port)]
+        if noFlags { listeners.append((listenHost, 4001)) }
+        var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
+        configuration.forceNewCluster = values["f"] == "true"
+        return configuration
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
