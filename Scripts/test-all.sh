@@ -17,4 +17,7 @@ fi
 
 swift build
 swift test
-ETCD_BIN="$(swift build --show-bin-path)/etcd" Walkthroughs/run-all.sh
+export ETCD_BIN="$(swift build --show-bin-path)/etcd"
+# Crash durability against real processes: writers, kill -9 of random members and the leader.
+Tests/Integration/kill-nine.sh 15
+Walkthroughs/run-all.sh
