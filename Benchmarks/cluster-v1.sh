@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Stage 2 benchmark: a 3-machine cluster on loopback under v1 SETs sent to the leader with
+# 1, 16, 64 and 256 keep-alive connections (wrk), every write synced to disk on a majority
+# before it is acknowledged. Prints writes/s, p50 and p99, and each machine's memory after.
+#
+#   Benchmarks/cluster-v1.sh [seconds per row, default 5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-5}
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+swift build -c release --product etcd >/dev/null
+BIN="$(swift build -c release --show-bin-path)/etcd"
+WORK=$(mktemp -d -p "$PWD/.build")   # on the project's disk: syncs must reach the device
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+C=(); S=()
+for n in 0 1 2; do C+=("$(free_port)"); S+=("$(free_port)"); done
+for n in 0 1 2; do
+    join=(); [ $n = 0 ] || join=(-C "127.0.0.1:${S[0]}")
+    "$BIN" -n "node$n" -c "${C[$n]}" -s "${S[$n]}" -d "$WORK/node$n" "${join[@]}" >"$WORK/node$n.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 200); do grep -q "ready to serve" "$WORK/node$n.log" && break; sleep 0.05; done
+done
+for _ in $(seq 100); do [ "$(curl -s "http://127.0.0.1:${C[0]}/machines" | tr ',' '\n' | wc -l)" = 3 ] && break; sleep 0.1; done
+LEADER="http://127.0.0.1:${C[0]}"
+
+cat >"$WORK/set.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/keys/bench/" .. (n % 1000), {["Content-Type"] = "application/x-www-form-urlencoded"}, "value=benchmark-value")
+end
+LUA
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s/,"",v); print v*1000 } }'; }
+echo "| connections | writes/s | p50 ms | p99 ms |"
+echo "|---:|---:|---:|---:|"
+for conns in 1 16 64 256; do
+    threads=$(( conns < 2 ? 1 : 2 ))
+    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$WORK/set.lua" "$LEADER" >"$WORK/wrk.out" 2>&1
+    if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "warning: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
+    rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk.out")
+    p50=$(ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")")
+    p99=$(ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
+    echo "| $conns | $rps | $p50 | $p99 |"
+done
+echo
+echo "Memory after the run (RSS): $(for p in "${PIDS[@]}"; do echo -n "$(( $(ps -o rss= -p $p) / 1024 )) MiB "; done)"
