@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "etcd", targets: ["etcd"]),
+        .executable(name: "etcd-stage1", targets: ["etcd-stage1"]),
         .library(name: "SingleNode", targets: ["SingleNode"]),
         .library(name: "Raft", targets: ["Raft"]),
     ],
@@ -63,6 +64,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SingleNodeTests"
+        ),
+        // Stage 1 alone, in memory: for learners.
+        .executableTarget(
+            name: "etcd-stage1",
+            dependencies: ["SingleNode", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/etcd-stage1"
         ),
         // Benchmarks/stage2-raft.sh runs this in release.
         .executableTarget(

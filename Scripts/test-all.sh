@@ -20,4 +20,6 @@ swift test
 export ETCD_BIN="$(swift build --show-bin-path)/etcd"
 # Crash durability against real processes: writers, kill -9 of random members and the leader.
 Tests/Integration/kill-nine.sh 15
+# The single-machine demos against Stage 1 alone, then every walkthrough against the daemon.
+ETCD_BIN="$(swift build --show-bin-path)/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04
 Walkthroughs/run-all.sh

@@ -8,12 +8,14 @@ import Darwin
 
 /// The signals that stop the daemon, delivered as an async stream instead of by a handler that
 /// could run at any point in the program.
-final class StopSignals: Sendable {
-    let stream: AsyncStream<Int32>
+public final class StopSignals: Sendable {
+    /// The signals, as they arrive.
+    public let stream: AsyncStream<Int32>
     // Kept alive for as long as the daemon runs; a released source stops delivering.
     private let sources: [any DispatchSourceSignal]
 
-    init(_ numbers: Int32...) {
+    /// Starts catching `numbers` (they no longer end the process by default).
+    public init(_ numbers: Int32...) {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         self.stream = stream
         self.sources = numbers.map { number in
@@ -27,24 +29,10 @@ final class StopSignals: Sendable {
 }
 
 /// Writes to standard error without buffering.
-enum FileHandleOutput {
-    static func standardError(_ text: String) {
+public enum FileHandleOutput {
+    /// Writes `text` to standard error.
+    public static func standardError(_ text: String) {
         _ = text.withCString { write(2, $0, strlen($0)) }
     }
 }
 
-/// Removes a directory tree (for `-f`).
-enum ForceRemove {
-    static func tree(_ path: String) {
-        if unlink(path) == 0 { return }
-        guard let handle = opendir(path) else { return }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(handle)
-        for name in names { tree(path + "/" + name) }
-        rmdir(path)
-    }
-}
