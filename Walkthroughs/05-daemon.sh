@@ -21,6 +21,20 @@ set -e
 [ $status -eq 2 ] || { echo "expected exit status 2 for a bad address, got $status" >&2; exit 1; }
 expect "$(cat "$WORK/badaddr.out")" 'etcd: -c 4001x: expected host:port or a port number, e.g. -c 127.0.0.1:4001'
 
+echo '$ etcd -c <a port already in use>'
+BUSY=$(free_port)
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$BUSY)); s.listen(); time.sleep(20)" &
+holder=$!
+until_true 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BUSY" 2>/dev/null
+set +e
+"$ETCD_BIN" -c "$BUSY" -s "$(free_port)" -d "$WORK/busy" >"$WORK/busy.out" 2>&1
+status=$?
+set -e
+kill $holder 2>/dev/null || true
+[ $status -eq 1 ] || { echo "expected exit status 1 for a busy port, got $status" >&2; exit 1; }
+grep -o "cannot listen for clients on 127.0.0.1:$BUSY" "$WORK/busy.out" | sed "s/$BUSY/<port>/"
+grep -q "choose another with -c" "$WORK/busy.out"
+
 # The seed's own command form: bare ports, a data directory, no name.
 CLIENT_PORT=$(free_port)
 PEER_PORT=$(free_port)

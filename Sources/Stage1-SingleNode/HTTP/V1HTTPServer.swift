@@ -36,7 +36,21 @@ public final class V1HTTPServer: Sendable {
     ) async throws -> V1HTTPServer {
         let api = V1API(backend: backend)
         let connections = Connections()
-        let channel = try await ServerBootstrap(group: group)
+        let channel: any Channel
+        do {
+            channel = try await bind(host: host, port: port, api: api, limits: limits, connections: connections, group: group)
+        } catch {
+            throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c)")
+        }
+        let bound = channel.localAddress?.port ?? port
+        logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)"])
+        return V1HTTPServer(port: bound, channel: channel, connections: connections)
+    }
+
+    private static func bind(
+        host: String, port: Int, api: V1API, limits: HTTPLimits, connections: Connections, group: any EventLoopGroup
+    ) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -51,9 +65,6 @@ public final class V1HTTPServer: Sendable {
             }
             .bind(host: host, port: port)
             .get()
-        let bound = channel.localAddress?.port ?? port
-        logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)"])
-        return V1HTTPServer(port: bound, channel: channel, connections: connections)
     }
 
     /// Stops accepting connections, then closes the open ones (pending watches end with them).
@@ -63,4 +74,13 @@ public final class V1HTTPServer: Sendable {
             try? await connection.close()
         }
     }
+}
+
+/// A listener could not be opened; the message names the address and the likely fix.
+public struct ListenError: Error, CustomStringConvertible {
+    /// What failed and what to do.
+    public var description: String
+
+    /// Makes an error with its message.
+    public init(description: String) { self.description = description }
 }

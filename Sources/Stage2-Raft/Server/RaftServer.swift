@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import NIOCore
+import NIOPosix
 import SingleNode
 import Synchronization
 
@@ -67,6 +68,8 @@ public final class RaftServer: @unchecked Sendable {
     var joinWaiters: [NodeID: [any Channel]] = [:]
     var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame.JoinAnswer>] = [:]
     var tickTask: RepeatedTask?
+    // The single-thread group `loop` belongs to; shut down by `stop()`.
+    var raftThread: MultiThreadedEventLoopGroup?
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
 
     var id: NodeID { node.id }
@@ -111,7 +114,11 @@ public final class RaftServer: @unchecked Sendable {
                 "found an existing data directory: restarting as the member it records, ignoring bootstrap flags",
                 metadata: ["data-dir": "\(configuration.dataDirectory)", "last-index": "\(storage.lastIndex())"])
         }
-        let server = RaftServer(configuration: configuration, loop: group.next(), storage: storage, clock: clock, logger: logger)
+        // The Raft loop gets a thread of its own: client connections (parsing, answering) run on
+        // `group`, so they never delay a tick, a sync or a message to a follower.
+        let raftThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = RaftServer(configuration: configuration, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
+        server.raftThread = raftThread
         server.transport = PeerTransport(group: group, logger: logger) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
@@ -149,6 +156,7 @@ public final class RaftServer: @unchecked Sendable {
             self.pending = [:]
         }.get()
         await transport.close()
+        try? await raftThread?.shutdownGracefully()
     }
 
     private func tick() {

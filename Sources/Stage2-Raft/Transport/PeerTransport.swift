@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import SingleNode
 import Synchronization
 
 /// Splits the byte stream from a peer into frames: `u32 length` (little-endian), then the body.
@@ -80,6 +81,14 @@ public final class PeerTransport: Sendable {
 
     /// Listens for peers on `host:port`; returns the bound port.
     public func listen(host: String, port: Int) async throws -> Int {
+        do {
+            return try await bind(host: host, port: port)
+        } catch {
+            throw ListenError(description: "cannot listen for peers on \(host):\(port): \(error) (is another etcd using the port? choose another with -s)")
+        }
+    }
+
+    private func bind(host: String, port: Int) async throws -> Int {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
