@@ -19,6 +19,13 @@ public struct EventHistory: Sendable, Equatable {
         self.capacity = capacity < 0 ? Int.max : capacity
     }
 
+    /// Rebuilds a history from a snapshot.
+    init(capacity: Int, events: [V1Response], clearedThrough: UInt64) {
+        self.capacity = capacity
+        self.events = Deque(events)
+        self.clearedThrough = clearedThrough
+    }
+
     /// The events in the window, oldest first.
     public var retained: Deque<V1Response> { events }
 

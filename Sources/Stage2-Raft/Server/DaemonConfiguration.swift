@@ -12,7 +12,7 @@ public struct DaemonConfiguration: Sendable {
 
     /// Builds the configuration from parsed flag values (`V1Flags.flagSet`).
     public static func from(_ values: [String: String]) throws(V1Flags.InvalidValue) -> DaemonConfiguration {
-        let noFlags = values.isEmpty || values.keys.allSatisfy { ["v", "vv"].contains($0) }
+        let noFlags = values.isEmpty || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count"].contains($0) }
         let stage1 = try V1Flags.configuration(from: values)
         let client = try V1Flags.hostPort(values["c"] ?? (noFlags ? "127.0.0.1:2379" : "127.0.0.1:4001"), flag: "c")
         let peer = try V1Flags.hostPort(values["s"] ?? (noFlags ? "127.0.0.1:2380" : "127.0.0.1:7001"), flag: "s")
@@ -28,6 +28,12 @@ public struct DaemonConfiguration: Sendable {
                 throw V1Flags.InvalidValue(description: "-maxsize \(text): expected a positive number of machines")
             }
             server.maxClusterSize = size
+        }
+        if let text = values["snapshot-count"] {
+            guard let count = UInt64(text), count > 0 else {
+                throw V1Flags.InvalidValue(description: "-snapshot-count \(text): expected a positive number of entries")
+            }
+            server.snapshotCount = count
         }
         let listenHost = values["cl"] ?? client.host
         var listeners = [(listenHost, client.port)]

@@ -40,6 +40,9 @@ extension RaftServer {
                 members[change.nodeID] = nil
                 machine.skip(to: entry.index)
             }
+            // A member added behind a compacted log catches up from a snapshot, and refuses one
+            // that does not name it: take a fresh one now (see RaftNode.applyConfChange).
+            if change.kind != .remove && storage.firstIndex() > 1 { takeSnapshot(at: entry.index) }
             for channel in joinWaiters.removeValue(forKey: change.nodeID) ?? [] {
                 let answer = PeerFrame.joinResponse(.joined(id: change.nodeID, members: Array(members.values)))
                 channel.writeAndFlush(ByteBuffer(bytes: answer.encoded()), promise: nil)

@@ -31,6 +31,10 @@ public struct RaftServerConfiguration: Sendable {
     public var requestTimeout: TimeAmount = .seconds(5)
     /// WAL segment size.
     public var segmentSize = 64 << 20
+    /// Applied entries between snapshots of the store (`--snapshot-count`).
+    public var snapshotCount: UInt64 = 10_000
+    /// Entries kept in the log behind a snapshot, for followers that lag a little.
+    public var snapshotKeepEntries: UInt64 = 5_000
 
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
@@ -68,6 +72,8 @@ public final class RaftServer: @unchecked Sendable {
     var joinWaiters: [NodeID: [any Channel]] = [:]
     var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame.JoinAnswer>] = [:]
     var tickTask: RepeatedTask?
+    // The index of the newest snapshot saved or restored.
+    var lastSnapshotIndex: UInt64 = 0
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
@@ -119,6 +125,7 @@ public final class RaftServer: @unchecked Sendable {
         let raftThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = RaftServer(configuration: configuration, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
+        if let snapshot = try? storage.snapshot() { server.restore(snapshot) }
         server.transport = PeerTransport(group: group, logger: logger) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
@@ -199,8 +206,10 @@ public final class RaftServer: @unchecked Sendable {
             }
             // 2. Send.
             send(ready.messages)
-            // 3. Apply.
+            // 3. Apply: a snapshot from the leader first, then the committed entries.
+            if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
+            if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshot(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)
             if let soft = ready.softState { roleChanged(leader: soft.leader, role: soft.role) }

@@ -51,10 +51,14 @@ final class TestMember: @unchecked Sendable {
 
     var member: Member { Member(name: name, peerURL: "http://127.0.0.1:\(peerPort)", clientURL: "http://127.0.0.1:\(clientPort)") }
 
-    func start(join: [String] = []) async throws {
+    func start(join: [String] = [], snapshotCount: UInt64 = 10_000) async throws {
         var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/data", peerListenPort: peerPort)
         configuration.join = join
-        configuration.heartbeatInterval = .milliseconds(20)
+        configuration.snapshotCount = snapshotCount
+        configuration.snapshotKeepEntries = 5
+        // 50 ms ticks: elections in 0.5-1 s, wide enough that a starved test process does not
+        // trigger one (which would shift the indexes the tests check).
+        configuration.heartbeatInterval = .milliseconds(50)
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
     }
@@ -123,5 +127,33 @@ struct ClusterTests {
         for member in members { try await member.start() }
         try await waitUntil("a leader after a full restart") { members.contains { $0.isLeader } }
         try await waitUntil("the data is back everywhere") { members.allSatisfy { $0.value("/message") == "after failover" } }
+    }
+
+    @Test("Snapshots every few entries compact the log; restarts and late joiners start from them")
+    func snapshotsAndCompaction() async throws {
+        let members = [TestMember("s1"), TestMember("s2"), TestMember("s3")]
+        defer { Task { for member in members { await member.stop() } } }
+        try await members[0].start(snapshotCount: 20)
+        try await waitUntil("s1 leads") { members[0].isLeader }
+        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"], snapshotCount: 20)
+        for n in 0..<100 {
+            guard case .completed(.success) = try await members[0].write(.set(key: "/k\(n)", value: "v\(n)", expiration: nil)) else {
+                Issue.record("write \(n) failed")
+                return
+            }
+        }
+        let snapshots = try PosixFileSystem().list(members[0].directory.path + "/data/snap")
+        #expect(snapshots.count == 2, "two snapshot files kept: \(snapshots)")
+        #expect(!snapshots.contains { $0.hasSuffix("0000000000000000.snap") }, "the founding snapshot was released")
+
+        // A member restarted from its data directory starts from its snapshot plus the log after it.
+        await members[1].stop()
+        try await members[1].start(snapshotCount: 20)
+        try await waitUntil("s2 has every key after a restart") { members[1].value("/k99") == "v99" && members[1].value("/k0") == "v0" }
+
+        // A member joining now is behind the compacted log: it gets a snapshot naming it.
+        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"], snapshotCount: 20)
+        try await waitUntil("s3 has every key") { members[2].value("/k0") == "v0" && members[2].value("/k99") == "v99" }
+        #expect(members[2].server!.machine.machines().map(\.name) == ["s1", "s2", "s3"])
     }
 }

@@ -1,0 +1,51 @@
+import SingleNode
+
+/// Snapshots of the v1 store: taken every `snapshotCount` applied entries (and when a member
+/// joins behind a compacted log), restored at start and when the leader sends one.
+extension RaftServer {
+    /// Takes a snapshot of the store as of entry `index` (the last one applied) and compacts
+    /// the log behind it, keeping `snapshotKeepEntries` for followers that lag a little.
+    func takeSnapshot(at index: UInt64) {
+        let (store, applied) = machine.copyStore()
+        guard applied == index, index > lastSnapshotIndex else { return }
+        do {
+            try storage.snapshot(at: index, confState: node.confState, data: store.encoded(), keepEntries: configuration.snapshotKeepEntries)
+            lastSnapshotIndex = index
+            logger.info("saved snapshot", metadata: ["index": "\(index)", "wal-segments": "\(storage.walSegments.count)"])
+        } catch {
+            // Not fatal: the log still holds everything; the next attempt may succeed.
+            logger.error("cannot save a snapshot", metadata: ["index": "\(index)", "error": "\(error)"])
+        }
+    }
+
+    /// Replaces the store (and the member list derived from it) with a snapshot's.
+    func restore(_ snapshot: Snapshot) {
+        guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
+        do {
+            let store = try KeyStore(encoded: snapshot.data)
+            machine.replace(with: store, appliedIndex: snapshot.metadata.index)
+            members = Self.members(from: store.machines())
+            lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)
+            logger.info("restored the store from a snapshot", metadata: ["index": "\(snapshot.metadata.index)"])
+        } catch {
+            logger.critical("cannot read the store snapshot: stopping rather than serve a wrong store", metadata: ["error": "\(error)"])
+            fatalError("\(error)")
+        }
+    }
+
+    /// Members from `/_etcd/machines` entries, whose values are `raft=<peer URL>&etcd=<client URL>`.
+    static func members(from machines: [(name: String, value: String)]) -> [NodeID: Member] {
+        var result: [NodeID: Member] = [:]
+        for (name, value) in machines {
+            var fields: [Substring: Substring] = [:]
+            for pair in value.split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { fields[parts[0]] = parts[1] }
+            }
+            guard let raft = fields["raft"], let etcd = fields["etcd"] else { continue }
+            let member = Member(name: name, peerURL: String(raft), clientURL: String(etcd))
+            result[member.id] = member
+        }
+        return result
+    }
+}
