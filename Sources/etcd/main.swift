@@ -13,12 +13,12 @@ import Darwin
 let arguments = Array(CommandLine.arguments.dropFirst())
 let values: [String: String]
 do {
-    values = try V1Flags.flagSet.parse(arguments)
+    values = try DaemonConfiguration.flagSet.parse(arguments)
 } catch .helpRequested {
-    print(V1Flags.flagSet.usage(program: "etcd"))
+    print(DaemonConfiguration.flagSet.usage(program: "etcd"))
     exit(0)
 } catch {
-    FileHandleOutput.standardError("etcd: \(error)\n\n" + V1Flags.flagSet.usage(program: "etcd"))
+    FileHandleOutput.standardError("etcd: \(error)\n\n" + DaemonConfiguration.flagSet.usage(program: "etcd"))
     exit(2)
 }
 if values["version"] == "true" {

@@ -15,8 +15,6 @@ public enum V1Flags {
         .init(["m"], default: "1024", usage: "how many changes to keep for watches from an index; negative is unlimited"),
         .init(["maxsize"], default: "9", usage: "the maximum number of machines in the cluster"),
         .init(["f"], isBool: true, usage: "force a new configuration, discarding the data directory"),
-        .init(["snapshot-count", "snapshotCount"], default: "10000", usage: "applied entries between snapshots of the store (the log is compacted behind each)"),
-        .init(["snapshot"], isBool: true, usage: "accepted for compatibility: snapshots are always taken"),
         .init(["v"], isBool: true, usage: "verbose logging"),
         .init(["vv"], isBool: true, usage: "very verbose logging"),
         .init(["version"], isBool: true, usage: "print the version and exit"),

@@ -10,9 +10,18 @@ public struct DaemonConfiguration: Sendable {
     /// `-f`: discard the data directory's log and snapshots first.
     public var forceNewCluster = false
 
-    /// Builds the configuration from parsed flag values (`V1Flags.flagSet`).
+    /// The daemon's flags: the original's, plus those only a replicated member has.
+    public static let flagSet = GoFlagSet(V1Flags.flagSet.flags + [
+        .init(["snapshot-count", "snapshotCount"], default: "10000", usage: "applied entries between snapshots of the store (the log is compacted behind each)"),
+        .init(["snapshot"], isBool: true, usage: "accepted for compatibility: snapshots are always taken"),
+        .init(["heartbeat-interval"], default: "100", usage: "milliseconds between a leader's heartbeats (one Raft tick)"),
+        .init(["election-timeout"], default: "1000", usage: "milliseconds without a leader before a member campaigns; at least 5 heartbeats"),
+    ])
+
+    /// Builds the configuration from parsed flag values (`flagSet`).
     public static func from(_ values: [String: String]) throws(V1Flags.InvalidValue) -> DaemonConfiguration {
-        let noFlags = values.isEmpty || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count"].contains($0) }
+        let noFlags = values.isEmpty
+            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout"].contains($0) }
         let stage1 = try V1Flags.configuration(from: values)
         let client = try V1Flags.hostPort(values["c"] ?? (noFlags ? "127.0.0.1:2379" : "127.0.0.1:4001"), flag: "c")
         let peer = try V1Flags.hostPort(values["s"] ?? (noFlags ? "127.0.0.1:2380" : "127.0.0.1:7001"), flag: "s")
@@ -35,6 +44,18 @@ public struct DaemonConfiguration: Sendable {
             }
             server.snapshotCount = count
         }
+        let heartbeat = Int(values["heartbeat-interval"] ?? "100") ?? 0
+        let election = Int(values["election-timeout"] ?? "1000") ?? 0
+        guard heartbeat > 0, election > 0 else {
+            throw V1Flags.InvalidValue(description: "-heartbeat-interval and -election-timeout take a number of milliseconds, e.g. -heartbeat-interval 100")
+        }
+        // etcd's own rule and words: fewer than five heartbeats per election makes spurious
+        // elections likely.
+        guard election >= 5 * heartbeat else {
+            throw V1Flags.InvalidValue(description: "--election-timeout[\(election)ms] should be at least as 5 times as --heartbeat-interval[\(heartbeat)ms]")
+        }
+        server.heartbeatInterval = .milliseconds(Int64(heartbeat))
+        server.electionTicks = election / heartbeat
         let listenHost = values["cl"] ?? client.host
         var listeners = [(listenHost, client.port)]
         if noFlags { listeners.append((listenHost, 4001)) }
