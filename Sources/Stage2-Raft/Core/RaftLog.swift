@@ -38,6 +38,12 @@ struct RaftLog<Storage: RaftStorage> {
 
     var lastTerm: UInt64 { (try? term(lastIndex)) ?? 0 }
 
+    /// The last index on stable storage: everything before the unstable tail.
+    var persistedIndex: UInt64 {
+        if unstableSnapshot != nil { return unstableOffset - 1 }
+        return unstable.isEmpty ? lastIndex : unstableOffset - 1
+    }
+
     func term(_ index: UInt64) throws(RaftError) -> UInt64 {
         // The term of the entry just before the first available one is still known.
         if index + 1 < firstIndex { throw .compacted }

@@ -66,8 +66,9 @@ extension RaftNode {
             return Entry(term: term, index: last, kind: entry.kind, data: entry.data)
         }
         log.append(stamped)
-        _ = progress[id]?.maybeUpdate(log.lastIndex)
-        _ = maybeCommit()
+        // The leader's own copy counts towards a quorum only once it is on disk (`advance`):
+        // that lets the shell send these entries to followers while it writes them (thesis
+        // §10.2.1) without ever committing an entry a majority has not persisted.
     }
 
     /// Moves the commit index to what a quorum of voters has (Raft §5.3), if it is from this term.

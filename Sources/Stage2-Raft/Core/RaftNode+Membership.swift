@@ -51,7 +51,7 @@ extension RaftNode {
             // A new member's log is unknown: probe it, but count it as active so that the leader
             // sends it a snapshot if it needs one.
             fresh.recentActive = true
-            if member == id { fresh.match = log.lastIndex }
+            if member == id { fresh.match = log.persistedIndex }
             progress[member] = fresh
         }
         for member in progress.keys where !voters.contains(member) && !learners.contains(member) {

@@ -49,6 +49,8 @@ public struct RaftNode<Storage: RaftStorage> {
     var outbox: [Message] = []
     // Proposals were appended since the last Ready: send them then, in one append per follower.
     var hasUnsentProposals = false
+    // The commit index moved when the leader's own write completed: tell the followers.
+    var hasUnsentCommit = false
     // What the last Ready reported, to report only changes.
     var reportedHardState: HardState
     var reportedSoftState: (leader: NodeID, role: Role)
@@ -197,7 +199,7 @@ public struct RaftNode<Storage: RaftStorage> {
         for (member, _) in progress {
             let isLearner = learners.contains(member)
             var fresh = Progress(next: log.lastIndex + 1, maxInflight: config.maxInflightMessages, isLearner: isLearner)
-            if member == id { fresh.match = log.lastIndex }
+            if member == id { fresh.match = log.persistedIndex }
             progress[member] = fresh
         }
         pendingConfIndex = 0

@@ -28,6 +28,12 @@ public struct Ready: Sendable {
     /// Linearizable reads now confirmed: serve each once `index` is applied.
     public var readStates: [ReadState]
 
+    /// Whether `messages` may be sent before step 1 completes, in parallel with the write: true
+    /// only for a leader whose term and vote are already on disk. Its messages then carry only
+    /// entries and a commit index that a majority has persisted, so sending first is safe
+    /// (Raft thesis §10.2.1); everything else must wait for the sync.
+    public var canSendBeforePersisting: Bool
+
     /// Whether the persisted state changed in a way that needs a sync before sending.
     public var mustSync: Bool { hardState != nil || !entries.isEmpty || snapshot != nil }
 
@@ -41,22 +47,27 @@ public struct Ready: Sendable {
 extension RaftNode {
     /// Whether `ready()` would return anything.
     public var hasReady: Bool {
-        hasUnsentProposals || !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
+        hasUnsentProposals || hasUnsentCommit || !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
             || hardState != reportedHardState || reportedSoftState != (leader, role)
             || !log.nextCommittedEntries().isEmpty
     }
 
     /// Takes everything the caller must do now (see `Ready` for the order).
     public mutating func ready() -> Ready {
-        if hasUnsentProposals {
+        if hasUnsentProposals || hasUnsentCommit {
+            let commitOnly = !hasUnsentProposals
             hasUnsentProposals = false
+            hasUnsentCommit = false
             if role == .leader {
                 for member in progress.keys.sorted() where member != id {
+                    // A new commit index alone goes out in one (perhaps empty) append.
+                    if !sendAppend(to: member, evenIfEmpty: false) && commitOnly { sendAppend(to: member) }
                     while sendAppend(to: member, evenIfEmpty: false) {}
                 }
             }
         }
         let committed = log.nextCommittedEntries(maxBytes: config.maxSizePerMessage * 4)
+        let termAndVoteOnDisk = hardState.term == reportedHardState.term && hardState.vote == reportedHardState.vote
         let ready = Ready(
             softState: reportedSoftState != (leader, role) ? (leader, role) : nil,
             hardState: hardState != reportedHardState ? hardState : nil,
@@ -64,7 +75,8 @@ extension RaftNode {
             snapshot: log.unstableSnapshot,
             committedEntries: committed,
             messages: outbox,
-            readStates: readStates)
+            readStates: readStates,
+            canSendBeforePersisting: role == .leader && termAndVoteOnDisk && log.unstableSnapshot == nil)
         outbox = []
         readStates = []
         reportedSoftState = (leader, role)
@@ -79,7 +91,14 @@ extension RaftNode {
             log.stableSnapshot(to: snapshot.metadata.index)
             log.appliedTo(snapshot.metadata.index)
         }
-        if let last = ready.entries.last { log.stableTo(index: last.index, term: last.term) }
+        if let last = ready.entries.last {
+            log.stableTo(index: last.index, term: last.term)
+            // The leader's own copy now counts: this may commit what followers already have.
+            if role == .leader, progress[id]?.maybeUpdate(log.persistedIndex) == true, maybeCommit() {
+                releaseReadsAfterFirstCommit()
+                hasUnsentCommit = true
+            }
+        }
         if let last = ready.committedEntries.last { log.appliedTo(last.index) }
     }
 

@@ -197,6 +197,8 @@ public final class RaftServer: @unchecked Sendable {
         isReadyScheduled = false
         while node.hasReady {
             let ready = node.ready()
+            // A leader with its term on disk sends first, so followers write in parallel with it.
+            if ready.canSendBeforePersisting { send(ready.messages) }
             // 1. Persist, durably, before anything depends on it.
             do {
                 try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
@@ -204,8 +206,8 @@ public final class RaftServer: @unchecked Sendable {
                 logger.critical("cannot persist the Raft log: stopping, so that nothing unsaved is acknowledged", metadata: ["error": "\(error)"])
                 exit(1)
             }
-            // 2. Send.
-            send(ready.messages)
+            // 2. Send (unless already sent).
+            if !ready.canSendBeforePersisting { send(ready.messages) }
             // 3. Apply: a snapshot from the leader first, then the committed entries.
             if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }

@@ -94,6 +94,31 @@ struct ReplicationTests {
         #expect(cluster.appliedTexts(1) == ["new"])
     }
 
+    @Test("A leader counts its own copy of an entry only once it is persisted (thesis §10.2.1)")
+    func leaderCountsItselfAfterPersisting() {
+        var storage = MemoryStorage(confState: ConfState(voters: [1, 2, 3]))
+        storage.setHardState(HardState(term: 1))
+        var config = RaftConfig(id: 1)
+        config.preVote = false
+        var node = RaftNode(config: config, storage: storage)
+        node.campaign()
+        node.step(Message(kind: .voteResponse, to: 1, from: 2, term: 2))
+        var ready = node.ready()
+        #expect(ready.canSendBeforePersisting == false, "the new term and vote are not on disk yet")
+        node.storage.setHardState(ready.hardState!)
+        node.storage.append(ready.entries)
+        node.advance(ready)
+        try? node.propose([1])
+        ready = node.ready()
+        #expect(ready.canSendBeforePersisting, "a leader with its term on disk may send while writing")
+        // Follower 2 has persisted entries 1 and 2 (index 2 is the proposal); the leader has not.
+        node.step(Message(kind: .appendResponse, to: 1, from: 2, term: 2, index: 2))
+        #expect(node.commitIndex == 1, "one persisted copy of entry 2 is not a majority")
+        node.storage.append(ready.entries)
+        node.advance(ready)
+        #expect(node.commitIndex == 2, "with the leader's own write done, two of three have it")
+    }
+
     @Test("Figure 8: a leader does not commit an entry of an earlier term by counting replicas (§5.4.2)")
     func figure8() {
         // A node whose log holds entries of terms 1 and 2 becomes leader of term 3 and appends
@@ -109,6 +134,10 @@ struct ReplicationTests {
         node.step(Message(kind: .voteResponse, to: 1, from: 2, term: 3))
         #expect(node.role == .leader)
         #expect(node.lastIndex == 3)
+        // The leader's own entry counts once it is on disk.
+        let ready = node.ready()
+        node.storage.append(ready.entries)
+        node.advance(ready)
         for (acknowledged, expectedCommit) in [(UInt64(1), UInt64(0)), (2, 0), (3, 3)] {
             node.step(Message(kind: .appendResponse, to: 1, from: 2, term: 3, index: acknowledged))
             #expect(node.commitIndex == expectedCommit, "after an acknowledgement of \(acknowledged)")

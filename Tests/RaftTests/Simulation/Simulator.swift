@@ -136,6 +136,13 @@ struct Simulator {
         let ready = node.raft.ready()
         if chance(crashChance) { return try crash(id, "before persisting") }
 
+        // A leader whose term and vote are on disk may send before (while) it writes.
+        let sendFirst = ready.canSendBeforePersisting
+        if sendFirst {
+            send(ready.messages)
+            if chance(crashChance) { return try crash(id, "after sending, before persisting (leader)") }
+        }
+
         // 1. Persist.
         let previousTerm = ready.entries.first.flatMap { node.raft.term(at: $0.index - 1) } ?? 0
         try checker.checkAppended(ready.entries, previousTerm: previousTerm, node: id)
@@ -146,15 +153,8 @@ struct Simulator {
         nodes[id] = node
         if chance(crashChance) { return try crash(id, "after persisting, before sending") }
 
-        // 2. Send.
-        for message in ready.messages {
-            if chance(options.dropRate) {
-                count("dropped")
-                continue
-            }
-            network.append(InFlight(message: message, deliverAt: step + Int(random.next() % UInt64(options.maxDelay + 1))))
-            count("sent")
-        }
+        // 2. Send (unless sent already).
+        if !sendFirst { send(ready.messages) }
         if chance(crashChance) { return try crash(id, "after sending, before applying") }
 
         // 3. Apply.
@@ -189,6 +189,17 @@ struct Simulator {
         node.raft.advance(ready)
         nodes[id] = node
         try check(id)
+    }
+
+    private mutating func send(_ messages: [Message]) {
+        for message in messages {
+            if chance(options.dropRate) {
+                count("dropped")
+                continue
+            }
+            network.append(InFlight(message: message, deliverAt: step + Int(random.next() % UInt64(options.maxDelay + 1))))
+            count("sent")
+        }
     }
 
     private mutating func check(_ id: NodeID) throws(SafetyChecker.Violation) {

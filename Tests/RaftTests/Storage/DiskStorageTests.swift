@@ -75,6 +75,11 @@ struct DiskStorageTests {
                 try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
                 node.advance(ready)
             }
+            while node.hasReady {
+                let ready = node.ready()
+                try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+                node.advance(ready)
+            }
             let segmentsBefore = storage.walSegments.count
             try storage.snapshot(at: 90, confState: node.confState, data: Array("state at 90".utf8), keepEntries: 10)
             #expect(storage.walSegments.count < segmentsBefore, "old segments released")
