@@ -4,7 +4,8 @@
 /// 1. **Persist** `hardState` (if set), `entries` and `snapshot` (if set) to stable storage,
 ///    with one sync for all of them. Nothing below may happen before this is durable: a vote
 ///    or an acknowledgement sent before it could be forgotten by a crash (Raft Figure 2,
-///    "respond to RPCs only after updating stable storage").
+///    "respond to RPCs only after updating stable storage"). The one exception: when
+///    `canSendBeforePersisting` is true (a leader), step 2 may come first.
 /// 2. **Send** `messages`.
 /// 3. **Apply** `snapshot`, then `committedEntries`, to the state machine, in order; call
 ///    `applyConfChange` for each configuration change entry as it is applied.
