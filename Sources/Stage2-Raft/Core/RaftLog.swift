@@ -156,6 +156,9 @@ struct RaftLog<Storage: RaftStorage> {
         return (try? slice(low, committed + 1, maxBytes: maxBytes)) ?? []
     }
 
+    /// Whether `nextCommittedEntries` would return anything, without copying them.
+    var hasNextCommittedEntries: Bool { committed > max(applying, firstIndex - 1) }
+
     mutating func acceptApplying(_ index: UInt64) { applying = max(applying, index) }
 
     mutating func appliedTo(_ index: UInt64) {

@@ -50,7 +50,7 @@ extension RaftNode {
     public var hasReady: Bool {
         hasUnsentProposals || hasUnsentCommit || !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
             || hardState != reportedHardState || reportedSoftState != (leader, role)
-            || !log.nextCommittedEntries().isEmpty
+            || log.hasNextCommittedEntries
     }
 
     /// Takes everything the caller must do now (see `Ready` for the order).
