@@ -13,7 +13,7 @@ import Darwin
 let arguments = Array(CommandLine.arguments.dropFirst())
 let values: [String: String]
 do {
-    values = try DaemonConfiguration.flagSet.parse(arguments)
+    values = try DaemonConfiguration.flagSet.parse(arguments, environment: Environment.variables())
 } catch .helpRequested {
     print(DaemonConfiguration.flagSet.usage(program: "etcd"))
     exit(0)

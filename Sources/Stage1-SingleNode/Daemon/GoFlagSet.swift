@@ -102,6 +102,26 @@ public struct GoFlagSet: Sendable {
         return values
     }
 
+    /// Like `parse(_:)`, then fills flags not given from the environment as etcd does: flag
+    /// `--data-dir` from `ETCD_DATA_DIR` (names of two or more letters only). The command line wins.
+    public func parse(_ arguments: [String], environment: [String: String]) throws(ParseError) -> [String: String] {
+        var values = try parse(arguments)
+        for flag in flags where values[flag.names[0]] == nil {
+            for name in flag.names where name.count > 1 {
+                let variable = "ETCD_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })
+                guard let value = environment[variable] else { continue }
+                if flag.isBool {
+                    guard let bool = Self.parseBool(value) else { throw .invalidBool(variable, value) }
+                    values[flag.names[0]] = bool ? "true" : "false"
+                } else {
+                    values[flag.names[0]] = value
+                }
+                break
+            }
+        }
+        return values
+    }
+
     /// Go's `strconv.ParseBool`.
     public static func parseBool(_ text: String) -> Bool? {
         switch text {

@@ -11,7 +11,7 @@ public enum V1Flags {
         .init(["s"], default: "127.0.0.1:7001", usage: "peer (raft) host:port, or a bare port, advertised to peers"),
         .init(["cl"], usage: "client listen host, if different from the advertised one in -c"),
         .init(["C"], usage: "comma-separated peer host:port of machines to join (needs Stage 2)"),
-        .init(["d"], default: ".", usage: "data directory (Stage 1 keeps its data in memory)"),
+        .init(["d", "data-dir"], default: "<name>.etcd", usage: "data directory (Stage 1 keeps its data in memory)"),
         .init(["m"], default: "1024", usage: "how many changes to keep for watches from an index; negative is unlimited"),
         .init(["maxsize"], default: "9", usage: "the maximum number of machines in the cluster"),
         .init(["f"], isBool: true, usage: "force a new configuration, discarding the data directory"),

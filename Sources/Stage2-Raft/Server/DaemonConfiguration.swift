@@ -16,16 +16,27 @@ public struct DaemonConfiguration: Sendable {
         .init(["snapshot"], isBool: true, usage: "accepted for compatibility: snapshots are always taken"),
         .init(["heartbeat-interval"], default: "100", usage: "milliseconds between a leader's heartbeats (one Raft tick)"),
         .init(["election-timeout"], default: "1000", usage: "milliseconds without a leader before a member campaigns; at least 5 heartbeats"),
+        .init(["listen-client-urls"], usage: "etcd 3: comma-separated URLs to serve clients on"),
+        .init(["advertise-client-urls"], usage: "etcd 3: this member's client URL, as others should use it"),
+        .init(["listen-peer-urls"], usage: "etcd 3: the URL to serve peers on"),
+        .init(["initial-advertise-peer-urls"], usage: "etcd 3: this member's peer URL, as others should use it"),
+        .init(["initial-cluster"], usage: "etcd 3: name=peerURL,... of the members when this one starts"),
+        .init(["initial-cluster-state"], default: "new", usage: "etcd 3: new (found the cluster) or existing (join it)"),
+        .init(["initial-cluster-token"], usage: "etcd 3: accepted; not yet checked between members"),
     ])
 
     /// Builds the configuration from parsed flag values (`flagSet`).
     public static func from(_ values: [String: String]) throws(V1Flags.InvalidValue) -> DaemonConfiguration {
-        let noFlags = values.isEmpty
+        let etcd3Only = ["listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster"]
+        // With no flags, or with etcd 3's, unspecified settings take etcd 3's defaults.
+        let noFlags = values.isEmpty || values.keys.contains { etcd3Only.contains($0) }
             || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout"].contains($0) }
+        var values = values
+        try applyEtcd3Flags(&values)
         let stage1 = try V1Flags.configuration(from: values)
         let client = try V1Flags.hostPort(values["c"] ?? (noFlags ? "127.0.0.1:2379" : "127.0.0.1:4001"), flag: "c")
         let peer = try V1Flags.hostPort(values["s"] ?? (noFlags ? "127.0.0.1:2380" : "127.0.0.1:7001"), flag: "s")
-        let name = noFlags ? "default" : stage1.name
+        let name = noFlags ? (values["n"] ?? "default") : stage1.name
         let member = Member(name: name, peerURL: "http://\(peer.host):\(peer.port)", clientURL: "http://\(client.host):\(client.port)")
         let dataDirectory = values["d"] ?? "\(name).etcd"
         var server = RaftServerConfiguration(member: member, dataDirectory: dataDirectory, peerListenPort: peer.port)
@@ -58,10 +69,56 @@ public struct DaemonConfiguration: Sendable {
         server.electionTicks = election / heartbeat
         let listenHost = values["cl"] ?? client.host
         var listeners = [(listenHost, client.port)]
-        if noFlags { listeners.append((listenHost, 4001)) }
+        if values.isEmpty || !values.keys.contains(where: { etcd3Only.contains($0) || ["c", "s", "n", "d", "C"].contains($0) }) {
+            listeners.append((listenHost, 4001))
+        }
         var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
         configuration.forceNewCluster = values["f"] == "true"
         return configuration
+    }
+}
+
+extension DaemonConfiguration {
+    /// Translates etcd 3's URL flags into the original ones (`-c`, `-s`, `-cl`, `-C`), so one
+    /// path builds the configuration. Only what this build can honour is accepted.
+    static func applyEtcd3Flags(_ values: inout [String: String]) throws(V1Flags.InvalidValue) {
+        func first(_ flag: String) -> String? {
+            values[flag]?.split(separator: ",").first.map { String($0).trimmingCharacters() }
+        }
+        if let advertise = first("advertise-client-urls") { values["c"] = advertise }
+        if let listen = first("listen-client-urls") {
+            let (host, port) = try V1Flags.hostPort(listen, flag: "listen-client-urls")
+            values["cl"] = host
+            if values["c"] == nil { values["c"] = "\(host):\(port)" }
+        }
+        if let advertise = first("initial-advertise-peer-urls") { values["s"] = advertise }
+        if let listen = first("listen-peer-urls"), values["s"] == nil { values["s"] = listen }
+        guard let cluster = values["initial-cluster"], !cluster.isEmpty else { return }
+        var members: [(name: String, url: String)] = []
+        for item in cluster.split(separator: ",") {
+            let parts = item.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters() }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw V1Flags.InvalidValue(description: "--initial-cluster \(cluster): expected name=peerURL,... e.g. infra0=http://127.0.0.1:2380")
+            }
+            members.append((parts[0], parts[1]))
+        }
+        let name = values["n"] ?? "default"
+        guard members.contains(where: { $0.name == name }) else {
+            throw V1Flags.InvalidValue(description:
+                "couldn't find local name \"\(name)\" in the initial cluster configuration: add \(name)=<its peer URL> to --initial-cluster, or start with --name set to one of \(members.map(\.name).joined(separator: ", "))")
+        }
+        switch values["initial-cluster-state"] ?? "new" {
+        case "existing":
+            values["C"] = members.filter { $0.name != name }.map(\.url).joined(separator: ",")
+        case "new" where members.count == 1:
+            break
+        case "new":
+            throw V1Flags.InvalidValue(description:
+                "--initial-cluster-state new with \(members.count) members is not supported yet: start the first member alone "
+                    + "(--initial-cluster with only itself) and the others with --initial-cluster-state existing")
+        case let state:
+            throw V1Flags.InvalidValue(description: "--initial-cluster-state \(state): expected new or existing")
+        }
     }
 }
 

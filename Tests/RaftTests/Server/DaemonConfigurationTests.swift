@@ -38,3 +38,58 @@ struct DaemonConfigurationTests {
         #expect(throws: V1Flags.InvalidValue.self) { try parse(["-snapshot-count", "0"]) }
     }
 }
+
+@Suite("etcd 3 flags and ETCD_ variables")
+struct Etcd3FlagsTests {
+    private func parse(_ arguments: [String], environment: [String: String] = [:]) throws -> DaemonConfiguration {
+        try DaemonConfiguration.from(DaemonConfiguration.flagSet.parse(arguments, environment: environment))
+    }
+
+    @Test("A single member from etcd 3 flags: name, data dir, listen and advertise URLs")
+    func singleMember() throws {
+        let configuration = try parse([
+            "--name", "infra0", "--data-dir", "/var/lib/etcd", "--listen-client-urls", "http://0.0.0.0:2379",
+            "--advertise-client-urls", "http://10.0.0.1:2379", "--listen-peer-urls", "http://10.0.0.1:2380",
+            "--initial-cluster", "infra0=http://10.0.0.1:2380",
+        ])
+        #expect(configuration.server.member == Member(name: "infra0", peerURL: "http://10.0.0.1:2380", clientURL: "http://10.0.0.1:2379"))
+        #expect(configuration.server.dataDirectory == "/var/lib/etcd")
+        #expect(configuration.clientListeners.map { "\($0.host):\($0.port)" } == ["0.0.0.0:2379"])
+        #expect(configuration.server.join.isEmpty)
+    }
+
+    @Test("--initial-cluster-state existing joins through the other members")
+    func existing() throws {
+        let configuration = try parse([
+            "--name", "infra2", "--initial-advertise-peer-urls", "http://127.0.0.1:12380",
+            "--initial-cluster", "infra0=http://127.0.0.1:2380,infra2=http://127.0.0.1:12380", "--initial-cluster-state", "existing",
+        ])
+        #expect(configuration.server.join == ["http://127.0.0.1:2380"])
+        #expect(configuration.server.member.peerURL == "http://127.0.0.1:12380")
+        #expect(configuration.clientListeners.map(\.port) == [2379])
+    }
+
+    @Test("Mistakes name the fix: a member not in --initial-cluster, a multi-member new cluster, a bad state")
+    func mistakes() {
+        #expect { try parse(["--name", "x", "--initial-cluster", "a=http://h:1"]) } throws: {
+            "\($0)".contains("couldn't find local name \"x\" in the initial cluster configuration")
+        }
+        #expect { try parse(["--name", "a", "--initial-cluster", "a=http://h:1,b=http://h:2"]) } throws: {
+            "\($0)".contains("--initial-cluster-state existing")
+        }
+        #expect { try parse(["--name", "a", "--initial-cluster", "a=http://h:1", "--initial-cluster-state", "old"]) } throws: {
+            "\($0)".contains("expected new or existing")
+        }
+    }
+
+    @Test("ETCD_ variables fill flags not given; the command line wins")
+    func environment() throws {
+        let environment = ["ETCD_NAME": "fromenv", "ETCD_DATA_DIR": "/env/dir", "ETCD_SNAPSHOT_COUNT": "42"]
+        let fromEnvironment = try parse([], environment: environment)
+        #expect(fromEnvironment.server.member.name == "fromenv")
+        #expect(fromEnvironment.server.dataDirectory == "/env/dir")
+        #expect(fromEnvironment.server.snapshotCount == 42)
+        let overridden = try parse(["--name", "flag"], environment: environment)
+        #expect(overridden.server.member.name == "flag")
+    }
+}
