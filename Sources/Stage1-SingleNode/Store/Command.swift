@@ -20,6 +20,9 @@ public struct Command: Hashable, Sendable, Codable {
         case expire(key: String, expiration: Timestamp)
         /// Record a machine in `/_etcd/machines/<name>`; an existing name is a rejoin and changes nothing.
         case join(name: String, raftURL: String, etcdURL: String)
+        /// Record a machine's URLs, replacing what was there: a member of a cluster founded
+        /// from a list of peer URLs announces its client URL this way once a leader exists.
+        case publish(name: String, raftURL: String, etcdURL: String)
         /// No change; it only consumes an index (a new leader's first entry).
         case nop
     }

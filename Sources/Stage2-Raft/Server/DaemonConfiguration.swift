@@ -72,7 +72,15 @@ public struct DaemonConfiguration: Sendable {
         if values.isEmpty || !values.keys.contains(where: { etcd3Only.contains($0) || ["c", "s", "n", "d", "C"].contains($0) }) {
             listeners.append((listenHost, 4001))
         }
-        var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
+        if let founders = values["initial-cluster-members"] {
+            // Exactly as --initial-cluster lists them, this member included: every founder must
+            // write byte-identical founding entries. Client URLs are published later.
+            server.initialCluster = founders.split(separator: ",").map { item in
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                return Member(name: parts[0], peerURL: parts[1], clientURL: "")
+            }
+        }
+                var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
         configuration.forceNewCluster = values["f"] == "true"
         return configuration
     }
@@ -110,12 +118,8 @@ extension DaemonConfiguration {
         switch values["initial-cluster-state"] ?? "new" {
         case "existing":
             values["C"] = members.filter { $0.name != name }.map(\.url).joined(separator: ",")
-        case "new" where members.count == 1:
-            break
         case "new":
-            throw V1Flags.InvalidValue(description:
-                "--initial-cluster-state new with \(members.count) members is not supported yet: start the first member alone "
-                    + "(--initial-cluster with only itself) and the others with --initial-cluster-state existing")
+            values["initial-cluster-members"] = members.map { "\($0.name)=\($0.url)" }.joined(separator: ",")
         case let state:
             throw V1Flags.InvalidValue(description: "--initial-cluster-state \(state): expected new or existing")
         }

@@ -28,6 +28,7 @@ enum EntryCodec {
         case .expire(let key, let exp): writer.u8(4); text(key); expiration(exp)
         case .join(let name, let raft, let etcd): writer.u8(5); text(name); text(raft); text(etcd)
         case .nop: writer.u8(6)
+        case .publish(let name, let raft, let etcd): writer.u8(7); text(name); text(raft); text(etcd)
         }
         return writer.bytes
     }
@@ -57,6 +58,9 @@ enum EntryCodec {
             guard let name = reader.string(), let raft = reader.string(), let etcd = reader.string() else { return nil }
             command = .join(name: name, raftURL: raft, etcdURL: etcd)
         case 6: command = .nop
+        case 7:
+            guard let name = reader.string(), let raft = reader.string(), let etcd = reader.string() else { return nil }
+            command = .publish(name: name, raftURL: raft, etcdURL: etcd)
         default: command = nil
         }
         guard let command, reader.isAtEnd else { return nil }

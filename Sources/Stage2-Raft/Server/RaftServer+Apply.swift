@@ -15,6 +15,10 @@ extension RaftServer {
             }
             let result = machine.apply(request.command, at: entry.index)
             if case .expire(let key, _) = request.command.kind { expiring.remove(key) }
+            if case .publish(let name, let peerURL, let clientURL) = request.command.kind {
+                let member = Member(name: name, peerURL: peerURL, clientURL: clientURL)
+                members[member.id] = member
+            }
             if request.origin == id, let waiter = pending.removeValue(forKey: request.requestID) {
                 waiter.timeout.cancel()
                 waiter.promise.succeed(.completed(result))
@@ -53,7 +57,7 @@ extension RaftServer {
     /// A client's write: proposed here if this member leads, else redirected to the leader.
     func propose(_ kind: Command.Kind, issuedAt time: Timestamp, promise: EventLoopPromise<WriteOutcome>) {
         guard node.role == .leader else {
-            if let leader = members[node.leader] {
+            if let leader = members[node.leader], !leader.clientURL.isEmpty {
                 promise.succeed(.redirect(leaderClientURL: leader.clientURL))
             } else {
                 promise.succeed(.completed(.failure(StoreError(.raftInternal))))

@@ -19,6 +19,9 @@ public struct RaftServerConfiguration: Sendable {
     public var peerListenPort: Int
     /// Peer addresses of existing members to join through (`-C`); empty starts a new cluster.
     public var join: [String] = []
+    /// The founding members of a new cluster (`--initial-cluster`), this one included; empty
+    /// means a cluster of this member alone. Others' client URLs are unknown until they publish.
+    public var initialCluster: [Member] = []
     /// One tick: the heartbeat interval.
     public var heartbeatInterval: TimeAmount = .milliseconds(100)
     /// Ticks without a leader before a member campaigns (1 s by default).
@@ -72,6 +75,7 @@ public final class RaftServer: @unchecked Sendable {
     var joinWaiters: [NodeID: [any Channel]] = [:]
     var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame.JoinAnswer>] = [:]
     var tickTask: RepeatedTask?
+    var publishTicks = 0
     // The index of the newest snapshot saved or restored.
     var lastSnapshotIndex: UInt64 = 0
     // The single-thread group `loop` belongs to; shut down by `stop()`.
@@ -103,18 +107,24 @@ public final class RaftServer: @unchecked Sendable {
     ) async throws -> RaftServer {
         let member = configuration.member
         let isNewMember = !Self.hasLog(configuration.dataDirectory)
-        let founding = isNewMember && configuration.join.isEmpty ? ConfState(voters: [member.id]) : ConfState()
+        let founders = configuration.initialCluster.count > 1 ? configuration.initialCluster.sorted { $0.name < $1.name } : [member]
+        if founders.count > 1 && !founders.contains(where: { $0.id == member.id }) {
+            throw JoinError(description: "\(member.name) is not in --initial-cluster")
+        }
+        let founding = isNewMember && configuration.join.isEmpty ? ConfState(voters: founders.map(\.id)) : ConfState()
         let storage = try DiskStorage.open(
             directory: configuration.dataDirectory, initialConfState: founding, segmentSize: configuration.segmentSize)
         for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
         if isNewMember && configuration.join.isEmpty {
             // A new cluster: entry 1 records the founding member, committed in term 1, so the
             // leader's first entry is 2 and the first client write 3, as in the original.
-            let change = ConfChange(.addVoter, nodeID: member.id, context: member.encoded)
-            try storage.persist(
-                entries: [Entry(term: 1, index: 1, kind: .confChange, data: change.encoded)],
-                hardState: HardState(term: 1, vote: 0, commit: 1), snapshot: nil)
-            logger.info("starting a new cluster", metadata: ["name": "\(member.name)"])
+            // Every founder writes the same entries, in name order, so their logs agree.
+            let entries = founders.enumerated().map { position, founder in
+                Entry(term: 1, index: UInt64(position + 1), kind: .confChange,
+                      data: ConfChange(.addVoter, nodeID: founder.id, context: founder.encoded).encoded)
+            }
+            try storage.persist(entries: entries, hardState: HardState(term: 1, vote: 0, commit: UInt64(entries.count)), snapshot: nil)
+            logger.info("starting a new cluster", metadata: ["name": "\(member.name)", "members": "\(founders.map(\.name))"])
         } else if !isNewMember {
             logger.info(
                 "found an existing data directory: restarting as the member it records, ignoring bootstrap flags",
@@ -169,7 +179,19 @@ public final class RaftServer: @unchecked Sendable {
     private func tick() {
         node.tick()
         if node.role == .leader { proposeExpirations() }
+        publishClientURLIfNeeded()
         scheduleReady()
+    }
+
+    /// A founder listed in `--initial-cluster` is known by its peer URL only: once there is a
+    /// leader, it announces its client URL through the log (retrying every election timeout).
+    private func publishClientURLIfNeeded() {
+        let me = configuration.member
+        guard node.leader != 0, members[id].map({ $0.clientURL != me.clientURL }) ?? false else { return }
+        publishTicks += 1
+        guard publishTicks % configuration.electionTicks == 1 else { return }
+        let command = Command(.publish(name: me.name, raftURL: me.peerURL, etcdURL: me.clientURL), time: clock.now())
+        try? node.propose(EntryCodec.encode(EntryCodec.Request(origin: id, requestID: 0, command: command)))
     }
 
     func receive(_ frame: PeerFrame, on channel: any Channel) {
@@ -244,7 +266,7 @@ public final class RaftServer: @unchecked Sendable {
     func publishView() {
         let leaderID = node.leader
         let others = members.filter { $0.key != leaderID }.values.sorted { $0.name < $1.name }
-        let ordered = (members[leaderID].map { [$0] } ?? []) + others
+        let ordered = ((members[leaderID].map { [$0] } ?? []) + others).filter { !$0.clientURL.isEmpty }
         published.withLock {
             $0 = ClusterView(clientURLs: ordered.map(\.clientURL), leaderPeerURL: members[leaderID]?.peerURL)
         }
