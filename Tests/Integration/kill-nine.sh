@@ -27,7 +27,8 @@ writer() {
         fi
     done
 }
-for w in 1 2 3 4; do writer $w & done
+WRITERS=()
+for w in 1 2 3 4; do writer $w & WRITERS+=($!); done
 
 deadline=$((SECONDS + CHAOS))
 kills=0
@@ -45,7 +46,8 @@ while [ $SECONDS -lt $deadline ]; do
     start_node "$victim"
 done
 touch "$WORK/stop"
-sleep 4
+# Each writer finishes its last request (bounded by curl -m 3) and exits.
+for pid in "${WRITERS[@]}"; do wait "$pid"; done
 
 acked=$(cat "$WORK"/acked.* 2>/dev/null | wc -l)
 echo "kills: $kills, acknowledged writes: $acked"

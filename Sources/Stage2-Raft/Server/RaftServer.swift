@@ -66,7 +66,9 @@ public final class RaftServer: @unchecked Sendable {
     var transport: PeerTransport!
     /// The bound peer port.
     public private(set) var peerPort = 0
-    var members: [NodeID: Member] = [:]
+    var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
+    // The published cluster view needs rebuilding (members or the leader changed).
+    var isViewStale = true
     var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, timeout: Scheduled<Void>)] = [:]
     var nextRequestID: UInt64 = 1
     var isReadyScheduled = false
@@ -236,9 +238,12 @@ public final class RaftServer: @unchecked Sendable {
             if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshot(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)
-            if let soft = ready.softState { roleChanged(leader: soft.leader, role: soft.role) }
+            if let soft = ready.softState {
+                roleChanged(leader: soft.leader, role: soft.role)
+                isViewStale = true
+            }
         }
-        publishView()
+        if isViewStale { publishView() }
     }
 
     private func send(_ messages: [Message]) {
@@ -264,6 +269,7 @@ public final class RaftServer: @unchecked Sendable {
     }
 
     func publishView() {
+        isViewStale = false
         let leaderID = node.leader
         let others = members.filter { $0.key != leaderID }.values.sorted { $0.name < $1.name }
         let ordered = ((members[leaderID].map { [$0] } ?? []) + others).filter { !$0.clientURL.isEmpty }

@@ -167,11 +167,8 @@ public final class PeerTransport: Sendable {
         for channel in channels { try? await channel.close() }
     }
 
-    /// `http://host:port` or `host:port` to its parts.
+    /// `http://host:port` or `host:port` to its parts, by the daemon's own address rules.
     static func hostPort(_ url: String) -> (String, Int)? {
-        var rest = Substring(url)
-        for scheme in ["http://", "https://"] where rest.hasPrefix(scheme) { rest = rest.dropFirst(scheme.count) }
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else { return nil }
-        return (String(rest[..<colon]), port)
+        (try? V1Flags.hostPort(url, flag: "peer")).map { ($0.host, $0.port) }
     }
 }
