@@ -11,11 +11,16 @@ let package = Package(
         .executable(name: "etcd-stage1", targets: ["etcd-stage1"]),
         .library(name: "SingleNode", targets: ["SingleNode"]),
         .library(name: "Raft", targets: ["Raft"]),
+        .library(name: "TLS", targets: ["TLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // Stage 1: the keys store and the v1 HTTP API on one machine, in memory.
@@ -44,11 +49,27 @@ let package = Package(
             path: "Sources/Stage2-Raft",
             exclude: ["README.md"]
         ),
+        // Stage 3: TLS for the client and peer listeners, plugged into Stages 1 and 2 from outside.
+        .target(
+            name: "TLS",
+            dependencies: [
+                "SingleNode", "Raft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Stage3-TLS",
+            exclude: ["README.md"]
+        ),
         // The daemon: flags in, a running server out.
         .executableTarget(
             name: "etcd",
             dependencies: [
-                "SingleNode", "Raft",
+                "SingleNode", "Raft", "TLS",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -86,6 +107,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/RaftTests"
+        ),
+        .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "TLS", "Raft", "SingleNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TLSTests"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,7 @@ import Logging
 import NIOPosix
 import Raft
 import SingleNode
+import TLS
 
 #if canImport(Glibc)
 import Glibc
@@ -11,14 +12,15 @@ import Darwin
 #endif
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+let flagSet = GoFlagSet(DaemonConfiguration.flagSet.flags + TLSFlags.flags)
 let values: [String: String]
 do {
-    values = try DaemonConfiguration.flagSet.parse(arguments, environment: Environment.variables())
+    values = try flagSet.parse(arguments, environment: Environment.variables())
 } catch .helpRequested {
-    print(DaemonConfiguration.flagSet.usage(program: "etcd"))
+    print(flagSet.usage(program: "etcd"))
     exit(0)
 } catch {
-    FileHandleOutput.standardError("etcd: \(error)\n\n" + DaemonConfiguration.flagSet.usage(program: "etcd"))
+    FileHandleOutput.standardError("etcd: \(error)\n\n" + flagSet.usage(program: "etcd"))
     exit(2)
 }
 if values["version"] == "true" {
@@ -34,9 +36,18 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "etcd")
 
-let configuration: DaemonConfiguration
+var configuration: DaemonConfiguration
+let clientTLS: ConnectionSetup?
 do {
-    configuration = try DaemonConfiguration.from(values)
+    // TLS flags say how to listen, not where: the rest decide ports and defaults alone.
+    configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) })
+    let tls = try TLSSettings.daemon(values)
+    configuration.advertiseTLS(tls)
+    // Certificates are read and checked now, so a bad file stops the daemon before it serves.
+    clientTLS = try tls.client.map {
+        ClientTLS.setup(try CertificateSource($0, applicationProtocols: ClientTLS.applicationProtocols, logger: logger), logger: logger)
+    }
+    configuration.server.peerSecurity = try tls.peer.map { PeerTLS.security(try CertificateSource($0, logger: logger), logger: logger) }
 } catch {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
@@ -55,7 +66,8 @@ do {
     let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
     var listeners: [V1HTTPServer] = []
     for (host, port) in configuration.clientListeners {
-        listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: ReplicatedBackend(server: server), group: group, logger: logger))
+        listeners.append(try await V1HTTPServer.start(
+            host: host, port: port, backend: ReplicatedBackend(server: server), setup: clientTLS, group: group, logger: logger))
     }
     logger.info(
         "ready to serve client requests",

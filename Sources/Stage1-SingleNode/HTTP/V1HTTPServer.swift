@@ -4,6 +4,11 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
+/// Handlers a later stage puts in front of a connection's pipeline before the protocol's own
+/// (Stage 3 puts TLS there). It runs on the connection's event loop; throwing refuses the
+/// connection.
+public typealias ConnectionSetup = @Sendable (any Channel) throws -> Void
+
 /// A listening socket serving the v1 HTTP API with SwiftNIO: one event-loop task per request,
 /// never a thread per connection or per watcher.
 public final class V1HTTPServer: Sendable {
@@ -29,26 +34,29 @@ public final class V1HTTPServer: Sendable {
         self.connections = connections
     }
 
-    /// Binds `host:port` and starts serving `backend`.
+    /// Binds `host:port` and starts serving `backend`; `setup`, if given, goes in front of HTTP
+    /// on every connection.
     public static func start(
         host: String, port: Int, backend: any V1Backend, limits: HTTPLimits = HTTPLimits(),
-        group: any EventLoopGroup, logger: Logger
+        setup: ConnectionSetup? = nil, group: any EventLoopGroup, logger: Logger
     ) async throws -> V1HTTPServer {
         let api = V1API(backend: backend)
         let connections = Connections()
         let channel: any Channel
         do {
-            channel = try await bind(host: host, port: port, api: api, limits: limits, connections: connections, group: group)
+            channel = try await bind(
+                host: host, port: port, api: api, limits: limits, setup: setup, connections: connections, group: group)
         } catch {
             throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c)")
         }
         let bound = channel.localAddress?.port ?? port
-        logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)"])
+        logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)", "tls": "\(setup != nil)"])
         return V1HTTPServer(port: bound, channel: channel, connections: connections)
     }
 
     private static func bind(
-        host: String, port: Int, api: V1API, limits: HTTPLimits, connections: Connections, group: any EventLoopGroup
+        host: String, port: Int, api: V1API, limits: HTTPLimits, setup: ConnectionSetup?, connections: Connections,
+        group: any EventLoopGroup
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -58,6 +66,7 @@ public final class V1HTTPServer: Sendable {
             .childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    try setup?(channel)
                     try channel.pipeline.syncOperations.addHandler(RequestStartDetector())
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: api, limits: limits))
@@ -83,4 +92,13 @@ public struct ListenError: Error, CustomStringConvertible {
 
     /// Makes an error with its message.
     public init(description: String) { self.description = description }
+}
+
+extension Optional where Wrapped == SocketAddress {
+    /// `ip:port` for logs (NIO's own description adds the address family and host name).
+    public var logText: String {
+        guard let address = self else { return "?" }
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
 }

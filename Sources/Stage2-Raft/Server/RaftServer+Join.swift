@@ -74,6 +74,13 @@ extension RaftServer {
             self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within 10 s"))
         }
         defer { timeout.cancel() }
+        // A peer that hangs up (it refused us: say, TLS on one side only) fails the ask now.
+        channel.closeFuture.whenComplete { [weak self] _ in
+            guard let server = self else { return }
+            server.loop.execute {
+                server.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "the peer closed the connection"))
+            }
+        }
         try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
         return try await promise.futureResult.get()
     }

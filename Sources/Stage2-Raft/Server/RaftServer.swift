@@ -38,6 +38,8 @@ public struct RaftServerConfiguration: Sendable {
     public var snapshotCount: UInt64 = 10_000
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     public var snapshotKeepEntries: UInt64 = 5_000
+    /// What wraps every peer connection (Stage 3's TLS); nil is plaintext.
+    public var peerSecurity: PeerSecurity?
 
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
@@ -138,7 +140,7 @@ public final class RaftServer: @unchecked Sendable {
         let server = RaftServer(configuration: configuration, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
         if let snapshot = try? storage.snapshot() { server.restore(snapshot) }
-        server.transport = PeerTransport(group: group, logger: logger) { [weak server] frame, channel in
+        server.transport = PeerTransport(group: group, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
         server.peerPort = try await server.transport.listen(host: configuration.peerListenHost, port: configuration.peerListenPort)
@@ -205,6 +207,8 @@ public final class RaftServer: @unchecked Sendable {
             handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
         case .joinResponse(let answer):
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(answer)
+        case .refused:
+            break  // the transport logs a refusal and hangs up; it never reaches the server
         }
     }
 

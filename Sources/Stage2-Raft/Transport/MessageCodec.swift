@@ -9,6 +9,13 @@ public enum PeerFrame: Sendable, Equatable {
     case joinRequest(name: String, peerURL: String, clientURL: String)
     /// The answer to a join: accepted, or where the leader is, or why not.
     case joinResponse(JoinAnswer)
+    /// The listener will not talk to this connection, and says why before hanging up (for
+    /// example a plaintext peer at a port that requires TLS), so both ends can log the cause.
+    case refused(String)
+
+    /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
+    /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol.
+    public static let preamble: [UInt8] = Array("etcd-swift-peer/1\n".utf8)
 
     /// How a join went.
     public enum JoinAnswer: Sendable, Equatable {
@@ -51,6 +58,9 @@ public enum PeerFrame: Sendable, Equatable {
                 body.u8(2)
                 body.blob(Array(reason.utf8))
             }
+        case .refused(let reason):
+            body.u8(4)
+            body.blob(Array(reason.utf8))
         }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
@@ -82,6 +92,9 @@ public enum PeerFrame: Sendable, Equatable {
             case 2: return reader.string().map { .joinResponse(.refused($0)) }
             default: return nil
             }
+        case 4:
+            guard let reason = reader.string(), reader.isAtEnd else { return nil }
+            return .refused(reason)
         default:
             return nil
         }

@@ -5,10 +5,23 @@ import SingleNode
 import Synchronization
 
 /// Splits the byte stream from a peer into frames: `u32 length` (little-endian), then the body.
+/// On a connection a peer opened to us, the preamble comes first: anything else is named and
+/// refused at once, rather than read as a frame length and waited on.
 final class PeerFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = PeerFrame
+    private var expectsPreamble: Bool
+
+    init(expectsPreamble: Bool) { self.expectsPreamble = expectsPreamble }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if expectsPreamble {
+            let preamble = PeerFrame.preamble
+            let seen = buffer.readableBytesView.prefix(preamble.count)
+            guard seen.elementsEqual(preamble.prefix(seen.count)) else { throw PeerProtocolError(description: Self.stranger(Array(seen))) }
+            guard seen.count == preamble.count else { return .needMoreData }
+            buffer.moveReaderIndex(forwardBy: preamble.count)
+            expectsPreamble = false
+        }
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
         guard Int(length) <= PeerFrame.maxFrameBytes else { throw PeerProtocolError(description: "frame of \(length) bytes") }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
@@ -18,10 +31,49 @@ final class PeerFrameDecoder: ByteToMessageDecoder {
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
+
+    /// Names what connected instead of a peer, from its first bytes.
+    static func stranger(_ bytes: [UInt8]) -> String {
+        if bytes.count >= 2, bytes[0] == 0x16, bytes[1] == 0x03 {
+            return "a TLS handshake arrived at this plaintext peer port: a member runs with peer TLS and this one without; start every member with the same peer TLS flags"
+        }
+        if let first = bytes.first, (0x41...0x5A).contains(first) {
+            return "an HTTP request arrived at the peer port: clients belong on the client port"
+        }
+        return "not an etcd peer (its first bytes are not the peer preamble)"
+    }
 }
 
 struct PeerProtocolError: Error, CustomStringConvertible {
     var description: String
+}
+
+/// What a later stage adds to every peer connection before the frame handlers (Stage 3: TLS).
+/// Both run on the connection's event loop; throwing refuses the connection.
+public struct PeerSecurity: Sendable {
+    /// For connections peers open to this member.
+    public var accept: @Sendable (any Channel) throws -> Void
+    /// For connections this member opens; `host` is the peer's, for checking its certificate.
+    public var dial: @Sendable (any Channel, _ host: String) throws -> Void
+
+    /// Makes the pair.
+    public init(
+        accept: @escaping @Sendable (any Channel) throws -> Void, dial: @escaping @Sendable (any Channel, _ host: String) throws -> Void
+    ) {
+        self.accept = accept
+        self.dial = dial
+    }
+}
+
+/// Writes the preamble as soon as a connection this member dialed is up.
+final class PreambleWriter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(ByteBuffer(bytes: PeerFrame.preamble)), promise: nil)
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
 }
 
 /// Hands each frame from a peer to the transport's receiver, with the channel to answer on.
@@ -36,12 +88,18 @@ final class PeerFrameHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(unwrapInboundIn(data), context.channel)
+        let frame = unwrapInboundIn(data)
+        if case .refused(let reason) = frame {
+            logger.error("a peer refused this member's connection", metadata: ["remote": "\(context.remoteAddress.logText)", "reason": "\(reason)"])
+            context.close(promise: nil)
+            return
+        }
+        receive(frame, context.channel)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Not our protocol (or a broken peer): say who, then hang up.
-        logger.warning("closing peer connection", metadata: ["remote": "\(context.remoteAddress?.description ?? "?")", "error": "\(error)"])
+        logger.warning("closing peer connection", metadata: ["remote": "\(context.remoteAddress.logText)", "error": "\(error)"])
         context.close(promise: nil)
     }
 }
@@ -52,6 +110,7 @@ public final class PeerTransport: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let receive: @Sendable (PeerFrame, any Channel) -> Void
+    private let security: PeerSecurity?
     private let connections = Mutex<[String: Connection]>([:])
     private let listener = Mutex<(any Channel)?>(nil)
     // Connections peers opened to us, so closing ends them too.
@@ -65,17 +124,30 @@ public final class PeerTransport: Sendable {
         var backoff = TimeAmount.milliseconds(50)
     }
 
-    /// Makes a transport that hands every inbound frame to `receive`.
-    public init(group: any EventLoopGroup, logger: Logger, receive: @escaping @Sendable (PeerFrame, any Channel) -> Void) {
+    /// Makes a transport that hands every inbound frame to `receive`; `security`, if given,
+    /// wraps every connection (TLS).
+    public init(
+        group: any EventLoopGroup, logger: Logger, security: PeerSecurity? = nil,
+        receive: @escaping @Sendable (PeerFrame, any Channel) -> Void
+    ) {
         self.group = group
         self.logger = logger
+        self.security = security
         self.receive = receive
     }
 
-    private func pipeline(_ channel: any Channel) -> EventLoopFuture<Void> {
+    /// A connection's handlers; `dialedHost` is set on connections this member opened.
+    private func pipeline(_ channel: any Channel, dialedHost: String?) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(PeerFrameDecoder()))
-            try channel.pipeline.syncOperations.addHandler(PeerFrameHandler(logger: self.logger, receive: self.receive))
+            let handlers = channel.pipeline.syncOperations
+            if let dialedHost {
+                try security?.dial(channel, dialedHost)
+                try handlers.addHandler(PreambleWriter())
+            } else {
+                try security?.accept(channel)
+            }
+            try handlers.addHandler(ByteToMessageHandler(PeerFrameDecoder(expectsPreamble: dialedHost == nil)))
+            try handlers.addHandler(PeerFrameHandler(logger: self.logger, receive: self.receive))
         }
     }
 
@@ -96,7 +168,7 @@ public final class PeerTransport: Sendable {
                 let key = ObjectIdentifier(channel)
                 self.accepted.withLock { $0[key] = channel }
                 channel.closeFuture.whenComplete { _ in _ = self.accepted.withLock { $0.removeValue(forKey: key) } }
-                return self.pipeline(channel)
+                return self.pipeline(channel, dialedHost: nil)
             }
             .bind(host: host, port: port).get()
         listener.withLock { $0 = channel }
@@ -131,7 +203,7 @@ public final class PeerTransport: Sendable {
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(1))
-            .channelInitializer { self.pipeline($0) }
+            .channelInitializer { self.pipeline($0, dialedHost: host) }
             .connect(host: host, port: port)
             .whenComplete { result in
                 self.connections.withLock { connections in
@@ -155,7 +227,7 @@ public final class PeerTransport: Sendable {
         guard let (host, port) = Self.hostPort(url) else { throw PeerProtocolError(description: "not a peer address: \(url)") }
         return try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(2))
-            .channelInitializer { self.pipeline($0) }
+            .channelInitializer { self.pipeline($0, dialedHost: host) }
             .connect(host: host, port: port).get()
     }
 

@@ -1,0 +1,46 @@
+import Raft
+
+extension TLSSettings {
+    /// Reads the TLS flags from the daemon's parsed values, including what etcd 3's URL flags
+    /// imply: an `https://` listen URL without a certificate is a mistake worth stopping for.
+    public static func daemon(_ values: [String: String]) throws(TLSSetupError) -> TLSSettings {
+        let settings: TLSSettings
+        do { settings = try TLSFlags.settings(from: values) } catch { throw TLSSetupError(description: error.description) }
+        for flag in ["listen-client-urls", "advertise-client-urls"] where settings.client == nil {
+            if let urls = values[flag], urls.contains("https://") {
+                throw TLSSetupError(description: "--\(flag) \(urls): https needs a certificate and key: add --cert-file FILE --key-file FILE")
+            }
+        }
+        for flag in ["listen-peer-urls", "initial-advertise-peer-urls"] where settings.peer == nil {
+            if let urls = values[flag], urls.contains("https://") {
+                throw TLSSetupError(description: "--\(flag) \(urls): https needs a certificate and key: add --peer-cert-file FILE --peer-key-file FILE")
+            }
+        }
+        return settings
+    }
+}
+
+extension DaemonConfiguration {
+    /// The flags TLS adds; the daemon parses them together with the rest.
+    public static func isTLSFlag(_ name: String) -> Bool {
+        TLSFlags.flags.contains { $0.names[0] == name }
+    }
+
+    /// Advertises `https://` for each listener that uses TLS: the client URL in `/machines`
+    /// and `/_etcd/machines`, and the peer URL in the membership.
+    public mutating func advertiseTLS(_ settings: TLSSettings) {
+        if settings.client != nil { server.member.clientURL = Self.https(server.member.clientURL) }
+        if settings.peer != nil {
+            server.member.peerURL = Self.https(server.member.peerURL)
+            server.initialCluster = server.initialCluster.map { founder in
+                var founder = founder
+                founder.peerURL = Self.https(founder.peerURL)
+                return founder
+            }
+        }
+    }
+
+    static func https(_ url: String) -> String {
+        url.hasPrefix("http://") ? "https://" + url.dropFirst("http://".count) : url.hasPrefix("https://") ? url : "https://" + url
+    }
+}

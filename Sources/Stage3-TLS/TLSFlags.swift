@@ -1,0 +1,110 @@
+import Raft
+import SingleNode
+
+/// One listener's certificate files, as the flags name them.
+public struct CertificateFiles: Sendable, Equatable {
+    /// Which listener: "client" or "peer" (for messages).
+    public var listener: String
+    /// PEM certificate (chain) this side presents.
+    public var certFile: String
+    /// PEM private key of that certificate.
+    public var keyFile: String
+    /// PEM CA certificates to verify the other side's certificate against.
+    public var caFile: String?
+    /// Whether a connecting client must present a certificate signed by `caFile`.
+    public var requireClientCertificate: Bool
+    /// The flags that set these files, for messages that name the fix.
+    public var flagNames: (cert: String, key: String, ca: String) {
+        listener == "client"
+            ? ("-clientCert/--cert-file", "-clientKey/--key-file", "-clientCAFile/--trusted-ca-file")
+            : ("-serverCert/--peer-cert-file", "-serverKey/--peer-key-file", "-serverCAFile/--peer-trusted-ca-file")
+    }
+
+    /// Makes the description of one listener's files.
+    public init(listener: String, certFile: String, keyFile: String, caFile: String?, requireClientCertificate: Bool) {
+        self.listener = listener
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.caFile = caFile
+        self.requireClientCertificate = requireClientCertificate
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.listener, lhs.certFile, lhs.keyFile, lhs.caFile, lhs.requireClientCertificate)
+            == (rhs.listener, rhs.certFile, rhs.keyFile, rhs.caFile, rhs.requireClientCertificate)
+    }
+}
+
+/// Which listeners use TLS, from the flags.
+public struct TLSSettings: Sendable, Equatable {
+    /// The client port's files; nil is plaintext.
+    public var client: CertificateFiles?
+    /// The peer port's files; nil is plaintext.
+    public var peer: CertificateFiles?
+}
+
+/// The TLS flags: the original's single-dash names (v0.1), the v0.2 renames, and etcd 3's.
+///
+/// The original and etcd 3 differ on one point that matters: in the original a CA file alone
+/// turns on client-certificate authentication (`-clientCAFile`); in etcd 3 the CA file only
+/// says whom to trust, and `--client-cert-auth` asks for certificates. Both are kept.
+public enum TLSFlags {
+    /// Flag definitions to add to the daemon's flag set.
+    public static let flags: [GoFlagSet.Flag] = [
+        .init(["clientCert", "cert-file"], usage: "PEM certificate for the client port: turns on https"),
+        .init(["clientKey", "key-file"], usage: "PEM private key of -clientCert"),
+        .init(["clientCAFile", "ca-file"], usage: "PEM CA: clients must present a certificate it signed (v1 semantics)"),
+        .init(["trusted-ca-file"], usage: "etcd 3: PEM CA to verify client certificates with --client-cert-auth"),
+        .init(["client-cert-auth"], isBool: true, usage: "etcd 3: require client certificates signed by --trusted-ca-file"),
+        .init(["serverCert", "peer-cert-file"], usage: "PEM certificate for the peer port, also presented when dialing peers"),
+        .init(["serverKey", "peer-key-file"], usage: "PEM private key of -serverCert"),
+        .init(["serverCAFile", "peer-ca-file"], usage: "PEM CA: peers must present a certificate it signed, and serve one (v1 semantics)"),
+        .init(["peer-trusted-ca-file"], usage: "etcd 3: PEM CA that peers' certificates must chain to"),
+        .init(["peer-client-cert-auth"], isBool: true, usage: "etcd 3: require peers to present certificates signed by --peer-trusted-ca-file"),
+    ]
+
+    /// Reads the TLS flags; inconsistent combinations are errors that name the fix.
+    public static func settings(from values: [String: String]) throws(V1Flags.InvalidValue) -> TLSSettings {
+        TLSSettings(
+            client: try listener(
+                "client", values: values, cert: "clientCert", key: "clientKey", v1CA: "clientCAFile", v3CA: "trusted-ca-file",
+                v3Auth: "client-cert-auth"),
+            peer: try listener(
+                "peer", values: values, cert: "serverCert", key: "serverKey", v1CA: "serverCAFile", v3CA: "peer-trusted-ca-file",
+                v3Auth: "peer-client-cert-auth"))
+    }
+
+    private static func listener(
+        _ name: String, values: [String: String], cert: String, key: String, v1CA: String, v3CA: String, v3Auth: String
+    ) throws(V1Flags.InvalidValue) -> CertificateFiles? {
+        func given(_ flag: String) -> String? { values[flag].flatMap { $0.isEmpty ? nil : $0 } }
+        let certFile = given(cert), keyFile = given(key)
+        let v1CAFile = given(v1CA), v3CAFile = given(v3CA)
+        let auth = values[v3Auth] == "true"
+        if v1CAFile != nil, v3CAFile != nil, v1CAFile != v3CAFile {
+            throw V1Flags.InvalidValue(description: "-\(v1CA) and --\(v3CA) name different files: give one CA file")
+        }
+        let caFile = v1CAFile ?? v3CAFile
+        let probe = CertificateFiles(listener: name, certFile: "", keyFile: "", caFile: nil, requireClientCertificate: false)
+        let names = probe.flagNames
+        switch (certFile, keyFile) {
+        case (nil, nil):
+            if caFile != nil || auth {
+                throw V1Flags.InvalidValue(description:
+                    "\(name) TLS: a CA file or client-certificate auth was given without a certificate and key; TLS on the \(name) port needs \(names.cert) FILE and \(names.key) FILE (and \(names.ca) FILE to verify the other side), or none of them")
+            }
+            return nil
+        case (.some, nil):
+            throw V1Flags.InvalidValue(description: "\(name) TLS: \(names.cert) was given without \(names.key): give the private key of that certificate too")
+        case (nil, .some):
+            throw V1Flags.InvalidValue(description: "\(name) TLS: \(names.key) was given without \(names.cert): give the certificate that key belongs to too")
+        case (let certFile?, let keyFile?):
+            if auth && caFile == nil {
+                throw V1Flags.InvalidValue(description: "\(name) TLS: --\(v3Auth) needs --\(v3CA) FILE, the CA that client certificates must chain to")
+            }
+            // v1: a CA file means "require"; etcd 3: only --client-cert-auth does.
+            return CertificateFiles(
+                listener: name, certFile: certFile, keyFile: keyFile, caFile: caFile, requireClientCertificate: v1CAFile != nil || auth)
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Raft
+import Synchronization
+import Testing
+
+@testable import TLS
+
+/// TLS between peers, through Stage 2's real transport: frames cross when both sides use the
+/// same CA, and every mismatch is refused with a log line on both ends.
+@Suite struct PeerPortTests {
+    /// Frames a member received.
+    final class Inbox: Sendable {
+        let frames = Mutex<[PeerFrame]>([])
+    }
+
+    /// A transport that records the frames it receives, and its log.
+    final class Member: Sendable {
+        let transport: PeerTransport
+        let inbox = Inbox()
+        let logs = CapturedLogs()
+        let port: Int
+
+        init(security: (CapturedLogs) throws -> PeerSecurity?) async throws {
+            let inbox = inbox
+            transport = PeerTransport(group: MultiThreadedEventLoopGroup.singleton, logger: logs.logger, security: try security(logs)) { frame, _ in
+                inbox.frames.withLock { $0.append(frame) }
+            }
+            port = try await transport.listen(host: "127.0.0.1", port: 0)
+        }
+
+        var frames: [PeerFrame] { inbox.frames.withLock { $0 } }
+    }
+
+    static func tls(_ pki: TestPKI, _ name: String, by authority: TestPKI.Authority? = nil, hosts: [String] = ["127.0.0.1"]) -> (CapturedLogs) throws -> PeerSecurity? {
+        { logs in
+            let files = try pki.issue(name, by: authority, hosts: hosts)
+            let source = try CertificateSource(
+                CertificateFiles(listener: "peer", certFile: files.cert, keyFile: files.key, caFile: pki.path("ca.pem"), requireClientCertificate: true),
+                logger: logs.logger)
+            return PeerTLS.security(source, logger: logs.logger)
+        }
+    }
+
+    static func plaintext(_ logs: CapturedLogs) throws -> PeerSecurity? { nil }
+
+    static let heartbeat = PeerFrame.raft(Message(kind: .heartbeat, to: 2, from: 1, term: 3))
+
+    /// Sends until the frame arrives or `seconds` pass (the first sends start the connection).
+    func deliver(from sender: Member, to receiver: Member, within seconds: Double = 5) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if !receiver.frames.isEmpty { return true }
+            sender.transport.send([Self.heartbeat], to: "https://127.0.0.1:\(receiver.port)")
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return !receiver.frames.isEmpty
+    }
+
+    @Test func framesCrossWhenBothPeersShareTheCA() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let one = try await Member(security: Self.tls(pki, "one"))
+        let two = try await Member(security: Self.tls(pki, "two"))
+        #expect(await deliver(from: one, to: two))
+        #expect(two.frames.first == Self.heartbeat)
+        await one.transport.close()
+        await two.transport.close()
+    }
+
+    @Test func aPlaintextPeerIsRefusedAndBothSidesSaySo() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let plain = try await Member(security: Self.plaintext)
+        let secure = try await Member(security: Self.tls(pki, "secure"))
+        #expect(await !deliver(from: plain, to: secure, within: 1))
+        #expect(await secure.logs.line(containing: "refused a plaintext peer connection", "requires TLS", "remote=127.0.0.1") != nil)
+        #expect(await plain.logs.line(containing: "a peer refused this member's connection", "requires TLS") != nil)
+        await plain.transport.close()
+        await secure.transport.close()
+    }
+
+    @Test func aTLSPeerAtAPlaintextPortIsRefusedAndBothSidesSaySo() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let secure = try await Member(security: Self.tls(pki, "secure"))
+        let plain = try await Member(security: Self.plaintext)
+        #expect(await !deliver(from: secure, to: plain, within: 1))
+        #expect(await plain.logs.line(containing: "closing peer connection", "a TLS handshake arrived at this plaintext peer port") != nil)
+        #expect(await secure.logs.line(containing: "TLS handshake with peer 127.0.0.1 failed", "without peer TLS") != nil, "\(secure.logs.all)")
+        await plain.transport.close()
+        await secure.transport.close()
+    }
+
+    @Test func aPeerFromAnotherCAIsRefused() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let stranger = try await Member(security: Self.tls(pki, "stranger", by: pki.otherCA))
+        let member = try await Member(security: Self.tls(pki, "member"))
+        #expect(await !deliver(from: stranger, to: member, within: 1))
+        // Both trust the same CA file here, so the stranger accepts the member's certificate
+        // and it is the member that refuses the stranger's, naming the cause.
+        #expect(await member.logs.line(containing: "TLS handshake failed on the peer port", "unknown CA") != nil, "\(member.logs.all)")
+        await stranger.transport.close()
+        await member.transport.close()
+    }
+
+    @Test func aPeerWhoseCertificateNamesAnotherHostIsRefusedByTheDialer() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let dialer = try await Member(security: Self.tls(pki, "dialer"))
+        let elsewhere = try await Member(security: Self.tls(pki, "elsewhere", hosts: ["10.9.9.9", "elsewhere.example"]))
+        #expect(await !deliver(from: dialer, to: elsewhere, within: 1))
+        #expect(
+            await dialer.logs.line(
+                containing: "TLS handshake with peer 127.0.0.1 failed: wrong host", "does not name 127.0.0.1", "subjectAltName=IP:127.0.0.1")
+                != nil, "\(dialer.logs.all)")
+        await dialer.transport.close()
+        await elsewhere.transport.close()
+    }
+}
