@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Stage 2 benchmark: a 3-machine cluster on loopback under v1 SETs sent to the leader with
 # 1, 16, 64 and 256 keep-alive connections (wrk), every write synced to disk on a majority
-# before it is acknowledged. Prints writes/s, p50 and p99, and each machine's memory after.
+# before it is acknowledged. Then the same with TLS everywhere (https for clients, TLS between
+# the machines, Stage 3). Prints writes/s, p50 and p99 for both, and memory after.
 #
 #   Benchmarks/cluster-v1.sh [seconds per row, default 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-5}
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v openssl >/dev/null || missing+=(openssl)
+[ ${#missing[@]} -eq 0 ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; }
 
 swift build -c release --product etcd >/dev/null
 BIN="$(swift build -c release --show-bin-path)/etcd"
@@ -15,16 +19,27 @@ WORK=$(mktemp -d -p "$PWD/.build")   # on the project's disk: syncs must reach t
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-C=(); S=()
-for n in 0 1 2; do C+=("$(free_port)"); S+=("$(free_port)"); done
-for n in 0 1 2; do
-    join=(); [ $n = 0 ] || join=(-C "127.0.0.1:${S[0]}")
-    "$BIN" -n "node$n" -c "${C[$n]}" -s "${S[$n]}" -d "$WORK/node$n" "${join[@]}" >"$WORK/node$n.log" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 200); do grep -q "ready to serve" "$WORK/node$n.log" && break; sleep 0.05; done
-done
-for _ in $(seq 100); do [ "$(curl -s "http://127.0.0.1:${C[0]}/machines" | tr ',' '\n' | wc -l)" = 3 ] && break; sleep 0.1; done
-LEADER="http://127.0.0.1:${C[0]}"
+Scripts/make-certs.sh "$WORK" server
+TLS=(-clientCert "$WORK/server.pem" -clientKey "$WORK/server-key.pem"
+     -serverCert "$WORK/server.pem" -serverKey "$WORK/server-key.pem" -serverCAFile "$WORK/ca.pem")
+
+# start_cluster NAME [TLS flags...]: three machines; sets LEADER to the first one's client URL.
+start_cluster() {
+    local name=$1; shift
+    local scheme=http; [ $# -eq 0 ] || scheme=https
+    local C=() S=()
+    for n in 0 1 2; do C+=("$(free_port)"); S+=("$(free_port)"); done
+    for n in 0 1 2; do
+        join=(); [ $n = 0 ] || join=(-C "127.0.0.1:${S[0]}")
+        "$BIN" -n "$name$n" -c "${C[$n]}" -s "${S[$n]}" -d "$WORK/$name$n" "${join[@]}" "$@" >"$WORK/$name$n.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 200); do grep -q "ready to serve" "$WORK/$name$n.log" && break; sleep 0.05; done
+    done
+    LEADER="$scheme://127.0.0.1:${C[0]}"
+    for _ in $(seq 100); do [ "$(curl -sk "$LEADER/machines" | tr ',' '\n' | wc -l)" = 3 ] && break; sleep 0.1; done
+}
+start_cluster plain; PLAIN=$LEADER
+start_cluster tls "${TLS[@]}"; SECURE=$LEADER
 
 cat >"$WORK/set.lua" <<'LUA'
 local n = 0
@@ -34,16 +49,19 @@ request = function()
 end
 LUA
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms/,"",v); print v } else { sub(/s/,"",v); print v*1000 } }'; }
-echo "| connections | writes/s | p50 ms | p99 ms |"
-echo "|---:|---:|---:|---:|"
-for conns in 1 16 64 256; do
-    threads=$(( conns < 2 ? 1 : 2 ))
-    wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$WORK/set.lua" "$LEADER" >"$WORK/wrk.out" 2>&1
+# measure URL CONNECTIONS -> "writes/s p50-ms p99-ms"
+measure() {
+    local threads=$(( $2 < 2 ? 1 : 2 ))
+    wrk -t"$threads" -c"$2" -d"${DURATION}s" --latency -s "$WORK/set.lua" "$1" >"$WORK/wrk.out" 2>&1
     if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "warning: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
-    rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk.out")
-    p50=$(ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")")
-    p99=$(ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
-    echo "| $conns | $rps | $p50 | $p99 |"
+    echo "$(awk '/Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk.out") $(ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")") $(ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")"
+}
+echo "| connections | http writes/s | p50 ms | p99 ms | TLS writes/s | p50 ms | p99 ms | writes/s TLS/http |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+for conns in 1 16 64 256; do
+    read -r rps p50 p99 < <(measure "$PLAIN" "$conns")
+    read -r trps tp50 tp99 < <(measure "$SECURE" "$conns")
+    echo "| $conns | $rps | $p50 | $p99 | $trps | $tp50 | $tp99 | $(awk -v a="$trps" -v b="$rps" 'BEGIN { printf "%.2f", a / b }')x |"
 done
 echo
-echo "Memory after the run (RSS): $(for p in "${PIDS[@]}"; do echo -n "$(( $(ps -o rss= -p $p) / 1024 )) MiB "; done)"
+echo "Memory after the run (RSS, plaintext cluster then TLS cluster): $(for p in "${PIDS[@]}"; do echo -n "$(( $(ps -o rss= -p $p) / 1024 )) MiB "; done)"

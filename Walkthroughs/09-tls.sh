@@ -4,19 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$WORK"
 
-# new_cert NAME CN: a P-256 key and a certificate signed by the walkthrough's CA, valid for
-# 127.0.0.1 and localhost, usable by servers and clients.
-new_cert() {
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1-key.pem" 2>/dev/null
-    openssl req -new -key "$1-key.pem" -subj "/CN=$2" -out "$1.csr"
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' > "$1.ext"
-    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile "$1.ext" -out "$1.pem" 2>/dev/null
-}
-echo '# A CA, then a server and a client certificate it signs (openssl):'
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca-key.pem 2>/dev/null
-openssl req -x509 -new -key ca-key.pem -subj "/CN=etcd walkthrough CA" -days 1 -out ca.pem
-new_cert server "etcd server"
-new_cert client "etcd client"
+echo '# A CA, then a server and a client certificate it signs (openssl; see Scripts/make-certs.sh):'
+"$ROOT/Scripts/make-certs.sh" . server client
 ls *.pem | tr '\n' ' '; echo; echo
 
 CLIENT_PORT=$(free_port); PEER_PORT=$(free_port)

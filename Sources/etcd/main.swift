@@ -54,7 +54,7 @@ do {
 }
 if configuration.forceNewCluster {
     // -f: the original's "force new configuration", data loss by design.
-    for folder in ["wal", "snap"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + folder) }
+    for entry in ["wal", "snap", "cluster-id"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + entry) }
     logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
 }
 

@@ -22,7 +22,7 @@ public struct DaemonConfiguration: Sendable {
         .init(["initial-advertise-peer-urls"], usage: "etcd 3: this member's peer URL, as others should use it"),
         .init(["initial-cluster"], usage: "etcd 3: name=peerURL,... of the members when this one starts"),
         .init(["initial-cluster-state"], default: "new", usage: "etcd 3: new (found the cluster) or existing (join it)"),
-        .init(["initial-cluster-token"], usage: "etcd 3: accepted; not yet checked between members"),
+        .init(["initial-cluster-token"], default: "etcd-cluster", usage: "etcd 3: names a new cluster; members founded with different tokens refuse each other"),
     ])
 
     /// Builds the configuration from parsed flag values (`flagSet`).
@@ -30,7 +30,7 @@ public struct DaemonConfiguration: Sendable {
         let etcd3Only = ["listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster"]
         // With no flags, or with etcd 3's, unspecified settings take etcd 3's defaults.
         let noFlags = values.isEmpty || values.keys.contains { etcd3Only.contains($0) }
-            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout"].contains($0) }
+            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout", "initial-cluster-token"].contains($0) }
         var values = values
         try applyEtcd3Flags(&values)
         let stage1 = try V1Flags.configuration(from: values)
@@ -82,6 +82,7 @@ public struct DaemonConfiguration: Sendable {
         }
                 var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
         configuration.forceNewCluster = values["f"] == "true"
+        if let token = values["initial-cluster-token"] { configuration.server.clusterToken = token }
         return configuration
     }
 }

@@ -86,9 +86,15 @@ public struct Member: Sendable, Hashable {
 
     /// The member's Raft ID: a hash of its name, so every node derives the same one.
     public var id: NodeID {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let value = Self.fnv1a(Array(name.utf8))
         return value == 0 ? 1 : value
+    }
+
+    /// 64-bit FNV-1a: small, stable across builds and platforms (Swift's Hasher is seeded).
+    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return value
     }
 
     var encoded: [UInt8] {

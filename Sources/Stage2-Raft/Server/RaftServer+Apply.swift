@@ -48,7 +48,7 @@ extension RaftServer {
             // that does not name it: take a fresh one now (see RaftNode.applyConfChange).
             if change.kind != .remove && storage.firstIndex() > 1 { takeSnapshot(at: entry.index) }
             for channel in joinWaiters.removeValue(forKey: change.nodeID) ?? [] {
-                let answer = PeerFrame.joinResponse(.joined(id: change.nodeID, members: Array(members.values)))
+                let answer = PeerFrame.joinResponse(.joined(id: change.nodeID, members: Array(members.values), clusterID: transport.clusterID))
                 channel.writeAndFlush(ByteBuffer(bytes: answer.encoded()), promise: nil)
             }
         }

@@ -13,7 +13,7 @@ extension RaftServer {
             return
         }
         // Names are identities: a machine joining again under its name is already in.
-        if members[joiner.id] != nil { return answer(.joined(id: joiner.id, members: Array(members.values))) }
+        if members[joiner.id] != nil { return answer(.joined(id: joiner.id, members: Array(members.values), clusterID: transport.clusterID)) }
         guard members.count < configuration.maxClusterSize else {
             return answer(.refused(ErrorCode.noMorePeer.message))
         }
@@ -44,7 +44,11 @@ extension RaftServer {
                         break
                     }
                     switch answer {
-                    case .joined(_, let known):
+                    case .joined(_, let known, let clusterID):
+                        if clusterID != 0 {
+                            try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
+                            transport.clusterID = clusterID
+                        }
                         try await loop.submit {
                             for member in known where self.members[member.id] == nil { self.members[member.id] = member }
                             self.publishView()

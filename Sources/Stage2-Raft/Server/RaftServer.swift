@@ -40,6 +40,9 @@ public struct RaftServerConfiguration: Sendable {
     public var snapshotKeepEntries: UInt64 = 5_000
     /// What wraps every peer connection (Stage 3's TLS); nil is plaintext.
     public var peerSecurity: PeerSecurity?
+    /// `--initial-cluster-token`: part of a new cluster's ID, so that clusters founded with
+    /// different tokens refuse each other's members.
+    public var clusterToken = ClusterIdentity.defaultToken
 
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
@@ -119,7 +122,11 @@ public final class RaftServer: @unchecked Sendable {
         let storage = try DiskStorage.open(
             directory: configuration.dataDirectory, initialConfState: founding, segmentSize: configuration.segmentSize)
         for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
+        var clusterID = ClusterIdentity.load(configuration.dataDirectory)
         if isNewMember && configuration.join.isEmpty {
+            // Recorded before the founding entries: a log never exists without its cluster.
+            clusterID = ClusterIdentity.id(token: configuration.clusterToken, founders: founders)
+            try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
             // A new cluster: entry 1 records the founding member, committed in term 1, so the
             // leader's first entry is 2 and the first client write 3, as in the original.
             // Every founder writes the same entries, in name order, so their logs agree.
@@ -128,7 +135,9 @@ public final class RaftServer: @unchecked Sendable {
                       data: ConfChange(.addVoter, nodeID: founder.id, context: founder.encoded).encoded)
             }
             try storage.persist(entries: entries, hardState: HardState(term: 1, vote: 0, commit: UInt64(entries.count)), snapshot: nil)
-            logger.info("starting a new cluster", metadata: ["name": "\(member.name)", "members": "\(founders.map(\.name))"])
+            logger.info(
+                "starting a new cluster",
+                metadata: ["name": "\(member.name)", "members": "\(founders.map(\.name))", "cluster-id": "\(ClusterIdentity.hex(clusterID))"])
         } else if !isNewMember {
             logger.info(
                 "found an existing data directory: restarting as the member it records, ignoring bootstrap flags",
@@ -143,6 +152,7 @@ public final class RaftServer: @unchecked Sendable {
         server.transport = PeerTransport(group: group, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
+        server.transport.clusterID = clusterID
         server.peerPort = try await server.transport.listen(host: configuration.peerListenHost, port: configuration.peerListenPort)
         logger.info("listening for peers", metadata: ["address": "\(configuration.peerListenHost):\(server.peerPort)"])
         try await server.loop.submit { server.begin() }.get()

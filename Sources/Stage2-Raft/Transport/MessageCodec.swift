@@ -14,14 +14,15 @@ public enum PeerFrame: Sendable, Equatable {
     case refused(String)
 
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
-    /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol.
+    /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
+    /// dialer's cluster ID follows it (u64), so members of different clusters never talk.
     public static let preamble: [UInt8] = Array("etcd-swift-peer/1\n".utf8)
 
     /// How a join went.
     public enum JoinAnswer: Sendable, Equatable {
         /// Joined as member `id`; these are the members, so the new one can reach them before
         /// it has applied the log that records them.
-        case joined(id: NodeID, members: [Member])
+        case joined(id: NodeID, members: [Member], clusterID: UInt64)
         /// Ask the leader at this peer address instead.
         case redirect(leaderPeerURL: String)
         /// Refused, with the reason to print (e.g. the cluster is full, error 103).
@@ -46,11 +47,12 @@ public enum PeerFrame: Sendable, Equatable {
         case .joinResponse(let answer):
             body.u8(3)
             switch answer {
-            case .joined(let id, let members):
+            case .joined(let id, let members, let clusterID):
                 body.u8(0)
                 body.u64(id)
                 body.u32(UInt32(members.count))
                 for member in members { body.blob(member.encoded) }
+                body.u64(clusterID)
             case .redirect(let url):
                 body.u8(1)
                 body.blob(Array(url.utf8))
@@ -87,7 +89,8 @@ public enum PeerFrame: Sendable, Equatable {
                     guard let bytes = reader.blob(), let member = Member(encoded: bytes) else { return nil }
                     members.append(member)
                 }
-                return .joinResponse(.joined(id: id, members: members))
+                guard let clusterID = reader.u64(), reader.isAtEnd else { return nil }
+                return .joinResponse(.joined(id: id, members: members, clusterID: clusterID))
             case 1: return reader.string().map { .joinResponse(.redirect(leaderPeerURL: $0)) }
             case 2: return reader.string().map { .joinResponse(.refused($0)) }
             default: return nil

@@ -5,22 +5,32 @@ import SingleNode
 import Synchronization
 
 /// Splits the byte stream from a peer into frames: `u32 length` (little-endian), then the body.
-/// On a connection a peer opened to us, the preamble comes first: anything else is named and
-/// refused at once, rather than read as a frame length and waited on.
+/// On a connection a peer opened to us, the preamble and the peer's cluster ID come first:
+/// anything else is named and refused at once, rather than read as a frame length and waited on.
 final class PeerFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = PeerFrame
-    private var expectsPreamble: Bool
+    // Set on accepted connections: this member's cluster ID, read when a peer's arrives.
+    private var localClusterID: (@Sendable () -> UInt64)?
 
-    init(expectsPreamble: Bool) { self.expectsPreamble = expectsPreamble }
+    init(localClusterID: (@Sendable () -> UInt64)?) { self.localClusterID = localClusterID }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        if expectsPreamble {
+        if let localClusterID {
             let preamble = PeerFrame.preamble
             let seen = buffer.readableBytesView.prefix(preamble.count)
             guard seen.elementsEqual(preamble.prefix(seen.count)) else { throw PeerProtocolError(description: Self.stranger(Array(seen))) }
-            guard seen.count == preamble.count else { return .needMoreData }
-            buffer.moveReaderIndex(forwardBy: preamble.count)
-            expectsPreamble = false
+            guard buffer.readableBytes >= preamble.count + 8,
+                let remote = buffer.getInteger(at: buffer.readerIndex + preamble.count, endianness: .little, as: UInt64.self)
+            else { return .needMoreData }
+            buffer.moveReaderIndex(forwardBy: preamble.count + 8)
+            self.localClusterID = nil
+            let local = localClusterID()
+            // 0 is a member that does not know yet (it is joining): let it ask.
+            if local != 0 && remote != 0 && local != remote {
+                let reason = ClusterIdentity.mismatch(local: local, remote: remote)
+                context.writeAndFlush(NIOAny(ByteBuffer(bytes: PeerFrame.refused(reason).encoded())), promise: nil)
+                throw PeerProtocolError(description: reason)
+            }
         }
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
         guard Int(length) <= PeerFrame.maxFrameBytes else { throw PeerProtocolError(description: "frame of \(length) bytes") }
@@ -65,12 +75,17 @@ public struct PeerSecurity: Sendable {
     }
 }
 
-/// Writes the preamble as soon as a connection this member dialed is up.
+/// Writes the preamble and this member's cluster ID as soon as a connection it dialed is up.
 final class PreambleWriter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    let clusterID: @Sendable () -> UInt64
+
+    init(clusterID: @escaping @Sendable () -> UInt64) { self.clusterID = clusterID }
 
     func channelActive(context: ChannelHandlerContext) {
-        context.writeAndFlush(NIOAny(ByteBuffer(bytes: PeerFrame.preamble)), promise: nil)
+        var buffer = ByteBuffer(bytes: PeerFrame.preamble)
+        buffer.writeInteger(clusterID(), endianness: .little)
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
         context.fireChannelActive()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
@@ -111,6 +126,7 @@ public final class PeerTransport: Sendable {
     private let logger: Logger
     private let receive: @Sendable (PeerFrame, any Channel) -> Void
     private let security: PeerSecurity?
+    private let cluster = Mutex<UInt64>(0)
     private let connections = Mutex<[String: Connection]>([:])
     private let listener = Mutex<(any Channel)?>(nil)
     // Connections peers opened to us, so closing ends them too.
@@ -136,17 +152,24 @@ public final class PeerTransport: Sendable {
         self.receive = receive
     }
 
+    /// The cluster this member belongs to (0 until known), sent to and checked against peers.
+    public var clusterID: UInt64 {
+        get { cluster.withLock { $0 } }
+        set { cluster.withLock { $0 = newValue } }
+    }
+
     /// A connection's handlers; `dialedHost` is set on connections this member opened.
     private func pipeline(_ channel: any Channel, dialedHost: String?) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             let handlers = channel.pipeline.syncOperations
+            let clusterID: @Sendable () -> UInt64 = { self.clusterID }
             if let dialedHost {
                 try security?.dial(channel, dialedHost)
-                try handlers.addHandler(PreambleWriter())
+                try handlers.addHandler(PreambleWriter(clusterID: clusterID))
             } else {
                 try security?.accept(channel)
             }
-            try handlers.addHandler(ByteToMessageHandler(PeerFrameDecoder(expectsPreamble: dialedHost == nil)))
+            try handlers.addHandler(ByteToMessageHandler(PeerFrameDecoder(localClusterID: dialedHost == nil ? clusterID : nil)))
             try handlers.addHandler(PeerFrameHandler(logger: self.logger, receive: self.receive))
         }
     }

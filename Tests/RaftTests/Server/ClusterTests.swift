@@ -43,6 +43,8 @@ final class TestMember: @unchecked Sendable {
     let peerPort = freePort()
     let clientPort = freePort()
     var server: RaftServer?
+    /// The data directory under `directory`; a new name starts the member afresh.
+    var dataName = "data"
 
     init(_ name: String, directory: TemporaryDirectory = TemporaryDirectory()) {
         self.name = name
@@ -51,16 +53,21 @@ final class TestMember: @unchecked Sendable {
 
     var member: Member { Member(name: name, peerURL: "http://127.0.0.1:\(peerPort)", clientURL: "http://127.0.0.1:\(clientPort)") }
 
-    func start(join: [String] = [], snapshotCount: UInt64 = 10_000) async throws {
-        var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/data", peerListenPort: peerPort)
+    func start(
+        join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil
+    ) async throws {
+        var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/" + dataName, peerListenPort: peerPort)
         configuration.join = join
+        configuration.initialCluster = initialCluster
+        if let token { configuration.clusterToken = token }
         configuration.snapshotCount = snapshotCount
         configuration.snapshotKeepEntries = 5
         // 50 ms ticks: elections in 0.5-1 s, wide enough that a starved test process does not
         // trigger one (which would shift the indexes the tests check).
         configuration.heartbeatInterval = .milliseconds(50)
         server = try await RaftServer.start(
-            configuration, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
+            configuration, group: MultiThreadedEventLoopGroup.singleton,
+            logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
     }
 
     func stop() async {

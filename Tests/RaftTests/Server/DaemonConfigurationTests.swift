@@ -17,6 +17,14 @@ struct DaemonConfigurationTests {
         #expect(configuration.server.join.isEmpty)
     }
 
+    @Test("--initial-cluster-token names the cluster; etcd's default otherwise; alone it keeps etcd 3's defaults")
+    func clusterToken() throws {
+        #expect(try parse([]).server.clusterToken == "etcd-cluster")
+        let configuration = try parse(["--initial-cluster-token", "prod-east"])
+        #expect(configuration.server.clusterToken == "prod-east")
+        #expect(configuration.clientListeners.map(\.port) == [2379, 4001])
+    }
+
     @Test("The seed's join command: bare ports, -C, a name from the data directory")
     func seedJoin() throws {
         let configuration = try parse(["-c", "4002", "-s", "7002", "-C", "127.0.0.1:7001, 127.0.0.1:7003", "-d", "nodes/node2", "-maxsize", "5"])
