@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SingleNode", targets: ["SingleNode"]),
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "TLS", targets: ["TLS"]),
+        .library(name: "V3", targets: ["V3"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -21,6 +22,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // Stage 1: the keys store and the v1 HTTP API on one machine, in memory.
@@ -65,11 +71,38 @@ let package = Package(
             path: "Sources/Stage3-TLS",
             exclude: ["README.md"]
         ),
+        // Stage 4's wire contract: Swift generated from Protos/ by Scripts/generate-protos.sh.
+        .target(
+            name: "EtcdAPI",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            path: "Sources/Stage4-V3API"
+        ),
+        // Stage 4: the v3 API: an MVCC store replicated through Stage 2's log, served over gRPC.
+        .target(
+            name: "V3",
+            dependencies: [
+                "EtcdAPI", "Raft", "SingleNode",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Stage4-V3",
+            exclude: ["README.md"]
+        ),
         // The daemon: flags in, a running server out.
         .executableTarget(
             name: "etcd",
             dependencies: [
-                "SingleNode", "Raft", "TLS",
+                "SingleNode", "Raft", "TLS", "V3",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -122,6 +155,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TLSTests"
+        ),
+        .testTarget(
+            name: "V3Tests",
+            dependencies: [
+                "V3", "EtcdAPI", "Raft", "SingleNode",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/V3Tests"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -6,8 +6,9 @@ import SingleNode
 
 /// TLS for the client port: what Stage 1's HTTP server puts in front of every connection.
 public enum ClientTLS {
-    /// ALPN on the client port: HTTP/1.1 first, so curl keeps speaking HTTP/1.1.
-    public static let applicationProtocols = ["http/1.1"]
+    /// ALPN on the client port: HTTP/1.1 first, so curl keeps speaking HTTP/1.1; gRPC clients
+    /// offer only h2 and get it.
+    public static let applicationProtocols = ["http/1.1", "h2"]
 
     /// The handlers for one accepted client connection: plaintext refusal, TLS, the
     /// handshake's log line.

@@ -4,6 +4,7 @@ import NIOPosix
 import Raft
 import SingleNode
 import TLS
+import V3
 
 #if canImport(Glibc)
 import Glibc
@@ -38,12 +39,15 @@ let logger = Logger(label: "etcd")
 
 var configuration: DaemonConfiguration
 let clientTLS: ConnectionSetup?
+let v3Store = V3StateMachine()
 do {
     // TLS flags say how to listen, not where: the rest decide ports and defaults alone.
     configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) })
     let tls = try TLSSettings.daemon(values)
     configuration.advertiseTLS(tls)
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
+    // The v3 store is fed by the same log as the v1 store.
+    configuration.server.stateMachine = v3Store
     clientTLS = try tls.client.map {
         ClientTLS.setup(try CertificateSource($0, applicationProtocols: ClientTLS.applicationProtocols, logger: logger), logger: logger)
     }
@@ -64,10 +68,12 @@ let stopSignals = StopSignals(SIGINT, SIGTERM)
 do {
     let group = MultiThreadedEventLoopGroup.singleton
     let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
-    var listeners: [V1HTTPServer] = []
+    // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1), told apart per connection.
+    var listeners: [V3Server] = []
+    let v1 = V1HTTPService(backend: ReplicatedBackend(server: server))
     for (host, port) in configuration.clientListeners {
-        listeners.append(try await V1HTTPServer.start(
-            host: host, port: port, backend: ReplicatedBackend(server: server), setup: clientTLS, group: group, logger: logger))
+        listeners.append(try await V3Server.start(
+            host: host, port: port, backend: V3Backend(raft: server, machine: v3Store), v1: v1, tls: clientTLS, logger: logger))
     }
     logger.info(
         "ready to serve client requests",
@@ -77,7 +83,7 @@ do {
         logger.info("received signal, shutting down", metadata: ["signal": "\(signalNumber)"])
         break
     }
-    for listener in listeners { try? await listener.close() }
+    for listener in listeners { await listener.stop() }
     await server.stop()
     logger.info("stopped serving client requests")
 } catch {

@@ -67,9 +67,7 @@ public final class V1HTTPServer: Sendable {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try setup?(channel)
-                    try channel.pipeline.syncOperations.addHandler(RequestStartDetector())
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: api, limits: limits))
+                    try V1HTTPService(api: api, limits: limits).addHandlers(to: channel.pipeline.syncOperations, after: nil)
                 }
             }
             .bind(host: host, port: port)
@@ -83,6 +81,41 @@ public final class V1HTTPServer: Sendable {
             try? await connection.close()
         }
     }
+}
+
+/// The v1 API's HTTP/1 handlers, for a connection on a listener another stage owns (Stage 4
+/// serves gRPC and v1 on one client port, and hands a connection here once it sees HTTP/1).
+public struct V1HTTPService: Sendable {
+    let api: V1API
+    let limits: HTTPLimits
+
+    /// Serves `backend`.
+    public init(backend: any V1Backend, limits: HTTPLimits = HTTPLimits()) {
+        self.init(api: V1API(backend: backend), limits: limits)
+    }
+
+    init(api: V1API, limits: HTTPLimits) {
+        self.api = api
+        self.limits = limits
+    }
+
+    /// Adds the handlers right after `handler` (nil: at the end of the pipeline), in order:
+    /// request-start detection, HTTP/1 parsing and pipelining, the v1 API.
+    public func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, after handler: (any ChannelHandler)?) throws {
+        guard let handler else {
+            try pipeline.addHandler(RequestStartDetector())
+            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+            try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits))
+            return
+        }
+        // Each insertion goes right after `handler`, so insert back to front.
+        try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits), position: .after(handler))
+        try pipeline.configureHTTPServerPipeline(position: .after(handler), withErrorHandling: true)
+        try pipeline.addHandler(RequestStartDetector(), position: .after(handler))
+    }
+
+    /// How long a connection may stay silent before its first request.
+    public var idleTimeout: TimeAmount { limits.idleTimeout }
 }
 
 /// A listener could not be opened; the message names the address and the likely fix.

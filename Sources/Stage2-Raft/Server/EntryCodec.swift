@@ -3,6 +3,10 @@ import SingleNode
 /// What the replicated log carries for the v1 store: client commands (with who is waiting for
 /// the answer), and the member behind each membership change. Binary, version 1.
 enum EntryCodec {
+    /// The first byte of an entry for the log state machine (v1 requests start with 1):
+    /// then the proposer's ID, its request number, and the machine's own payload.
+    static let extensionTag: UInt8 = 2
+
     /// A client command, tagged with the proposing node and its request number.
     struct Request: Equatable {
         var origin: NodeID

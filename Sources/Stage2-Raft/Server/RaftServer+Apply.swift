@@ -7,6 +7,8 @@ extension RaftServer {
         switch entry.kind {
         case .normal where entry.data.isEmpty:
             machine.skip(to: entry.index)  // a new leader's first entry
+        case .normal where entry.data.first == EntryCodec.extensionTag:
+            applyExtension(entry)
         case .normal:
             guard let request = EntryCodec.decode(entry.data) else {
                 logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"])

@@ -9,7 +9,8 @@ extension RaftServer {
         let (store, applied) = machine.copyStore()
         guard applied == index, index > lastSnapshotIndex else { return }
         do {
-            try storage.snapshot(at: index, confState: node.confState, data: store.encoded(), keepEntries: configuration.snapshotKeepEntries)
+            let data = Self.snapshotPayload(v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData())
+            try storage.snapshot(at: index, confState: node.confState, data: data, keepEntries: configuration.snapshotKeepEntries)
             lastSnapshotIndex = index
             logger.info("saved snapshot", metadata: ["index": "\(index)", "wal-segments": "\(storage.walSegments.count)"])
         } catch {
@@ -22,7 +23,11 @@ extension RaftServer {
     func restore(_ snapshot: Snapshot) {
         guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
         do {
-            let store = try KeyStore(encoded: snapshot.data)
+            let (v1, extensionData) = try Self.splitSnapshot(snapshot.data)
+            let store = try KeyStore(encoded: v1)
+            if let extensionData {
+                try configuration.stateMachine?.restore(from: extensionData)
+            }
             machine.replace(with: store, appliedIndex: snapshot.metadata.index)
             members = Self.members(from: store.machines())
             lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)
@@ -31,6 +36,32 @@ extension RaftServer {
             logger.critical("cannot read the store snapshot: stopping rather than serve a wrong store", metadata: ["error": "\(error)"])
             fatalError("\(error)")
         }
+    }
+
+    /// What a snapshot holds: the v1 store alone (as before the v3 store existed), or a
+    /// container with both, marked by a prefix no v1 store encoding starts with.
+    static let containerMagic: [UInt8] = Array("etcd-swift-snapshot/2\n".utf8)
+
+    static func snapshotPayload(v1: [UInt8], extensionData: [UInt8]?) -> [UInt8] {
+        guard let extensionData else { return v1 }
+        var writer = ByteWriter()
+        writer.bytes = containerMagic
+        writer.blob(v1)
+        writer.blob(extensionData)
+        return writer.bytes
+    }
+
+    static func splitSnapshot(_ data: [UInt8]) throws -> (v1: [UInt8], extensionData: [UInt8]?) {
+        guard data.starts(with: containerMagic) else { return (data, nil) }
+        var reader = ByteReader(data[containerMagic.count...])
+        guard let v1 = reader.blob(), let extensionData = reader.blob(), reader.isAtEnd else {
+            throw SnapshotFormatError()
+        }
+        return (v1, extensionData)
+    }
+
+    struct SnapshotFormatError: Error, CustomStringConvertible {
+        var description: String { "the snapshot's container is damaged" }
     }
 
     /// Members from `/_etcd/machines` entries, whose values are `raft=<peer URL>&etcd=<client URL>`.

@@ -38,6 +38,8 @@ public struct RaftServerConfiguration: Sendable {
     public var snapshotCount: UInt64 = 10_000
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     public var snapshotKeepEntries: UInt64 = 5_000
+    /// A second state machine the log feeds (Stage 4's v3 store); nil for v1 only.
+    public var stateMachine: (any LogStateMachine)?
     /// What wraps every peer connection (Stage 3's TLS); nil is plaintext.
     public var peerSecurity: PeerSecurity?
     /// `--initial-cluster-token`: part of a new cluster's ID, so that clusters founded with
@@ -50,6 +52,16 @@ public struct RaftServerConfiguration: Sendable {
         self.dataDirectory = dataDirectory
         self.peerListenPort = peerListenPort
     }
+}
+
+/// A member's view of the cluster, published by the Raft loop after each pass.
+public struct RaftStatus: Sendable, Equatable {
+    public var memberID: UInt64 = 0
+    public var clusterID: UInt64 = 0
+    public var term: UInt64 = 0
+    /// 0 when no leader is known.
+    public var leader: UInt64 = 0
+    public var appliedIndex: UInt64 = 0
 }
 
 /// The shell around one Raft member: it owns the core, the disk storage, the peer transport
@@ -76,6 +88,10 @@ public final class RaftServer: @unchecked Sendable {
     var isViewStale = true
     var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, timeout: Scheduled<Void>)] = [:]
     var nextRequestID: UInt64 = 1
+    // Proposals for the log state machine, and linearizable reads, waiting on this member.
+    var extensionPending: [UInt64: (promise: EventLoopPromise<any Sendable>, timeout: Scheduled<Void>)] = [:]
+    var readWaiters: [UInt64: (promise: EventLoopPromise<Void>, timeout: Scheduled<Void>, index: UInt64?)] = [:]
+    var nextReadContext: UInt64 = 1
     var isReadyScheduled = false
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
@@ -88,6 +104,7 @@ public final class RaftServer: @unchecked Sendable {
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
+    let statusBox = Mutex(RaftStatus())
 
     var id: NodeID { node.id }
 
@@ -249,6 +266,8 @@ public final class RaftServer: @unchecked Sendable {
             // 3. Apply: a snapshot from the leader first, then the committed entries.
             if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
+            if !ready.readStates.isEmpty { confirmReads(ready.readStates) }
+            if !readWaiters.isEmpty { completeReads() }
             if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshot(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)
@@ -258,7 +277,13 @@ public final class RaftServer: @unchecked Sendable {
             }
         }
         if isViewStale { publishView() }
+        let current = RaftStatus(
+            memberID: id, clusterID: transport?.clusterID ?? 0, term: node.term, leader: node.leader, appliedIndex: machine.appliedIndex)
+        statusBox.withLock { if $0 != current { $0 = current } }
     }
+
+    /// Who this member is and what it last saw, for v3 response headers and status.
+    public var status: RaftStatus { statusBox.withLock { $0 } }
 
     private func send(_ messages: [Message]) {
         var byPeer: [NodeID: [PeerFrame]] = [:]
@@ -271,7 +296,9 @@ public final class RaftServer: @unchecked Sendable {
 
     private func roleChanged(leader: NodeID, role: Role) {
         logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
+        configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
         guard role != .leader else { return }
+        failExtensionProposals(.leaderChanged)
         expiring = []
         // Entries proposed here may still commit under the next leader, but this node cannot
         // promise it: tell the clients to check and retry, as etcd does on a leader change.

@@ -19,50 +19,52 @@ enum CRC32C {
     static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 { update(0, bytes) }
 }
 
-/// Little-endian encoding helpers for the on-disk formats.
-struct ByteWriter {
-    var bytes: [UInt8] = []
+/// Little-endian encoding helpers for the on-disk formats (and Stage 4's snapshots).
+public struct ByteWriter {
+    public var bytes: [UInt8] = []
 
-    mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func u32(_ value: UInt32) { for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) } }
-    mutating func u64(_ value: UInt64) { for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) } }
-    mutating func blob(_ value: [UInt8]) {
+    public init() {}
+
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+    public mutating func u32(_ value: UInt32) { for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) } }
+    public mutating func u64(_ value: UInt64) { for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) } }
+    public mutating func blob(_ value: [UInt8]) {
         u32(UInt32(value.count))
         bytes += value
     }
 }
 
 /// Reads what `ByteWriter` wrote; every read fails cleanly past the end.
-struct ByteReader {
-    let bytes: ArraySlice<UInt8>
-    var position: Int
+public struct ByteReader {
+    public let bytes: ArraySlice<UInt8>
+    public var position: Int
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    public init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         self.position = bytes.startIndex
     }
 
-    var isAtEnd: Bool { position >= bytes.endIndex }
+    public var isAtEnd: Bool { position >= bytes.endIndex }
 
-    mutating func u8() -> UInt8? {
+    public mutating func u8() -> UInt8? {
         guard position < bytes.endIndex else { return nil }
         defer { position += 1 }
         return bytes[position]
     }
 
-    mutating func u32() -> UInt32? {
+    public mutating func u32() -> UInt32? {
         guard position + 4 <= bytes.endIndex else { return nil }
         defer { position += 4 }
         return (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[position + $1]) << UInt32($1 * 8) }
     }
 
-    mutating func u64() -> UInt64? {
+    public mutating func u64() -> UInt64? {
         guard position + 8 <= bytes.endIndex else { return nil }
         defer { position += 8 }
         return (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[position + $1]) << UInt64($1 * 8) }
     }
 
-    mutating func blob() -> [UInt8]? {
+    public mutating func blob() -> [UInt8]? {
         guard let count = u32(), position + Int(count) <= bytes.endIndex else { return nil }
         defer { position += Int(count) }
         return Array(bytes[position..<position + Int(count)])

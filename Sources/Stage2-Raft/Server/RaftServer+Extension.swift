@@ -1,0 +1,130 @@
+import NIOCore
+import SingleNode
+
+/// A second state machine fed by the same log as the v1 store: Stage 4's v3 store plugs in
+/// here, so Stage 2 replicates it without knowing what it holds. Its entries are applied in log
+/// order on the Raft loop, interleaved with the v1 store's (which skips them: v1 indexes stay
+/// Raft indexes), and its state travels inside the same snapshots.
+public protocol LogStateMachine: AnyObject, Sendable {
+    /// Applies one committed payload; the result goes back to the member that proposed it.
+    func apply(_ payload: [UInt8], index: UInt64) -> any Sendable
+    /// Its whole state, as of the last entry applied.
+    func snapshotData() -> [UInt8]
+    /// Replaces its state with a snapshot's.
+    func restore(from data: [UInt8]) throws
+    /// This member became leader (true) or stopped being it (false).
+    func leadershipChanged(isLeader: Bool)
+}
+
+/// Why a proposal or a linearizable read did not complete.
+public enum ProposalError: Error, Equatable {
+    /// No leader is known (an election is running, or there is no quorum).
+    case noLeader
+    /// The entry did not apply within the request timeout.
+    case timedOut
+    /// The leader changed while waiting: the write may or may not have happened.
+    case leaderChanged
+    /// The server is stopping.
+    case stopped
+}
+
+extension RaftServer {
+    /// Proposes `payload` for the log state machine, from any member (a follower forwards it to
+    /// the leader), and returns what applying it gave, once it is applied here.
+    public func propose(_ payload: [UInt8]) async throws -> any Sendable {
+        let promise = loop.makePromise(of: (any Sendable).self)
+        loop.execute {
+            guard self.node.leader != 0 else { return promise.fail(ProposalError.noLeader) }
+            let requestID = self.nextRequestID
+            self.nextRequestID += 1
+            var writer = ByteWriter()
+            writer.u8(EntryCodec.extensionTag)
+            writer.u64(self.id)
+            writer.u64(requestID)
+            writer.bytes += payload
+            do {
+                try self.node.propose(writer.bytes)
+            } catch {
+                return promise.fail(ProposalError.noLeader)
+            }
+            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
+                guard let waiter = self?.extensionPending.removeValue(forKey: requestID) else { return }
+                waiter.promise.fail(ProposalError.timedOut)
+            }
+            self.extensionPending[requestID] = (promise, timeout)
+            self.scheduleReady()
+        }
+        return try await promise.futureResult.get()
+    }
+
+    /// Waits until this member has applied everything committed when the call was made, as
+    /// confirmed by a quorum (Raft's ReadIndex): a read after this is linearizable.
+    public func linearizableRead() async throws {
+        let promise = loop.makePromise(of: Void.self)
+        loop.execute {
+            guard self.node.leader != 0 else { return promise.fail(ProposalError.noLeader) }
+            let context = self.nextReadContext
+            self.nextReadContext += 1
+            var writer = ByteWriter()
+            writer.u64(context)
+            self.node.readIndex(context: writer.bytes)
+            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
+                guard let waiter = self?.readWaiters.removeValue(forKey: context) else { return }
+                waiter.promise.fail(ProposalError.timedOut)
+            }
+            self.readWaiters[context] = (promise, timeout, nil)
+            self.scheduleReady()
+        }
+        try await promise.futureResult.get()
+    }
+
+    /// Matches confirmed reads to their callers; each completes once its index is applied.
+    func confirmReads(_ states: [ReadState]) {
+        for state in states {
+            var reader = ByteReader(state.requestContext[...])
+            guard let context = reader.u64(), readWaiters[context] != nil else { continue }
+            readWaiters[context]?.index = state.index
+        }
+        completeReads()
+    }
+
+    func completeReads() {
+        let applied = machine.appliedIndex
+        for (context, waiter) in readWaiters {
+            guard let index = waiter.index, index <= applied else { continue }
+            readWaiters[context] = nil
+            waiter.timeout.cancel()
+            waiter.promise.succeed(())
+        }
+    }
+
+    /// Applies an extension entry and hands the result to the caller waiting on this member.
+    func applyExtension(_ entry: Entry) {
+        machine.skip(to: entry.index)
+        var reader = ByteReader(entry.data[...])
+        guard reader.u8() == EntryCodec.extensionTag, let origin = reader.u64(), let requestID = reader.u64() else {
+            logger.error("skipping a malformed entry", metadata: ["index": "\(entry.index)"])
+            return
+        }
+        let payload = Array(entry.data[reader.position...])
+        guard let stateMachine = configuration.stateMachine else {
+            logger.error("an entry for the v3 store, and no v3 store in this build", metadata: ["index": "\(entry.index)"])
+            return
+        }
+        let result = stateMachine.apply(payload, index: entry.index)
+        if origin == id, let waiter = extensionPending.removeValue(forKey: requestID) {
+            waiter.timeout.cancel()
+            waiter.promise.succeed(result)
+        }
+    }
+
+    /// Fails the proposals this member was waiting on when leadership moves: they may still
+    /// commit under the next leader, but this member cannot promise it.
+    func failExtensionProposals(_ error: ProposalError) {
+        for (_, waiter) in extensionPending {
+            waiter.timeout.cancel()
+            waiter.promise.fail(error)
+        }
+        extensionPending = [:]
+    }
+}

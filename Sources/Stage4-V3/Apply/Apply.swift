@@ -1,0 +1,258 @@
+import EtcdAPI
+import Foundation
+
+/// Applying the v3 API's write requests to the store, exactly as every member will: the
+/// request is checked first (so a failed one changes nothing), then its writes happen at one
+/// new revision. Reads (`range`) are here too, because transactions contain them.
+extension MVCCStore {
+    /// The outcome of one applied write: its answer and the changes watchers will see.
+    public struct Applied: Sendable {
+        public var response: V3Response
+        public var events: [Event]
+        /// The revision the store is at after it (the header's revision).
+        public var revision: Int64
+    }
+
+    /// Leases a put may name; nil when leases are not checked (tests of the store alone).
+    public typealias LeaseExists = (Int64) -> Bool
+
+    public mutating func apply(_ request: V3Request, leaseExists: LeaseExists? = nil) -> Result<Applied, V3Error> {
+        do {
+            let writeRevision = nextRevision
+            var events: [Event] = []
+            let response: V3Response
+            switch request {
+            case .put(let put):
+                try check(put, leaseExists: leaseExists, pendingDeletes: [])
+                response = .put(self.put(put, at: writeRevision, events: &events))
+            case .deleteRange(let delete):
+                guard !delete.key.isEmpty else { throw V3Error.emptyKey }
+                response = .deleteRange(self.delete(delete, at: writeRevision, events: &events))
+            case .txn(let txn):
+                try checkTxn(txn, leaseExists: leaseExists)
+                response = .txn(try self.txn(txn, at: writeRevision, events: &events))
+            case .compact(let compaction):
+                do { try compact(compaction.revision) } catch { throw V3Error.from(error) }
+                response = .compact(Etcdserverpb_CompactionResponse())
+            }
+            return .success(Applied(response: response, events: events, revision: revision))
+        } catch let error as V3Error {
+            return .failure(error)
+        } catch {
+            return .failure(V3Error(code: .invalidArgument, message: "\(error)"))
+        }
+    }
+
+    // MARK: Reads
+
+    /// A Range request as etcd answers it (header left to the caller).
+    public func range(_ request: Etcdserverpb_RangeRequest) throws(V3Error) -> Etcdserverpb_RangeResponse {
+        guard !request.key.isEmpty else { throw V3Error.emptyKey }
+        let at: Int64
+        do { at = try readRevision(request.revision) } catch { throw V3Error.from(error) }
+        let key = Array(request.key), end = Array(request.rangeEnd)
+        var response = Etcdserverpb_RangeResponse()
+        var kvs = range(key, end, at: at)
+        response.count = Int64(kvs.count)
+        if request.countOnly {
+            return response
+        }
+        // Filters, then sort, then limit: etcd's order, so `more` and `count` mean the same.
+        if request.minModRevision != 0 { kvs.removeAll { $0.modRevision < request.minModRevision } }
+        if request.maxModRevision != 0 { kvs.removeAll { $0.modRevision > request.maxModRevision } }
+        if request.minCreateRevision != 0 { kvs.removeAll { $0.createRevision < request.minCreateRevision } }
+        if request.maxCreateRevision != 0 { kvs.removeAll { $0.createRevision > request.maxCreateRevision } }
+        var order = request.sortOrder
+        if request.sortTarget != .key && order == .none { order = .ascend }
+        if order != .none {
+            let ascending: (KeyValue, KeyValue) -> Bool =
+                switch request.sortTarget {
+                case .key: { $0.key.lexicographicallyPrecedes($1.key) }
+                case .version: { $0.version < $1.version }
+                case .create: { $0.createRevision < $1.createRevision }
+                case .mod: { $0.modRevision < $1.modRevision }
+                case .value: { $0.value.lexicographicallyPrecedes($1.value) }
+                case .UNRECOGNIZED: { $0.key.lexicographicallyPrecedes($1.key) }
+                }
+            // Stable, so equal targets keep key order, as Go's sort.Stable does.
+            kvs = order == .descend
+                ? kvs.enumerated().sorted { ascending($1.element, $0.element) || (!ascending($0.element, $1.element) && $0.offset < $1.offset) }.map(\.element)
+                : kvs.enumerated().sorted { ascending($0.element, $1.element) || (!ascending($1.element, $0.element) && $0.offset < $1.offset) }.map(\.element)
+        }
+        if request.limit > 0 && kvs.count > Int(request.limit) {
+            kvs.removeLast(kvs.count - Int(request.limit))
+            response.more = true
+        }
+        response.kvs = kvs.map { kv in
+            var message = kv.message
+            if request.keysOnly { message.value = Data() }
+            return message
+        }
+        return response
+    }
+
+    // MARK: Checks before any write
+
+    private func check(_ put: Etcdserverpb_PutRequest, leaseExists: LeaseExists?, pendingDeletes: Set<[UInt8]>) throws(V3Error) {
+        guard !put.key.isEmpty else { throw V3Error.emptyKey }
+        if put.ignoreValue && !put.value.isEmpty { throw V3Error.valueProvided }
+        if put.ignoreLease && put.lease != 0 { throw V3Error.leaseProvided }
+        if (put.ignoreValue || put.ignoreLease) && current(Array(put.key)) == nil { throw V3Error.keyNotFound }
+        if put.lease != 0, let leaseExists, !leaseExists(put.lease) { throw V3Error.leaseNotFound }
+    }
+
+    private func checkTxn(_ txn: Etcdserverpb_TxnRequest, leaseExists: LeaseExists?) throws(V3Error) {
+        if txn.compare.count > V3Error.maxTxnOps || txn.success.count > V3Error.maxTxnOps || txn.failure.count > V3Error.maxTxnOps {
+            throw V3Error.tooManyOps
+        }
+        for compare in txn.compare where compare.key.isEmpty { throw V3Error.emptyKey }
+        // Only the branch that runs is checked for leases and missing keys, as etcd does;
+        // duplicate puts are refused in both.
+        for branch in [txn.success, txn.failure] { try checkDuplicates(branch) }
+        let branch = compares(txn.compare) ? txn.success : txn.failure
+        try checkOps(branch, leaseExists: leaseExists)
+    }
+
+    private func checkOps(_ ops: [Etcdserverpb_RequestOp], leaseExists: LeaseExists?) throws(V3Error) {
+        for op in ops {
+            switch op.request {
+            case .requestPut(let put): try check(put, leaseExists: leaseExists, pendingDeletes: [])
+            case .requestRange(let range): if range.key.isEmpty { throw V3Error.emptyKey }
+            case .requestDeleteRange(let delete): if delete.key.isEmpty { throw V3Error.emptyKey }
+            case .requestTxn(let nested): try checkTxn(nested, leaseExists: leaseExists)
+            case nil: break
+            }
+        }
+    }
+
+    /// A key may be put once per branch, and not both put and deleted in it.
+    private func checkDuplicates(_ ops: [Etcdserverpb_RequestOp]) throws(V3Error) {
+        var puts = Set<[UInt8]>()
+        var deletes: [([UInt8], [UInt8])] = []
+        for op in ops {
+            switch op.request {
+            case .requestPut(let put):
+                guard puts.insert(Array(put.key)).inserted else { throw V3Error.duplicateKey }
+            case .requestDeleteRange(let delete):
+                deletes.append((Array(delete.key), Array(delete.rangeEnd)))
+            default: break
+            }
+        }
+        for key in puts {
+            for (start, end) in deletes where Self.contains(start, end, key) { throw V3Error.duplicateKey }
+        }
+    }
+
+    static func contains(_ start: [UInt8], _ end: [UInt8], _ key: [UInt8]) -> Bool {
+        let (lower, upper, single) = bounds(start, end)
+        if single { return key == lower }
+        return !key.lexicographicallyPrecedes(lower) && (upper.map { key.lexicographicallyPrecedes($0) } ?? true)
+    }
+
+    // MARK: Writes
+
+    private mutating func put(_ request: Etcdserverpb_PutRequest, at revision: Int64, events: inout [Event]) -> Etcdserverpb_PutResponse {
+        let key = Array(request.key)
+        let previous = current(key)
+        let value = request.ignoreValue ? previous?.value ?? [] : Array(request.value)
+        let lease = request.ignoreLease ? previous?.lease ?? 0 : request.lease
+        events.append(put(key, value, lease: lease, at: revision))
+        var response = Etcdserverpb_PutResponse()
+        if request.prevKv, let previous { response.prevKv = previous.message }
+        return response
+    }
+
+    private mutating func delete(_ request: Etcdserverpb_DeleteRangeRequest, at revision: Int64, events: inout [Event]) -> Etcdserverpb_DeleteRangeResponse {
+        let deleted = deleteRange(Array(request.key), Array(request.rangeEnd), at: revision)
+        events += deleted
+        var response = Etcdserverpb_DeleteRangeResponse()
+        response.deleted = Int64(deleted.count)
+        if request.prevKv { response.prevKvs = deleted.compactMap { $0.previous?.message } }
+        return response
+    }
+
+    private mutating func txn(_ request: Etcdserverpb_TxnRequest, at revision: Int64, events: inout [Event]) throws(V3Error) -> Etcdserverpb_TxnResponse {
+        var response = Etcdserverpb_TxnResponse()
+        response.succeeded = compares(request.compare)
+        for op in response.succeeded ? request.success : request.failure {
+            var result = Etcdserverpb_ResponseOp()
+            switch op.request {
+            case .requestRange(let range):
+                var answer = try self.range(range)
+                answer.header.revision = self.revision
+                result.response = .responseRange(answer)
+            case .requestPut(let put):
+                result.response = .responsePut(self.put(put, at: revision, events: &events))
+            case .requestDeleteRange(let delete):
+                result.response = .responseDeleteRange(self.delete(delete, at: revision, events: &events))
+            case .requestTxn(let nested):
+                result.response = .responseTxn(try txn(nested, at: revision, events: &events))
+            case nil:
+                continue
+            }
+            response.responses.append(result)
+        }
+        return response
+    }
+
+    /// Whether every compare holds now; a compare with a range end must hold for every key in
+    /// the range.
+    func compares(_ compares: [Etcdserverpb_Compare]) -> Bool {
+        compares.allSatisfy { compare in
+            let key = Array(compare.key)
+            if compare.rangeEnd.isEmpty {
+                return Self.holds(compare, current(key))
+            }
+            let kvs = range(key, Array(compare.rangeEnd), at: revision)
+            return kvs.allSatisfy { Self.holds(compare, $0) }
+        }
+    }
+
+    /// One compare against a key's value (nil: absent; then version, create and mod are 0 and
+    /// a value compare fails, as in etcd).
+    static func holds(_ compare: Etcdserverpb_Compare, _ kv: KeyValue?) -> Bool {
+        let ordering: Int
+        switch compare.target {
+        case .value:
+            guard let kv else { return false }
+            guard case .value(let expected) = compare.targetUnion else { return false }
+            let actual = kv.value, wanted = Array(expected)
+            ordering = actual == wanted ? 0 : actual.lexicographicallyPrecedes(wanted) ? -1 : 1
+        case .version, .create, .mod, .lease, .UNRECOGNIZED:
+            let actual: Int64 =
+                switch compare.target {
+                case .version: kv?.version ?? 0
+                case .create: kv?.createRevision ?? 0
+                case .mod: kv?.modRevision ?? 0
+                default: kv?.lease ?? 0
+                }
+            let wanted: Int64 =
+                switch compare.targetUnion {
+                case .version(let value), .createRevision(let value), .modRevision(let value), .lease(let value): value
+                default: 0
+                }
+            ordering = actual == wanted ? 0 : actual < wanted ? -1 : 1
+        }
+        switch compare.result {
+        case .equal: return ordering == 0
+        case .notEqual: return ordering != 0
+        case .greater: return ordering > 0
+        case .less: return ordering < 0
+        case .UNRECOGNIZED: return false
+        }
+    }
+}
+
+extension MVCCStore.KeyValue {
+    /// As `mvccpb.KeyValue`.
+    public var message: Mvccpb_KeyValue {
+        var message = Mvccpb_KeyValue()
+        message.key = Data(key)
+        message.value = Data(value)
+        message.createRevision = createRevision
+        message.modRevision = modRevision
+        message.version = version
+        message.lease = lease
+        return message
+    }
+}

@@ -1,0 +1,38 @@
+/// The v3 API's errors, each with etcd's gRPC status code and exact message: clients (clientv3,
+/// etcdctl) map errors to their typed errors by this text.
+public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable {
+        case invalidArgument, outOfRange, notFound, failedPrecondition, unavailable, resourceExhausted, canceled, unimplemented
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+
+    public static let emptyKey = V3Error(code: .invalidArgument, message: "etcdserver: key is not provided")
+    public static let keyNotFound = V3Error(code: .invalidArgument, message: "etcdserver: key not found")
+    public static let valueProvided = V3Error(code: .invalidArgument, message: "etcdserver: value is provided")
+    public static let leaseProvided = V3Error(code: .invalidArgument, message: "etcdserver: lease is provided")
+    public static let tooManyOps = V3Error(code: .invalidArgument, message: "etcdserver: too many operations in txn request")
+    public static let duplicateKey = V3Error(code: .invalidArgument, message: "etcdserver: duplicate key given in txn request")
+    public static let compacted = V3Error(code: .outOfRange, message: "etcdserver: mvcc: required revision has been compacted")
+    public static let futureRevision = V3Error(code: .outOfRange, message: "etcdserver: mvcc: required revision is a future revision")
+    public static let leaseNotFound = V3Error(code: .notFound, message: "etcdserver: requested lease not found")
+    public static let leaseExists = V3Error(code: .failedPrecondition, message: "etcdserver: lease already exists")
+    public static let leaseTTLTooLarge = V3Error(code: .outOfRange, message: "etcdserver: too large lease TTL")
+    public static let noLeader = V3Error(code: .unavailable, message: "etcdserver: no leader")
+    public static let leaderChanged = V3Error(code: .unavailable, message: "etcdserver: leader changed")
+    public static let stopped = V3Error(code: .unavailable, message: "etcdserver: server stopped")
+    public static let timeout = V3Error(code: .unavailable, message: "etcdserver: request timed out")
+    public static let requestTooLarge = V3Error(code: .invalidArgument, message: "etcdserver: request is too large")
+
+    /// At most this many operations in one transaction (etcd's --max-txn-ops default).
+    public static let maxTxnOps = 128
+
+    static func from(_ error: MVCCStore.ReadError) -> V3Error {
+        switch error {
+        case .compacted: .compacted
+        case .futureRevision: .futureRevision
+        }
+    }
+}

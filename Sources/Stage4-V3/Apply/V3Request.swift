@@ -1,0 +1,43 @@
+import EtcdAPI
+import Foundation
+import SwiftProtobuf
+
+/// A v3 write as the Raft log carries it: one byte naming the request, then the request as
+/// etcd's own protobuf message (what etcd's `InternalRaftRequest` does with a field per kind).
+public enum V3Request: Sendable, Equatable {
+    case put(Etcdserverpb_PutRequest)
+    case deleteRange(Etcdserverpb_DeleteRangeRequest)
+    case txn(Etcdserverpb_TxnRequest)
+    case compact(Etcdserverpb_CompactionRequest)
+
+    public func encoded() throws -> [UInt8] {
+        let (tag, body): (UInt8, any SwiftProtobuf.Message) =
+            switch self {
+            case .put(let request): (1, request)
+            case .deleteRange(let request): (2, request)
+            case .txn(let request): (3, request)
+            case .compact(let request): (4, request)
+            }
+        return [tag] + (try body.serializedBytes() as [UInt8])
+    }
+
+    public init(encoded bytes: [UInt8]) throws {
+        guard let tag = bytes.first else { throw V3Error(code: .invalidArgument, message: "empty v3 request") }
+        let body = Data(bytes.dropFirst())
+        switch tag {
+        case 1: self = .put(try Etcdserverpb_PutRequest(serializedBytes: body))
+        case 2: self = .deleteRange(try Etcdserverpb_DeleteRangeRequest(serializedBytes: body))
+        case 3: self = .txn(try Etcdserverpb_TxnRequest(serializedBytes: body))
+        case 4: self = .compact(try Etcdserverpb_CompactionRequest(serializedBytes: body))
+        default: throw V3Error(code: .invalidArgument, message: "unknown v3 request kind \(tag)")
+        }
+    }
+}
+
+/// The answer to an applied `V3Request` (without its header, which the server fills in).
+public enum V3Response: Sendable {
+    case put(Etcdserverpb_PutResponse)
+    case deleteRange(Etcdserverpb_DeleteRangeResponse)
+    case txn(Etcdserverpb_TxnResponse)
+    case compact(Etcdserverpb_CompactionResponse)
+}

@@ -1,0 +1,68 @@
+import Raft
+
+/// The store as bytes, for Raft snapshots: every key's history, so that reads at old revisions
+/// and watches from them work the same after a restart or on a member that caught up from a
+/// snapshot. Version 1: `revision`, `compactRevision`, then per key its records.
+extension MVCCStore {
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u8(1)
+        writer.u64(UInt64(bitPattern: revision))
+        writer.u64(UInt64(bitPattern: compactRevision))
+        writer.u64(UInt64(index.count))
+        index.forEach(from: [], below: nil) { key, history in
+            writer.blob(key)
+            writer.u32(UInt32(history.count))
+            for record in history {
+                writer.u64(UInt64(bitPattern: record.revision))
+                writer.u32(UInt32(bitPattern: record.sub))
+                if let kv = record.kv {
+                    writer.u8(1)
+                    writer.blob(kv.value)
+                    writer.u64(UInt64(bitPattern: kv.createRevision))
+                    writer.u64(UInt64(bitPattern: kv.version))
+                    writer.u64(UInt64(bitPattern: kv.lease))
+                } else {
+                    writer.u8(0)
+                }
+            }
+            return true
+        }
+        return writer.bytes
+    }
+
+    public struct SnapshotError: Error, CustomStringConvertible {
+        public var description: String { "the v3 store snapshot is damaged or of an unknown version" }
+    }
+
+    public init(encoded bytes: [UInt8]) throws {
+        var reader = ByteReader(bytes[...])
+        guard reader.u8() == 1, let revision = reader.u64(), let compactRevision = reader.u64(), let keyCount = reader.u64() else {
+            throw SnapshotError()
+        }
+        self.init()
+        self.revision = Int64(bitPattern: revision)
+        self.compactRevision = Int64(bitPattern: compactRevision)
+        for _ in 0..<keyCount {
+            guard let key = reader.blob(), let recordCount = reader.u32() else { throw SnapshotError() }
+            var history: [Record] = []
+            for _ in 0..<recordCount {
+                guard let rev = reader.u64(), let sub = reader.u32(), let live = reader.u8() else { throw SnapshotError() }
+                let modRevision = Int64(bitPattern: rev)
+                if live == 1 {
+                    guard let value = reader.blob(), let create = reader.u64(), let version = reader.u64(), let lease = reader.u64() else {
+                        throw SnapshotError()
+                    }
+                    let kv = KeyValue(
+                        key: key, value: value, createRevision: Int64(bitPattern: create), modRevision: modRevision,
+                        version: Int64(bitPattern: version), lease: Int64(bitPattern: lease))
+                    history.append(Record(revision: modRevision, sub: Int32(bitPattern: sub), kv: kv))
+                } else {
+                    history.append(Record(revision: modRevision, sub: Int32(bitPattern: sub), kv: nil))
+                }
+            }
+            index[key] = history
+        }
+        guard reader.isAtEnd else { throw SnapshotError() }
+    }
+}

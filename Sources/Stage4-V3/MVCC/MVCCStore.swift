@@ -1,0 +1,206 @@
+/// etcd v3's data model as a value: flat byte keys, one revision per write transaction, every
+/// version of every key kept until compaction. Pure: no clock, no I/O, no locks; the server
+/// applies log entries to it in order, at the revision the store itself assigns, so every
+/// member that applies the same entries holds the same store.
+///
+/// Per key, the history is the list of its writes in revision order; a delete is a tombstone.
+/// Reading at revision R finds, per key, the last write at or before R.
+public struct MVCCStore: Sendable {
+    /// A key's state, as `mvccpb.KeyValue` carries it.
+    public struct KeyValue: Sendable, Equatable {
+        public var key: [UInt8]
+        public var value: [UInt8]
+        public var createRevision: Int64
+        public var modRevision: Int64
+        public var version: Int64
+        public var lease: Int64
+    }
+
+    /// One change, as watchers see it.
+    public struct Event: Sendable, Equatable {
+        public enum Kind: Sendable { case put, delete }
+        public var kind: Kind
+        /// After the change; for a delete, the key with `modRevision` the deleting revision.
+        public var kv: KeyValue
+        public var previous: KeyValue?
+    }
+
+    /// The last revision written; 1 for an empty store, as in etcd.
+    public internal(set) var revision: Int64 = 1
+    /// Revisions at or below this one have been compacted (0: never).
+    public internal(set) var compactRevision: Int64 = 0
+    /// Per key, writes in revision order (`nil` value: a tombstone).
+    var index = OrderedIndex<[Record]>()
+
+    struct Record: Sendable, Equatable {
+        var revision: Int64
+        /// The change's place within its revision (a transaction's writes, in op order).
+        var sub: Int32
+        var kv: KeyValue?
+    }
+
+    // The last change's revision and place in it, to number the next one.
+    var lastChange: (revision: Int64, sub: Int32) = (0, -1)
+
+    mutating func nextSub(at revision: Int64) -> Int32 {
+        lastChange = lastChange.revision == revision ? (revision, lastChange.sub + 1) : (revision, 0)
+        return lastChange.sub
+    }
+
+    public init() {}
+
+    public enum ReadError: Error, Equatable {
+        case compacted
+        case futureRevision
+    }
+
+    /// The revision a read at `requested` (0 or less: the latest) sees, or why it cannot.
+    public func readRevision(_ requested: Int64) throws(ReadError) -> Int64 {
+        if requested <= 0 { return revision }
+        if requested > revision { throw .futureRevision }
+        if requested < compactRevision { throw .compacted }
+        return requested
+    }
+
+    /// The keys a request names: one key, `[key, end)`, or with `end == [0]` every key from
+    /// `key` on.
+    static func bounds(_ key: [UInt8], _ end: [UInt8]) -> (start: [UInt8], end: [UInt8]?, single: Bool) {
+        if end.isEmpty { return (key, nil, true) }
+        if end == [0] { return (key, nil, false) }
+        return (key, end, false)
+    }
+
+    /// The live values in the range as of `revision` (already checked), in key order.
+    public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64) -> [KeyValue] {
+        var result: [KeyValue] = []
+        visit(key, end, at: revision) { result.append($0) }
+        return result
+    }
+
+    /// How many live keys the range holds as of `revision`.
+    public func count(_ key: [UInt8], _ end: [UInt8], at revision: Int64) -> Int {
+        var total = 0
+        visit(key, end, at: revision) { _ in total += 1 }
+        return total
+    }
+
+    private func visit(_ key: [UInt8], _ end: [UInt8], at revision: Int64, _ body: (KeyValue) -> Void) {
+        let (start, stop, single) = Self.bounds(key, end)
+        if single {
+            if let history = index[start], let kv = Self.value(in: history, at: revision) { body(kv) }
+            return
+        }
+        index.forEach(from: start, below: stop) { _, history in
+            if let kv = Self.value(in: history, at: revision) { body(kv) }
+            return true
+        }
+    }
+
+    /// The key's value as of `revision`: its last write at or before it, unless a delete.
+    static func value(in history: [Record], at revision: Int64) -> KeyValue? {
+        var low = 0, high = history.count
+        while low < high {
+            let middle = (low + high) / 2
+            if history[middle].revision <= revision { low = middle + 1 } else { high = middle }
+        }
+        return low == 0 ? nil : history[low - 1].kv
+    }
+
+    /// The key's latest live value.
+    public func current(_ key: [UInt8]) -> KeyValue? {
+        index[key].flatMap { $0.last?.kv }
+    }
+
+    // MARK: Writes. A write transaction calls `beginWrite`, any number of puts and deletes at
+    // the returned revision, then `endWrite`: the revision advances only if something changed.
+
+    /// The revision the next write transaction writes at.
+    public var nextRevision: Int64 { revision + 1 }
+
+    /// Sets `key` at `revision` (the transaction's); returns the event.
+    @discardableResult
+    public mutating func put(_ key: [UInt8], _ value: [UInt8], lease: Int64, at revision: Int64) -> Event {
+        let previous = current(key)
+        let kv = KeyValue(
+            key: key, value: value, createRevision: previous?.createRevision ?? revision, modRevision: revision,
+            version: (previous?.version ?? 0) + 1, lease: lease)
+        var history = index[key] ?? []
+        if history.last?.revision == revision { history.removeLast() }  // the same key twice in one txn
+        history.append(Record(revision: revision, sub: nextSub(at: revision), kv: kv))
+        index[key] = history
+        self.revision = max(self.revision, revision)
+        return Event(kind: .put, kv: kv, previous: previous)
+    }
+
+    /// Deletes the live keys in the range at `revision`; returns one event per key deleted.
+    public mutating func deleteRange(_ key: [UInt8], _ end: [UInt8], at revision: Int64) -> [Event] {
+        let doomed = range(key, end, at: self.revision)
+        var events: [Event] = []
+        for previous in doomed {
+            var history = index[previous.key] ?? []
+            history.append(Record(revision: revision, sub: nextSub(at: revision), kv: nil))
+            index[previous.key] = history
+            let tombstone = KeyValue(key: previous.key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)
+            events.append(Event(kind: .delete, kv: tombstone, previous: previous))
+        }
+        if !events.isEmpty { self.revision = max(self.revision, revision) }
+        return events
+    }
+
+    /// Forgets every version superseded at or before `revision`: reads below it then fail with
+    /// `compacted`. A key deleted at or before it disappears entirely.
+    public mutating func compact(_ revision: Int64) throws(ReadError) {
+        if revision > self.revision { throw .futureRevision }
+        if revision <= compactRevision { throw .compacted }
+        compactRevision = revision
+        index.compactMap { _, history in
+            // Keep the last write at or before `revision` (what a read there sees) unless it is
+            // a tombstone, and everything after it.
+            var firstKept = 0
+            if let last = history.lastIndex(where: { $0.revision <= revision }) {
+                firstKept = history[last].kv == nil ? last + 1 : last
+            }
+            return firstKept == history.count ? nil : Array(history[firstKept...])
+        }
+    }
+
+    /// The changes to keys in the range after `revision` (exclusive), in order: what a watcher
+    /// starting there must be sent first. Each carries the key's previous value.
+    public func changes(_ key: [UInt8], _ end: [UInt8], after revision: Int64) -> [Event] {
+        var found: [(revision: Int64, sub: Int32, event: Event)] = []
+        let (start, stop, single) = Self.bounds(key, end)
+        func collect(_ key: [UInt8], _ history: [Record]) {
+            for (position, record) in history.enumerated() where record.revision > revision {
+                let previous = position > 0 ? history[position - 1].kv : nil
+                let event: Event
+                if let kv = record.kv {
+                    event = Event(kind: .put, kv: kv, previous: previous)
+                } else {
+                    event = Event(kind: .delete, kv: KeyValue(key: key, value: [], createRevision: 0, modRevision: record.revision, version: 0, lease: 0), previous: previous)
+                }
+                found.append((record.revision, record.sub, event))
+            }
+        }
+        if single {
+            if let history = index[start] { collect(start, history) }
+        } else {
+            index.forEach(from: start, below: stop) { key, history in
+                collect(key, history)
+                return true
+            }
+        }
+        found.sort { ($0.revision, $0.sub) < ($1.revision, $1.sub) }
+        return found.map(\.event)
+    }
+
+    /// Every record, for snapshots and hashes: keys in order, each key's writes in order.
+    func forEachRecord(_ body: ([UInt8], Record) -> Void) {
+        index.forEach(from: [], below: nil) { key, history in
+            for record in history { body(key, record) }
+            return true
+        }
+    }
+
+    /// How many keys have any history (live or not), for status.
+    public var keyCount: Int { index.count }
+}

@@ -1,0 +1,61 @@
+import EtcdAPI
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import NIOPosix
+import Raft
+import SingleNode
+
+/// A client port serving the v3 API over gRPC and the v1 API over HTTP/1, plaintext or TLS.
+public final class V3Server: Sendable {
+    let server: GRPCServer<HTTP2ServerTransport.Custom<ClientPortListener>>
+    let task: Task<Void, any Error>
+    /// The port bound.
+    public let port: Int
+
+    private init(server: GRPCServer<HTTP2ServerTransport.Custom<ClientPortListener>>, task: Task<Void, any Error>, port: Int) {
+        self.server = server
+        self.task = task
+        self.port = port
+    }
+
+    /// Serves on `host:port` (0 picks a port): gRPC for `backend`, HTTP/1 for `v1`; `tls`, if
+    /// given, goes in front of both (its ALPN must offer `h2` for gRPC clients).
+    public static func start(
+        host: String, port: Int, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup? = nil, logger: Logger
+    ) async throws -> V3Server {
+        let listener = ClientPortListener(host: host, port: port, tls: tls, v1: v1, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        var config = HTTP2ServerTransport.Custom<ClientPortListener>.Config.defaults
+        // etcdctl pings every ~10 s on idle connections (an idle `etcdctl watch`): allow it, as
+        // etcd's --grpc-keepalive-min-time 5s does, or the connection is cut.
+        config.connection.keepalive.clientBehavior.allowWithoutCalls = true
+        config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
+        // etcd takes requests up to 1.5 MiB, plus gRPC's framing.
+        config.rpc.maxRequestPayloadSize = 2 << 20
+        let transport = HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
+        let server = GRPCServer(transport: transport, services: [KVService(backend: backend), WatchService(backend: backend)])
+        let task = Task { try await server.serve() }
+        let bound: Int
+        do {
+            guard let address = try await transport.listeningAddress?.ipv4 else {
+                throw V3ServerError(description: "the listener did not bind an IPv4 address")
+            }
+            bound = address.port
+        } catch {
+            task.cancel()
+            throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c or --listen-client-urls)")
+        }
+        logger.info("listening for client requests (v3 gRPC and v1 HTTP)", metadata: ["address": "\(host):\(bound)", "tls": "\(tls != nil)"])
+        return V3Server(server: server, task: task, port: bound)
+    }
+
+    /// Stops accepting, lets running calls finish, ends HTTP/1 connections, then returns.
+    public func stop() async {
+        server.beginGracefulShutdown()
+        _ = try? await task.value
+    }
+}
+
+public struct V3ServerError: Error, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,183 @@
+import EtcdAPI
+import Foundation
+import GRPCCore
+import Synchronization
+
+/// etcd's Watch service: one bidirectional stream carries many watchers. Every response goes
+/// through one outbox per stream, in the order it was produced: a watcher's `created` is put
+/// there before the watcher is registered, so it precedes that watcher's first event.
+struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
+    let backend: V3Backend
+
+    func watch(
+        request: StreamingServerRequest<Etcdserverpb_WatchRequest>, context: ServerContext
+    ) async throws -> StreamingServerResponse<Etcdserverpb_WatchResponse> {
+        // clientv3 marks watches "require a leader"; without one, etcd refuses rather than let
+        // the watcher wait silently on a partitioned member.
+        if request.metadata[stringValues: "hasleader"].contains("true") && backend.raft.status.leader == 0 {
+            throw V3Backend.rpcError(V3Error.noLeader)
+        }
+        return StreamingServerResponse { writer in
+            try await serve(request.messages, writer)
+            return [:]
+        }
+    }
+
+    private func serve(_ request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, _ response: RPCWriter<Etcdserverpb_WatchResponse>) async throws {
+        let (outbox, sink) = AsyncStream<Etcdserverpb_WatchResponse>.makeStream()
+        let session = WatchSession(backend: backend, sink: sink)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in outbox { try await response.write(message) }
+            }
+            defer {
+                session.end()
+                sink.finish()
+            }
+            for try await message in request { session.handle(message) }
+            session.end()
+            sink.finish()
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// The watchers of one stream, by the IDs the client knows them by.
+final class WatchSession: Sendable {
+    let backend: V3Backend
+    let sink: AsyncStream<Etcdserverpb_WatchResponse>.Continuation
+    private let state = Mutex(State())
+
+    private struct State {
+        var tokens: [Int64: UInt64] = [:]
+        var nextID: Int64 = 0
+        var ended = false
+    }
+
+    init(backend: V3Backend, sink: AsyncStream<Etcdserverpb_WatchResponse>.Continuation) {
+        self.backend = backend
+        self.sink = sink
+    }
+
+    func handle(_ message: Etcdserverpb_WatchRequest) {
+        switch message.requestUnion {
+        case .createRequest(let create): self.create(create)
+        case .cancelRequest(let cancel): self.cancel(cancel.watchID)
+        case .progressRequest:
+            let revision = backend.machine.read { $0.revision }
+            var answer = Etcdserverpb_WatchResponse()
+            answer.header = backend.header(revision: revision)
+            answer.watchID = -1  // not for one watcher: clients broadcast it to all
+            sink.yield(answer)
+        case nil:
+            break
+        }
+    }
+
+    private func create(_ request: Etcdserverpb_WatchCreateRequest) {
+        // An empty key is the smallest key, as in etcd.
+        let key = request.key.isEmpty ? [UInt8(0)] : Array(request.key)
+        let id: Int64? = state.withLock { state in
+            guard !state.ended else { return nil }
+            var id = request.watchID
+            if id == 0 {
+                while state.tokens[state.nextID] != nil { state.nextID += 1 }
+                id = state.nextID
+                state.nextID += 1
+            } else if state.tokens[id] != nil {
+                return -1
+            }
+            state.tokens[id] = 0  // reserved until registered
+            return id
+        }
+        guard let id else { return }
+        if id == -1 {
+            var refusal = Etcdserverpb_WatchResponse()
+            refusal.header = backend.header(revision: backend.machine.read { $0.revision })
+            refusal.watchID = -1
+            refusal.created = true
+            refusal.canceled = true
+            refusal.cancelReason = "mvcc: duplicate watch ID provided"
+            sink.yield(refusal)
+            return
+        }
+        // A watch from "now" starts right after the revision its `created` reports, so no change
+        // falls between the two.
+        let currentRevision = backend.machine.read { $0.revision }
+        let start = request.startRevision > 0 ? request.startRevision : currentRevision + 1
+        let backend = self.backend, sink = self.sink
+        let watcher = WatcherSet.Watcher(
+            key: key, end: Array(request.rangeEnd), noPut: request.filters.contains(.noput), noDelete: request.filters.contains(.nodelete),
+            prevKV: request.prevKv, minRevision: start,
+            send: { delivery in
+                var answer = Etcdserverpb_WatchResponse()
+                answer.watchID = id
+                switch delivery {
+                case .events(let events, let revision):
+                    answer.header = backend.header(revision: revision)
+                    answer.events = events.map(\.message)
+                case .canceled(let reason, let revision):
+                    answer.header = backend.header(revision: revision)
+                    answer.canceled = true
+                    answer.cancelReason = reason
+                }
+                sink.yield(answer)
+            })
+        // `created` first, with the revision the watcher starts after; then the replay and the
+        // live events, which `watch` sends in order.
+        var created = Etcdserverpb_WatchResponse()
+        created.watchID = id
+        created.created = true
+        created.header = backend.header(revision: currentRevision)
+        sink.yield(created)
+        let (outcome, revision) = backend.machine.watch(watcher, from: start)
+        switch outcome {
+        case .started(let token):
+            let keep = state.withLock { state -> Bool in
+                guard !state.ended, state.tokens[id] != nil else { return false }
+                state.tokens[id] = token
+                return true
+            }
+            if !keep { backend.machine.unwatch(token) }
+        case .compacted(let compactRevision):
+            state.withLock { _ = $0.tokens.removeValue(forKey: id) }
+            var canceled = Etcdserverpb_WatchResponse()
+            canceled.header = backend.header(revision: revision)
+            canceled.watchID = id
+            canceled.canceled = true
+            canceled.compactRevision = compactRevision
+            canceled.cancelReason = V3Error.compacted.message
+            sink.yield(canceled)
+        }
+    }
+
+    private func cancel(_ id: Int64) {
+        guard let token = state.withLock({ $0.tokens.removeValue(forKey: id) }) else { return }
+        backend.machine.unwatch(token)
+        var answer = Etcdserverpb_WatchResponse()
+        answer.header = backend.header(revision: backend.machine.read { $0.revision })
+        answer.watchID = id
+        answer.canceled = true
+        sink.yield(answer)
+    }
+
+    /// The stream is over: every watcher goes.
+    func end() {
+        let tokens = state.withLock { state -> [UInt64] in
+            state.ended = true
+            defer { state.tokens = [:] }
+            return Array(state.tokens.values)
+        }
+        for token in tokens where token != 0 { backend.machine.unwatch(token) }
+    }
+}
+
+extension MVCCStore.Event {
+    var message: Mvccpb_Event {
+        var event = Mvccpb_Event()
+        event.type = kind == .put ? .put : .delete
+        event.kv = kv.message
+        if let previous { event.prevKv = previous.message }
+        return event
+    }
+}

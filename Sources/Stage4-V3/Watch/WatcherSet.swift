@@ -1,0 +1,65 @@
+/// The watchers of one member, with what each wants: a key or range, and filters. Lives under
+/// the state machine's lock next to the store, so that registering (with its replay) and
+/// delivering never interleave.
+struct WatcherSet: Sendable {
+    /// What a watcher is sent.
+    enum Delivery: Sendable {
+        /// Changes at one revision, already filtered for it.
+        case events([MVCCStore.Event], revision: Int64)
+        /// The watcher was ended by the server, with the store at `revision`.
+        case canceled(reason: String, revision: Int64)
+    }
+
+    struct Watcher: Sendable {
+        var key: [UInt8]
+        var end: [UInt8]
+        var noPut: Bool
+        var noDelete: Bool
+        var prevKV: Bool
+        /// Changes before this revision are not sent (a watch that starts in the future).
+        var minRevision: Int64
+        var send: @Sendable (Delivery) -> Void
+
+        func wants(_ event: MVCCStore.Event) -> Bool {
+            if event.kind == .put && noPut { return false }
+            if event.kind == .delete && noDelete { return false }
+            return MVCCStore.contains(key, end, event.kv.key)
+        }
+
+        func shaped(_ event: MVCCStore.Event) -> MVCCStore.Event {
+            var event = event
+            if !prevKV { event.previous = nil }
+            return event
+        }
+    }
+
+    private var watchers: [UInt64: Watcher] = [:]
+    private var nextID: UInt64 = 1
+
+    var count: Int { watchers.count }
+
+    /// Registers a watcher; the returned token removes it.
+    mutating func add(_ watcher: Watcher) -> UInt64 {
+        let token = nextID
+        nextID += 1
+        watchers[token] = watcher
+        return token
+    }
+
+    mutating func remove(_ token: UInt64) {
+        watchers[token] = nil
+    }
+
+    /// Hands each watcher the events of one revision that concern it.
+    func deliver(_ events: [MVCCStore.Event], revision: Int64) {
+        for watcher in watchers.values where revision >= watcher.minRevision {
+            let wanted = events.filter(watcher.wants).map(watcher.shaped)
+            if !wanted.isEmpty { watcher.send(.events(wanted, revision: revision)) }
+        }
+    }
+
+    mutating func cancelAll(reason: String, revision: Int64) {
+        for watcher in watchers.values { watcher.send(.canceled(reason: reason, revision: revision)) }
+        watchers = [:]
+    }
+}

@@ -1,0 +1,180 @@
+import EtcdAPI
+import Foundation
+import Testing
+
+@testable import V3
+
+/// The v3 requests applied to the store, with etcd's answers and errors.
+@Suite struct ApplyTests {
+    func putRequest(_ key: String, _ value: String, prevKV: Bool = false) -> Etcdserverpb_PutRequest {
+        var request = Etcdserverpb_PutRequest()
+        request.key = Data(key.utf8)
+        request.value = Data(value.utf8)
+        request.prevKv = prevKV
+        return request
+    }
+
+    func op(_ put: Etcdserverpb_PutRequest) -> Etcdserverpb_RequestOp {
+        var op = Etcdserverpb_RequestOp()
+        op.request = .requestPut(put)
+        return op
+    }
+
+    func compare(_ key: String, _ target: Etcdserverpb_Compare.CompareTarget, _ result: Etcdserverpb_Compare.CompareResult, _ union: Etcdserverpb_Compare.OneOf_TargetUnion) -> Etcdserverpb_Compare {
+        var compare = Etcdserverpb_Compare()
+        compare.key = Data(key.utf8)
+        compare.target = target
+        compare.result = result
+        compare.targetUnion = union
+        return compare
+    }
+
+    func applied(_ store: inout MVCCStore, _ request: V3Request) throws -> MVCCStore.Applied {
+        try store.apply(request).get()
+    }
+
+    @Test func putReturnsThePreviousValueWhenAsked() throws {
+        var store = MVCCStore()
+        _ = try applied(&store, .put(putRequest("k", "1")))
+        let second = try applied(&store, .put(putRequest("k", "2", prevKV: true)))
+        guard case .put(let response) = second.response else { Issue.record("not a put"); return }
+        #expect(response.prevKv.value == Data("1".utf8))
+        #expect(second.revision == 3)
+        #expect(second.events.count == 1)
+    }
+
+    @Test func putChecksComeWithEtcdsErrors() {
+        var store = MVCCStore()
+        var empty = putRequest("", "v")
+        #expect(store.apply(.put(empty)).failure == .emptyKey)
+        empty.key = Data("k".utf8)
+        empty.ignoreValue = true
+        #expect(store.apply(.put(empty)).failure == .valueProvided)
+        var ignoring = putRequest("missing", "")
+        ignoring.ignoreValue = true
+        #expect(store.apply(.put(ignoring)).failure == .keyNotFound)
+        var leased = putRequest("k", "v")
+        leased.lease = 42
+        #expect(store.apply(.put(leased), leaseExists: { _ in false }).failure == .leaseNotFound)
+        #expect(store.revision == 1, "failed requests change nothing")
+    }
+
+    @Test func ignoreValueKeepsTheValue() throws {
+        var store = MVCCStore()
+        _ = try applied(&store, .put(putRequest("k", "kept")))
+        var request = putRequest("k", "")
+        request.ignoreValue = true
+        _ = try applied(&store, .put(request))
+        #expect(store.current(Array("k".utf8))?.value == Array("kept".utf8))
+        #expect(store.current(Array("k".utf8))?.version == 2)
+    }
+
+    @Test func txnComparesPickABranchAndWritesAtOneRevision() throws {
+        var store = MVCCStore()
+        _ = try applied(&store, .put(putRequest("k", "v1")))  // rev 2
+        var txn = Etcdserverpb_TxnRequest()
+        txn.compare = [
+            compare("k", .value, .equal, .value(Data("v1".utf8))),
+            compare("k", .version, .equal, .version(1)),
+            compare("k", .create, .equal, .createRevision(2)),
+            compare("k", .mod, .less, .modRevision(3)),
+            compare("absent", .version, .equal, .version(0)),
+        ]
+        txn.success = [op(putRequest("a", "1")), op(putRequest("b", "2"))]
+        txn.failure = [op(putRequest("failed", "x"))]
+        let result = try applied(&store, .txn(txn))
+        guard case .txn(let response) = result.response else { Issue.record("not a txn"); return }
+        #expect(response.succeeded)
+        #expect(response.responses.count == 2)
+        #expect(result.revision == 3, "one revision for the whole transaction")
+        #expect(store.current(Array("a".utf8))?.modRevision == 3 && store.current(Array("b".utf8))?.modRevision == 3)
+        // A value compare on a missing key fails, as in etcd.
+        txn.compare = [compare("absent", .value, .equal, .value(Data()))]
+        let other = try applied(&store, .txn(txn))
+        guard case .txn(let failed) = other.response else { Issue.record("not a txn"); return }
+        #expect(!failed.succeeded)
+        #expect(store.current(Array("failed".utf8)) != nil)
+    }
+
+    @Test func txnRefusesDuplicatesAndTooManyOps() {
+        var store = MVCCStore()
+        var txn = Etcdserverpb_TxnRequest()
+        txn.success = [op(putRequest("k", "1")), op(putRequest("k", "2"))]
+        #expect(store.apply(.txn(txn)).failure == .duplicateKey)
+        var delete = Etcdserverpb_RequestOp()
+        var range = Etcdserverpb_DeleteRangeRequest()
+        range.key = Data("a".utf8)
+        range.rangeEnd = Data("z".utf8)
+        delete.request = .requestDeleteRange(range)
+        txn.success = [op(putRequest("k", "1")), delete]
+        #expect(store.apply(.txn(txn)).failure == .duplicateKey)
+        txn.success = (0...128).map { op(putRequest("k\($0)", "v")) }
+        #expect(store.apply(.txn(txn)).failure == .tooManyOps)
+    }
+
+    @Test func readOnlyTxnLeavesTheRevision() throws {
+        var store = MVCCStore()
+        _ = try applied(&store, .put(putRequest("k", "v")))
+        var read = Etcdserverpb_RequestOp()
+        var range = Etcdserverpb_RangeRequest()
+        range.key = Data("k".utf8)
+        read.request = .requestRange(range)
+        var txn = Etcdserverpb_TxnRequest()
+        txn.success = [read]
+        let result = try applied(&store, .txn(txn))
+        #expect(result.revision == 2)
+        guard case .txn(let response) = result.response, case .responseRange(let answer) = response.responses.first?.response else {
+            Issue.record("no range answer")
+            return
+        }
+        #expect(answer.kvs.first?.value == Data("v".utf8))
+    }
+
+    @Test func rangeSortsLimitsCountsAndFilters() throws {
+        var store = MVCCStore()
+        for (key, value) in [("a", "3"), ("b", "1"), ("c", "2")] { _ = try applied(&store, .put(putRequest(key, value))) }
+        _ = try applied(&store, .put(putRequest("a", "4")))  // a: version 2, mod 5
+        var request = Etcdserverpb_RangeRequest()
+        request.key = Data("a".utf8)
+        request.rangeEnd = Data("z".utf8)
+        request.sortTarget = .value
+        request.sortOrder = .descend
+        request.limit = 2
+        let response = try store.range(request)
+        #expect(response.kvs.map { String(decoding: $0.key, as: UTF8.self) } == ["a", "c"])
+        #expect(response.more && response.count == 3)
+        request.sortOrder = .none
+        request.sortTarget = .key
+        request.limit = 0
+        request.minModRevision = 4
+        #expect(try store.range(request).kvs.map { String(decoding: $0.key, as: UTF8.self) } == ["c", "a"].sorted())
+        request.minModRevision = 0
+        request.countOnly = true
+        let counted = try store.range(request)
+        #expect(counted.kvs.isEmpty && counted.count == 3)
+        request.countOnly = false
+        request.keysOnly = true
+        #expect(try store.range(request).kvs.allSatisfy { $0.value.isEmpty })
+        request.revision = 3
+        request.keysOnly = false
+        #expect(try store.range(request).kvs.map { String(decoding: $0.key, as: UTF8.self) } == ["a", "b"])
+        request.revision = 99
+        #expect(throws: V3Error.futureRevision) { try store.range(request) }
+    }
+
+    @Test func requestsSurviveTheLogEncoding() throws {
+        var txn = Etcdserverpb_TxnRequest()
+        txn.success = [op(putRequest("k", "v"))]
+        for request in [V3Request.put(putRequest("k", "v")), .txn(txn)] {
+            #expect(try V3Request(encoded: request.encoded()) == request)
+        }
+        #expect(throws: (any Error).self) { try V3Request(encoded: [9, 1, 2]) }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}

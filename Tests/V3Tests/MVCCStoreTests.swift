@@ -1,0 +1,115 @@
+import EtcdAPI
+import Foundation
+import Testing
+
+@testable import V3
+
+/// The store alone: revisions, versions, history, ranges, deletes and compaction, as etcd's
+/// MVCC defines them.
+@Suite struct MVCCStoreTests {
+    func put(_ store: inout MVCCStore, _ key: String, _ value: String, lease: Int64 = 0) {
+        store.put(Array(key.utf8), Array(value.utf8), lease: lease, at: store.nextRevision)
+    }
+
+    func text(_ kvs: [MVCCStore.KeyValue]) -> [String] {
+        kvs.map { "\(String(decoding: $0.key, as: UTF8.self))=\(String(decoding: $0.value, as: UTF8.self))@\($0.modRevision)" }
+    }
+
+    @Test func revisionsVersionsAndCreateRevisions() {
+        var store = MVCCStore()
+        #expect(store.revision == 1)  // an empty etcd reports revision 1
+        put(&store, "a", "1")
+        put(&store, "a", "2")
+        put(&store, "b", "x")
+        let a = store.current(Array("a".utf8))!
+        #expect((a.createRevision, a.modRevision, a.version) == (2, 3, 2))
+        #expect(store.revision == 4)
+        // A delete resets the version; the next put creates the key anew.
+        _ = store.deleteRange(Array("a".utf8), [], at: store.nextRevision)
+        put(&store, "a", "3")
+        let again = store.current(Array("a".utf8))!
+        #expect((again.createRevision, again.modRevision, again.version) == (6, 6, 1))
+    }
+
+    @Test func readsAtPastRevisionsSeeThePast() throws {
+        var store = MVCCStore()
+        put(&store, "k", "old")  // 2
+        put(&store, "k", "new")  // 3
+        _ = store.deleteRange(Array("k".utf8), [], at: store.nextRevision)  // 4
+        #expect(text(store.range(Array("k".utf8), [], at: 2)) == ["k=old@2"])
+        #expect(text(store.range(Array("k".utf8), [], at: 3)) == ["k=new@3"])
+        #expect(store.range(Array("k".utf8), [], at: 4).isEmpty)
+        #expect(throws: MVCCStore.ReadError.futureRevision) { try store.readRevision(5) }
+    }
+
+    @Test func rangesFollowByteOrderAndTheirEndConventions() {
+        var store = MVCCStore()
+        for key in ["b", "a", "c/2", "c/1", "c", "d", "\u{7f}", "é"] { put(&store, key, key) }
+        let all = store.range([0], [0], at: store.revision).map { String(decoding: $0.key, as: UTF8.self) }
+        #expect(all == ["a", "b", "c", "c/1", "c/2", "d", "\u{7f}", "é"])  // bytes, not Unicode order
+        let prefix = store.range(Array("c/".utf8), Array("c0".utf8), at: store.revision).map { String(decoding: $0.key, as: UTF8.self) }
+        #expect(prefix == ["c/1", "c/2"])
+        let fromC = store.range(Array("c".utf8), [0], at: store.revision).count
+        #expect(fromC == 6)
+        #expect(store.count(Array("a".utf8), Array("c".utf8), at: store.revision) == 2)
+    }
+
+    @Test func manyKeysStayOrderedAcrossChunks() {
+        var store = MVCCStore()
+        var generator = SystemRandomNumberGenerator()
+        var keys = Set<String>()
+        for _ in 0..<3000 {
+            let key = String(UInt32.random(in: 0...UInt32.max, using: &generator), radix: 36)
+            keys.insert(key)
+            put(&store, key, "v")
+        }
+        let listed = store.range([0], [0], at: store.revision).map { String(decoding: $0.key, as: UTF8.self) }
+        #expect(listed == keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        for key in keys.prefix(1000) { _ = store.deleteRange(Array(key.utf8), [], at: store.nextRevision) }
+        #expect(store.count([0], [0], at: store.revision) == keys.count - 1000)
+    }
+
+    @Test func compactionForgetsSupersededVersionsOnly() throws {
+        var store = MVCCStore()
+        put(&store, "k", "1")  // 2
+        put(&store, "k", "2")  // 3
+        put(&store, "gone", "x")  // 4
+        _ = store.deleteRange(Array("gone".utf8), [], at: store.nextRevision)  // 5
+        put(&store, "k", "3")  // 6
+        try store.compact(5)
+        #expect(throws: MVCCStore.ReadError.compacted) { try store.readRevision(4) }
+        #expect(text(store.range(Array("k".utf8), [], at: 5)) == ["k=2@3"])  // still readable at 5
+        #expect(text(store.range(Array("k".utf8), [], at: 6)) == ["k=3@6"])
+        #expect(store.keyCount == 1)  // the deleted key is gone entirely
+        #expect(throws: MVCCStore.ReadError.compacted) { try store.compact(5) }
+        #expect(throws: MVCCStore.ReadError.futureRevision) { try store.compact(7) }
+    }
+
+    @Test func changesAfterARevisionComeInOrderWithPreviousValues() {
+        var store = MVCCStore()
+        put(&store, "a", "1")  // 2
+        put(&store, "b", "1")  // 3
+        put(&store, "a", "2")  // 4
+        _ = store.deleteRange(Array("b".utf8), [], at: store.nextRevision)  // 5
+        let changes = store.changes([0], [0], after: 2)
+        #expect(changes.map { "\($0.kind)\(String(decoding: $0.kv.key, as: UTF8.self))@\($0.kv.modRevision)" } == ["putb@3", "puta@4", "deleteb@5"])
+        #expect(changes[1].previous.map { String(decoding: $0.value, as: UTF8.self) } == "1")
+        #expect(changes[2].previous?.modRevision == 3)
+    }
+
+    @Test func snapshotsRoundTripEveryVersion() throws {
+        var store = MVCCStore()
+        put(&store, "a", "1", lease: 7)
+        put(&store, "a", "2")
+        _ = store.deleteRange(Array("a".utf8), [], at: store.nextRevision)
+        put(&store, "b", "x")
+        try store.compact(2)
+        let copy = try MVCCStore(encoded: store.encoded())
+        #expect(copy.encoded() == store.encoded())
+        #expect(copy.revision == store.revision && copy.compactRevision == 2)
+        #expect(text(copy.range(Array("a".utf8), [], at: 3)) == ["a=2@3"])
+        var damaged = store.encoded()
+        damaged.removeLast()
+        #expect(throws: MVCCStore.SnapshotError.self) { try MVCCStore(encoded: damaged) }
+    }
+}
