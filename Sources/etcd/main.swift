@@ -75,6 +75,7 @@ do {
         listeners.append(try await V3Server.start(
             host: host, port: port, backend: V3Backend(raft: server, machine: v3Store), v1: v1, tls: clientTLS, logger: logger))
     }
+    let leaseExpiry = LeaseExpiry.run(backend: V3Backend(raft: server, machine: v3Store), logger: logger)
     logger.info(
         "ready to serve client requests",
         metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
@@ -83,7 +84,11 @@ do {
         logger.info("received signal, shutting down", metadata: ["signal": "\(signalNumber)"])
         break
     }
-    for listener in listeners { await listener.stop() }
+    leaseExpiry.cancel()
+    // Together: each waits up to its grace period for calls such as watches to end.
+    await withTaskGroup(of: Void.self) { group in
+        for listener in listeners { group.addTask { await listener.stop() } }
+    }
     await server.stop()
     logger.info("stopped serving client requests")
 } catch {

@@ -55,7 +55,7 @@ import Testing
         #expect(store.apply(.put(ignoring)).failure == .keyNotFound)
         var leased = putRequest("k", "v")
         leased.lease = 42
-        #expect(store.apply(.put(leased), leaseExists: { _ in false }).failure == .leaseNotFound)
+        #expect(store.apply(.put(leased)).failure == .leaseNotFound)
         #expect(store.revision == 1, "failed requests change nothing")
     }
 

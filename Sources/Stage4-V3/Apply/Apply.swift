@@ -13,27 +13,36 @@ extension MVCCStore {
         public var revision: Int64
     }
 
-    /// Leases a put may name; nil when leases are not checked (tests of the store alone).
-    public typealias LeaseExists = (Int64) -> Bool
-
-    public mutating func apply(_ request: V3Request, leaseExists: LeaseExists? = nil) -> Result<Applied, V3Error> {
+    public mutating func apply(_ request: V3Request) -> Result<Applied, V3Error> {
         do {
             let writeRevision = nextRevision
             var events: [Event] = []
             let response: V3Response
             switch request {
             case .put(let put):
-                try check(put, leaseExists: leaseExists, pendingDeletes: [])
+                try check(put)
                 response = .put(self.put(put, at: writeRevision, events: &events))
             case .deleteRange(let delete):
                 guard !delete.key.isEmpty else { throw V3Error.emptyKey }
                 response = .deleteRange(self.delete(delete, at: writeRevision, events: &events))
             case .txn(let txn):
-                try checkTxn(txn, leaseExists: leaseExists)
+                try checkTxn(txn)
                 response = .txn(try self.txn(txn, at: writeRevision, events: &events))
             case .compact(let compaction):
                 do { try compact(compaction.revision) } catch { throw V3Error.from(error) }
                 response = .compact(Etcdserverpb_CompactionResponse())
+            case .leaseGrant(let grant):
+                try grantLease(grant.id, ttl: grant.ttl)
+                var answer = Etcdserverpb_LeaseGrantResponse()
+                answer.id = grant.id
+                answer.ttl = grant.ttl
+                response = .leaseGrant(answer)
+            case .leaseRevoke(let revoke):
+                events = try revokeLease(revoke.id)
+                response = .leaseRevoke(Etcdserverpb_LeaseRevokeResponse())
+            case .leaseRenew(let renew):
+                guard let lease = leases[renew.id] else { throw V3Error.leaseNotFound }
+                response = .leaseRenew(id: renew.id, ttl: lease.ttl)
             }
             return .success(Applied(response: response, events: events, revision: revision))
         } catch let error as V3Error {
@@ -93,15 +102,15 @@ extension MVCCStore {
 
     // MARK: Checks before any write
 
-    private func check(_ put: Etcdserverpb_PutRequest, leaseExists: LeaseExists?, pendingDeletes: Set<[UInt8]>) throws(V3Error) {
+    private func check(_ put: Etcdserverpb_PutRequest) throws(V3Error) {
         guard !put.key.isEmpty else { throw V3Error.emptyKey }
         if put.ignoreValue && !put.value.isEmpty { throw V3Error.valueProvided }
         if put.ignoreLease && put.lease != 0 { throw V3Error.leaseProvided }
         if (put.ignoreValue || put.ignoreLease) && current(Array(put.key)) == nil { throw V3Error.keyNotFound }
-        if put.lease != 0, let leaseExists, !leaseExists(put.lease) { throw V3Error.leaseNotFound }
+        if put.lease != 0 && leases[put.lease] == nil { throw V3Error.leaseNotFound }
     }
 
-    private func checkTxn(_ txn: Etcdserverpb_TxnRequest, leaseExists: LeaseExists?) throws(V3Error) {
+    private func checkTxn(_ txn: Etcdserverpb_TxnRequest) throws(V3Error) {
         if txn.compare.count > V3Error.maxTxnOps || txn.success.count > V3Error.maxTxnOps || txn.failure.count > V3Error.maxTxnOps {
             throw V3Error.tooManyOps
         }
@@ -110,16 +119,16 @@ extension MVCCStore {
         // duplicate puts are refused in both.
         for branch in [txn.success, txn.failure] { try checkDuplicates(branch) }
         let branch = compares(txn.compare) ? txn.success : txn.failure
-        try checkOps(branch, leaseExists: leaseExists)
+        try checkOps(branch)
     }
 
-    private func checkOps(_ ops: [Etcdserverpb_RequestOp], leaseExists: LeaseExists?) throws(V3Error) {
+    private func checkOps(_ ops: [Etcdserverpb_RequestOp]) throws(V3Error) {
         for op in ops {
             switch op.request {
-            case .requestPut(let put): try check(put, leaseExists: leaseExists, pendingDeletes: [])
+            case .requestPut(let put): try check(put)
             case .requestRange(let range): if range.key.isEmpty { throw V3Error.emptyKey }
             case .requestDeleteRange(let delete): if delete.key.isEmpty { throw V3Error.emptyKey }
-            case .requestTxn(let nested): try checkTxn(nested, leaseExists: leaseExists)
+            case .requestTxn(let nested): try checkTxn(nested)
             case nil: break
             }
         }

@@ -9,6 +9,11 @@ public enum V3Request: Sendable, Equatable {
     case deleteRange(Etcdserverpb_DeleteRangeRequest)
     case txn(Etcdserverpb_TxnRequest)
     case compact(Etcdserverpb_CompactionRequest)
+    case leaseGrant(Etcdserverpb_LeaseGrantRequest)
+    case leaseRevoke(Etcdserverpb_LeaseRevokeRequest)
+    /// A keep-alive, through the log so that any member can take one (etcd forwards them to
+    /// the leader instead): every member restarts the lease's clock when it applies it.
+    case leaseRenew(Etcdserverpb_LeaseKeepAliveRequest)
 
     public func encoded() throws -> [UInt8] {
         let (tag, body): (UInt8, any SwiftProtobuf.Message) =
@@ -17,6 +22,9 @@ public enum V3Request: Sendable, Equatable {
             case .deleteRange(let request): (2, request)
             case .txn(let request): (3, request)
             case .compact(let request): (4, request)
+            case .leaseGrant(let request): (5, request)
+            case .leaseRevoke(let request): (6, request)
+            case .leaseRenew(let request): (7, request)
             }
         return [tag] + (try body.serializedBytes() as [UInt8])
     }
@@ -29,6 +37,9 @@ public enum V3Request: Sendable, Equatable {
         case 2: self = .deleteRange(try Etcdserverpb_DeleteRangeRequest(serializedBytes: body))
         case 3: self = .txn(try Etcdserverpb_TxnRequest(serializedBytes: body))
         case 4: self = .compact(try Etcdserverpb_CompactionRequest(serializedBytes: body))
+        case 5: self = .leaseGrant(try Etcdserverpb_LeaseGrantRequest(serializedBytes: body))
+        case 6: self = .leaseRevoke(try Etcdserverpb_LeaseRevokeRequest(serializedBytes: body))
+        case 7: self = .leaseRenew(try Etcdserverpb_LeaseKeepAliveRequest(serializedBytes: body))
         default: throw V3Error(code: .invalidArgument, message: "unknown v3 request kind \(tag)")
         }
     }
@@ -40,4 +51,7 @@ public enum V3Response: Sendable {
     case deleteRange(Etcdserverpb_DeleteRangeResponse)
     case txn(Etcdserverpb_TxnResponse)
     case compact(Etcdserverpb_CompactionResponse)
+    case leaseGrant(Etcdserverpb_LeaseGrantResponse)
+    case leaseRevoke(Etcdserverpb_LeaseRevokeResponse)
+    case leaseRenew(id: Int64, ttl: Int64)
 }

@@ -28,6 +28,13 @@ extension MVCCStore {
             }
             return true
         }
+        writer.u64(UInt64(leases.count))
+        for (id, lease) in leases.sorted(by: { $0.key < $1.key }) {
+            writer.u64(UInt64(bitPattern: id))
+            writer.u64(UInt64(bitPattern: lease.ttl))
+            writer.u32(UInt32(lease.keys.count))
+            for key in lease.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { writer.blob(key) }
+        }
         return writer.bytes
     }
 
@@ -62,6 +69,16 @@ extension MVCCStore {
                 }
             }
             index[key] = history
+        }
+        guard let leaseCount = reader.u64() else { throw SnapshotError() }
+        for _ in 0..<leaseCount {
+            guard let id = reader.u64(), let ttl = reader.u64(), let keyCount = reader.u32() else { throw SnapshotError() }
+            var lease = Lease(ttl: Int64(bitPattern: ttl))
+            for _ in 0..<keyCount {
+                guard let key = reader.blob() else { throw SnapshotError() }
+                lease.keys.insert(key)
+            }
+            leases[Int64(bitPattern: id)] = lease
         }
         guard reader.isAtEnd else { throw SnapshotError() }
     }

@@ -31,6 +31,14 @@ public struct MVCCStore: Sendable {
     public internal(set) var compactRevision: Int64 = 0
     /// Per key, writes in revision order (`nil` value: a tombstone).
     var index = OrderedIndex<[Record]>()
+    /// Leases: the TTL granted and the keys attached. Replicated with the store; when each one
+    /// expires is the lessor's business (`V3StateMachine`), decided by the leader alone.
+    public internal(set) var leases: [Int64: Lease] = [:]
+
+    public struct Lease: Sendable, Equatable {
+        public var ttl: Int64
+        public var keys: Set<[UInt8]> = []
+    }
 
     struct Record: Sendable, Equatable {
         var revision: Int64
@@ -128,6 +136,8 @@ public struct MVCCStore: Sendable {
         if history.last?.revision == revision { history.removeLast() }  // the same key twice in one txn
         history.append(Record(revision: revision, sub: nextSub(at: revision), kv: kv))
         index[key] = history
+        if let old = previous?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
+        if lease != 0 { leases[lease]?.keys.insert(key) }
         self.revision = max(self.revision, revision)
         return Event(kind: .put, kv: kv, previous: previous)
     }
@@ -140,6 +150,7 @@ public struct MVCCStore: Sendable {
             var history = index[previous.key] ?? []
             history.append(Record(revision: revision, sub: nextSub(at: revision), kv: nil))
             index[previous.key] = history
+            if previous.lease != 0 { leases[previous.lease]?.keys.remove(previous.key) }
             let tombstone = KeyValue(key: previous.key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)
             events.append(Event(kind: .delete, kv: tombstone, previous: previous))
         }

@@ -33,7 +33,7 @@ public final class V3Server: Sendable {
         // etcd takes requests up to 1.5 MiB, plus gRPC's framing.
         config.rpc.maxRequestPayloadSize = 2 << 20
         let transport = HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
-        let server = GRPCServer(transport: transport, services: [KVService(backend: backend), WatchService(backend: backend)])
+        let server = GRPCServer(transport: transport, services: [KVService(backend: backend), WatchService(backend: backend), LeaseService(backend: backend)])
         let task = Task { try await server.serve() }
         let bound: Int
         do {
@@ -49,10 +49,17 @@ public final class V3Server: Sendable {
         return V3Server(server: server, task: task, port: bound)
     }
 
-    /// Stops accepting, lets running calls finish, ends HTTP/1 connections, then returns.
-    public func stop() async {
+    /// Stops accepting, lets running calls finish for up to `grace`, then ends the rest (a watch
+    /// never finishes by itself), and ends HTTP/1 connections.
+    public func stop(grace: Duration = .seconds(2)) async {
         server.beginGracefulShutdown()
-        _ = try? await task.value
+        let serving = task
+        let deadline = Task {
+            try await Task.sleep(for: grace)
+            serving.cancel()
+        }
+        _ = try? await serving.value
+        deadline.cancel()
     }
 }
 

@@ -11,9 +11,20 @@ public final class V3StateMachine: LogStateMachine {
     struct State {
         var store = MVCCStore()
         var watchers = WatcherSet()
+        /// When each lease runs out, by this member's clock: restarted by grants and keep-alives
+        /// as they apply, and for all leases when this member becomes leader (etcd's "promote":
+        /// a new leader gives every lease its full TTL again). Only the leader acts on it.
+        var expiries: [Int64: ContinuousClock.Instant] = [:]
+        /// Leases whose revocation this leader proposed and has not seen applied.
+        var revoking: Set<Int64> = []
     }
 
-    public init() {}
+    let now: @Sendable () -> ContinuousClock.Instant
+
+    /// `now` is injectable so tests can move time; the daemon uses the monotonic clock.
+    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+        self.now = now
+    }
 
     public func apply(_ payload: [UInt8], index: UInt64) -> any Sendable {
         let request: V3Request
@@ -22,10 +33,20 @@ public final class V3StateMachine: LogStateMachine {
         } catch {
             return Result<MVCCStore.Applied, V3Error>.failure(V3Error(code: .invalidArgument, message: "\(error)"))
         }
+        let instant = now()
         return state.withLock { state in
             let result = state.store.apply(request)
-            if case .success(let applied) = result, !applied.events.isEmpty {
-                state.watchers.deliver(applied.events, revision: applied.revision)
+            if case .success(let applied) = result {
+                if !applied.events.isEmpty { state.watchers.deliver(applied.events, revision: applied.revision) }
+                switch applied.response {
+                case .leaseGrant(let grant): state.expiries[grant.id] = instant + .seconds(grant.ttl)
+                case .leaseRenew(let id, let ttl): state.expiries[id] = instant + .seconds(ttl)
+                default: break
+                }
+            }
+            if case .leaseRevoke(let revoke) = request {
+                state.expiries[revoke.id] = nil
+                state.revoking.remove(revoke.id)
             }
             return result
         }
@@ -37,15 +58,54 @@ public final class V3StateMachine: LogStateMachine {
 
     public func restore(from data: [UInt8]) throws {
         let store = try MVCCStore(encoded: data)
+        let instant = now()
         state.withLock { state in
             state.store = store
+            state.expiries = state.store.leases.mapValues { instant + .seconds($0.ttl) }
+            state.revoking = []
             // Watchers cannot follow a jump: end them, as etcd does, and let clients resume
             // from the revision they last saw.
             state.watchers.cancelAll(reason: "the member restored a snapshot; watch again from the last revision seen", revision: store.revision)
         }
     }
 
-    public func leadershipChanged(isLeader: Bool) {}
+    public func leadershipChanged(isLeader: Bool) {
+        let instant = now()
+        state.withLock { state in
+            state.revoking = []
+            guard isLeader else { return }
+            for (id, lease) in state.store.leases { state.expiries[id] = instant + .seconds(lease.ttl) }
+        }
+    }
+
+    /// Leases past their expiry and not already being revoked; they are marked as being
+    /// revoked. The leader proposes a revocation for each.
+    func dueLeases() -> [Int64] {
+        let instant = now()
+        return state.withLock { state in
+            let due = state.expiries.filter { $0.value <= instant && !state.revoking.contains($0.key) }.map(\.key).sorted()
+            state.revoking.formUnion(due)
+            return due
+        }
+    }
+
+    /// A proposed revocation failed (say, leadership moved): the lease may be tried again.
+    func revocationFailed(_ id: Int64) {
+        _ = state.withLock { $0.revoking.remove(id) }
+    }
+
+    /// Seconds left on lease `id` by this member's clock, rounded up; nil if there is no such
+    /// lease.
+    func remainingTTL(_ id: Int64) -> (remaining: Int64, granted: Int64, keys: [[UInt8]])? {
+        let instant = now()
+        return state.withLock { state in
+            guard let lease = state.store.leases[id] else { return nil }
+            let left = state.expiries[id].map { instant.duration(to: $0) } ?? .seconds(lease.ttl)
+            let (seconds, attoseconds) = left.components
+            let remaining = max(0, seconds + (attoseconds > 0 ? 1 : 0))
+            return (remaining, lease.ttl, lease.keys.sorted { $0.lexicographicallyPrecedes($1) })
+        }
+    }
 
     /// How registering a watcher went.
     enum WatchStart {

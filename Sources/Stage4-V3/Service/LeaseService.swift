@@ -1,0 +1,74 @@
+import EtcdAPI
+import Foundation
+import GRPCCore
+
+/// etcd's Lease service. Grants, revocations and keep-alives go through the log; the time left
+/// is read from this member's lessor clock.
+struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
+    let backend: V3Backend
+
+    func leaseGrant(request: Etcdserverpb_LeaseGrantRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseGrantResponse {
+        var grant = request
+        // The ID is chosen here, before the log, so every member grants the same one.
+        if grant.id == 0 { grant.id = Int64.random(in: 1...Int64.max) }
+        // Like etcd, no lease shorter than the time a new leader may take to notice it.
+        grant.ttl = max(grant.ttl, 2)
+        let applied = try await backend.write(.leaseGrant(grant))
+        guard case .leaseGrant(var response) = applied.response else { throw RPCError(code: .internalError, message: "etcdserver: unexpected response") }
+        response.header = backend.header(revision: applied.revision)
+        return response
+    }
+
+    func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
+        let applied = try await backend.write(.leaseRevoke(request))
+        var response = Etcdserverpb_LeaseRevokeResponse()
+        response.header = backend.header(revision: applied.revision)
+        return response
+    }
+
+    func leaseKeepAlive(
+        request: RPCAsyncSequence<Etcdserverpb_LeaseKeepAliveRequest, any Error>, response: RPCWriter<Etcdserverpb_LeaseKeepAliveResponse>,
+        context: ServerContext
+    ) async throws {
+        for try await keepAlive in request {
+            var answer = Etcdserverpb_LeaseKeepAliveResponse()
+            answer.id = keepAlive.id
+            do {
+                let applied = try await backend.write(.leaseRenew(keepAlive))
+                if case .leaseRenew(_, let ttl) = applied.response { answer.ttl = ttl }
+                answer.header = backend.header(revision: applied.revision)
+            } catch let error as RPCError where error.message == V3Error.leaseNotFound.message {
+                // etcd answers a keep-alive for a lease that is gone with TTL 0.
+                answer.ttl = 0
+                answer.header = backend.header(revision: backend.machine.read { $0.revision })
+            }
+            try await response.write(answer)
+        }
+    }
+
+    func leaseTimeToLive(request: Etcdserverpb_LeaseTimeToLiveRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseTimeToLiveResponse {
+        var response = Etcdserverpb_LeaseTimeToLiveResponse()
+        response.id = request.id
+        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        guard let lease = backend.machine.remainingTTL(request.id) else {
+            response.ttl = -1  // etcd's answer for a lease that does not exist
+            return response
+        }
+        response.ttl = lease.remaining
+        response.grantedTtl = lease.granted
+        if request.keys { response.keys = lease.keys.map { Data($0) } }
+        return response
+    }
+
+    func leaseLeases(request: Etcdserverpb_LeaseLeasesRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseLeasesResponse {
+        let (ids, revision) = backend.machine.read { store in (store.leases.keys.sorted(), store.revision) }
+        var response = Etcdserverpb_LeaseLeasesResponse()
+        response.header = backend.header(revision: revision)
+        response.leases = ids.map { id in
+            var status = Etcdserverpb_LeaseStatus()
+            status.id = id
+            return status
+        }
+        return response
+    }
+}
