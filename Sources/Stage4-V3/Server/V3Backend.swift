@@ -25,10 +25,14 @@ public struct V3Backend: Sendable {
         return header
     }
 
+    /// etcd's --max-request-bytes default: a larger write is refused before it reaches the log.
+    public static let maxRequestBytes = 1_572_864
+
     /// Proposes a write through the log and returns what applying it gave.
     func write(_ request: V3Request) async throws -> MVCCStore.Applied {
         let payload: [UInt8]
         do { payload = try request.encoded() } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
+        guard payload.count <= Self.maxRequestBytes else { throw Self.rpcError(V3Error.requestTooLarge) }
         let result: any Sendable
         do {
             result = try await raft.propose(payload)

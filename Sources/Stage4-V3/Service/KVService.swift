@@ -46,21 +46,23 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         return response
     }
 
-    /// Nested responses carry headers too, as etcd's do.
+    /// Nested responses carry a header with the revision alone, as etcd's do.
     private func stampHeaders(_ responses: inout [Etcdserverpb_ResponseOp], revision: Int64) {
+        var header = Etcdserverpb_ResponseHeader()
+        header.revision = revision
         for position in responses.indices {
             switch responses[position].response {
             case .responseRange(var inner):
-                inner.header = backend.header(revision: inner.header.revision == 0 ? revision : inner.header.revision)
+                inner.header = header
                 responses[position].response = .responseRange(inner)
             case .responsePut(var inner):
-                inner.header = backend.header(revision: revision)
+                inner.header = header
                 responses[position].response = .responsePut(inner)
             case .responseDeleteRange(var inner):
-                inner.header = backend.header(revision: revision)
+                inner.header = header
                 responses[position].response = .responseDeleteRange(inner)
             case .responseTxn(var inner):
-                inner.header = backend.header(revision: revision)
+                inner.header = header
                 stampHeaders(&inner.responses, revision: revision)
                 responses[position].response = .responseTxn(inner)
             case nil:

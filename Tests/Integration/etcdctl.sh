@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The real etcdctl 3.4 against this etcd, command by command beside the real etcd 3.4, same
+# commands, same order: outputs must match once the parts that differ by nature are masked
+# (cluster and member IDs, Raft terms, lease IDs, timings). Then the same client against a
+# three-member cluster of ours, through a follower.
+#
+#   Tests/Integration/etcdctl.sh            (ETCD_BIN: our binary; etcd-server and etcd-client
+#                                            installed by Scripts/test-all.sh)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
+REAL_ETCD=${REAL_ETCD:-/usr/bin/etcd}
+export ETCDCTL_API=3
+WORK=$(mktemp -d)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_ready() {  # URL
+    for _ in $(seq 200); do etcdctl --endpoints="$1" --command-timeout=1s get x >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "not ready: $1" >&2; exit 1
+}
+# What differs between two correct servers: identities, terms, lease IDs, durations.
+normalize() {
+    { grep -v '^{"level":"warn"' || true; } | sed -E 's/"cluster_id":[0-9]+/"cluster_id":C/g; s/"member_id":[0-9]+/"member_id":M/g; s/"raft_term":[0-9]+/"raft_term":T/g;
+            s/"(ID|lease)":[1-9][0-9]*/"\1":L/g; s/\b[0-9a-f]{16}\b/<lease>/g; s/took = [^ ]+/took = <t>/; s/"(TTL)":[0-9]+/"\1":N/g;
+            s/remaining\([0-9]+s\)/remaining(Ns)/g'
+}
+
+OURS_PORT=$(free_port)
+OURS="http://127.0.0.1:$OURS_PORT"
+"$ETCD_BIN" --name solo --data-dir "$WORK/ours" --listen-client-urls "$OURS" --advertise-client-urls "$OURS" \
+    --listen-peer-urls "http://127.0.0.1:$(free_port)" >"$WORK/ours.log" 2>&1 &
+PIDS+=($!)
+wait_ready "$OURS"
+REAL=""
+if [ -x "$REAL_ETCD" ]; then
+    REAL_PORT=$(free_port)
+    REAL="http://127.0.0.1:$REAL_PORT"
+    "$REAL_ETCD" --name solo --data-dir "$WORK/real" --listen-client-urls "$REAL" --advertise-client-urls "$REAL" \
+        --listen-peer-urls "http://127.0.0.1:$(free_port)" >"$WORK/real.log" 2>&1 &
+    PIDS+=($!)
+    wait_ready "$REAL"
+else
+    echo "(no real etcd at $REAL_ETCD: checking ours alone against the expected outputs)"
+fi
+passed=0
+
+# same ARGS...: runs `etcdctl ARGS` against both (stdin from $INPUT if set), prints ours, and
+# fails if the masked outputs differ. Exit statuses must agree too.
+same() {
+    local ours real ours_status=0 real_status=0
+    ours=$(etcdctl --endpoints="$OURS" "$@" < "${INPUT:-/dev/null}" 2>&1) || ours_status=$?
+    printf '$ etcdctl %s\n%s\n' "$*" "$ours"
+    if [ -n "$REAL" ]; then
+        real=$(etcdctl --endpoints="$REAL" "$@" < "${INPUT:-/dev/null}" 2>&1) || real_status=$?
+        if [ "$(normalize <<<"$ours")" != "$(normalize <<<"$real")" ] || [ $ours_status != $real_status ]; then
+            printf 'MISMATCH (exit %s vs etcd %s)\n--- ours\n%s\n--- etcd 3.4\n%s\n' "$ours_status" "$real_status" "$ours" "$real" >&2
+            exit 1
+        fi
+    fi
+    passed=$((passed + 1))
+}
+
+# expect EXPECTED ARGS...: for what etcd answers with values that differ by nature, checked alone.
+expect() {
+    local expected=$1; shift
+    local ours
+    ours=$(etcdctl --endpoints="$OURS" "$@" 2>&1 | normalize || true)
+    printf '$ etcdctl %s\n%s\n' "$*" "$ours"
+    [ "$ours" = "$expected" ] || { printf 'MISMATCH\n  expected: %s\n  actual:   %s\n' "$expected" "$ours" >&2; exit 1; }
+    passed=$((passed + 1))
+}
+
+echo "== keys"
+same put mykey "this is awesome"
+same get mykey
+same get mykey -w json
+same put foo bar
+same put foo baz --prev-kv
+same put fop 1
+same put fo 2
+same get fo --prefix
+same get fo --prefix --keys-only
+same get fo --prefix --limit=2 -w json
+same get fo --prefix --sort-by=VALUE --order=DESCEND
+same get foo --rev=3
+same get a z
+same get "" --from-key --keys-only
+same get foo --print-value-only
+same put foo --ignore-value
+same get foo
+same put missing --ignore-value
+same del fop --prev-kv
+same del fo --prefix
+same get fo --prefix -w json
+same del nothing
+same put "" empty
+
+echo "== transactions"
+printf 'value("mykey") = "this is awesome"\n\nput txnkey yes\nget mykey\n\nput txnkey no\n\n' > "$WORK/txn1"
+INPUT="$WORK/txn1" same txn -i -w json
+printf 'mod("mykey") > "100"\n\nput txnkey yes\n\nput txnkey no\n\n' > "$WORK/txn2"
+INPUT="$WORK/txn2" same txn -i
+same get txnkey
+
+# watched ARGS...: a watch on both, stopped after 1.5 s; what it printed must match.
+watched() {
+    local ours real
+    ours=$(timeout 1.5 etcdctl --endpoints="$OURS" watch "$@" 2>&1 || true)
+    printf '$ etcdctl watch %s\n%s\n' "$*" "$ours"
+    if [ -n "$REAL" ]; then
+        real=$(timeout 1.5 etcdctl --endpoints="$REAL" watch "$@" 2>&1 || true)
+        [ "$(normalize <<<"$ours")" = "$(normalize <<<"$real")" ] || {
+            printf 'MISMATCH\n--- ours\n%s\n--- etcd 3.4\n%s\n' "$ours" "$real" >&2; exit 1; }
+    fi
+    passed=$((passed + 1))
+}
+revision() { etcdctl --endpoints="$OURS" get x -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
+
+echo "== watch: from a past revision, with previous values, filtered, a prefix"
+start=$(( $(revision) + 1 ))
+same put w/1 a
+same put w/1 b
+same put w/2 c
+same del w/1
+watched w/1 --rev=$start --prev-kv
+watched w/ --prefix --rev=$start
+watched w/ --prefix --rev=$start -w json
+echo "== watch: live changes reach a watcher started before them"
+watchers=()
+for server in OURS REAL; do
+    [ -n "${!server}" ] || continue
+    (timeout 3 etcdctl --endpoints="${!server}" watch live --prefix > "$WORK/live.$server" 2>&1 || true) &
+    watchers+=($!)
+done
+sleep 1
+same put live/a 1
+same put live/b 2
+same del live/a
+wait "${watchers[@]}"
+cat "$WORK/live.OURS"
+[ -z "$REAL" ] || [ "$(cat "$WORK/live.OURS")" = "$(cat "$WORK/live.REAL")" ] || { echo "MISMATCH in live watch" >&2; diff "$WORK/live.OURS" "$WORK/live.REAL" >&2; exit 1; }
+
+echo "== compaction"
+same compaction $start
+same get w/1 --rev=$((start - 1))
+watched w/1 --rev=$((start - 1))
+same get w/2 --rev=$((start + 2))
+
+echo "== leases"
+lease=$(etcdctl --endpoints="$OURS" lease grant 60 | awk '{print $2}')
+expect "lease <lease> granted with TTL(60s)" lease grant 60
+expect "OK" put --lease="$lease" leased v
+expect "lease <lease> granted with TTL(60s), remaining(Ns), attached keys([leased])" lease timetolive "$lease" --keys
+expect "lease <lease> keepalived with TTL(60)" lease keep-alive --once "$lease"
+etcdctl --endpoints="$OURS" lease list | grep -q "$lease"
+expect "lease <lease> revoked" lease revoke "$lease"
+expect "" get leased
+expect "lease <lease> already expired" lease timetolive "$lease"
+short=$(etcdctl --endpoints="$OURS" lease grant 2 | awk '{print $2}')
+etcdctl --endpoints="$OURS" put --lease="$short" fleeting v >/dev/null
+gone() { [ -z "$(etcdctl --endpoints="$OURS" get fleeting)" ]; }
+for _ in $(seq 80); do gone && break; sleep 0.1; done
+gone || { echo "a key on an expired lease is still there" >&2; exit 1; }
+echo "a key on a 2 s lease is gone once the lease expires"
+same lease revoke 1234
+expect "Error: etcdserver: requested lease not found" put --lease=1234 k v
+
+echo "== lock and elect (leases, transactions and watches together)"
+expect "locked" lock mutex echo locked
+( timeout 3 etcdctl --endpoints="$OURS" elect election leader-a > "$WORK/elect.out" 2>&1 || true ) & candidate=$!
+sleep 1
+( timeout 1 etcdctl --endpoints="$OURS" elect -l election > "$WORK/observe.out" 2>&1 || true )
+wait $candidate
+grep -q "leader-a" "$WORK/observe.out" && echo "elect: an observer sees leader-a"
+
+echo "== errors, with etcd's codes and words"
+same get foo --rev=999999
+same compaction 1
+head -c 2000000 /dev/zero | tr '\0' a > "$WORK/big"
+INPUT="$WORK/big" same put big
+
+echo "== health"
+expect "$OURS is healthy: successfully committed proposal: took = <t>" endpoint health
+
+echo
+echo "== a three-member cluster of ours, through a follower"
+declare -a C P
+for n in 0 1 2; do C[$n]=$(free_port); P[$n]=$(free_port); done
+CLUSTER="m0=http://127.0.0.1:${P[0]},m1=http://127.0.0.1:${P[1]},m2=http://127.0.0.1:${P[2]}"
+for n in 0 1 2; do
+    "$ETCD_BIN" --name "m$n" --data-dir "$WORK/m$n" --initial-cluster "$CLUSTER" --initial-cluster-state new \
+        --listen-client-urls "http://127.0.0.1:${C[$n]}" --advertise-client-urls "http://127.0.0.1:${C[$n]}" \
+        --listen-peer-urls "http://127.0.0.1:${P[$n]}" >"$WORK/m$n.log" 2>&1 &
+    PIDS+=($!)
+done
+for n in 0 1 2; do wait_ready "http://127.0.0.1:${C[$n]}"; done
+follower=""
+for n in 0 1 2; do
+    grep -q "role=follower" "$WORK/m$n.log" && follower="http://127.0.0.1:${C[$n]}" && break
+done
+[ -n "$follower" ] || follower="http://127.0.0.1:${C[1]}"
+all="http://127.0.0.1:${C[0]},http://127.0.0.1:${C[1]},http://127.0.0.1:${C[2]}"
+(timeout 4 etcdctl --endpoints="$follower" watch cluster --prefix > "$WORK/cw.out" 2>&1 || true) & clusterWatch=$!
+sleep 1
+etcdctl --endpoints="$follower" put cluster/a 1
+etcdctl --endpoints="$follower" put cluster/b 2
+printf 'version("cluster/a") = "1"\n\ndel cluster/a\n\n\n' | etcdctl --endpoints="$follower" txn -i
+for n in 0 1 2; do
+    got=$(etcdctl --endpoints="http://127.0.0.1:${C[$n]}" get cluster --prefix --print-value-only | tr '\n' ' ')
+    [ "$got" = "2 " ] || { echo "member $n answers '$got' (linearizable read), expected '2 '" >&2; exit 1; }
+done
+echo "every member reads the same: cluster/b=2, cluster/a deleted"
+l=$(etcdctl --endpoints="$follower" lease grant 30 | awk '{print $2}')
+etcdctl --endpoints="$all" put --lease="$l" cluster/leased v
+etcdctl --endpoints="$follower" lease revoke "$l"
+[ -z "$(etcdctl --endpoints="$all" get cluster/leased)" ] && echo "a lease revoked through a follower deletes its key everywhere"
+etcdctl --endpoints="$follower" lock cluster-lock echo "locked through a follower"
+wait $clusterWatch
+cat "$WORK/cw.out"
+[ "$(grep -c '^PUT\|^DELETE' "$WORK/cw.out")" -ge 4 ] || { echo "the watch on a follower missed events" >&2; exit 1; }
+
+echo
+echo "etcdctl suite: $passed compared commands passed"

@@ -1,0 +1,93 @@
+import EtcdAPI
+import Foundation
+import Synchronization
+import Testing
+
+@testable import V3
+
+/// Leases in the store (replicated) and in the lessor (the leader's clock), with time moved by
+/// the test.
+@Suite struct LeaseTests {
+    final class TestClock: Sendable {
+        let instant = Mutex(ContinuousClock.now)
+        func advance(_ duration: Duration) { instant.withLock { $0 = $0 + duration } }
+        var now: ContinuousClock.Instant { instant.withLock { $0 } }
+    }
+
+    func grant(_ id: Int64, ttl: Int64) -> [UInt8] {
+        var request = Etcdserverpb_LeaseGrantRequest()
+        request.id = id
+        request.ttl = ttl
+        return try! V3Request.leaseGrant(request).encoded()
+    }
+
+    func put(_ key: String, lease: Int64) -> [UInt8] {
+        var request = Etcdserverpb_PutRequest()
+        request.key = Data(key.utf8)
+        request.value = Data("v".utf8)
+        request.lease = lease
+        return try! V3Request.put(request).encoded()
+    }
+
+    func revoke(_ id: Int64) -> [UInt8] {
+        var request = Etcdserverpb_LeaseRevokeRequest()
+        request.id = id
+        return try! V3Request.leaseRevoke(request).encoded()
+    }
+
+    func renew(_ id: Int64) -> [UInt8] {
+        var request = Etcdserverpb_LeaseKeepAliveRequest()
+        request.id = id
+        return try! V3Request.leaseRenew(request).encoded()
+    }
+
+    @Test func revokingALeaseDeletesItsKeysAtOneRevision() throws {
+        var store = MVCCStore()
+        try store.grantLease(7, ttl: 10)
+        #expect(throws: V3Error.leaseExists) { try store.grantLease(7, ttl: 10) }
+        #expect(throws: V3Error.leaseTTLTooLarge) { try store.grantLease(8, ttl: MVCCStore.maxLeaseTTL + 1) }
+        store.put(Array("a".utf8), [1], lease: 7, at: store.nextRevision)
+        store.put(Array("b".utf8), [1], lease: 7, at: store.nextRevision)
+        store.put(Array("c".utf8), [1], lease: 0, at: store.nextRevision)
+        store.put(Array("b".utf8), [2], lease: 0, at: store.nextRevision)  // detached by a put without it
+        #expect(store.leases[7]?.keys == [Array("a".utf8)])
+        let events = try store.revokeLease(7)
+        #expect(events.map(\.kind) == [.delete])
+        #expect(store.current(Array("a".utf8)) == nil && store.current(Array("b".utf8)) != nil)
+        #expect(throws: V3Error.leaseNotFound) { try store.revokeLease(7) }
+        let copy = try MVCCStore(encoded: store.encoded())
+        #expect(copy.leases == store.leases)
+    }
+
+    @Test func theLeaderRevokesOnlyWhatRanOutByItsClock() {
+        let clock = TestClock()
+        let machine = V3StateMachine(now: { clock.now })
+        _ = machine.apply(grant(1, ttl: 5), index: 1)
+        _ = machine.apply(put("held", lease: 1), index: 2)
+        #expect(machine.dueLeases().isEmpty)
+        clock.advance(.seconds(4))
+        _ = machine.apply(renew(1), index: 3)  // a keep-alive restarts the clock
+        clock.advance(.seconds(4))
+        #expect(machine.dueLeases().isEmpty)
+        #expect(machine.remainingTTL(1)?.remaining == 1)
+        clock.advance(.seconds(2))
+        #expect(machine.dueLeases() == [1])
+        #expect(machine.dueLeases().isEmpty, "proposed once, not again while in flight")
+        machine.revocationFailed(1)
+        #expect(machine.dueLeases() == [1], "a failed proposal is retried")
+        _ = machine.apply(revoke(1), index: 4)
+        #expect(machine.read { $0.current(Array("held".utf8)) } == nil)
+        #expect(machine.remainingTTL(1) == nil)
+    }
+
+    @Test func aNewLeaderGivesEveryLeaseItsFullTTL() {
+        let clock = TestClock()
+        let machine = V3StateMachine(now: { clock.now })
+        _ = machine.apply(grant(9, ttl: 3), index: 1)
+        clock.advance(.seconds(10))  // long past due by this member's clock...
+        machine.leadershipChanged(isLeader: true)  // ...but it only now became leader
+        #expect(machine.dueLeases().isEmpty)
+        clock.advance(.seconds(3))
+        #expect(machine.dueLeases() == [9])
+    }
+}
