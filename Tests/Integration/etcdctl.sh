@@ -180,8 +180,14 @@ same compaction 1
 head -c 2000000 /dev/zero | tr '\0' a > "$WORK/big"
 INPUT="$WORK/big" same put big
 
-echo "== health"
+echo "== health, members, status"
 expect "$OURS is healthy: successfully committed proposal: took = <t>" endpoint health
+members=$(etcdctl --endpoints="$OURS" member list)
+echo "$members"
+[[ "$members" == *", started, solo, http://127.0.0.1:"*", $OURS, false" ]] || { echo "unexpected member list" >&2; exit 1; }
+status=$(etcdctl --endpoints="$OURS" endpoint status)
+echo "$status"
+[[ "$status" == "$OURS, "*", 3.4.23, "*", true, false, "* ]] || { echo "unexpected endpoint status" >&2; exit 1; }
 
 echo
 echo "== a three-member cluster of ours, through a follower"
@@ -219,6 +225,26 @@ etcdctl --endpoints="$follower" lock cluster-lock echo "locked through a followe
 wait $clusterWatch
 cat "$WORK/cw.out"
 [ "$(grep -c '^PUT\|^DELETE' "$WORK/cw.out")" -ge 4 ] || { echo "the watch on a follower missed events" >&2; exit 1; }
+
+echo
+echo "== TLS with client certificates: etcdctl (HTTP/2 by ALPN) and curl (HTTP/1.1) on one port"
+"$ROOT/Scripts/make-certs.sh" "$WORK" server client >/dev/null 2>&1
+TLS_PORT=$(free_port)
+TLS_URL="https://127.0.0.1:$TLS_PORT"
+"$ETCD_BIN" --name tls --data-dir "$WORK/tls" --listen-client-urls "$TLS_URL" --advertise-client-urls "$TLS_URL" \
+    --listen-peer-urls "http://127.0.0.1:$(free_port)" --cert-file "$WORK/server.pem" --key-file "$WORK/server-key.pem" \
+    --trusted-ca-file "$WORK/ca.pem" --client-cert-auth >"$WORK/tls.log" 2>&1 &
+PIDS+=($!)
+with_cert=(--endpoints="$TLS_URL" --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client-key.pem")
+for _ in $(seq 200); do etcdctl "${with_cert[@]}" --command-timeout=1s get x >/dev/null 2>&1 && break; sleep 0.05; done
+[ "$(etcdctl "${with_cert[@]}" put secure v)" = OK ] && echo "etcdctl --cert/--key: OK"
+[ "$(etcdctl "${with_cert[@]}" get secure --print-value-only)" = v ] && echo "etcdctl get over TLS: v"
+if etcdctl --endpoints="$TLS_URL" --cacert "$WORK/ca.pem" --dial-timeout=2s get secure >/dev/null 2>&1; then
+    echo "a client without a certificate was served" >&2; exit 1
+fi
+grep -q "the client sent no certificate" "$WORK/tls.log" && echo "without a certificate: refused, and the server's log says why"
+curl -sf --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client-key.pem" "$TLS_URL/v1/keys/over-tls" -d value=1 | grep -q '"value":"1"' \
+    && echo "curl over TLS on the same port: the v1 API answers"
 
 echo
 echo "etcdctl suite: $passed compared commands passed"

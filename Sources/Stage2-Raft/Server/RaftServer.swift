@@ -62,6 +62,12 @@ public struct RaftStatus: Sendable, Equatable {
     /// 0 when no leader is known.
     public var leader: UInt64 = 0
     public var appliedIndex: UInt64 = 0
+    /// The last index known committed (etcd's "raft index").
+    public var commitIndex: UInt64 = 0
+    /// The members, by name.
+    public var members: [Member] = []
+    /// Learners among them.
+    public var learners: Set<UInt64> = []
 }
 
 /// The shell around one Raft member: it owns the core, the disk storage, the peer transport
@@ -278,7 +284,8 @@ public final class RaftServer: @unchecked Sendable {
         }
         if isViewStale { publishView() }
         let current = RaftStatus(
-            memberID: id, clusterID: transport?.clusterID ?? 0, term: node.term, leader: node.leader, appliedIndex: machine.appliedIndex)
+            memberID: id, clusterID: transport?.clusterID ?? 0, term: node.term, leader: node.leader, appliedIndex: machine.appliedIndex,
+            commitIndex: node.commitIndex, members: members.values.sorted { $0.name < $1.name }, learners: Set(node.confState.learners))
         statusBox.withLock { if $0 != current { $0 = current } }
     }
 

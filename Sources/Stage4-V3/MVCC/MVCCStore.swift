@@ -214,4 +214,16 @@ public struct MVCCStore: Sendable {
 
     /// How many keys have any history (live or not), for status.
     public var keyCount: Int { index.count }
+
+    /// Roughly the bytes the store holds (keys and values of every version kept), reported as
+    /// the "db size" etcd reports for its database file.
+    public var encodedSizeEstimate: Int {
+        var total = 0
+        index.forEach(from: [], below: nil) { key, history in
+            total += key.count + 16
+            for record in history { total += 24 + (record.kv?.value.count ?? 0) }
+            return true
+        }
+        return total
+    }
 }

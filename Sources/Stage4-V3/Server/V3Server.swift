@@ -33,7 +33,10 @@ public final class V3Server: Sendable {
         // etcd takes requests up to 1.5 MiB, plus gRPC's framing.
         config.rpc.maxRequestPayloadSize = 2 << 20
         let transport = HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
-        let server = GRPCServer(transport: transport, services: [KVService(backend: backend), WatchService(backend: backend), LeaseService(backend: backend)])
+        let server = GRPCServer(transport: transport, services: [
+                KVService(backend: backend), WatchService(backend: backend), LeaseService(backend: backend),
+                ClusterService(backend: backend), MaintenanceService(backend: backend),
+            ])
         let task = Task { try await server.serve() }
         let bound: Int
         do {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Stage 4 benchmark: the v3 API of this etcd against the real etcd 3.4, same machine, same load,
+# same run, driven by etcdbench (the official Go client; ../shared/tools/etcdbench).
+#
+#   Benchmarks/v3-etcdbench.sh [requests per row, default 20000]
+#
+# Rows: put with 1, 16 and 256 clients, linearizable and serializable get with 16 clients; on
+# one member, then on three. Prints requests/s, p50 and p99 for both and the ratio ours/etcd,
+# and each server's memory after. Set OURS_BIN to use an already built release binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOTAL=${1:-20000}
+command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+BENCH=${ETCDBENCH:-/tmp/etcdbench}
+[ -x "$BENCH" ] || bash ../shared/tools/etcdbench/build.sh "$BENCH" >/dev/null
+if [ -z "${OURS_BIN:-}" ]; then
+    swift build -c release --product etcd >/dev/null
+    OURS_BIN="$(swift build -c release --show-bin-path)/etcd"
+fi
+WORK=$(mktemp -d -p "$PWD/.build")   # on the project's disk: syncs must reach the device
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# cluster KIND SIZE: starts SIZE members of KIND (ours|etcd); sets ENDPOINTS and MEMBER_PIDS.
+cluster() {
+    local kind=$1 size=$2 bin
+    [ "$kind" = ours ] && bin=$OURS_BIN || bin=etcd
+    local C=() P=() initial="" n
+    for ((n = 0; n < size; n++)); do C+=("$(free_port)"); P+=("$(free_port)"); initial+="${initial:+,}$kind$n=http://127.0.0.1:${P[$n]}"; done
+    MEMBER_PIDS=()
+    ENDPOINTS=""
+    for ((n = 0; n < size; n++)); do
+        "$bin" --name "$kind$n" --data-dir "$WORK/$kind-$size-$n" --initial-cluster "$initial" --initial-cluster-state new \
+            --listen-client-urls "http://127.0.0.1:${C[$n]}" --advertise-client-urls "http://127.0.0.1:${C[$n]}" \
+            --listen-peer-urls "http://127.0.0.1:${P[$n]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$n]}" \
+            >"$WORK/$kind-$size-$n.log" 2>&1 &
+        PIDS+=($!); MEMBER_PIDS+=($!)
+        ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:${C[$n]}"
+    done
+    for _ in $(seq 200); do ETCDCTL_API=3 etcdctl --endpoints="$ENDPOINTS" --command-timeout=1s put warmup x >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "$kind cluster of $size did not start" >&2; exit 1
+}
+
+# run OP CLIENTS -> "rps p50 p99"
+run() {
+    "$BENCH" -endpoints "$ENDPOINTS" -clients "$2" -conns $(( $2 < 16 ? $2 : 16 )) -total "$TOTAL" -op "$1" \
+        | sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \2 \3/'
+}
+
+rss() { local total=0 p; for p in "$@"; do total=$((total + $(ps -o rss= -p "$p"))); done; echo $((total / 1024)); }
+
+echo "| members | op | clients | ours req/s | ours p50 ms | ours p99 ms | etcd req/s | etcd p50 ms | etcd p99 ms | req/s ours/etcd |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for size in 1 3; do
+    cluster ours $size; OURS_EP=$ENDPOINTS; OURS_PIDS=("${MEMBER_PIDS[@]}")
+    cluster etcd $size; REAL_EP=$ENDPOINTS; REAL_PIDS=("${MEMBER_PIDS[@]}")
+    for row in "put 1" "put 16" "put 256" "get 16" "getser 16"; do
+        set -- $row
+        ENDPOINTS=$OURS_EP; read -r o_rps o_p50 o_p99 < <(run "$1" "$2")
+        ENDPOINTS=$REAL_EP; read -r e_rps e_p50 e_p99 < <(run "$1" "$2")
+        printf '| %d | %s | %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %.2fx |\n' "$size" "$1" "$2" \
+            "$o_rps" "$o_p50" "$o_p99" "$e_rps" "$e_p50" "$e_p99" "$(awk -v a="$o_rps" -v b="$e_rps" 'BEGIN { print a / b }')"
+    done
+    echo "| $size | RSS after (MiB, all members) | | $(rss "${OURS_PIDS[@]}") | | | $(rss "${REAL_PIDS[@]}") | | | |"
+    for p in "${OURS_PIDS[@]}" "${REAL_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait "${OURS_PIDS[@]}" "${REAL_PIDS[@]}" 2>/dev/null || true
+done
