@@ -118,6 +118,16 @@ extension RaftServer {
         }
     }
 
+    /// Reads not yet confirmed when leadership moves may never be (the old leader is gone):
+    /// their callers hear so now rather than after the timeout.
+    func failUnconfirmedReads() {
+        for (context, waiter) in readWaiters where waiter.index == nil {
+            readWaiters[context] = nil
+            waiter.timeout.cancel()
+            waiter.promise.fail(ProposalError.leaderChanged)
+        }
+    }
+
     /// Fails the proposals this member was waiting on when leadership moves: they may still
     /// commit under the next leader, but this member cannot promise it.
     func failExtensionProposals(_ error: ProposalError) {

@@ -93,7 +93,9 @@ public final class RaftServer: @unchecked Sendable {
     // The published cluster view needs rebuilding (members or the leader changed).
     var isViewStale = true
     var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, timeout: Scheduled<Void>)] = [:]
-    var nextRequestID: UInt64 = 1
+    // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
+    // per run, so an entry proposed before a restart, applied after it, matches nobody.
+    var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
     // Proposals for the log state machine, and linearizable reads, waiting on this member.
     var extensionPending: [UInt64: (promise: EventLoopPromise<any Sendable>, timeout: Scheduled<Void>)] = [:]
     var readWaiters: [UInt64: (promise: EventLoopPromise<Void>, timeout: Scheduled<Void>, index: UInt64?)] = [:]
@@ -208,6 +210,12 @@ public final class RaftServer: @unchecked Sendable {
                 waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "the server is stopping"))))
             }
             self.pending = [:]
+            self.failExtensionProposals(.stopped)
+            for (_, waiter) in self.readWaiters {
+                waiter.timeout.cancel()
+                waiter.promise.fail(ProposalError.stopped)
+            }
+            self.readWaiters = [:]
         }.get()
         await transport.close()
         try? await raftThread?.shutdownGracefully()
@@ -304,6 +312,7 @@ public final class RaftServer: @unchecked Sendable {
     private func roleChanged(leader: NodeID, role: Role) {
         logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
         configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
+        failUnconfirmedReads()
         guard role != .leader else { return }
         failExtensionProposals(.leaderChanged)
         expiring = []

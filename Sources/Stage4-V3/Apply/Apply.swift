@@ -14,6 +14,16 @@ extension MVCCStore {
     }
 
     public mutating func apply(_ request: V3Request) -> Result<Applied, V3Error> {
+        // Applied to a copy, kept only on success: a request that fails halfway (a range in a
+        // transaction at a compacted revision, after a put) leaves no trace. The copy shares
+        // storage until written, so this costs the parts a write touches.
+        var working = self
+        let result = working.applyInPlace(request)
+        if case .success = result { self = working }
+        return result
+    }
+
+    private mutating func applyInPlace(_ request: V3Request) -> Result<Applied, V3Error> {
         do {
             let writeRevision = nextRevision
             var events: [Event] = []
@@ -26,8 +36,14 @@ extension MVCCStore {
                 guard !delete.key.isEmpty else { throw V3Error.emptyKey }
                 response = .deleteRange(self.delete(delete, at: writeRevision, events: &events))
             case .txn(let txn):
-                try checkTxn(txn)
-                response = .txn(try self.txn(txn, at: writeRevision, events: &events))
+                // Which branch each (nested) transaction takes is decided once, against the
+                // store before any of its writes, as etcd does.
+                var path: [Bool] = []
+                decidePath(txn, into: &path)
+                var position = 0
+                try checkTxn(txn, path: path, position: &position)
+                position = 0
+                response = .txn(try self.txn(txn, at: writeRevision, path: path, position: &position, events: &events))
             case .compact(let compaction):
                 do { try compact(compaction.revision) } catch { throw V3Error.from(error) }
                 response = .compact(Etcdserverpb_CompactionResponse())
@@ -110,26 +126,43 @@ extension MVCCStore {
         if put.lease != 0 && leases[put.lease] == nil { throw V3Error.leaseNotFound }
     }
 
-    private func checkTxn(_ txn: Etcdserverpb_TxnRequest) throws(V3Error) {
+    /// The branch each transaction takes, outer first then nested in order (etcd's
+    /// `compareToPath`), all judged against the store as it is now.
+    func decidePath(_ txn: Etcdserverpb_TxnRequest, into path: inout [Bool]) {
+        let succeeded = compares(txn.compare)
+        path.append(succeeded)
+        for op in succeeded ? txn.success : txn.failure {
+            if case .requestTxn(let nested) = op.request { decidePath(nested, into: &path) }
+        }
+    }
+
+    private func checkTxn(_ txn: Etcdserverpb_TxnRequest, path: [Bool], position: inout Int) throws(V3Error) {
         if txn.compare.count > V3Error.maxTxnOps || txn.success.count > V3Error.maxTxnOps || txn.failure.count > V3Error.maxTxnOps {
             throw V3Error.tooManyOps
         }
         for compare in txn.compare where compare.key.isEmpty { throw V3Error.emptyKey }
-        // Only the branch that runs is checked for leases and missing keys, as etcd does;
-        // duplicate puts are refused in both.
-        for branch in [txn.success, txn.failure] { try checkDuplicates(branch) }
-        let branch = compares(txn.compare) ? txn.success : txn.failure
-        try checkOps(branch)
-    }
-
-    private func checkOps(_ ops: [Etcdserverpb_RequestOp]) throws(V3Error) {
-        for op in ops {
+        // Empty keys and duplicate puts are refused in both branches; leases, missing keys and
+        // read revisions are checked in the branch that runs, as etcd does.
+        for branch in [txn.success, txn.failure] {
+            try checkDuplicates(branch)
+            for op in branch {
+                switch op.request {
+                case .requestPut(let put): if put.key.isEmpty { throw V3Error.emptyKey }
+                case .requestRange(let range): if range.key.isEmpty { throw V3Error.emptyKey }
+                case .requestDeleteRange(let delete): if delete.key.isEmpty { throw V3Error.emptyKey }
+                default: break
+                }
+            }
+        }
+        let branch = path[position] ? txn.success : txn.failure
+        position += 1
+        for op in branch {
             switch op.request {
             case .requestPut(let put): try check(put)
-            case .requestRange(let range): if range.key.isEmpty { throw V3Error.emptyKey }
-            case .requestDeleteRange(let delete): if delete.key.isEmpty { throw V3Error.emptyKey }
-            case .requestTxn(let nested): try checkTxn(nested)
-            case nil: break
+            case .requestRange(let range):
+                do { _ = try readRevision(range.revision) } catch { throw V3Error.from(error) }
+            case .requestTxn(let nested): try checkTxn(nested, path: path, position: &position)
+            default: break
             }
         }
     }
@@ -180,9 +213,12 @@ extension MVCCStore {
         return response
     }
 
-    private mutating func txn(_ request: Etcdserverpb_TxnRequest, at revision: Int64, events: inout [Event]) throws(V3Error) -> Etcdserverpb_TxnResponse {
+    private mutating func txn(
+        _ request: Etcdserverpb_TxnRequest, at revision: Int64, path: [Bool], position: inout Int, events: inout [Event]
+    ) throws(V3Error) -> Etcdserverpb_TxnResponse {
         var response = Etcdserverpb_TxnResponse()
-        response.succeeded = compares(request.compare)
+        response.succeeded = path[position]
+        position += 1
         for op in response.succeeded ? request.success : request.failure {
             var result = Etcdserverpb_ResponseOp()
             switch op.request {
@@ -195,7 +231,7 @@ extension MVCCStore {
             case .requestDeleteRange(let delete):
                 result.response = .responseDeleteRange(self.delete(delete, at: revision, events: &events))
             case .requestTxn(let nested):
-                result.response = .responseTxn(try txn(nested, at: revision, events: &events))
+                result.response = .responseTxn(try txn(nested, at: revision, path: path, position: &position, events: &events))
             case nil:
                 continue
             }
@@ -213,6 +249,8 @@ extension MVCCStore {
                 return Self.holds(compare, current(key))
             }
             let kvs = range(key, Array(compare.rangeEnd), at: revision)
+            // No key in the range: compared as an absent key, as etcd does.
+            if kvs.isEmpty { return Self.holds(compare, nil) }
             return kvs.allSatisfy { Self.holds(compare, $0) }
         }
     }

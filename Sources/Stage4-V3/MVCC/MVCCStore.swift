@@ -119,8 +119,8 @@ public struct MVCCStore: Sendable {
         index[key].flatMap { $0.last?.kv }
     }
 
-    // MARK: Writes. A write transaction calls `beginWrite`, any number of puts and deletes at
-    // the returned revision, then `endWrite`: the revision advances only if something changed.
+    // MARK: Writes, each at the revision of the transaction it belongs to (`nextRevision`); the
+    // store's revision moves there once something changes.
 
     /// The revision the next write transaction writes at.
     public var nextRevision: Int64 { revision + 1 }
@@ -132,10 +132,10 @@ public struct MVCCStore: Sendable {
         let kv = KeyValue(
             key: key, value: value, createRevision: previous?.createRevision ?? revision, modRevision: revision,
             version: (previous?.version ?? 0) + 1, lease: lease)
-        var history = index[key] ?? []
-        if history.last?.revision == revision { history.removeLast() }  // the same key twice in one txn
-        history.append(Record(revision: revision, sub: nextSub(at: revision), kv: kv))
-        index[key] = history
+        // A key written twice at one revision (a delete then a put in one transaction) keeps
+        // both records, ordered by `sub`; reads see the last.
+        let record = Record(revision: revision, sub: nextSub(at: revision), kv: kv)
+        index.modify(key, initial: []) { $0.append(record) }
         if let old = previous?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
         if lease != 0 { leases[lease]?.keys.insert(key) }
         self.revision = max(self.revision, revision)
@@ -147,9 +147,8 @@ public struct MVCCStore: Sendable {
         let doomed = range(key, end, at: self.revision)
         var events: [Event] = []
         for previous in doomed {
-            var history = index[previous.key] ?? []
-            history.append(Record(revision: revision, sub: nextSub(at: revision), kv: nil))
-            index[previous.key] = history
+            let record = Record(revision: revision, sub: nextSub(at: revision), kv: nil)
+            index.modify(previous.key, initial: []) { $0.append(record) }
             if previous.lease != 0 { leases[previous.lease]?.keys.remove(previous.key) }
             let tombstone = KeyValue(key: previous.key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)
             events.append(Event(kind: .delete, kv: tombstone, previous: previous))

@@ -46,6 +46,22 @@ struct OrderedIndex<Value> {
         }
     }
 
+    /// Changes the value at `key` in place (starting from `initial` if absent): appending to a
+    /// long history this way costs no copy of it.
+    mutating func modify(_ key: Key, initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
+        if !chunks.isEmpty {
+            let c = chunkIndex(for: key)
+            let p = Self.position(of: key, in: chunks[c])
+            if p < chunks[c].count && chunks[c][p].key == key {
+                body(&chunks[c][p].value)
+                return
+            }
+        }
+        var value = initial()
+        body(&value)
+        insert(key, value)
+    }
+
     private mutating func insert(_ key: Key, _ value: Value) {
         guard !chunks.isEmpty else {
             chunks = [[(key, value)]]

@@ -40,6 +40,12 @@ public final class V3StateMachine: LogStateMachine {
                 if !applied.events.isEmpty { state.watchers.deliver(applied.events, revision: applied.revision) }
                 switch applied.response {
                 case .leaseGrant(let grant): state.expiries[grant.id] = instant + .seconds(grant.ttl)
+                case .leaseRenew(let id, _) where state.revoking.contains(id):
+                    // Too late: this leader already proposed its revocation. Say so (TTL 0),
+                    // as etcd answers a keep-alive for an expired lease.
+                    var answer = applied
+                    answer.response = .leaseRenew(id: id, ttl: 0)
+                    return Result<MVCCStore.Applied, V3Error>.success(answer)
                 case .leaseRenew(let id, let ttl): state.expiries[id] = instant + .seconds(ttl)
                 default: break
                 }
@@ -63,9 +69,8 @@ public final class V3StateMachine: LogStateMachine {
             state.store = store
             state.expiries = state.store.leases.mapValues { instant + .seconds($0.ttl) }
             state.revoking = []
-            // Watchers cannot follow a jump: end them, as etcd does, and let clients resume
-            // from the revision they last saw.
-            state.watchers.cancelAll(reason: "the member restored a snapshot; watch again from the last revision seen", revision: store.revision)
+            // Watchers carry on from the new store's history, as etcd's do after a restore.
+            state.watchers.resync(with: store)
         }
     }
 
@@ -146,7 +151,10 @@ public final class V3StateMachine: LogStateMachine {
                 }
                 if !batch.isEmpty { watcher.send(.events(batch, revision: store.revision)) }
             }
-            return (.started(token: state.watchers.add(watcher)), revision)
+            // Everything up to the current revision has been sent.
+            var registered = watcher
+            registered.minRevision = max(watcher.minRevision, revision + 1)
+            return (.started(token: state.watchers.add(registered)), revision)
         }
     }
 

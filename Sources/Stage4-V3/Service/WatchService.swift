@@ -35,8 +35,8 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
                 sink.finish()
             }
             for try await message in request { session.handle(message) }
-            session.end()
-            sink.finish()
+            // The client closed its sending side: its watchers go on (as etcd's do) until the
+            // call ends, which cancels this task and ends the outbox.
             try await group.waitForAll()
         }
     }
@@ -116,10 +116,11 @@ final class WatchSession: Sendable {
                 case .events(let events, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.events = events.map(\.message)
-                case .canceled(let reason, let revision):
+                case .compacted(let compactRevision, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.canceled = true
-                    answer.cancelReason = reason
+                    answer.compactRevision = compactRevision
+                    answer.cancelReason = V3Error.compacted.message
                 }
                 sink.yield(answer)
             })

@@ -6,8 +6,8 @@ struct WatcherSet: Sendable {
     enum Delivery: Sendable {
         /// Changes at one revision, already filtered for it.
         case events([MVCCStore.Event], revision: Int64)
-        /// The watcher was ended by the server, with the store at `revision`.
-        case canceled(reason: String, revision: Int64)
+        /// The changes the watcher needs next were compacted away (after a snapshot install).
+        case compacted(compactRevision: Int64, revision: Int64)
     }
 
     struct Watcher: Sendable {
@@ -16,7 +16,8 @@ struct WatcherSet: Sendable {
         var noPut: Bool
         var noDelete: Bool
         var prevKV: Bool
-        /// Changes before this revision are not sent (a watch that starts in the future).
+        /// The first revision not yet sent: changes before it are not sent again (and a watch
+        /// that starts in the future waits for it).
         var minRevision: Int64
         var send: @Sendable (Delivery) -> Void
 
@@ -51,15 +52,26 @@ struct WatcherSet: Sendable {
     }
 
     /// Hands each watcher the events of one revision that concern it.
-    func deliver(_ events: [MVCCStore.Event], revision: Int64) {
-        for watcher in watchers.values where revision >= watcher.minRevision {
+    mutating func deliver(_ events: [MVCCStore.Event], revision: Int64) {
+        for (token, watcher) in watchers where revision >= watcher.minRevision {
             let wanted = events.filter(watcher.wants).map(watcher.shaped)
             if !wanted.isEmpty { watcher.send(.events(wanted, revision: revision)) }
+            watchers[token]?.minRevision = revision + 1
         }
     }
 
-    mutating func cancelAll(reason: String, revision: Int64) {
-        for watcher in watchers.values { watcher.send(.canceled(reason: reason, revision: revision)) }
-        watchers = [:]
+    /// After the store was replaced by a snapshot (a member far behind): each watcher is sent
+    /// what it has not seen yet from the new store's history, or, if that was compacted, told so.
+    mutating func resync(with store: MVCCStore) {
+        for (token, watcher) in watchers {
+            if watcher.minRevision < store.compactRevision {
+                watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
+                watchers[token] = nil
+                continue
+            }
+            let missed = store.changes(watcher.key, watcher.end, after: watcher.minRevision - 1).filter(watcher.wants).map(watcher.shaped)
+            if !missed.isEmpty { watcher.send(.events(missed, revision: store.revision)) }
+            watchers[token]?.minRevision = max(watcher.minRevision, store.revision + 1)
+        }
     }
 }
