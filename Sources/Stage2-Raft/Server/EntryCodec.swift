@@ -7,6 +7,21 @@ enum EntryCodec {
     /// then the proposer's ID, its request number, and the machine's own payload.
     static let extensionTag: UInt8 = 2
 
+    static func encodeExtension(origin: NodeID, requestID: UInt64, payload: [UInt8]) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u8(extensionTag)
+        writer.u64(origin)
+        writer.u64(requestID)
+        writer.bytes += payload
+        return writer.bytes
+    }
+
+    static func decodeExtension(_ bytes: [UInt8]) -> (origin: NodeID, requestID: UInt64, payload: [UInt8])? {
+        var reader = ByteReader(bytes[...])
+        guard reader.u8() == extensionTag, let origin = reader.u64(), let requestID = reader.u64() else { return nil }
+        return (origin, requestID, Array(bytes[reader.position...]))
+    }
+
     /// A client command, tagged with the proposing node and its request number.
     struct Request: Equatable {
         var origin: NodeID

@@ -37,13 +37,8 @@ extension RaftServer {
             guard self.node.leader != 0 else { return promise.fail(ProposalError.noLeader) }
             let requestID = self.nextRequestID
             self.nextRequestID += 1
-            var writer = ByteWriter()
-            writer.u8(EntryCodec.extensionTag)
-            writer.u64(self.id)
-            writer.u64(requestID)
-            writer.bytes += payload
             do {
-                try self.node.propose(writer.bytes)
+                try self.node.propose(EntryCodec.encodeExtension(origin: self.id, requestID: requestID, payload: payload))
             } catch {
                 return promise.fail(ProposalError.noLeader)
             }
@@ -101,12 +96,10 @@ extension RaftServer {
     /// Applies an extension entry and hands the result to the caller waiting on this member.
     func applyExtension(_ entry: Entry) {
         machine.skip(to: entry.index)
-        var reader = ByteReader(entry.data[...])
-        guard reader.u8() == EntryCodec.extensionTag, let origin = reader.u64(), let requestID = reader.u64() else {
+        guard let (origin, requestID, payload) = EntryCodec.decodeExtension(entry.data) else {
             logger.error("skipping a malformed entry", metadata: ["index": "\(entry.index)"])
             return
         }
-        let payload = Array(entry.data[reader.position...])
         guard let stateMachine = configuration.stateMachine else {
             logger.error("an entry for the v3 store, and no v3 store in this build", metadata: ["index": "\(entry.index)"])
             return

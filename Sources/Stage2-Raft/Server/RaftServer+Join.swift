@@ -47,7 +47,7 @@ extension RaftServer {
                     case .joined(_, let known, let clusterID):
                         if clusterID != 0 {
                             try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
-                            transport.clusterID = clusterID
+                            setClusterID(clusterID)
                         }
                         try await loop.submit {
                             for member in known where self.members[member.id] == nil { self.members[member.id] = member }

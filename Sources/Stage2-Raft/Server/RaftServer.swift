@@ -112,7 +112,7 @@ public final class RaftServer: @unchecked Sendable {
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
-    let statusBox = Mutex(RaftStatus())
+    let statusBox: Mutex<RaftStatus>
 
     var id: NodeID { node.id }
 
@@ -123,6 +123,7 @@ public final class RaftServer: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
+        self.statusBox = Mutex(RaftStatus(memberID: configuration.member.id))
         var config = RaftConfig(id: configuration.member.id)
         config.electionTick = configuration.electionTicks
         config.heartbeatTick = 1
@@ -177,7 +178,7 @@ public final class RaftServer: @unchecked Sendable {
         server.transport = PeerTransport(group: group, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
-        server.transport.clusterID = clusterID
+        server.setClusterID(clusterID)
         server.peerPort = try await server.transport.listen(host: configuration.peerListenHost, port: configuration.peerListenPort)
         logger.info("listening for peers", metadata: ["address": "\(configuration.peerListenHost):\(server.peerPort)"])
         try await server.loop.submit { server.begin() }.get()
@@ -291,10 +292,14 @@ public final class RaftServer: @unchecked Sendable {
             }
         }
         if isViewStale { publishView() }
-        let current = RaftStatus(
-            memberID: id, clusterID: transport?.clusterID ?? 0, term: node.term, leader: node.leader, appliedIndex: machine.appliedIndex,
-            commitIndex: node.commitIndex, members: members.values.sorted { $0.name < $1.name }, learners: Set(node.confState.learners))
-        statusBox.withLock { if $0 != current { $0 = current } }
+        // The numbers every pass may move; who the members are is published with the view.
+        let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
+        statusBox.withLock { status in
+            status.term = term
+            status.leader = leader
+            status.appliedIndex = applied
+            status.commitIndex = commit
+        }
     }
 
     /// Who this member is and what it last saw, for v3 response headers and status.
@@ -333,5 +338,16 @@ public final class RaftServer: @unchecked Sendable {
         published.withLock {
             $0 = ClusterView(clientURLs: ordered.map(\.clientURL), leaderPeerURL: members[leaderID]?.peerURL)
         }
+        let (byName, learners) = (members.values.sorted { $0.name < $1.name }, Set(node.confState.learners))
+        statusBox.withLock { status in
+            status.members = byName
+            status.learners = learners
+        }
+    }
+
+    /// Records the cluster this member belongs to, for peers and for v3 response headers.
+    func setClusterID(_ clusterID: UInt64) {
+        transport.clusterID = clusterID
+        statusBox.withLock { $0.clusterID = clusterID }
     }
 }

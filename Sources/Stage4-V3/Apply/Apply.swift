@@ -77,11 +77,13 @@ extension MVCCStore {
         do { at = try readRevision(request.revision) } catch { throw V3Error.from(error) }
         let key = Array(request.key), end = Array(request.rangeEnd)
         var response = Etcdserverpb_RangeResponse()
-        var kvs = range(key, end, at: at)
-        response.count = Int64(kvs.count)
         if request.countOnly {
+            // Counted without gathering the values.
+            response.count = Int64(count(key, end, at: at))
             return response
         }
+        var kvs = range(key, end, at: at)
+        response.count = Int64(kvs.count)
         // Filters, then sort, then limit: etcd's order, so `more` and `count` mean the same.
         if request.minModRevision != 0 { kvs.removeAll { $0.modRevision < request.minModRevision } }
         if request.maxModRevision != 0 { kvs.removeAll { $0.modRevision > request.maxModRevision } }

@@ -112,9 +112,6 @@ public final class V3StateMachine: LogStateMachine {
         }
     }
 
-    /// Revisions per response when a watcher replays history (etcd's watchBatchMaxRevs).
-    static let replayBatchRevisions = 1000
-
     /// How registering a watcher went.
     enum WatchStart {
         /// Registered; `token` removes it. Changes from the start revision on were already sent.
@@ -133,23 +130,7 @@ public final class V3StateMachine: LogStateMachine {
                 return (.compacted(compactRevision: store.compactRevision), revision)
             }
             if startRevision > 0 && startRevision <= store.revision {
-                let replay = store.changes(watcher.key, watcher.end, after: startRevision - 1).filter(watcher.wants).map(watcher.shaped)
-                // As etcd sends a catching-up watcher its history: in batches of up to 1,000
-                // revisions, each stamped with the store's current revision.
-                var batch: [MVCCStore.Event] = []
-                var revisions = 0
-                for event in replay {
-                    if batch.last?.kv.modRevision != event.kv.modRevision {
-                        if revisions == Self.replayBatchRevisions {
-                            watcher.send(.events(batch, revision: store.revision))
-                            batch = []
-                            revisions = 0
-                        }
-                        revisions += 1
-                    }
-                    batch.append(event)
-                }
-                if !batch.isEmpty { watcher.send(.events(batch, revision: store.revision)) }
+                WatcherSet.sendHistory(to: watcher, from: store, after: startRevision - 1)
             }
             // Everything up to the current revision has been sent.
             var registered = watcher

@@ -37,8 +37,6 @@ struct WatcherSet: Sendable {
     private var watchers: [UInt64: Watcher] = [:]
     private var nextID: UInt64 = 1
 
-    var count: Int { watchers.count }
-
     /// Registers a watcher; the returned token removes it.
     mutating func add(_ watcher: Watcher) -> UInt64 {
         let token = nextID
@@ -69,9 +67,32 @@ struct WatcherSet: Sendable {
                 watchers[token] = nil
                 continue
             }
-            let missed = store.changes(watcher.key, watcher.end, after: watcher.minRevision - 1).filter(watcher.wants).map(watcher.shaped)
-            if !missed.isEmpty { watcher.send(.events(missed, revision: store.revision)) }
+            Self.sendHistory(to: watcher, from: store, after: watcher.minRevision - 1)
             watchers[token]?.minRevision = max(watcher.minRevision, store.revision + 1)
         }
+    }
+
+    /// Revisions per response when a watcher catches up on history (etcd's watchBatchMaxRevs).
+    static let historyBatchRevisions = 1000
+
+    /// Sends `watcher` the stored changes it wants after `revision`, as etcd sends a
+    /// catching-up watcher its history: in batches of up to 1,000 revisions, each stamped with
+    /// the store's current revision.
+    static func sendHistory(to watcher: Watcher, from store: MVCCStore, after revision: Int64) {
+        let history = store.changes(watcher.key, watcher.end, after: revision).filter(watcher.wants).map(watcher.shaped)
+        var batch: [MVCCStore.Event] = []
+        var revisions = 0
+        for event in history {
+            if batch.last?.kv.modRevision != event.kv.modRevision {
+                if revisions == historyBatchRevisions {
+                    watcher.send(.events(batch, revision: store.revision))
+                    batch = []
+                    revisions = 0
+                }
+                revisions += 1
+            }
+            batch.append(event)
+        }
+        if !batch.isEmpty { watcher.send(.events(batch, revision: store.revision)) }
     }
 }
