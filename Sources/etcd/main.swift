@@ -1,6 +1,8 @@
 // The etcd daemon: flags in, a running server out. Everything it runs lives in the stage modules.
 import Logging
+import Metrics
 import NIOPosix
+import Prometheus
 import Raft
 import SingleNode
 import TLS
@@ -13,7 +15,8 @@ import Darwin
 #endif
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let flagSet = GoFlagSet(DaemonConfiguration.flagSet.flags + TLSFlags.flags)
+if arguments.first == "snapshot" { exit(SnapshotCommand.run(Array(arguments.dropFirst()))) }
+let flagSet = GoFlagSet(DaemonConfiguration.flagSet.flags + TLSFlags.flags + OperationsFlags.flags)
 let values: [String: String]
 do {
     values = try flagSet.parse(arguments, environment: Environment.variables())
@@ -29,20 +32,29 @@ if values["version"] == "true" {
     exit(0)
 }
 
-let level: Logger.Level = values["vv"] == "true" ? .trace : values["v"] == "true" ? .debug : .info
+let operations: OperationsFlags
+do {
+    operations = try OperationsFlags(values)
+} catch {
+    FileHandleOutput.standardError("etcd: \(error)\n")
+    exit(2)
+}
 LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = level
+    var handler = operations.toStandardOutput ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
+    handler.logLevel = operations.logLevel
     return handler
 }
 let logger = Logger(label: "etcd")
+// Every stage records through swift-metrics; Prometheus' registry collects it for /metrics.
+let registry = PrometheusCollectorRegistry()
+MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
 var configuration: DaemonConfiguration
 let clientTLS: ConnectionSetup?
-let v3Store = V3StateMachine()
+let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
 do {
-    // TLS flags say how to listen, not where: the rest decide ports and defaults alone.
-    configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) })
+    // TLS and operational flags say how to run, not who: the rest decide ports and defaults.
+    configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) && !OperationsFlags.owns($0.key) })
     let tls = try TLSSettings.daemon(values)
     configuration.advertiseTLS(tls)
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
@@ -58,36 +70,67 @@ do {
 }
 if configuration.forceNewCluster {
     // -f: the original's "force new configuration", data loss by design.
-    for entry in ["wal", "snap", "cluster-id"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + entry) }
+    for entry in ["wal", "snap", "cluster-id", "member-id"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + entry) }
     logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
 }
 
-// Stop on SIGINT or SIGTERM: close the listeners, then exit 0.
+// Stop on SIGINT or SIGTERM: hand over leadership, close the listeners, then exit 0.
 let stopSignals = StopSignals(SIGINT, SIGTERM)
 
 do {
     let group = MultiThreadedEventLoopGroup.singleton
     let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
-    // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1), told apart per connection.
+    let backend = V3Backend(raft: server, machine: v3Store)
+    let endpoints = OperationsEndpoints(backend: backend, registry: registry)
+    // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
+    // /metrics), told apart per connection.
     var listeners: [V3Server] = []
-    let v1 = V1HTTPService(backend: ReplicatedBackend(server: server))
+    let v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes)
+    let callMetrics = GRPCCallMetrics()
     for (host, port) in configuration.clientListeners {
         listeners.append(try await V3Server.start(
-            host: host, port: port, backend: V3Backend(raft: server, machine: v3Store), v1: v1, tls: clientTLS, logger: logger))
+            host: host, port: port, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, logger: logger))
     }
-    let leaseExpiry = LeaseExpiry.run(backend: V3Backend(raft: server, machine: v3Store), logger: logger)
+    var metricsListeners: [MetricsListener] = []
+    for (host, port) in operations.metricsListeners {
+        metricsListeners.append(try await MetricsListener.start(host: host, port: port, routes: endpoints.routes, logger: logger))
+    }
+    let leaseExpiry = LeaseExpiry.run(backend: backend, logger: logger)
     logger.info(
         "ready to serve client requests",
         metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
                    "data-dir": "\(configuration.server.dataDirectory)"])
-    for await signalNumber in stopSignals.stream {
-        logger.info("received signal, shutting down", metadata: ["signal": "\(signalNumber)"])
+
+    // Runs until a signal, or until this member applies its own removal from the cluster.
+    let (reasons, reason) = AsyncStream<String>.makeStream()
+    let signalWatch = Task {
+        for await signalNumber in stopSignals.stream {
+            reason.yield("signal \(signalNumber)")
+            return
+        }
+    }
+    let removalWatch = Task {
+        for await _ in server.removals {
+            reason.yield("removed from the cluster")
+            return
+        }
+    }
+    var why = "unknown"
+    for await stopReason in reasons {
+        why = stopReason
         break
     }
+    signalWatch.cancel()
+    removalWatch.cancel()
+    logger.info("shutting down", metadata: ["reason": "\(why)"])
+    // A leader hands over first, so the others need not wait an election timeout; then calls
+    // in flight finish (each listener waits up to its grace period), then the Raft loop stops
+    // (every entry it acknowledged was synced to the WAL before the acknowledgement).
+    await server.transferLeadershipBeforeStopping()
     leaseExpiry.cancel()
-    // Together: each waits up to its grace period for calls such as watches to end.
     await withTaskGroup(of: Void.self) { group in
         for listener in listeners { group.addTask { await listener.stop() } }
+        for listener in metricsListeners { group.addTask { await listener.stop() } }
     }
     await server.stop()
     logger.info("stopped serving client requests")

@@ -25,6 +25,22 @@ struct V1Reply: Sendable, Equatable {
     }
 }
 
+/// An answer from an endpoint another stage adds to the client port.
+public struct ExtraHTTPReply: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+    public init(status: Int = 200, contentType: String, body: [UInt8]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// Endpoints another stage adds to the client port: given a GET's path, an answer, or nil to
+/// leave it to the v1 API.
+public typealias ExtraHTTPRoutes = @Sendable (_ path: String) -> ExtraHTTPReply?
+
 /// The routes and rules of the v1 client API, free of connection handling.
 struct V1API: Sendable {
     /// What the original sent for every body: Go sniffed its JSON as plain text.
@@ -33,6 +49,9 @@ struct V1API: Sendable {
     static let versionText = "etcd v0.1.2"
 
     let backend: any V1Backend
+    /// Endpoints a later stage adds (the daemon's /health, /metrics, etcd 3's /version),
+    /// asked first.
+    var extraRoutes: ExtraHTTPRoutes? = nil
 
     /// How a request is answered: at once, or later (a write in flight, a watch) with a way to
     /// withdraw if the client leaves first.
@@ -72,6 +91,9 @@ struct V1API: Sendable {
         }
         if path.hasPrefix("/v1/watch/") {
             return watch(request, prefix: KeyPath.clean(path.dropFirst(9)), query: query, on: eventLoop)
+        }
+        if request.method == .GET, let extra = extraRoutes?(path) {
+            return .now(V1Reply(status: HTTPResponseStatus(statusCode: extra.status), body: extra.body, contentType: extra.contentType))
         }
         switch path {
         case "/machines": return .now(.text(backend.cluster().clientURLs.joined(separator: ",")))

@@ -89,9 +89,9 @@ public struct V1HTTPService: Sendable {
     let api: V1API
     let limits: HTTPLimits
 
-    /// Serves `backend`.
-    public init(backend: any V1Backend, limits: HTTPLimits = HTTPLimits()) {
-        self.init(api: V1API(backend: backend), limits: limits)
+    /// Serves `backend`, and `extraRoutes` (asked first for every GET) if given.
+    public init(backend: any V1Backend, limits: HTTPLimits = HTTPLimits(), extraRoutes: ExtraHTTPRoutes? = nil) {
+        self.init(api: V1API(backend: backend, extraRoutes: extraRoutes), limits: limits)
     }
 
     init(api: V1API, limits: HTTPLimits) {

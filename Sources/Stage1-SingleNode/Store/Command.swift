@@ -23,6 +23,8 @@ public struct Command: Hashable, Sendable, Codable {
         /// Record a machine's URLs, replacing what was there: a member of a cluster founded
         /// from a list of peer URLs announces its client URL this way once a leader exists.
         case publish(name: String, raftURL: String, etcdURL: String)
+        /// Forget a machine removed from the cluster: deletes `/_etcd/machines/<name>`.
+        case leave(name: String)
         /// No change; it only consumes an index (a new leader's first entry).
         case nop
     }

@@ -43,7 +43,7 @@ public struct KeyStore: Sendable {
             return KeyPath.isReserved(key) ? StoreError(.keywordPrefix, cause: "Set") : nil
         case .delete(let key):
             return KeyPath.isReserved(key) ? StoreError(.keywordPrefix, cause: "Delete") : nil
-        case .expire, .join, .publish, .nop:
+        case .expire, .join, .publish, .leave, .nop:
             return nil
         }
     }
@@ -72,6 +72,8 @@ public struct KeyStore: Sendable {
             result = join(name: name, raftURL: raftURL, etcdURL: etcdURL, issuedAt: command.time, at: entryIndex)
         case .publish(let name, let raftURL, let etcdURL):
             result = set(Self.machineKey(name), value: "raft=\(raftURL)&etcd=\(etcdURL)", expiration: nil, issuedAt: command.time, at: entryIndex)
+        case .leave(let name):
+            result = delete(Self.machineKey(name), at: entryIndex)
         case .nop:
             result = .failure(StoreError(.raftInternal, cause: "nop"))
         }

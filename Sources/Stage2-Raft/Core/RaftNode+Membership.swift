@@ -22,6 +22,8 @@ extension RaftNode {
         case .remove:
             state.voters.removeAll { $0 == change.nodeID }
             state.learners.removeAll { $0 == change.nodeID }
+        case .update:
+            return confState
         }
         applyConfState(ConfState(voters: state.voters, learners: state.learners))
 

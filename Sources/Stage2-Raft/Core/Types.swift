@@ -74,6 +74,9 @@ public struct ConfChange: Sendable, Hashable, Codable {
         case addLearner = 1
         /// Remove a member.
         case remove = 2
+        /// Change what the application records about a member (its URLs, in `context`); the
+        /// voters and learners stay as they are.
+        case update = 3
     }
 
     /// What to change.

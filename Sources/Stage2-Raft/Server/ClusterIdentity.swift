@@ -22,19 +22,39 @@ public enum ClusterIdentity {
     }
 
     static func fileName(_ directory: String) -> String { directory + "/cluster-id" }
+    static func memberFileName(_ directory: String) -> String { directory + "/member-id" }
 
     /// The ID recorded in `directory`, or 0 if none is (a data directory from before IDs, or a
     /// member that never finished joining).
     static func load(_ directory: String, fileSystem: any FileSystem = PosixFileSystem()) -> UInt64 {
-        guard let bytes = try? fileSystem.readFile(fileName(directory)),
+        readHex(fileName(directory), fileSystem: fileSystem)
+    }
+
+    /// Records `id` in `directory`, durably.
+    static func store(_ id: UInt64, in directory: String, fileSystem: any FileSystem = PosixFileSystem()) throws(StorageError) {
+        try writeHex(id, to: fileName(directory), in: directory, fileSystem: fileSystem)
+    }
+
+    /// This member's own Raft ID as recorded in `directory`; 0 if none is (a data directory
+    /// from before members could be added by URL: its ID is its name's).
+    static func loadMemberID(_ directory: String, fileSystem: any FileSystem = PosixFileSystem()) -> UInt64 {
+        readHex(memberFileName(directory), fileSystem: fileSystem)
+    }
+
+    /// Records this member's own Raft ID, durably, before its log names it.
+    static func storeMemberID(_ id: UInt64, in directory: String, fileSystem: any FileSystem = PosixFileSystem()) throws(StorageError) {
+        try writeHex(id, to: memberFileName(directory), in: directory, fileSystem: fileSystem)
+    }
+
+    private static func readHex(_ path: String, fileSystem: any FileSystem) -> UInt64 {
+        guard let bytes = try? fileSystem.readFile(path),
             let text = String(validating: bytes, as: UTF8.self)?.split(separator: "\n").first
         else { return 0 }
         return UInt64(text, radix: 16) ?? 0
     }
 
-    /// Records `id` in `directory`, durably (written aside, synced, renamed into place).
-    static func store(_ id: UInt64, in directory: String, fileSystem: any FileSystem = PosixFileSystem()) throws(StorageError) {
-        let path = fileName(directory)
+    /// Written aside, synced, renamed into place, directory synced: all or nothing.
+    private static func writeHex(_ id: UInt64, to path: String, in directory: String, fileSystem: any FileSystem) throws(StorageError) {
         let descriptor = try fileSystem.open(path + ".tmp", create: true)
         defer { fileSystem.close(descriptor) }
         try fileSystem.write(descriptor, Array((hex(id) + "\n").utf8), at: 0, path: path + ".tmp")

@@ -48,6 +48,7 @@ enum EntryCodec {
         case .join(let name, let raft, let etcd): writer.u8(5); text(name); text(raft); text(etcd)
         case .nop: writer.u8(6)
         case .publish(let name, let raft, let etcd): writer.u8(7); text(name); text(raft); text(etcd)
+        case .leave(let name): writer.u8(8); text(name)
         }
         return writer.bytes
     }
@@ -80,6 +81,7 @@ enum EntryCodec {
         case 7:
             guard let name = reader.string(), let raft = reader.string(), let etcd = reader.string() else { return nil }
             command = .publish(name: name, raftURL: raft, etcdURL: etcd)
+        case 8: command = reader.string().map { .leave(name: $0) }
         default: command = nil
         }
         guard let command, reader.isAtEnd else { return nil }
@@ -87,25 +89,34 @@ enum EntryCodec {
     }
 }
 
-/// A member of the cluster: its name (identity) and URLs, carried in its membership change.
+/// A member of the cluster: its ID, name and URLs, carried in its membership change.
+///
+/// A member founded or joined by name gets the ID its name hashes to, so every node derives
+/// the same one; a member added through the v3 API (`etcdctl member add`) is known by its peer
+/// URL only until it starts, so it gets a fresh ID, which it learns when it first joins and
+/// keeps in its data directory (`member-id`).
 public struct Member: Sendable, Hashable {
-    /// The name given with `-n` (or derived), unique in the cluster.
+    /// The member's Raft ID.
+    public var id: NodeID
+    /// The name given with `-n`/`--name` (or derived), unique in the cluster; empty for a
+    /// member added but not started yet.
     public var name: String
     /// Where peers reach it.
     public var peerURL: String
-    /// Where clients reach it.
+    /// Where clients reach it; empty until it publishes.
     public var clientURL: String
 
-    /// Makes a member.
-    public init(name: String, peerURL: String, clientURL: String) {
+    /// Makes a member; without an `id`, the one its name hashes to.
+    public init(name: String, peerURL: String, clientURL: String, id: NodeID? = nil) {
         self.name = name
         self.peerURL = peerURL
         self.clientURL = clientURL
+        self.id = id ?? Self.id(forName: name)
     }
 
-    /// The member's Raft ID: a hash of its name, so every node derives the same one.
-    public var id: NodeID {
-        let value = Self.fnv1a(Array(name.utf8))
+    /// The ID a name hashes to.
+    public static func id(forName name: String) -> NodeID {
+        let value = fnv1a(Array(name.utf8))
         return value == 0 ? 1 : value
     }
 
@@ -116,17 +127,21 @@ public struct Member: Sendable, Hashable {
         return value
     }
 
+    /// Name and URLs, then the ID (entries from before IDs were stored end after the URLs,
+    /// and decode to the name's ID).
     var encoded: [UInt8] {
         var writer = ByteWriter()
         writer.blob(Array(name.utf8))
         writer.blob(Array(peerURL.utf8))
         writer.blob(Array(clientURL.utf8))
+        writer.u64(id)
         return writer.bytes
     }
 
     init?(encoded bytes: [UInt8]) {
         var reader = ByteReader(bytes[...])
         guard let name = reader.string(), let peer = reader.string(), let client = reader.string() else { return nil }
-        self.init(name: name, peerURL: peer, clientURL: client)
+        let id = reader.isAtEnd ? nil : reader.u64()
+        self.init(name: name, peerURL: peer, clientURL: client, id: id)
     }
 }

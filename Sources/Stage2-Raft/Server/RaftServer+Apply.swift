@@ -18,8 +18,10 @@ extension RaftServer {
             let result = machine.apply(request.command, at: entry.index)
             if case .expire(let key, _) = request.command.kind { expiring.remove(key) }
             if case .publish(let name, let peerURL, let clientURL) = request.command.kind {
-                let member = Member(name: name, peerURL: peerURL, clientURL: clientURL)
-                members[member.id] = member
+                // Published by the member itself: its ID is the proposer's (a member added by
+                // peer URL has an ID other than its name's).
+                let memberID = request.origin != 0 ? request.origin : Member.id(forName: name)
+                members[memberID] = Member(name: name, peerURL: peerURL, clientURL: clientURL, id: memberID)
             }
             if request.origin == id, let waiter = pending.removeValue(forKey: request.requestID) {
                 waiter.timeout.cancel()
@@ -32,23 +34,50 @@ extension RaftServer {
             }
             node.applyConfChange(change)
             switch change.kind {
-            case .addVoter, .addLearner:
-                if let member = Member(encoded: change.context) {
+            case .addVoter, .addLearner, .update:
+                if var member = Member(encoded: change.context) {
+                    member.id = change.nodeID
+                    // A promotion or an update keeps what the member published about itself.
+                    if let known = members[change.nodeID] {
+                        member.name = known.name
+                        member.clientURL = known.clientURL
+                    }
                     members[change.nodeID] = member
-                    machine.apply(
-                        Command(.join(name: member.name, raftURL: member.peerURL, etcdURL: member.clientURL), time: Timestamp(seconds: 0)),
-                        at: entry.index)
-                    logger.info("member added", metadata: ["name": "\(member.name)", "peer-url": "\(member.peerURL)", "index": "\(entry.index)"])
+                    if member.name.isEmpty {
+                        machine.skip(to: entry.index)  // known by URL only: recorded by name once it publishes
+                    } else if change.kind == .update {
+                        machine.apply(
+                            Command(.publish(name: member.name, raftURL: member.peerURL, etcdURL: member.clientURL), time: Timestamp(seconds: 0)),
+                            at: entry.index)
+                    } else {
+                        machine.apply(
+                            Command(.join(name: member.name, raftURL: member.peerURL, etcdURL: member.clientURL), time: Timestamp(seconds: 0)),
+                            at: entry.index)
+                    }
+                    logger.info(
+                        change.kind == .update ? "member updated" : node.confState.learners.contains(change.nodeID) ? "learner added" : "member added",
+                        metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(member.name)", "peer-url": "\(member.peerURL)", "index": "\(entry.index)"])
                 } else {
                     machine.skip(to: entry.index)
                 }
             case .remove:
-                members[change.nodeID] = nil
-                machine.skip(to: entry.index)
+                let removed = members.removeValue(forKey: change.nodeID)
+                heardFrom[change.nodeID] = nil
+                if let name = removed?.name, !name.isEmpty {
+                    machine.apply(Command(.leave(name: name), time: Timestamp(seconds: 0)), at: entry.index)
+                } else {
+                    machine.skip(to: entry.index)
+                }
+                logger.info("member removed", metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(removed?.name ?? "")", "index": "\(entry.index)"])
+                if change.nodeID == id {
+                    logger.warning("the member has been permanently removed from the cluster")
+                    removalContinuation.yield(())
+                }
             }
+            membershipChangeApplied(change.nodeID, at: entry.index)
             // A member added behind a compacted log catches up from a snapshot, and refuses one
             // that does not name it: take a fresh one now (see RaftNode.applyConfChange).
-            if change.kind != .remove && storage.firstIndex() > 1 { takeSnapshot(at: entry.index) }
+            if change.kind != .remove && change.kind != .update && storage.firstIndex() > 1 { takeSnapshot(at: entry.index) }
             for channel in joinWaiters.removeValue(forKey: change.nodeID) ?? [] {
                 let answer = PeerFrame.joinResponse(.joined(id: change.nodeID, members: Array(members.values), clusterID: transport.clusterID))
                 channel.writeAndFlush(ByteBuffer(bytes: answer.encoded()), promise: nil)
@@ -77,6 +106,7 @@ extension RaftServer {
         }
         let timeout = loop.scheduleTask(in: configuration.requestTimeout) { [weak self] in
             guard let waiter = self?.pending.removeValue(forKey: requestID) else { return }
+            RaftMetrics.proposalsFailed.increment()
             waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "raft: Command timeout"))))
         }
         pending[requestID] = (promise, timeout)

@@ -14,6 +14,16 @@ public protocol LogStateMachine: AnyObject, Sendable {
     func restore(from data: [UInt8]) throws
     /// This member became leader (true) or stopped being it (false).
     func leadershipChanged(isLeader: Bool)
+    /// Its state as of now, to encode later off the Raft loop (for backups, which must not
+    /// hold up writes). By default, encoded now.
+    func snapshotSource() -> @Sendable () -> [UInt8]
+}
+
+extension LogStateMachine {
+    public func snapshotSource() -> @Sendable () -> [UInt8] {
+        let data = snapshotData()
+        return { data }
+    }
 }
 
 /// Why a proposal or a linearizable read did not complete.
@@ -44,6 +54,7 @@ extension RaftServer {
             }
             let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
                 guard let waiter = self?.extensionPending.removeValue(forKey: requestID) else { return }
+                RaftMetrics.proposalsFailed.increment()
                 waiter.promise.fail(ProposalError.timedOut)
             }
             self.extensionPending[requestID] = (promise, timeout)
@@ -124,6 +135,7 @@ extension RaftServer {
     /// Fails the proposals this member was waiting on when leadership moves: they may still
     /// commit under the next leader, but this member cannot promise it.
     func failExtensionProposals(_ error: ProposalError) {
+        if !extensionPending.isEmpty { RaftMetrics.proposalsFailed.increment(by: extensionPending.count) }
         for (_, waiter) in extensionPending {
             waiter.timeout.cancel()
             waiter.promise.fail(error)

@@ -12,6 +12,11 @@ extension RaftServer {
             if let leader = members[node.leader] { answer(.redirect(leaderPeerURL: leader.peerURL)) } else { answer(.refused("no leader yet; retry")) }
             return
         }
+        // A member added by peer URL (`etcdctl member add`) starting for the first time: it
+        // learns the ID it was given, and announces its name and client URL once it runs.
+        if let added = members.values.first(where: { $0.peerURL == joiner.peerURL && ($0.name.isEmpty || $0.name == joiner.name) }) {
+            return answer(.joined(id: added.id, members: Array(members.values), clusterID: transport.clusterID))
+        }
         // Names are identities: a machine joining again under its name is already in.
         if members[joiner.id] != nil { return answer(.joined(id: joiner.id, members: Array(members.values), clusterID: transport.clusterID)) }
         guard members.count < configuration.maxClusterSize else {
@@ -38,22 +43,29 @@ extension RaftServer {
                 for _ in 0..<3 {
                     let answer: PeerFrame.JoinAnswer
                     do {
-                        answer = try await ask(target, .joinRequest(name: me.name, peerURL: me.peerURL, clientURL: me.clientURL))
+                        guard case .joinResponse(let reply) = try await ask(target, .joinRequest(name: me.name, peerURL: me.peerURL, clientURL: me.clientURL)) else {
+                            lastError = "\(target): an unexpected answer"
+                            break
+                        }
+                        answer = reply
                     } catch {
                         lastError = "\(target): \(error)"
                         break
                     }
                     switch answer {
-                    case .joined(_, let known, let clusterID):
+                    case .joined(let assigned, let known, let clusterID):
                         if clusterID != 0 {
                             try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
                             setClusterID(clusterID)
                         }
+                        // Recorded before any entry reaches this log, so a restart keeps it.
+                        try ClusterIdentity.storeMemberID(assigned, in: configuration.dataDirectory)
                         try await loop.submit {
+                            if assigned != self.id { self.adopt(memberID: assigned) }
                             for member in known where self.members[member.id] == nil { self.members[member.id] = member }
                             self.publishView()
                         }.get()
-                        logger.info("joined the cluster", metadata: ["through": "\(target)"])
+                        logger.info("joined the cluster", metadata: ["through": "\(target)", "member-id": "\(ClusterIdentity.hex(assigned))"])
                         return
                     case .redirect(let leader):
                         target = leader
@@ -69,10 +81,11 @@ extension RaftServer {
         throw JoinError(description: "cannot join the cluster via \(peers.joined(separator: ",")): \(lastError)")
     }
 
-    private func ask(_ url: String, _ frame: PeerFrame) async throws -> PeerFrame.JoinAnswer {
+    /// Sends `frame` to the peer at `url` on a connection of its own and returns its answer.
+    func ask(_ url: String, _ frame: PeerFrame) async throws -> PeerFrame {
         let channel = try await transport.dial(url)
         defer { channel.close(promise: nil) }
-        let promise = loop.makePromise(of: PeerFrame.JoinAnswer.self)
+        let promise = loop.makePromise(of: PeerFrame.self)
         try await loop.submit { self.joinAnswers[ObjectIdentifier(channel)] = promise }.get()
         let timeout = loop.scheduleTask(in: .seconds(10)) { [weak self] in
             self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within 10 s"))
@@ -87,6 +100,17 @@ extension RaftServer {
         }
         try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
         return try await promise.futureResult.get()
+    }
+
+    /// Becomes the member the cluster added by peer URL: the same empty log, another ID.
+    /// Messages for the new ID were ignored until now (the node drops what is not addressed to
+    /// it), so nothing was persisted under the old one.
+    func adopt(memberID: NodeID) {
+        loop.preconditionInEventLoop()
+        logger.info("taking the member ID the cluster assigned", metadata: ["member-id": "\(ClusterIdentity.hex(memberID))"])
+        node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
+        statusBox.withLock { $0.memberID = memberID }
+        isViewStale = true
     }
 }
 

@@ -9,8 +9,11 @@ extension RaftServer {
         let (store, applied) = machine.copyStore()
         guard applied == index, index > lastSnapshotIndex else { return }
         do {
-            let data = Self.snapshotPayload(v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData())
-            try storage.snapshot(at: index, confState: node.confState, data: data, keepEntries: configuration.snapshotKeepEntries)
+            let data = Self.snapshotPayload(
+                v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values))
+            try RaftMetrics.time(RaftMetrics.backendCommit) { () throws(StorageError) in
+                try storage.snapshot(at: index, confState: node.confState, data: data, keepEntries: configuration.snapshotKeepEntries)
+            }
             lastSnapshotIndex = index
             logger.info("saved snapshot", metadata: ["index": "\(index)", "wal-segments": "\(storage.walSegments.count)"])
         } catch {
@@ -23,13 +26,13 @@ extension RaftServer {
     func restore(_ snapshot: Snapshot) {
         guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
         do {
-            let (v1, extensionData) = try Self.splitSnapshot(snapshot.data)
+            let (v1, extensionData, table) = try Self.splitSnapshot(snapshot.data)
             let store = try KeyStore(encoded: v1)
             if let extensionData {
                 try configuration.stateMachine?.restore(from: extensionData)
             }
             machine.replace(with: store, appliedIndex: snapshot.metadata.index)
-            members = Self.members(from: store.machines())
+            members = table.map { Dictionary($0.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) } ?? Self.members(from: store.machines())
             lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)
             logger.info("restored the store from a snapshot", metadata: ["index": "\(snapshot.metadata.index)"])
         } catch {
@@ -39,25 +42,42 @@ extension RaftServer {
     }
 
     /// What a snapshot holds: the v1 store alone (as before the v3 store existed), or a
-    /// container with both, marked by a prefix no v1 store encoding starts with.
+    /// container marked by a prefix no v1 store encoding starts with. Version 2 holds both
+    /// stores; version 3 adds the member table, since a member added by peer URL has an ID its
+    /// name does not give (before it, members were read back from `/_etcd/machines`).
     static let containerMagic: [UInt8] = Array("etcd-swift-snapshot/2\n".utf8)
+    static let containerMagicV3: [UInt8] = Array("etcd-swift-snapshot/3\n".utf8)
 
-    static func snapshotPayload(v1: [UInt8], extensionData: [UInt8]?) -> [UInt8] {
-        guard let extensionData else { return v1 }
+    static func snapshotPayload(v1: [UInt8], extensionData: [UInt8]?, members: [Member]) -> [UInt8] {
         var writer = ByteWriter()
-        writer.bytes = containerMagic
+        writer.bytes = containerMagicV3
         writer.blob(v1)
-        writer.blob(extensionData)
+        writer.u8(extensionData == nil ? 0 : 1)
+        writer.blob(extensionData ?? [])
+        writer.u32(UInt32(members.count))
+        for member in members.sorted(by: { $0.id < $1.id }) { writer.blob(member.encoded) }
         return writer.bytes
     }
 
-    static func splitSnapshot(_ data: [UInt8]) throws -> (v1: [UInt8], extensionData: [UInt8]?) {
-        guard data.starts(with: containerMagic) else { return (data, nil) }
+    static func splitSnapshot(_ data: [UInt8]) throws -> (v1: [UInt8], extensionData: [UInt8]?, members: [Member]?) {
+        if data.starts(with: containerMagicV3) {
+            var reader = ByteReader(data[containerMagicV3.count...])
+            guard let v1 = reader.blob(), let hasExtension = reader.u8(), let extensionData = reader.blob(), let count = reader.u32()
+            else { throw SnapshotFormatError() }
+            var members: [Member] = []
+            for _ in 0..<count {
+                guard let bytes = reader.blob(), let member = Member(encoded: bytes) else { throw SnapshotFormatError() }
+                members.append(member)
+            }
+            guard reader.isAtEnd else { throw SnapshotFormatError() }
+            return (v1, hasExtension == 1 ? extensionData : nil, members)
+        }
+        guard data.starts(with: containerMagic) else { return (data, nil, nil) }
         var reader = ByteReader(data[containerMagic.count...])
         guard let v1 = reader.blob(), let extensionData = reader.blob(), reader.isAtEnd else {
             throw SnapshotFormatError()
         }
-        return (v1, extensionData)
+        return (v1, extensionData, nil)
     }
 
     struct SnapshotFormatError: Error, CustomStringConvertible {

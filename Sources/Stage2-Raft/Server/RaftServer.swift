@@ -68,6 +68,8 @@ public struct RaftStatus: Sendable, Equatable {
     public var members: [Member] = []
     /// Learners among them.
     public var learners: Set<UInt64> = []
+    /// Proposals made here and not yet applied (writes waiting for their entry).
+    public var pendingProposals = 0
 }
 
 /// The shell around one Raft member: it owns the core, the disk storage, the peer transport
@@ -104,9 +106,18 @@ public final class RaftServer: @unchecked Sendable {
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
     var joinWaiters: [NodeID: [any Channel]] = [:]
-    var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame.JoinAnswer>] = [:]
+    // Membership changes asked through the API, waiting for their entry to apply.
+    var changeWaiters: [NodeID: [EventLoopPromise<UInt64>]] = [:]
+    // When each peer was last heard from: who counts as connected for membership checks.
+    var heardFrom: [NodeID: NIODeadline] = [:]
+    /// Yields when this member applies its own removal from the cluster (the daemon exits).
+    public let removals: AsyncStream<Void>
+    let removalContinuation: AsyncStream<Void>.Continuation
+    var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame>] = [:]
     var tickTask: RepeatedTask?
     var publishTicks = 0
+    // The last leader seen, to count changes of leader (not elections without one).
+    var lastLeader: NodeID = 0
     // The index of the newest snapshot saved or restored.
     var lastSnapshotIndex: UInt64 = 0
     // The single-thread group `loop` belongs to; shut down by `stop()`.
@@ -116,20 +127,28 @@ public final class RaftServer: @unchecked Sendable {
 
     var id: NodeID { node.id }
 
-    private init(configuration: RaftServerConfiguration, loop: any EventLoop, storage: DiskStorage, clock: any WallClock, logger: Logger) {
+    private init(
+        configuration: RaftServerConfiguration, memberID: NodeID, loop: any EventLoop, storage: DiskStorage, clock: any WallClock,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.loop = loop
         self.storage = storage
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
-        self.statusBox = Mutex(RaftStatus(memberID: configuration.member.id))
-        var config = RaftConfig(id: configuration.member.id)
+        self.statusBox = Mutex(RaftStatus(memberID: memberID))
+        self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
+        (self.removals, self.removalContinuation) = AsyncStream.makeStream()
+    }
+
+    static func makeNode(id: NodeID, configuration: RaftServerConfiguration, storage: DiskStorage) -> RaftNode<DiskStorage> {
+        var config = RaftConfig(id: id)
         config.electionTick = configuration.electionTicks
         config.heartbeatTick = 1
-        config.randomSeed = configuration.member.id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
+        config.randomSeed = id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
         config.applied = (try? storage.snapshot().metadata.index) ?? 0
-        self.node = RaftNode(config: config, storage: storage)
+        return RaftNode(config: config, storage: storage)
     }
 
     /// Opens the data directory and starts the member: a new cluster of one, a member joining
@@ -149,7 +168,12 @@ public final class RaftServer: @unchecked Sendable {
             directory: configuration.dataDirectory, initialConfState: founding, segmentSize: configuration.segmentSize)
         for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
         var clusterID = ClusterIdentity.load(configuration.dataDirectory)
+        // A member added by peer URL (`etcdctl member add`) has an ID other than its name's; it
+        // learns it when it joins and keeps it here.
+        let recordedID = ClusterIdentity.loadMemberID(configuration.dataDirectory)
+        let memberID = !isNewMember && recordedID != 0 ? recordedID : member.id
         if isNewMember && configuration.join.isEmpty {
+            try ClusterIdentity.storeMemberID(memberID, in: configuration.dataDirectory)
             // Recorded before the founding entries: a log never exists without its cluster.
             clusterID = ClusterIdentity.id(token: configuration.clusterToken, founders: founders)
             try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
@@ -172,7 +196,7 @@ public final class RaftServer: @unchecked Sendable {
         // The Raft loop gets a thread of its own: client connections (parsing, answering) run on
         // `group`, so they never delay a tick, a sync or a message to a follower.
         let raftThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = RaftServer(configuration: configuration, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
+        let server = RaftServer(configuration: configuration, memberID: memberID, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
         if let snapshot = try? storage.snapshot() { server.restore(snapshot) }
         server.transport = PeerTransport(group: group, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
@@ -217,6 +241,9 @@ public final class RaftServer: @unchecked Sendable {
                 waiter.promise.fail(ProposalError.stopped)
             }
             self.readWaiters = [:]
+            for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
+            self.changeWaiters = [:]
+            self.removalContinuation.finish()
         }.get()
         await transport.close()
         try? await raftThread?.shutdownGracefully()
@@ -243,12 +270,15 @@ public final class RaftServer: @unchecked Sendable {
     func receive(_ frame: PeerFrame, on channel: any Channel) {
         switch frame {
         case .raft(let message):
+            heardFrom[message.from] = .now()
             node.step(message)
             scheduleReady()
         case .joinRequest(let name, let peerURL, let clientURL):
             handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
-        case .joinResponse(let answer):
-            joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(answer)
+        case .joinResponse, .membershipResponse:
+            joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
+        case .membershipRequest(let request):
+            handleMembershipRequest(request, on: channel)
         case .refused:
             break  // the transport logs a refusal and hangs up; it never reaches the server
         }
@@ -294,7 +324,9 @@ public final class RaftServer: @unchecked Sendable {
         if isViewStale { publishView() }
         // The numbers every pass may move; who the members are is published with the view.
         let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
+        let pendingCount = pending.count + extensionPending.count
         statusBox.withLock { status in
+            status.pendingProposals = pendingCount
             status.term = term
             status.leader = leader
             status.appliedIndex = applied
@@ -315,6 +347,8 @@ public final class RaftServer: @unchecked Sendable {
     }
 
     private func roleChanged(leader: NodeID, role: Role) {
+        if leader != 0 && leader != lastLeader { RaftMetrics.leaderChanges.increment() }
+        if leader != 0 { lastLeader = leader }
         logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
         configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
         failUnconfirmedReads()
@@ -323,6 +357,7 @@ public final class RaftServer: @unchecked Sendable {
         expiring = []
         // Entries proposed here may still commit under the next leader, but this node cannot
         // promise it: tell the clients to check and retry, as etcd does on a leader change.
+        if !pending.isEmpty { RaftMetrics.proposalsFailed.increment(by: pending.count) }
         for (_, waiter) in pending {
             waiter.timeout.cancel()
             waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "leadership changed; the write may or may not have happened"))))
@@ -332,13 +367,15 @@ public final class RaftServer: @unchecked Sendable {
 
     func publishView() {
         isViewStale = false
+        for member in members.values where member.id != id && !member.peerURL.isEmpty { transport.prepareConnection(to: member.peerURL) }
         let leaderID = node.leader
         let others = members.filter { $0.key != leaderID }.values.sorted { $0.name < $1.name }
         let ordered = ((members[leaderID].map { [$0] } ?? []) + others).filter { !$0.clientURL.isEmpty }
         published.withLock {
             $0 = ClusterView(clientURLs: ordered.map(\.clientURL), leaderPeerURL: members[leaderID]?.peerURL)
         }
-        let (byName, learners) = (members.values.sorted { $0.name < $1.name }, Set(node.confState.learners))
+        // In ID order, as etcd lists members.
+        let (byName, learners) = (members.values.sorted { $0.id < $1.id }, Set(node.confState.learners))
         statusBox.withLock { status in
             status.members = byName
             status.learners = learners

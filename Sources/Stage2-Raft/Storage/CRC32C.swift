@@ -1,6 +1,6 @@
 /// CRC-32C (Castagnoli), the checksum of every WAL record and snapshot file. Table-driven,
 /// one table of 256 entries; fast enough that the WAL's sync, not its checksum, sets the pace.
-enum CRC32C {
+public enum CRC32C {
     private static let table: [UInt32] = (0..<256).map { byte in
         var crc = UInt32(byte)
         for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
@@ -8,7 +8,7 @@ enum CRC32C {
     }
 
     /// Extends `crc` (start from 0) with `bytes`.
-    static func update(_ crc: UInt32, _ bytes: some Sequence<UInt8>) -> UInt32 {
+    public static func update(_ crc: UInt32, _ bytes: some Sequence<UInt8>) -> UInt32 {
         var value = ~crc
         table.withUnsafeBufferPointer { table in
             for byte in bytes { value = table[Int((value ^ UInt32(byte)) & 0xFF)] ^ (value >> 8) }
@@ -16,7 +16,7 @@ enum CRC32C {
         return ~value
     }
 
-    static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 { update(0, bytes) }
+    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 { update(0, bytes) }
 }
 
 /// Little-endian encoding helpers for the on-disk formats (and Stage 4's snapshots).

@@ -98,7 +98,7 @@ public final class WriteAheadLog {
         }
         try guarded { () throws(StorageError) in
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
-            try fileSystem.sync(descriptor, path: segments.last!.path)
+            try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
         }
         syncCount += 1
         offset += batch.count
@@ -114,7 +114,7 @@ public final class WriteAheadLog {
         WALFormat.encodeSnapshotMarker(index: index, term: term, into: &batch)
         try guarded { () throws(StorageError) in
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
-            try fileSystem.sync(descriptor, path: segments.last!.path)
+            try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
         }
         syncCount += 1
         offset += batch.count

@@ -12,6 +12,10 @@ public enum PeerFrame: Sendable, Equatable {
     /// The listener will not talk to this connection, and says why before hanging up (for
     /// example a plaintext peer at a port that requires TLS), so both ends can log the cause.
     case refused(String)
+    /// A membership change a member forwards to the leader (etcd's MemberAdd and the like).
+    case membershipRequest(MembershipRequest)
+    /// The leader's answer to it.
+    case membershipResponse(MembershipAnswer)
 
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
     /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
@@ -63,6 +67,12 @@ public enum PeerFrame: Sendable, Equatable {
         case .refused(let reason):
             body.u8(4)
             body.blob(Array(reason.utf8))
+        case .membershipRequest(let request):
+            body.u8(5)
+            request.encode(into: &body)
+        case .membershipResponse(let answer):
+            body.u8(6)
+            answer.encode(into: &body)
         }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
@@ -98,6 +108,12 @@ public enum PeerFrame: Sendable, Equatable {
         case 4:
             guard let reason = reader.string(), reader.isAtEnd else { return nil }
             return .refused(reason)
+        case 5:
+            guard let request = MembershipRequest.decode(&reader), reader.isAtEnd else { return nil }
+            return .membershipRequest(request)
+        case 6:
+            guard let answer = MembershipAnswer.decode(&reader), reader.isAtEnd else { return nil }
+            return .membershipResponse(answer)
         default:
             return nil
         }

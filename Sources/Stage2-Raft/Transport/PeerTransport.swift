@@ -38,6 +38,7 @@ final class PeerFrameDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: 4)
         let bytes = buffer.readBytes(length: Int(length))!
         guard let frame = PeerFrame.decode(bytes[...]) else { throw PeerProtocolError(description: "malformed frame") }
+        if case .raft(let message) = frame { RaftMetrics.received(4 + Int(length), from: message.from) }
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
@@ -208,10 +209,20 @@ public final class PeerTransport: Sendable {
             connect(url)
             return false
         }
-        for frame in frames { channel.write(ByteBuffer(bytes: frame.encoded()), promise: nil) }
+        var bytes = 0
+        for frame in frames {
+            let encoded = frame.encoded()
+            bytes += encoded.count
+            channel.write(ByteBuffer(bytes: encoded), promise: nil)
+        }
         channel.flush()
+        if case .raft(let message) = frames[0] { RaftMetrics.sent(bytes, to: message.to) }
         return true
     }
+
+    /// Opens the connection to `url` now if there is none, so the first message need not be
+    /// dropped: a learner just promoted must reach voters it never talked to when it campaigns.
+    func prepareConnection(to url: String) { connect(url) }
 
     private func connect(_ url: String) {
         let now = NIODeadline.now()

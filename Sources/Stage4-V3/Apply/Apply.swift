@@ -28,6 +28,9 @@ extension MVCCStore {
             let writeRevision = nextRevision
             var events: [Event] = []
             let response: V3Response
+            // Out of space: nothing new goes in until the alarm is cleared (deletes and
+            // compactions still do, to make room).
+            if request.addsData && alarms.contains(where: { $0.kind == Alarm.noSpace }) { throw V3Error.noSpace }
             switch request {
             case .put(let put):
                 try check(put)
@@ -59,6 +62,8 @@ extension MVCCStore {
             case .leaseRenew(let renew):
                 guard let lease = leases[renew.id] else { throw V3Error.leaseNotFound }
                 response = .leaseRenew(id: renew.id, ttl: lease.ttl)
+            case .alarm(let request):
+                response = .alarm(self.alarm(request))
             }
             return .success(Applied(response: response, events: events, revision: revision))
         } catch let error as V3Error {
@@ -66,6 +71,35 @@ extension MVCCStore {
         } catch {
             return .failure(V3Error(code: .invalidArgument, message: "\(error)"))
         }
+    }
+
+    /// Raises or clears an alarm; the answer lists the alarms it changed, as etcd's does.
+    mutating func alarm(_ request: Etcdserverpb_AlarmRequest) -> Etcdserverpb_AlarmResponse {
+        var response = Etcdserverpb_AlarmResponse()
+        let alarm = Alarm(memberID: request.memberID, kind: Int32(request.alarm.rawValue))
+        switch request.action {
+        case .activate:
+            guard request.alarm != .none else { break }
+            alarms.insert(alarm)
+            response.alarms = [Self.message(alarm)]
+        case .deactivate:
+            // Member 0 or alarm NONE: every member's, or every kind (etcdctl disarms all).
+            let matching = alarms.filter {
+                (request.memberID == 0 || $0.memberID == request.memberID) && (request.alarm == .none || $0.kind == alarm.kind)
+            }
+            alarms.subtract(matching)
+            response.alarms = matching.sorted().map(Self.message)
+        default:
+            response.alarms = alarms.sorted().map(Self.message)
+        }
+        return response
+    }
+
+    static func message(_ alarm: Alarm) -> Etcdserverpb_AlarmMember {
+        var member = Etcdserverpb_AlarmMember()
+        member.memberID = alarm.memberID
+        member.alarm = Etcdserverpb_AlarmType(rawValue: Int(alarm.kind)) ?? .none
+        return member
     }
 
     // MARK: Reads

@@ -2,7 +2,7 @@
 /// etcdctl) map errors to their typed errors by this text.
 public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
-        case invalidArgument, outOfRange, notFound, failedPrecondition, unavailable, resourceExhausted, canceled, unimplemented
+        case invalidArgument, outOfRange, notFound, failedPrecondition, unavailable, resourceExhausted, canceled, unimplemented, dataLoss
     }
 
     public var code: Code
@@ -25,6 +25,22 @@ public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public static let stopped = V3Error(code: .unavailable, message: "etcdserver: server stopped")
     public static let timeout = V3Error(code: .unavailable, message: "etcdserver: request timed out")
     public static let requestTooLarge = V3Error(code: .invalidArgument, message: "etcdserver: request is too large")
+    public static let noSpace = V3Error(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
+    public static let notLeader = V3Error(code: .failedPrecondition, message: "etcdserver: not leader")
+    public static let unhealthy = V3Error(code: .unavailable, message: "etcdserver: unhealthy cluster")
+    public static let corrupt = V3Error(code: .dataLoss, message: "etcdserver: corrupt cluster")
+    public static let notSupportedForLearner = V3Error(code: .unavailable, message: "etcdserver: rpc not supported for learner")
+    public static let badLeaderTransferee = V3Error(code: .failedPrecondition, message: "etcdserver: bad leader transferee")
+    public static let memberExist = V3Error(code: .failedPrecondition, message: "etcdserver: member ID already exist")
+    public static let peerURLExist = V3Error(code: .failedPrecondition, message: "etcdserver: Peer URLs already exists")
+    public static let memberNotEnoughStarted = V3Error(
+        code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
+    public static let memberBadURLs = V3Error(code: .invalidArgument, message: "etcdserver: given member URLs are invalid")
+    public static let memberNotFound = V3Error(code: .notFound, message: "etcdserver: member not found")
+    public static let memberNotLearner = V3Error(code: .failedPrecondition, message: "etcdserver: can only promote a learner member")
+    public static let learnerNotReady = V3Error(
+        code: .failedPrecondition, message: "etcdserver: can only promote a learner member which is in sync with leader")
+    public static let tooManyLearners = V3Error(code: .failedPrecondition, message: "etcdserver: too many learner members in cluster")
 
     /// At most this many operations in one transaction (etcd's --max-txn-ops default).
     public static let maxTxnOps = 128

@@ -14,6 +14,28 @@ public enum V3Request: Sendable, Equatable {
     /// A keep-alive, through the log so that any member can take one (etcd forwards them to
     /// the leader instead): every member restarts the lease's clock when it applies it.
     case leaseRenew(Etcdserverpb_LeaseKeepAliveRequest)
+    /// Raise or clear an alarm (GET is answered locally, never proposed).
+    case alarm(Etcdserverpb_AlarmRequest)
+
+    /// Whether it may write new data: what a NOSPACE alarm refuses (etcd's applierV3Capped),
+    /// and what the quota checks before proposing.
+    public var addsData: Bool {
+        switch self {
+        case .put, .leaseGrant: true
+        case .txn(let txn): Self.hasPuts(txn)
+        default: false
+        }
+    }
+
+    static func hasPuts(_ txn: Etcdserverpb_TxnRequest) -> Bool {
+        (txn.success + txn.failure).contains { op in
+            switch op.request {
+            case .requestPut: true
+            case .requestTxn(let nested): hasPuts(nested)
+            default: false
+            }
+        }
+    }
 
     public func encoded() throws -> [UInt8] {
         let (tag, body): (UInt8, any SwiftProtobuf.Message) =
@@ -25,6 +47,7 @@ public enum V3Request: Sendable, Equatable {
             case .leaseGrant(let request): (5, request)
             case .leaseRevoke(let request): (6, request)
             case .leaseRenew(let request): (7, request)
+            case .alarm(let request): (8, request)
             }
         return [tag] + (try body.serializedBytes() as [UInt8])
     }
@@ -40,6 +63,7 @@ public enum V3Request: Sendable, Equatable {
         case 5: self = .leaseGrant(try Etcdserverpb_LeaseGrantRequest(serializedBytes: body))
         case 6: self = .leaseRevoke(try Etcdserverpb_LeaseRevokeRequest(serializedBytes: body))
         case 7: self = .leaseRenew(try Etcdserverpb_LeaseKeepAliveRequest(serializedBytes: body))
+        case 8: self = .alarm(try Etcdserverpb_AlarmRequest(serializedBytes: body))
         default: throw V3Error(code: .invalidArgument, message: "unknown v3 request kind \(tag)")
         }
     }
@@ -54,4 +78,5 @@ public enum V3Response: Sendable {
     case leaseGrant(Etcdserverpb_LeaseGrantResponse)
     case leaseRevoke(Etcdserverpb_LeaseRevokeResponse)
     case leaseRenew(id: Int64, ttl: Int64)
+    case alarm(Etcdserverpb_AlarmResponse)
 }

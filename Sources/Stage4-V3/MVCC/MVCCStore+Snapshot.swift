@@ -35,6 +35,12 @@ extension MVCCStore {
             writer.u32(UInt32(lease.keys.count))
             for key in lease.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { writer.blob(key) }
         }
+        // Alarms came later: a snapshot without this section has none.
+        writer.u32(UInt32(alarms.count))
+        for alarm in alarms.sorted() {
+            writer.u64(alarm.memberID)
+            writer.u32(UInt32(bitPattern: alarm.kind))
+        }
         return writer.bytes
     }
 
@@ -67,6 +73,7 @@ extension MVCCStore {
                 } else {
                     history.append(Record(revision: modRevision, sub: Int32(bitPattern: sub), kv: nil))
                 }
+                sizeInUse += Self.size(of: history[history.count - 1], key: key)
             }
             index[key] = history
         }
@@ -79,6 +86,13 @@ extension MVCCStore {
                 lease.keys.insert(key)
             }
             leases[Int64(bitPattern: id)] = lease
+        }
+        if !reader.isAtEnd {
+            guard let alarmCount = reader.u32() else { throw SnapshotError() }
+            for _ in 0..<alarmCount {
+                guard let member = reader.u64(), let kind = reader.u32() else { throw SnapshotError() }
+                alarms.insert(Alarm(memberID: member, kind: Int32(bitPattern: kind)))
+            }
         }
         guard reader.isAtEnd else { throw SnapshotError() }
     }

@@ -35,6 +35,29 @@ public struct MVCCStore: Sendable {
     /// expires is the lessor's business (`V3StateMachine`), decided by the leader alone.
     public internal(set) var leases: [Int64: Lease] = [:]
 
+    /// Bytes the kept history takes, as the quota counts them (etcd's "size in use"): the same
+    /// on every member, since every member applies the same writes and compactions.
+    public internal(set) var sizeInUse = 0
+    /// Raised alarms, replicated so that every member refuses what they forbid.
+    public internal(set) var alarms: Set<Alarm> = []
+
+    /// An alarm a member raised (etcd's AlarmMember): `kind` is etcd's AlarmType number.
+    public struct Alarm: Sendable, Hashable, Comparable {
+        public var memberID: UInt64
+        public var kind: Int32
+        public init(memberID: UInt64, kind: Int32) {
+            self.memberID = memberID
+            self.kind = kind
+        }
+        public static func < (a: Alarm, b: Alarm) -> Bool { (a.memberID, a.kind) < (b.memberID, b.kind) }
+        /// etcd's AlarmType NOSPACE.
+        public static let noSpace: Int32 = 1
+    }
+
+    /// What one record costs: its key and value, and about what etcd's backend spends besides
+    /// (a 17-byte revision key and the KeyValue's framing).
+    static func size(of record: Record, key: [UInt8]) -> Int { key.count + (record.kv?.value.count ?? 0) + 48 }
+
     public struct Lease: Sendable, Equatable {
         public var ttl: Int64
         public var keys: Set<[UInt8]> = []
@@ -136,6 +159,7 @@ public struct MVCCStore: Sendable {
         // both records, ordered by `sub`; reads see the last.
         let record = Record(revision: revision, sub: nextSub(at: revision), kv: kv)
         index.modify(key, initial: []) { $0.append(record) }
+        sizeInUse += Self.size(of: record, key: key)
         if let old = previous?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
         if lease != 0 { leases[lease]?.keys.insert(key) }
         self.revision = max(self.revision, revision)
@@ -149,6 +173,7 @@ public struct MVCCStore: Sendable {
         for previous in doomed {
             let record = Record(revision: revision, sub: nextSub(at: revision), kv: nil)
             index.modify(previous.key, initial: []) { $0.append(record) }
+            sizeInUse += Self.size(of: record, key: previous.key)
             if previous.lease != 0 { leases[previous.lease]?.keys.remove(previous.key) }
             let tombstone = KeyValue(key: previous.key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)
             events.append(Event(kind: .delete, kv: tombstone, previous: previous))
@@ -163,15 +188,18 @@ public struct MVCCStore: Sendable {
         if revision > self.revision { throw .futureRevision }
         if revision <= compactRevision { throw .compacted }
         compactRevision = revision
-        index.compactMap { _, history in
+        var freed = 0
+        index.compactMap { key, history in
             // Keep the last write at or before `revision` (what a read there sees) unless it is
             // a tombstone, and everything after it.
             var firstKept = 0
             if let last = history.lastIndex(where: { $0.revision <= revision }) {
                 firstKept = history[last].kv == nil ? last + 1 : last
             }
+            for record in history[..<firstKept] { freed += Self.size(of: record, key: key) }
             return firstKept == history.count ? nil : Array(history[firstKept...])
         }
+        sizeInUse -= freed
     }
 
     /// The changes to keys in the range after `revision` (exclusive), in order: what a watcher

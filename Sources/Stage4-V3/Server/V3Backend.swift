@@ -33,6 +33,16 @@ public struct V3Backend: Sendable {
         let payload: [UInt8]
         do { payload = try request.encoded() } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
         guard payload.count <= Self.maxRequestBytes else { throw Self.rpcError(V3Error.requestTooLarge) }
+        // etcd's quota check, before the log: a write that would pass the quota raises the
+        // NOSPACE alarm (through the log, so every member refuses) and is refused.
+        if request.addsData && !machine.fitsQuota(cost: payload.count + 64) {
+            var alarm = Etcdserverpb_AlarmRequest()
+            alarm.action = .activate
+            alarm.memberID = raft.status.memberID
+            alarm.alarm = .nospace
+            _ = try? await raft.propose(try V3Request.alarm(alarm).encoded())
+            throw Self.rpcError(V3Error.noSpace)
+        }
         let result: any Sendable
         do {
             result = try await raft.propose(payload)
@@ -57,6 +67,31 @@ public struct V3Backend: Sendable {
         }
     }
 
+    /// Whether this member is a learner: it serves only serializable reads and status.
+    var isLearner: Bool {
+        let status = raft.status
+        return status.learners.contains(status.memberID)
+    }
+
+    static func rpcError(_ error: MembershipError) -> RPCError {
+        switch error {
+        case .badURL: rpcError(V3Error.memberBadURLs)
+        case .onlyOnePeerURL: RPCError(code: .invalidArgument, message: "etcdserver: given member URLs are invalid: this server takes one peer URL per member")
+        case .peerURLExists: rpcError(V3Error.peerURLExist)
+        case .notFound: rpcError(V3Error.memberNotFound)
+        case .notLearner: rpcError(V3Error.memberNotLearner)
+        case .learnerNotReady: rpcError(V3Error.learnerNotReady)
+        case .tooManyLearners: rpcError(V3Error.tooManyLearners)
+        case .notEnoughStarted: rpcError(V3Error.memberNotEnoughStarted)
+        case .unhealthy: rpcError(V3Error.unhealthy)
+        case .noLeader: rpcError(V3Error.noLeader)
+        case .changeInProgress: RPCError(code: .unavailable, message: "etcdserver: another membership change is in progress; retry")
+        case .timedOut: rpcError(V3Error.timeout)
+        case .stopped: rpcError(V3Error.stopped)
+        case .leaderChanged: rpcError(V3Error.leaderChanged)
+        }
+    }
+
     static func rpcError(_ error: ProposalError) -> RPCError {
         switch error {
         case .noLeader: rpcError(V3Error.noLeader)
@@ -77,6 +112,7 @@ public struct V3Backend: Sendable {
             case .resourceExhausted: .resourceExhausted
             case .canceled: .cancelled
             case .unimplemented: .unimplemented
+            case .dataLoss: .dataLoss
             }
         return RPCError(code: code, message: error.message)
     }

@@ -24,6 +24,13 @@ public final class V3Server: Sendable {
     public static func start(
         host: String, port: Int, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup? = nil, logger: Logger
     ) async throws -> V3Server {
+        try await start(host: host, port: port, backend: backend, v1: v1, tls: tls, metrics: nil, logger: logger)
+    }
+
+    /// As above; `metrics`, if given, counts calls (grpc_server_*_total) for Prometheus.
+    public static func start(
+        host: String, port: Int, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup?, metrics: GRPCCallMetrics?, logger: Logger
+    ) async throws -> V3Server {
         let listener = ClientPortListener(host: host, port: port, tls: tls, v1: v1, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         var config = HTTP2ServerTransport.Custom<ClientPortListener>.Config.defaults
         // etcdctl pings every ~10 s on idle connections (an idle `etcdctl watch`): allow it, as
@@ -36,7 +43,7 @@ public final class V3Server: Sendable {
         let server = GRPCServer(transport: transport, services: [
                 KVService(backend: backend), WatchService(backend: backend), LeaseService(backend: backend),
                 ClusterService(backend: backend), MaintenanceService(backend: backend),
-            ])
+            ], interceptors: (metrics.map { [$0.interceptor] } ?? []) + [LearnerGate(backend: backend)])
         let task = Task { try await server.serve() }
         let bound: Int
         do {

@@ -17,13 +17,38 @@ public final class V3StateMachine: LogStateMachine {
         var expiries: [Int64: ContinuousClock.Instant] = [:]
         /// Leases whose revocation this leader proposed and has not seen applied.
         var revoking: Set<Int64> = []
+        /// What the store has grown to (etcd's db size): freed space stays counted until a
+        /// defragmentation, as a database file keeps its pages. This member's own figure.
+        var totalSize = 0
     }
 
     let now: @Sendable () -> ContinuousClock.Instant
 
     /// `now` is injectable so tests can move time; the daemon uses the monotonic clock.
-    public init(now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+    public init(quotaBytes: Int = V3StateMachine.defaultQuotaBytes, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.now = now
+        self.quotaBytes = quotaBytes
+    }
+
+    /// `--quota-backend-bytes`: past this, writes that add data raise NOSPACE and are refused.
+    public let quotaBytes: Int
+    /// etcd's default quota: 2 GiB.
+    public static let defaultQuotaBytes = 2 << 30
+
+    /// The store's size as etcd reports it: total (grown to) and in use.
+    public var sizes: (total: Int, inUse: Int) {
+        state.withLock { ($0.totalSize, $0.store.sizeInUse) }
+    }
+
+    /// Gives back the space freed by compactions (etcd's defragment): the total drops to what
+    /// is in use. Local to this member, as in etcd.
+    public func defragment() {
+        state.withLock { $0.totalSize = $0.store.sizeInUse }
+    }
+
+    /// Whether a write adding about `cost` bytes fits in the quota.
+    func fitsQuota(cost: Int) -> Bool {
+        quotaBytes <= 0 || state.withLock { $0.totalSize } + cost <= quotaBytes
     }
 
     public func apply(_ payload: [UInt8], index: UInt64) -> any Sendable {
@@ -36,6 +61,7 @@ public final class V3StateMachine: LogStateMachine {
         let instant = now()
         return state.withLock { state in
             let result = state.store.apply(request)
+            state.totalSize = max(state.totalSize, state.store.sizeInUse)
             if case .success(let applied) = result {
                 if !applied.events.isEmpty { state.watchers.deliver(applied.events, revision: applied.revision) }
                 switch applied.response {
@@ -62,11 +88,18 @@ public final class V3StateMachine: LogStateMachine {
         state.withLock { $0.store.encoded() }
     }
 
+    public func snapshotSource() -> @Sendable () -> [UInt8] {
+        // A copy of the store shares its storage until the next write: cheap to take here.
+        let store = state.withLock { $0.store }
+        return { store.encoded() }
+    }
+
     public func restore(from data: [UInt8]) throws {
         let store = try MVCCStore(encoded: data)
         let instant = now()
         state.withLock { state in
             state.store = store
+            state.totalSize = store.sizeInUse
             state.expiries = state.store.leases.mapValues { instant + .seconds($0.ttl) }
             state.revoking = []
             // Watchers carry on from the new store's history, as etcd's do after a restore.

@@ -2,8 +2,9 @@ import EtcdAPI
 import GRPCCore
 import Raft
 
-/// etcd's Cluster service, as far as this stage goes: the member list. Changing membership
-/// through it is Stage 4 part 2 (issue 7); those methods answer UNIMPLEMENTED with a reason.
+/// etcd's Cluster service: the member list, and membership changes through Stage 2's
+/// single-server changes. Any member takes a change; the leader checks it as etcd's
+/// --strict-reconfig-check does and proposes it; the answer comes once it is applied here.
 struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let backend: V3Backend
 
@@ -17,18 +18,65 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return message
     }
 
+    private func header() -> Etcdserverpb_ResponseHeader {
+        backend.header(revision: backend.machine.read { $0.revision })
+    }
+
     func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws -> Etcdserverpb_MemberListResponse {
+        // etcd 3.4 answers from the local view (its `linearizable` option came in 3.5).
         let status = backend.raft.status
         var response = Etcdserverpb_MemberListResponse()
-        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        response.header = header()
         response.members = status.members.map { Self.message($0, learners: status.learners) }
         return response
     }
 
-    static let notYet = RPCError(code: .unimplemented, message: "etcdserver: membership changes through the v3 API are not implemented yet; use -C to join")
+    /// Runs a change and returns what it did, as etcd's errors on failure.
+    private func change(_ request: MembershipRequest) async throws -> MembershipResult {
+        do {
+            return try await backend.raft.changeMembership(request)
+        } catch {
+            throw V3Backend.rpcError(error)
+        }
+    }
 
-    func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse { throw Self.notYet }
-    func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse { throw Self.notYet }
-    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse { throw Self.notYet }
-    func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse { throw Self.notYet }
+    /// This server keeps one peer URL per member; etcd's clients send a list.
+    private func onePeerURL(_ urls: [String]) throws -> String {
+        guard !urls.isEmpty else { throw V3Backend.rpcError(V3Error.memberBadURLs) }
+        guard urls.count == 1 else { throw V3Backend.rpcError(MembershipError.onlyOnePeerURL) }
+        return urls[0]
+    }
+
+    func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
+        let result = try await change(.add(peerURL: try onePeerURL(request.peerUrls), isLearner: request.isLearner))
+        var response = Etcdserverpb_MemberAddResponse()
+        response.header = header()
+        response.member = Self.message(result.member, learners: result.learners)
+        response.members = result.members.map { Self.message($0, learners: result.learners) }
+        return response
+    }
+
+    func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
+        let result = try await change(.remove(id: request.id))
+        var response = Etcdserverpb_MemberRemoveResponse()
+        response.header = header()
+        response.members = result.members.map { Self.message($0, learners: result.learners) }
+        return response
+    }
+
+    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
+        let result = try await change(.update(id: request.id, peerURL: try onePeerURL(request.peerUrls)))
+        var response = Etcdserverpb_MemberUpdateResponse()
+        response.header = header()
+        response.members = result.members.map { Self.message($0, learners: result.learners) }
+        return response
+    }
+
+    func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
+        let result = try await change(.promote(id: request.id))
+        var response = Etcdserverpb_MemberPromoteResponse()
+        response.header = header()
+        response.members = result.members.map { Self.message($0, learners: result.learners) }
+        return response
+    }
 }

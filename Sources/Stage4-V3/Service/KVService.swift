@@ -7,7 +7,10 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let backend: V3Backend
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
-        if !request.serializable { try await backend.confirmLinearizable() }
+        if !request.serializable {
+            if backend.isLearner { throw V3Backend.rpcError(V3Error.notSupportedForLearner) }
+            try await backend.confirmLinearizable()
+        }
         let (outcome, revision) = backend.machine.read { store -> (Result<Etcdserverpb_RangeResponse, V3Error>, Int64) in
             do throws(V3Error) {
                 return (.success(try store.range(request)), store.revision)

@@ -1,41 +1,123 @@
 import EtcdAPI
+import Foundation
 import GRPCCore
 import Raft
 
-/// etcd's Maintenance service, as far as this stage goes: Status (for `etcdctl endpoint
-/// status`). The rest is Stage 4 part 2 (issue 7) and answers UNIMPLEMENTED with a reason.
+/// etcd's Maintenance service: status, hashes to check replicas agree, alarms (NOSPACE),
+/// defragmentation, snapshots, and moving leadership.
 struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     let backend: V3Backend
 
     /// The etcd version this server speaks for (etcdctl prints it).
     static let version = "3.4.23"
 
+    /// etcd's text for an alarm, as status errors and `etcdctl alarm list` show it.
+    static func text(_ alarm: Etcdserverpb_AlarmMember) -> String {
+        "memberID:\(alarm.memberID) alarm:\(alarm.alarm == .nospace ? "NOSPACE" : alarm.alarm == .corrupt ? "CORRUPT" : "NONE") "
+    }
+
     func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
         let status = backend.raft.status
-        let (revision, size) = backend.machine.read { store in (store.revision, Int64(store.encodedSizeEstimate)) }
+        let (revision, alarms) = backend.machine.read { store in (store.revision, store.alarms.sorted()) }
+        let sizes = backend.machine.sizes
         var response = Etcdserverpb_StatusResponse()
         response.header = backend.header(revision: revision)
         response.version = Self.version
-        response.dbSize = size
-        response.dbSizeInUse = size
+        response.dbSize = Int64(sizes.total)
+        response.dbSizeInUse = Int64(sizes.inUse)
         response.leader = status.leader
         response.raftIndex = status.commitIndex
         response.raftTerm = status.term
         response.raftAppliedIndex = status.appliedIndex
         response.isLearner = status.learners.contains(status.memberID)
+        response.errors = alarms.map { Self.text(MVCCStore.message($0)) }
         return response
     }
 
-    static func notYet(_ what: String) -> RPCError {
-        RPCError(code: .unimplemented, message: "etcdserver: \(what) is not implemented yet")
+    func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
+        var response: Etcdserverpb_AlarmResponse
+        switch request.action {
+        case .activate, .deactivate:
+            let applied = try await backend.write(.alarm(request))
+            guard case .alarm(let answer) = applied.response else { throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result") }
+            response = answer
+        default:
+            let alarms = backend.machine.read { $0.alarms.sorted() }
+            response = Etcdserverpb_AlarmResponse()
+            response.alarms = alarms.filter { request.alarm == .none || $0.kind == Int32(request.alarm.rawValue) }.map(MVCCStore.message)
+        }
+        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        return response
     }
 
-    func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse { throw Self.notYet("Alarm") }
-    func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse { throw Self.notYet("Defragment") }
-    func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse { throw Self.notYet("Hash") }
-    func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse { throw Self.notYet("HashKV") }
-    func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
-        throw Self.notYet("Snapshot")
+    func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+        backend.machine.defragment()
+        var response = Etcdserverpb_DefragmentResponse()
+        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        return response
     }
-    func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse { throw Self.notYet("MoveLeader") }
+
+    func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+        let store = backend.machine.read { $0 }
+        var response = Etcdserverpb_HashResponse()
+        response.header = backend.header(revision: store.revision)
+        response.hash = store.hash
+        return response
+    }
+
+    func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+        let store = backend.machine.read { $0 }
+        let revision = request.revision == 0 ? store.revision : request.revision
+        if revision > store.revision { throw V3Backend.rpcError(V3Error.futureRevision) }
+        if revision < store.compactRevision { throw V3Backend.rpcError(V3Error.compacted) }
+        var response = Etcdserverpb_HashKVResponse()
+        response.header = backend.header(revision: store.revision)
+        // Hashed off the lock: `store` is this member's copy of the moment.
+        response.hash = store.hashKV(at: revision)
+        response.compactRevision = store.compactRevision
+        return response
+    }
+
+    /// etcd's chunk size for the snapshot stream.
+    static let chunkSize = 32 * 1024
+
+    func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
+        let body = SnapshotFile.padded(try await backend.raft.backup())
+        // As etcd: the data in chunks, each saying how much is left after it; then the
+        // SHA-256 of all of it in a last message of its own.
+        var sent = 0
+        while sent < body.count {
+            let end = min(sent + Self.chunkSize, body.count)
+            var chunk = Etcdserverpb_SnapshotResponse()
+            chunk.header = backend.header(revision: 0)
+            chunk.remainingBytes = UInt64(body.count - end)
+            chunk.blob = Data(body[sent..<end])
+            try await response.write(chunk)
+            sent = end
+        }
+        var last = Etcdserverpb_SnapshotResponse()
+        last.header = backend.header(revision: 0)
+        last.blob = Data(SnapshotFile.checksum(body))
+        try await response.write(last)
+    }
+
+    func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
+        let status = backend.raft.status
+        guard status.leader == status.memberID else { throw V3Backend.rpcError(V3Error.notLeader) }
+        guard status.members.contains(where: { $0.id == request.targetID }), !status.learners.contains(request.targetID) else {
+            throw V3Backend.rpcError(V3Error.badLeaderTransferee)
+        }
+        do {
+            try await backend.raft.transferLeadership(to: request.targetID)
+        } catch {
+            switch error {
+            case .notLeader: throw V3Backend.rpcError(V3Error.notLeader)
+            case .badTransferee: throw V3Backend.rpcError(V3Error.badLeaderTransferee)
+            case .timedOut: throw RPCError(code: .unavailable, message: "etcdserver: request timed out, leader transfer took too long")
+            }
+        }
+        var response = Etcdserverpb_MoveLeaderResponse()
+        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        return response
+    }
 }

@@ -1,0 +1,256 @@
+import NIOCore
+import SingleNode
+
+/// A change to the membership asked through the API (etcd's MemberAdd, MemberRemove,
+/// MemberUpdate, MemberPromote). Any member takes it; only the leader decides it, because the
+/// safety checks need what only the leader knows (who is connected, how far a learner is).
+public enum MembershipRequest: Sendable, Equatable {
+    /// Add a member known by its peer URL; it starts with `--initial-cluster-state existing`.
+    case add(peerURL: String, isLearner: Bool)
+    /// Remove a member (the leader too: it steps down once the change applies).
+    case remove(id: NodeID)
+    /// Change a member's peer URL.
+    case update(id: NodeID, peerURL: String)
+    /// Make a learner a voter, once it has caught up.
+    case promote(id: NodeID)
+}
+
+/// Why a membership change was refused: etcd's reasons (the v3 API maps each to etcd's error).
+public enum MembershipError: UInt8, Error, Sendable, Equatable {
+    case badURL = 1, peerURLExists, notFound, notLearner, learnerNotReady, tooManyLearners, notEnoughStarted, unhealthy,
+        noLeader, changeInProgress, timedOut, stopped, leaderChanged, onlyOnePeerURL
+}
+
+/// What a membership change did: the member it was about, and the members after it.
+public struct MembershipResult: Sendable {
+    public var member: Member
+    public var members: [Member]
+    public var learners: Set<NodeID>
+}
+
+/// The leader's answer to a member that forwarded a membership change.
+public enum MembershipAnswer: Sendable, Equatable {
+    /// Applied at `index`, about member `id`.
+    case done(id: NodeID, index: UInt64)
+    case failed(MembershipError)
+    /// Ask the leader at this peer address instead.
+    case redirect(leaderPeerURL: String)
+}
+
+extension RaftServer {
+    /// etcd 3.4 lets one learner in at a time.
+    static let maxLearners = 1
+    /// How long a peer may stay silent and still count as connected (etcd's HealthInterval).
+    static let healthInterval = TimeAmount.seconds(5)
+
+    /// Changes the membership, from any member: the leader checks and proposes the change,
+    /// and this returns once it is applied here.
+    public func changeMembership(_ request: MembershipRequest) async throws(MembershipError) -> MembershipResult {
+        let first: MembershipAnswer
+        do {
+            first = try await loop.submit { self.startMembershipChange(request) }.get().get()
+        } catch let error as MembershipError {
+            throw error
+        } catch {
+            throw .stopped
+        }
+        var answer = first
+        // A follower forwards to the leader, and follows one more redirect if leadership moved.
+        for _ in 0..<3 {
+            guard case .redirect(let leaderURL) = answer else { break }
+            do {
+                guard case .membershipResponse(let reply) = try await ask(leaderURL, .membershipRequest(request)) else { throw MembershipError.noLeader }
+                answer = reply
+            } catch let error as MembershipError {
+                throw error
+            } catch {
+                throw .noLeader
+            }
+        }
+        switch answer {
+        case .failed(let error): throw error
+        case .redirect: throw .noLeader
+        case .done(let id, let index):
+            do {
+                try await waitApplied(index)
+                return try await loop.submit {
+                    let members = self.members.values.sorted { $0.id < $1.id }
+                    let member = self.members[id] ?? members.first { $0.id == id } ?? Member(name: "", peerURL: "", clientURL: "", id: id)
+                    return MembershipResult(member: member, members: members, learners: Set(self.node.confState.learners))
+                }.get()
+            } catch {
+                throw .timedOut
+            }
+        }
+    }
+
+    /// Answers a membership change another member forwarded.
+    func handleMembershipRequest(_ request: MembershipRequest, on channel: any Channel) {
+        startMembershipChange(request).whenComplete { result in
+            let answer: MembershipAnswer
+            switch result {
+            case .success(let reply): answer = reply
+            case .failure(let error): answer = .failed(error as? MembershipError ?? .stopped)
+            }
+            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.membershipResponse(answer).encoded()), promise: nil)
+        }
+    }
+
+    /// On the leader: checks the change as etcd's --strict-reconfig-check does, proposes it,
+    /// and completes once it is applied. Elsewhere: where the leader is.
+    func startMembershipChange(_ request: MembershipRequest) -> EventLoopFuture<MembershipAnswer> {
+        loop.preconditionInEventLoop()
+        guard node.role == .leader else {
+            if let leader = members[node.leader] { return loop.makeSucceededFuture(.redirect(leaderPeerURL: leader.peerURL)) }
+            return loop.makeSucceededFuture(.failed(.noLeader))
+        }
+        let change: ConfChange
+        switch checkMembershipChange(request) {
+        case .failure(let error): return loop.makeSucceededFuture(.failed(error))
+        case .success(let checked): change = checked
+        }
+        do {
+            try node.proposeConfChange(change)
+        } catch {
+            return loop.makeSucceededFuture(.failed(.changeInProgress))
+        }
+        let promise = loop.makePromise(of: UInt64.self)
+        changeWaiters[change.nodeID, default: []].append(promise)
+        let timeout = loop.scheduleTask(in: configuration.requestTimeout) { promise.fail(MembershipError.timedOut) }
+        promise.futureResult.whenComplete { _ in timeout.cancel() }
+        logger.info("proposing a membership change", metadata: ["change": "\(request)"])
+        scheduleReady()
+        return promise.futureResult.map { index in .done(id: change.nodeID, index: index) }
+            .recover { error in .failed(error as? MembershipError ?? .timedOut) }
+    }
+
+    private func checkMembershipChange(_ request: MembershipRequest) -> Result<ConfChange, MembershipError> {
+        let conf = node.confState
+        let voters = Set(conf.voters)
+        func quorum(_ count: Int) -> Int { count / 2 + 1 }
+        // A member is started once it has announced its name (etcd: a member with a name).
+        func started(_ ids: Set<NodeID>) -> Int { ids.filter { !(members[$0]?.name.isEmpty ?? true) }.count }
+        func connected(_ ids: Set<NodeID>) -> Int {
+            let since = NIODeadline.now() - Self.healthInterval
+            return ids.filter { $0 == id || (heardFrom[$0].map { $0 >= since } ?? false) }.count
+        }
+        switch request {
+        case .add(let peerURL, let isLearner):
+            guard Self.isValidPeerURL(peerURL) else { return .failure(.badURL) }
+            guard !members.values.contains(where: { $0.peerURL == peerURL }) else { return .failure(.peerURLExists) }
+            guard members.count < configuration.maxClusterSize else { return .failure(.notEnoughStarted) }
+            if isLearner {
+                guard conf.learners.count < Self.maxLearners else { return .failure(.tooManyLearners) }
+            } else {
+                // The new voter is not started: the started ones must still make a quorum.
+                guard started(voters) >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
+                guard connected(voters) >= quorum(voters.count + 1) else { return .failure(.unhealthy) }
+            }
+            var newID = Member.fnv1a(Array("\(peerURL)\n\(NIODeadline.now().uptimeNanoseconds)\n\(UInt64.random(in: 0...UInt64.max))".utf8))
+            while newID == 0 || members[newID] != nil { newID &+= 1 }
+            let member = Member(name: "", peerURL: peerURL, clientURL: "", id: newID)
+            return .success(ConfChange(isLearner ? .addLearner : .addVoter, nodeID: newID, context: member.encoded))
+        case .remove(let target):
+            guard members[target] != nil || voters.contains(target) || conf.learners.contains(target) else { return .failure(.notFound) }
+            if voters.contains(target) {
+                let remaining = voters.subtracting([target])
+                guard started(remaining) >= quorum(remaining.count) else { return .failure(.notEnoughStarted) }
+                // A member that is down is safe to remove: it is not part of the live quorum.
+                if target == id || connected([target]) == 1 {
+                    guard connected(voters) - 1 >= quorum(remaining.count) else { return .failure(.unhealthy) }
+                }
+            }
+            return .success(ConfChange(.remove, nodeID: target))
+        case .update(let target, let peerURL):
+            guard Self.isValidPeerURL(peerURL) else { return .failure(.badURL) }
+            guard var member = members[target] else { return .failure(.notFound) }
+            guard !members.values.contains(where: { $0.peerURL == peerURL && $0.id != target }) else { return .failure(.peerURLExists) }
+            member.peerURL = peerURL
+            return .success(ConfChange(.update, nodeID: target, context: member.encoded))
+        case .promote(let target):
+            guard let member = members[target] else { return .failure(.notFound) }
+            guard conf.learners.contains(target) else { return .failure(.notLearner) }
+            // etcd's readiness rule: the learner has at least 90% of what the leader has.
+            let learnerMatch = node.progress[target]?.match ?? 0
+            let leaderMatch = node.progress[id]?.match ?? node.lastIndex
+            guard Double(learnerMatch) >= Double(leaderMatch) * 0.9 else { return .failure(.learnerNotReady) }
+            guard started(voters) + 1 >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
+            return .success(ConfChange(.addVoter, nodeID: target, context: member.encoded))
+        }
+    }
+
+    /// http(s)://host:port with a numeric port: what a member can be dialled at.
+    static func isValidPeerURL(_ url: String) -> Bool {
+        guard let rest = url.hasPrefix("http://") ? url.dropFirst(7) : url.hasPrefix("https://") ? url.dropFirst(8) : nil,
+            let colon = rest.lastIndex(of: ":"), colon != rest.startIndex,
+            let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port)
+        else { return false }
+        return !rest[..<colon].contains("/")
+    }
+
+    /// Completes the waiters for a membership change applied at `index`.
+    func membershipChangeApplied(_ nodeID: NodeID, at index: UInt64) {
+        for promise in changeWaiters.removeValue(forKey: nodeID) ?? [] { promise.succeed(index) }
+    }
+
+    /// Waits until this member has applied `index`.
+    func waitApplied(_ index: UInt64) async throws {
+        let promise = loop.makePromise(of: Void.self)
+        loop.execute {
+            guard self.machine.appliedIndex < index else { return promise.succeed(()) }
+            let context = self.nextReadContext
+            self.nextReadContext += 1
+            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
+                self?.readWaiters.removeValue(forKey: context)?.promise.fail(ProposalError.timedOut)
+            }
+            self.readWaiters[context] = (promise, timeout, index)
+        }
+        try await promise.futureResult.get()
+    }
+}
+
+extension MembershipRequest {
+    func encode(into writer: inout ByteWriter) {
+        switch self {
+        case .add(let url, let isLearner): writer.u8(1); writer.blob(Array(url.utf8)); writer.u8(isLearner ? 1 : 0)
+        case .remove(let id): writer.u8(2); writer.u64(id)
+        case .update(let id, let url): writer.u8(3); writer.u64(id); writer.blob(Array(url.utf8))
+        case .promote(let id): writer.u8(4); writer.u64(id)
+        }
+    }
+
+    static func decode(_ reader: inout ByteReader) -> MembershipRequest? {
+        switch reader.u8() {
+        case 1:
+            guard let url = reader.string(), let learner = reader.u8() else { return nil }
+            return .add(peerURL: url, isLearner: learner == 1)
+        case 2: return reader.u64().map { .remove(id: $0) }
+        case 3:
+            guard let id = reader.u64(), let url = reader.string() else { return nil }
+            return .update(id: id, peerURL: url)
+        case 4: return reader.u64().map { .promote(id: $0) }
+        default: return nil
+        }
+    }
+}
+
+extension MembershipAnswer {
+    func encode(into writer: inout ByteWriter) {
+        switch self {
+        case .done(let id, let index): writer.u8(1); writer.u64(id); writer.u64(index)
+        case .failed(let error): writer.u8(2); writer.u8(error.rawValue)
+        case .redirect(let url): writer.u8(3); writer.blob(Array(url.utf8))
+        }
+    }
+
+    static func decode(_ reader: inout ByteReader) -> MembershipAnswer? {
+        switch reader.u8() {
+        case 1:
+            guard let id = reader.u64(), let index = reader.u64() else { return nil }
+            return .done(id: id, index: index)
+        case 2: return reader.u8().flatMap(MembershipError.init(rawValue:)).map { .failed($0) }
+        case 3: return reader.string().map { .redirect(leaderPeerURL: $0) }
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import EtcdAPI
+import Raft
+
+/// Hashes of the store, for `etcdctl endpoint hashkv` and `endpoint hash`: members that
+/// applied the same log agree on them, which is how operators check replicas match.
+extension MVCCStore {
+    /// etcd's HashKV: CRC-32C over every kept record at or below `revision`, in revision order,
+    /// each as etcd's backend stores it (key: the revision as 8 + 1 + 8 bytes, `t` appended for
+    /// a tombstone; value: the KeyValue message), after the bucket's name. Records compacted
+    /// away are gone from this store, as etcd skips them.
+    public func hashKV(at revision: Int64) -> UInt32 {
+        var records: [(revision: Int64, sub: Int32, key: [UInt8], kv: KeyValue?)] = []
+        forEachRecord { key, record in
+            if record.revision <= revision { records.append((record.revision, record.sub, key, record.kv)) }
+        }
+        records.sort { ($0.revision, $0.sub) < ($1.revision, $1.sub) }
+        var crc = CRC32C.update(0, Array("key".utf8))
+        for record in records {
+            // Big-endian, as etcd's revision keys sort.
+            var revisionKey: [UInt8] = []
+            for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: record.revision) >> UInt64(shift))) }
+            revisionKey.append(UInt8(ascii: "_"))
+            for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(record.sub) >> UInt64(shift))) }
+            var message = Mvccpb_KeyValue()
+            message.key = .init(record.key)
+            if let kv = record.kv {
+                message = kv.message
+            } else {
+                revisionKey.append(UInt8(ascii: "t"))
+            }
+            crc = CRC32C.update(crc, revisionKey)
+            crc = CRC32C.update(crc, (try? message.serializedBytes()) ?? [])
+        }
+        return crc
+    }
+
+    /// etcd's Hash: a checksum of the whole store (its snapshot encoding, the backend's bytes).
+    public var hash: UInt32 { CRC32C.update(0, encoded()) }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Metrics
+import Prometheus
+import Raft
+import SingleNode
+
+/// The HTTP endpoints operators and their tools poll, on the client port beside the v1 API
+/// (and on `--listen-metrics-urls`): `/version` and `/health` in etcd 3.4's JSON, and
+/// `/metrics` in Prometheus' text format.
+public struct OperationsEndpoints: Sendable {
+    let backend: V3Backend
+    /// Where swift-metrics sends what every stage records; emitted at `/metrics`.
+    let registry: PrometheusCollectorRegistry?
+
+    // Gauges that mirror the member's state, set when scraped.
+    private let hasLeader = Gauge(label: "etcd_server_has_leader")
+    private let isLeader = Gauge(label: "etcd_server_is_leader")
+    private let committed = Gauge(label: "etcd_server_proposals_committed_total")
+    private let applied = Gauge(label: "etcd_server_proposals_applied_total")
+    private let pending = Gauge(label: "etcd_server_proposals_pending")
+    private let dbTotalSize = Gauge(label: "etcd_mvcc_db_total_size_in_bytes")
+    private let dbInUse = Gauge(label: "etcd_mvcc_db_total_size_in_use_in_bytes")
+    private let learner = Gauge(label: "etcd_server_is_learner")
+
+    public init(backend: V3Backend, registry: PrometheusCollectorRegistry?) {
+        self.backend = backend
+        self.registry = registry
+    }
+
+    /// etcd 3.4's /version: the server's version and the cluster's (major.minor.0).
+    public static let versionJSON = #"{"etcdserver":"\#(MaintenanceService.version)","etcdcluster":"3.4.0"}"#
+
+    /// Answers the paths it knows, for the client port's HTTP side.
+    public var routes: ExtraHTTPRoutes {
+        { path in self.answer(path) }
+    }
+
+    func answer(_ path: String) -> ExtraHTTPReply? {
+        switch path {
+        case "/version":
+            return ExtraHTTPReply(contentType: "application/json", body: Array(Self.versionJSON.utf8))
+        case "/health":
+            let (healthy, reason) = health()
+            // etcd 3.4 answers 503 with the same shape when unhealthy.
+            let body = #"{"health":"\#(healthy)"\#(reason.isEmpty ? "" : #","reason":"\#(reason)""#)}"#
+            return ExtraHTTPReply(status: healthy ? 200 : 503, contentType: "application/json", body: Array(body.utf8))
+        case "/metrics":
+            guard let registry else { return nil }
+            updateGauges()
+            return ExtraHTTPReply(contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
+        default:
+            return nil
+        }
+    }
+
+    /// Healthy: a leader is known and no alarm is raised.
+    func health() -> (Bool, String) {
+        let status = backend.raft.status
+        let alarms = backend.machine.read { $0.alarms }
+        if !alarms.isEmpty { return (false, "ALARM " + alarms.sorted().map { $0.kind == MVCCStore.Alarm.noSpace ? "NOSPACE" : "CORRUPT" }.joined(separator: ",")) }
+        if status.leader == 0 { return (false, "RAFT NO LEADER") }
+        return (true, "")
+    }
+
+    private func updateGauges() {
+        let status = backend.raft.status
+        hasLeader.record(status.leader != 0 ? 1 : 0)
+        isLeader.record(status.leader == status.memberID ? 1 : 0)
+        learner.record(status.learners.contains(status.memberID) ? 1 : 0)
+        committed.record(Int64(status.commitIndex))
+        applied.record(Int64(status.appliedIndex))
+        pending.record(status.pendingProposals)
+        let sizes = backend.machine.sizes
+        dbTotalSize.record(sizes.total)
+        dbInUse.record(sizes.inUse)
+    }
+}
