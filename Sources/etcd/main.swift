@@ -81,7 +81,7 @@ do {
     let group = MultiThreadedEventLoopGroup.singleton
     let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
     let backend = V3Backend(raft: server, machine: v3Store)
-    let endpoints = OperationsEndpoints(backend: backend, registry: registry)
+    let endpoints = OperationsEndpoints(backend: backend, registry: registry, logger: logger)
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
     // /metrics), told apart per connection.
     var listeners: [V3Server] = []
@@ -100,6 +100,13 @@ do {
         "ready to serve client requests",
         metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
                    "data-dir": "\(configuration.server.dataDirectory)"])
+    for (host, port) in configuration.clientListeners {
+        if clientTLS == nil {
+            logger.notice("serving insecure client requests on \(host):\(port), this is strongly discouraged!")
+        } else {
+            logger.info("serving client requests on \(host):\(port)")
+        }
+    }
 
     // Runs until a signal, or until this member applies its own removal from the cluster.
     let (reasons, reason) = AsyncStream<String>.makeStream()

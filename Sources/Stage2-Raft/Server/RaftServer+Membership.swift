@@ -40,21 +40,36 @@ public enum MembershipAnswer: Sendable, Equatable {
 extension RaftServer {
     /// etcd 3.4 lets one learner in at a time.
     static let maxLearners = 1
-    /// How long a peer may stay silent and still count as connected (etcd's HealthInterval).
-    static let healthInterval = TimeAmount.seconds(5)
+
+    /// The members this one heard from within the health interval, itself included: who
+    /// counts as connected when a membership change is checked.
+    public func connectedMembers() async -> Set<NodeID> {
+        (try? await loop.submit { self.connected() }.get()) ?? []
+    }
+
+    func connected() -> Set<NodeID> {
+        let since = NIODeadline.now() - configuration.healthInterval
+        return Set(heardFrom.filter { $0.value >= since }.keys).union([id])
+    }
 
     /// Changes the membership, from any member: the leader checks and proposes the change,
     /// and this returns once it is applied here.
     public func changeMembership(_ request: MembershipRequest) async throws(MembershipError) -> MembershipResult {
-        let first: MembershipAnswer
-        do {
-            first = try await loop.submit { self.startMembershipChange(request) }.get().get()
-        } catch let error as MembershipError {
-            throw error
-        } catch {
-            throw .stopped
-        }
-        var answer = first
+        // One change at a time, and none before a new leader's first entry applies: a change
+        // asked meanwhile waits for its turn (up to the request timeout) rather than failing.
+        let deadline = NIODeadline.now() + configuration.requestTimeout
+        var answer: MembershipAnswer
+        repeat {
+            do {
+                answer = try await loop.submit { self.startMembershipChange(request) }.get().get()
+            } catch let error as MembershipError {
+                throw error
+            } catch {
+                throw .stopped
+            }
+            guard answer == .failed(.changeInProgress), NIODeadline.now() < deadline else { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        } while true
         // A follower forwards to the leader, and follows one more redirect if leadership moved.
         for _ in 0..<3 {
             guard case .redirect(let leaderURL) = answer else { break }
@@ -130,10 +145,8 @@ extension RaftServer {
         func quorum(_ count: Int) -> Int { count / 2 + 1 }
         // A member is started once it has announced its name (etcd: a member with a name).
         func started(_ ids: Set<NodeID>) -> Int { ids.filter { !(members[$0]?.name.isEmpty ?? true) }.count }
-        func connected(_ ids: Set<NodeID>) -> Int {
-            let since = NIODeadline.now() - Self.healthInterval
-            return ids.filter { $0 == id || (heardFrom[$0].map { $0 >= since } ?? false) }.count
-        }
+        let live = self.connected()
+        func connectedCount(_ ids: Set<NodeID>) -> Int { ids.intersection(live).count }
         switch request {
         case .add(let peerURL, let isLearner):
             guard Self.isValidPeerURL(peerURL) else { return .failure(.badURL) }
@@ -144,7 +157,7 @@ extension RaftServer {
             } else {
                 // The new voter is not started: the started ones must still make a quorum.
                 guard started(voters) >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
-                guard connected(voters) >= quorum(voters.count + 1) else { return .failure(.unhealthy) }
+                guard connectedCount(voters) >= quorum(voters.count + 1) else { return .failure(.unhealthy) }
             }
             var newID = Member.fnv1a(Array("\(peerURL)\n\(NIODeadline.now().uptimeNanoseconds)\n\(UInt64.random(in: 0...UInt64.max))".utf8))
             while newID == 0 || members[newID] != nil { newID &+= 1 }
@@ -156,8 +169,8 @@ extension RaftServer {
                 let remaining = voters.subtracting([target])
                 guard started(remaining) >= quorum(remaining.count) else { return .failure(.notEnoughStarted) }
                 // A member that is down is safe to remove: it is not part of the live quorum.
-                if target == id || connected([target]) == 1 {
-                    guard connected(voters) - 1 >= quorum(remaining.count) else { return .failure(.unhealthy) }
+                if target == id || connectedCount([target]) == 1 {
+                    guard connectedCount(voters) - 1 >= quorum(remaining.count) else { return .failure(.unhealthy) }
                 }
             }
             return .success(ConfChange(.remove, nodeID: target))

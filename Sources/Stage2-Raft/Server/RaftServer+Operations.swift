@@ -106,6 +106,7 @@ extension RaftServer {
         let target: NodeID? = try? await loop.submit { () -> NodeID? in
             guard self.node.role == .leader else { return nil }
             let others = self.node.confState.voters.filter { $0 != self.id }
+            if others.isEmpty { self.logger.info("skipped leadership transfer for single voting member cluster") }
             return others.max { (self.node.progress[$0]?.match ?? 0) < (self.node.progress[$1]?.match ?? 0) }
         }.get()
         guard let target else { return }

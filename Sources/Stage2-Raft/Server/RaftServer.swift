@@ -45,6 +45,9 @@ public struct RaftServerConfiguration: Sendable {
     /// `--initial-cluster-token`: part of a new cluster's ID, so that clusters founded with
     /// different tokens refuse each other's members.
     public var clusterToken = ClusterIdentity.defaultToken
+    /// How long a peer may stay silent and still count as connected when a membership change
+    /// is checked (etcd's HealthInterval).
+    public var healthInterval: TimeAmount = .seconds(5)
 
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
@@ -116,6 +119,7 @@ public final class RaftServer: @unchecked Sendable {
     var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame>] = [:]
     var tickTask: RepeatedTask?
     var publishTicks = 0
+    var hasAnnouncedPublish = false
     // The last leader seen, to count changes of leader (not elections without one).
     var lastLeader: NodeID = 0
     // The index of the newest snapshot saved or restored.
@@ -260,7 +264,15 @@ public final class RaftServer: @unchecked Sendable {
     /// leader, it announces its client URL through the log (retrying every election timeout).
     private func publishClientURLIfNeeded() {
         let me = configuration.member
-        guard node.leader != 0, members[id].map({ $0.clientURL != me.clientURL }) ?? false else { return }
+        guard node.leader != 0, let recorded = members[id] else { return }
+        if recorded.clientURL == me.clientURL && recorded.name == me.name {
+            // In etcd's words, once: scripts wait for this line.
+            if !hasAnnouncedPublish {
+                hasAnnouncedPublish = true
+                logger.info("published {Name:\(me.name) ClientURLs:[\(me.clientURL)]} to cluster \(String(transport.clusterID, radix: 16))")
+            }
+            return
+        }
         publishTicks += 1
         guard publishTicks % configuration.electionTicks == 1 else { return }
         let command = Command(.publish(name: me.name, raftURL: me.peerURL, etcdURL: me.clientURL), time: clock.now())
@@ -348,6 +360,13 @@ public final class RaftServer: @unchecked Sendable {
 
     private func roleChanged(leader: NodeID, role: Role) {
         if leader != 0 && leader != lastLeader { RaftMetrics.leaderChanges.increment() }
+        // etcd's milestone lines, in its words: operators' scripts wait for them.
+        if leader != 0 && leader != lastLeader {
+            logger.info("raft.node: \(String(id, radix: 16)) elected leader \(String(leader, radix: 16)) at term \(node.term)")
+            if lastLeader == 0 { logger.info("enabled capabilities for version 3.4") }
+        } else if leader == 0 && lastLeader != 0 && role != .leader {
+            logger.info("raft.node: \(String(id, radix: 16)) lost leader \(String(lastLeader, radix: 16)) at term \(node.term)")
+        }
         if leader != 0 { lastLeader = leader }
         logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
         configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)

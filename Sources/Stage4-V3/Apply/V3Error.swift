@@ -2,7 +2,7 @@
 /// etcdctl) map errors to their typed errors by this text.
 public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
-        case invalidArgument, outOfRange, notFound, failedPrecondition, unavailable, resourceExhausted, canceled, unimplemented, dataLoss
+        case invalidArgument, outOfRange, notFound, failedPrecondition, unavailable, resourceExhausted, canceled, unimplemented, dataLoss, unknown
     }
 
     public var code: Code
@@ -33,8 +33,10 @@ public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public static let badLeaderTransferee = V3Error(code: .failedPrecondition, message: "etcdserver: bad leader transferee")
     public static let memberExist = V3Error(code: .failedPrecondition, message: "etcdserver: member ID already exist")
     public static let peerURLExist = V3Error(code: .failedPrecondition, message: "etcdserver: Peer URLs already exists")
+    /// etcd 3.4 declares it FailedPrecondition but maps it through a client-side error type,
+    /// so it reaches clients as Unknown: matched here, as clients see it.
     public static let memberNotEnoughStarted = V3Error(
-        code: .failedPrecondition, message: "etcdserver: re-configuration failed due to not enough started members")
+        code: .unknown, message: "etcdserver: re-configuration failed due to not enough started members")
     public static let memberBadURLs = V3Error(code: .invalidArgument, message: "etcdserver: given member URLs are invalid")
     public static let memberNotFound = V3Error(code: .notFound, message: "etcdserver: member not found")
     public static let memberNotLearner = V3Error(code: .failedPrecondition, message: "etcdserver: can only promote a learner member")

@@ -27,6 +27,30 @@ public enum V3Request: Sendable, Equatable {
         }
     }
 
+    /// What etcd's quota charges a request, in bytes: 256 per put plus its key and value (a
+    /// transaction: its costlier branch), 64 per lease; nothing else.
+    public var quotaCost: Int {
+        switch self {
+        case .put(let put): 256 + put.key.count + put.value.count
+        case .leaseGrant: 64
+        case .txn(let txn): Self.cost(txn)
+        default: 0
+        }
+    }
+
+    static func cost(_ txn: Etcdserverpb_TxnRequest) -> Int {
+        func branch(_ ops: [Etcdserverpb_RequestOp]) -> Int {
+            ops.reduce(0) { total, op in
+                switch op.request {
+                case .requestPut(let put): total + 256 + put.key.count + put.value.count
+                case .requestTxn(let nested): total + cost(nested)
+                default: total
+                }
+            }
+        }
+        return max(branch(txn.success), branch(txn.failure))
+    }
+
     static func hasPuts(_ txn: Etcdserverpb_TxnRequest) -> Bool {
         (txn.success + txn.failure).contains { op in
             switch op.request {

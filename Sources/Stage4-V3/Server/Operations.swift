@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Metrics
 import Prometheus
 import Raft
@@ -11,6 +12,7 @@ public struct OperationsEndpoints: Sendable {
     let backend: V3Backend
     /// Where swift-metrics sends what every stage records; emitted at `/metrics`.
     let registry: PrometheusCollectorRegistry?
+    let logger: Logger
 
     // Gauges that mirror the member's state, set when scraped.
     private let hasLeader = Gauge(label: "etcd_server_has_leader")
@@ -22,9 +24,10 @@ public struct OperationsEndpoints: Sendable {
     private let dbInUse = Gauge(label: "etcd_mvcc_db_total_size_in_use_in_bytes")
     private let learner = Gauge(label: "etcd_server_is_learner")
 
-    public init(backend: V3Backend, registry: PrometheusCollectorRegistry?) {
+    public init(backend: V3Backend, registry: PrometheusCollectorRegistry?, logger: Logger) {
         self.backend = backend
         self.registry = registry
+        self.logger = logger
     }
 
     /// etcd 3.4's /version: the server's version and the cluster's (major.minor.0).
@@ -40,9 +43,10 @@ public struct OperationsEndpoints: Sendable {
         case "/version":
             return ExtraHTTPReply(contentType: "application/json", body: Array(Self.versionJSON.utf8))
         case "/health":
+            // etcd 3.4 answers 503 with the same shape when unhealthy, and logs why.
             let (healthy, reason) = health()
-            // etcd 3.4 answers 503 with the same shape when unhealthy.
-            let body = #"{"health":"\#(healthy)"\#(reason.isEmpty ? "" : #","reason":"\#(reason)""#)}"#
+            if !healthy { logger.warning("/health error", metadata: ["reason": "\(reason)"]) }
+            let body = #"{"health":"\#(healthy)"}"#
             return ExtraHTTPReply(status: healthy ? 200 : 503, contentType: "application/json", body: Array(body.utf8))
         case "/metrics":
             guard let registry else { return nil }

@@ -35,7 +35,7 @@ public struct V3Backend: Sendable {
         guard payload.count <= Self.maxRequestBytes else { throw Self.rpcError(V3Error.requestTooLarge) }
         // etcd's quota check, before the log: a write that would pass the quota raises the
         // NOSPACE alarm (through the log, so every member refuses) and is refused.
-        if request.addsData && !machine.fitsQuota(cost: payload.count + 64) {
+        if request.addsData && !machine.fitsQuota(cost: request.quotaCost) {
             var alarm = Etcdserverpb_AlarmRequest()
             alarm.action = .activate
             alarm.memberID = raft.status.memberID
@@ -113,6 +113,7 @@ public struct V3Backend: Sendable {
             case .canceled: .cancelled
             case .unimplemented: .unimplemented
             case .dataLoss: .dataLoss
+            case .unknown: .unknown
             }
         return RPCError(code: code, message: error.message)
     }

@@ -48,7 +48,8 @@ public final class V3StateMachine: LogStateMachine {
 
     /// Whether a write adding about `cost` bytes fits in the quota.
     func fitsQuota(cost: Int) -> Bool {
-        quotaBytes <= 0 || state.withLock { $0.totalSize } + cost <= quotaBytes
+        // As etcd: strictly below the quota.
+        cost == 0 || quotaBytes <= 0 || state.withLock { $0.totalSize } + cost < quotaBytes
     }
 
     public func apply(_ payload: [UInt8], index: UInt64) -> any Sendable {

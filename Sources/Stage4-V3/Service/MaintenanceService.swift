@@ -69,12 +69,13 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         let store = backend.machine.read { $0 }
         let revision = request.revision == 0 ? store.revision : request.revision
         if revision > store.revision { throw V3Backend.rpcError(V3Error.futureRevision) }
-        if revision < store.compactRevision { throw V3Backend.rpcError(V3Error.compacted) }
+        if request.revision > 0 && revision <= store.compactRevision { throw V3Backend.rpcError(V3Error.compacted) }
         var response = Etcdserverpb_HashKVResponse()
         response.header = backend.header(revision: store.revision)
         // Hashed off the lock: `store` is this member's copy of the moment.
         response.hash = store.hashKV(at: revision)
-        response.compactRevision = store.compactRevision
+        // etcd says -1 for a store never compacted.
+        response.compactRevision = store.compactRevision == 0 ? -1 : store.compactRevision
         return response
     }
 
@@ -104,6 +105,10 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
         let status = backend.raft.status
         guard status.leader == status.memberID else { throw V3Backend.rpcError(V3Error.notLeader) }
+        var response = Etcdserverpb_MoveLeaderResponse()
+        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        // Already there: etcd answers success.
+        if request.targetID == status.memberID { return response }
         guard status.members.contains(where: { $0.id == request.targetID }), !status.learners.contains(request.targetID) else {
             throw V3Backend.rpcError(V3Error.badLeaderTransferee)
         }
@@ -116,7 +121,6 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
             case .timedOut: throw RPCError(code: .unavailable, message: "etcdserver: request timed out, leader transfer took too long")
             }
         }
-        var response = Etcdserverpb_MoveLeaderResponse()
         response.header = backend.header(revision: backend.machine.read { $0.revision })
         return response
     }

@@ -65,6 +65,8 @@ final class TestMember: @unchecked Sendable {
         // 50 ms ticks: elections in 0.5-1 s, wide enough that a starved test process does not
         // trigger one (which would shift the indexes the tests check).
         configuration.heartbeatInterval = .milliseconds(50)
+        // Membership checks count a peer silent this long as down (etcd: 5 s).
+        configuration.healthInterval = .milliseconds(500)
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })

@@ -1,0 +1,133 @@
+import Logging
+import NIOPosix
+import Raft
+import SingleNode
+import Testing
+
+/// Membership changes asked through the API (etcd's MemberAdd and friends), on real members:
+/// a member added by peer URL, as a learner, caught up, promoted, restarted, removed.
+@Suite("Membership changes through the API", .serialized)
+struct MembershipTests {
+    @Test("A learner added by URL takes its assigned ID, is promoted once caught up, keeps its ID, and stops when removed")
+    func learnerLifecycle() async throws {
+        let leader = TestMember("node1"), learner = TestMember("infra4")
+        defer { Task { await leader.stop(); await learner.stop() } }
+        try await leader.start(snapshotCount: 8)
+        try await waitUntil("node1 leads") { leader.isLeader }
+        for index in 0..<20 { _ = try await leader.write(.set(key: "/k\(index)", value: "v", expiration: nil)) }
+
+        let added = try await leader.server!.changeMembership(.add(peerURL: learner.member.peerURL, isLearner: true))
+        let assigned = added.member.id
+        #expect(assigned != learner.member.id)  // not its name's: its name is not known yet
+        #expect(added.member.name.isEmpty)
+        #expect(added.learners == [assigned])
+        // Not started, so none of the log: etcd refuses the promotion.
+        await #expect(throws: MembershipError.learnerNotReady) { try await leader.server!.changeMembership(.promote(id: assigned)) }
+        await #expect(throws: MembershipError.tooManyLearners) {
+            try await leader.server!.changeMembership(.add(peerURL: "http://127.0.0.1:1", isLearner: true))
+        }
+
+        // It starts as `--initial-cluster-state existing` does: joining through a member.
+        try await learner.start(join: ["127.0.0.1:\(leader.peerPort)"])
+        #expect(learner.server!.status.memberID == assigned)
+        try await waitUntil("the learner has the data and has published its name") {
+            learner.value("/k19") == "v" && leader.server!.status.members.contains { $0.id == assigned && $0.name == "infra4" }
+        }
+        #expect(learner.server!.machine.machines().map(\.name) == ["infra4", "node1"])
+
+        try await waitUntil("the promotion is accepted") {
+            (try? await leader.server!.changeMembership(.promote(id: assigned))) != nil
+        }
+        #expect(leader.server!.status.learners.isEmpty)
+        // Two voters now: a write needs both.
+        guard case .completed(.success) = try await leader.write(.set(key: "/after", value: "promotion", expiration: nil)) else {
+            Issue.record("a write failed after the promotion")
+            return
+        }
+
+        // Restarts keep the assigned ID (member-id) and the member table (snapshots).
+        await learner.stop()
+        try await learner.start()
+        #expect(learner.server!.status.memberID == assigned)
+        await leader.stop()
+        try await leader.start()
+        try await waitUntil("a leader again after both restarted") { learner.server!.status.leader != 0 }
+        #expect(leader.server!.status.members.map(\.name).sorted() == ["infra4", "node1"])
+
+        // Removing it: it applies its own removal and says so.
+        var removals = learner.server!.removals.makeAsyncIterator()
+        let remover = learner.server!.status.leader == assigned ? learner : leader
+        _ = try await remover.server!.changeMembership(.remove(id: assigned))
+        #expect(await removals.next() != nil)
+        try await waitUntil("node1 alone leads") { leader.isLeader && leader.server!.status.members.count == 1 }
+        #expect(!leader.server!.machine.machines().map(\.name).contains("infra4"))
+    }
+
+    @Test("A follower forwards changes to the leader; bad requests get etcd's reasons")
+    func forwardingAndRefusals() async throws {
+        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        defer { Task { for member in members { await member.stop() } } }
+        let founders = members.map(\.member)
+        for member in members { try await member.start(initialCluster: founders) }
+        try await waitUntil("a leader with every member published") {
+            members.allSatisfy { $0.server!.status.leader != 0 && $0.server!.status.members.allSatisfy { !$0.clientURL.isEmpty } }
+        }
+        let follower = members.first { !$0.isLeader }!
+        let node3 = founders[2].id
+        let updated = try await follower.server!.changeMembership(.update(id: node3, peerURL: "http://127.0.0.1:\(members[2].peerPort)"))
+        #expect(updated.members.count == 3)
+
+        let server = follower.server!
+        await #expect(throws: MembershipError.badURL) { try await server.changeMembership(.add(peerURL: "127.0.0.1:9", isLearner: false)) }
+        await #expect(throws: MembershipError.peerURLExists) { try await server.changeMembership(.add(peerURL: founders[0].peerURL, isLearner: true)) }
+        await #expect(throws: MembershipError.notFound) { try await server.changeMembership(.remove(id: 12345)) }
+        await #expect(throws: MembershipError.notLearner) { try await server.changeMembership(.promote(id: node3)) }
+
+        // With one voter down, a new voter would leave the quorum at the mercy of one more
+        // failure: refused (etcd's --strict-reconfig-check). Removing the one that is down is fine.
+        let victim = members.first { !$0.isLeader && $0 !== follower }!
+        await victim.stop()
+        let survivor = members.first { $0.isLeader }!
+        try await waitUntil("the leader no longer counts the stopped member as connected") {
+            await !survivor.server!.connectedMembers().contains(victim.member.id)
+        }
+        await #expect(throws: MembershipError.unhealthy) {
+            try await survivor.server!.changeMembership(.add(peerURL: "http://127.0.0.1:2", isLearner: false))
+        }
+        let after = try await survivor.server!.changeMembership(.remove(id: victim.member.id))
+        #expect(after.members.map(\.name).sorted() == [follower.name, survivor.name].sorted())
+    }
+
+    @Test("A backup restores into a new cluster with the data and the new members only")
+    func backupRestore() async throws {
+        let source = TestMember("old")
+        defer { Task { await source.stop() } }
+        try await source.start()
+        try await waitUntil("old leads") { source.isLeader }
+        _ = try await source.write(.set(key: "/kept", value: "yes", expiration: nil))
+        let backup = try await source.server!.backup()
+
+        let restored = TestMember("new1")
+        defer { Task { await restored.stop() } }
+        let directory = restored.directory.path + "/" + restored.dataName
+        try RaftServer.restoreBackup(backup, into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
+        // Not twice into the same directory.
+        #expect(throws: RaftServer.RestoreError.self) {
+            try RaftServer.restoreBackup(backup, into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
+        }
+        var damaged = backup
+        damaged[damaged.count / 2] ^= 0xFF
+        #expect(throws: (any Error).self) {
+            try RaftServer.restoreBackup(damaged, into: restored.directory.path + "/other", member: restored.member, initialCluster: [], clusterToken: "t")
+        }
+        try await restored.start()
+        try await waitUntil("the restored member leads") { restored.isLeader }
+        #expect(restored.value("/kept") == "yes")
+        #expect(restored.server!.machine.machines().map(\.name) == ["new1"])
+        #expect(restored.server!.status.members.map(\.name) == ["new1"])
+        guard case .completed(.success) = try await restored.write(.set(key: "/more", value: "1", expiration: nil)) else {
+            Issue.record("the restored cluster does not take writes")
+            return
+        }
+    }
+}
