@@ -47,9 +47,14 @@ extension RaftServer {
         (try? await loop.submit { self.connected() }.get()) ?? []
     }
 
+    /// Heard from recently, and still connected: a crashed peer's connection closes at once,
+    /// as etcd's transport sees it, without waiting out the interval.
     func connected() -> Set<NodeID> {
         let since = NIODeadline.now() - configuration.healthInterval
-        return Set(heardFrom.filter { $0.value >= since }.keys).union([id])
+        let recent = heardFrom.filter { $0.value >= since }.keys.filter { peer in
+            members[peer].map { transport.isConnected(to: $0.peerURL) } ?? false
+        }
+        return Set(recent).union([id])
     }
 
     /// Changes the membership, from any member: the leader checks and proposes the change,
@@ -156,9 +161,12 @@ extension RaftServer {
                 guard conf.learners.count < Self.maxLearners else { return .failure(.tooManyLearners) }
             } else {
                 // The new voter is not started: the started ones must still make a quorum.
-                guard started(voters) >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
-                guard connectedCount(voters) >= quorum(voters.count + 1) else { return .failure(.unhealthy) }
+                let afterwards = voters.count + 1
+                guard started(voters) >= quorum(afterwards) || (started(voters) == 1 && afterwards == 2) else { return .failure(.notEnoughStarted) }
             }
+            // As etcd: only a leader connected to every voter adds anyone, so the change cannot
+            // leave a quorum that depends on a member already gone.
+            guard connectedCount(voters) == voters.count else { return .failure(.unhealthy) }
             var newID = Member.fnv1a(Array("\(peerURL)\n\(NIODeadline.now().uptimeNanoseconds)\n\(UInt64.random(in: 0...UInt64.max))".utf8))
             while newID == 0 || members[newID] != nil { newID &+= 1 }
             let member = Member(name: "", peerURL: peerURL, clientURL: "", id: newID)

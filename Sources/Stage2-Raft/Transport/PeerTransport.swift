@@ -220,6 +220,11 @@ public final class PeerTransport: Sendable {
         return true
     }
 
+    /// Whether the connection to `url` is up now (a peer that crashed closed it).
+    func isConnected(to url: String) -> Bool {
+        connections.withLock { $0[url]?.channel?.isActive ?? false }
+    }
+
     /// Opens the connection to `url` now if there is none, so the first message need not be
     /// dropped: a learner just promoted must reach voters it never talked to when it campaigns.
     func prepareConnection(to url: String) { connect(url) }
