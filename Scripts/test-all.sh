@@ -29,6 +29,8 @@ export ETCD_BIN="$(swift build --show-bin-path)/etcd"
 Tests/Integration/kill-nine.sh 15
 # The v3 API through the real etcdctl, compared command by command with the real etcd 3.4.
 Tests/Integration/etcdctl.sh
+# Membership changes while writers run: nothing acknowledged lost, HashKV agreeing at the end.
+Tests/Integration/membership-load.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
 Tests/Integration/python-etcd3.sh
 # The single-machine demos against Stage 1 alone, then every walkthrough against the daemon.
