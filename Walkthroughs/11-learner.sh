@@ -103,3 +103,17 @@ echo '$ etcdctl member list'
 expect "$(ctl member list | ids | sort)" '<id>, started, node1, http://127.0.0.1:7001, http://127.0.0.1:4001, false
 <id>, started, node2, http://127.0.0.1:7002, http://127.0.0.1:4002, false
 <id>, started, node3, http://127.0.0.1:7003, http://127.0.0.1:4003, false'
+
+echo '$ kill -TERM <the leader>     # a graceful stop hands leadership over first'
+three=127.0.0.1:4001,127.0.0.1:4002,127.0.0.1:4003
+leader=$(etcdctl --endpoints=$three endpoint status | awk -F', ' '$5=="true"{print $1}')
+name=etcd${leader##*:400}
+kill -TERM "${NODE_PID[$name]}"
+status=0
+wait "${NODE_PID[$name]}" || status=$?
+expect "exit $status" 'exit 0'
+grep -q "leadership transferred before stopping" "$WORK/$name.log"
+echo "# its log: leadership transferred before stopping"
+others=$(echo $three | tr , '\n' | grep -v "$leader" | paste -sd,)
+until_true 3 sh -c "etcdctl --endpoints=$others endpoint status 2>/dev/null | grep -q ', true, false, '"
+expect "$(etcdctl --endpoints=$others put after-stop ok)" 'OK'

@@ -20,6 +20,18 @@ echo '$ curl http://127.0.0.1:2379/health'
 expect "$(curl -s http://$EP/health)" '{"health":"true"}'
 echo '$ curl http://127.0.0.1:<metrics port>/metrics | grep -E "^etcd_server_(has|is)_leader"'
 expect "$(curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep -E '^etcd_server_(has|is)_leader' | sort)" $'etcd_server_has_leader 1.0\netcd_server_is_leader 1.0'
+# Every name dashboards expect is there (the histograms and counters once something was counted).
+ctl put metered 1 >/dev/null
+metrics=$(curl -s http://$EP/metrics)
+for name in etcd_server_leader_changes_seen_total etcd_server_proposals_committed_total etcd_server_proposals_applied_total \
+    etcd_server_proposals_pending etcd_server_is_learner etcd_disk_wal_fsync_duration_seconds_bucket etcd_mvcc_db_total_size_in_bytes \
+    etcd_mvcc_db_total_size_in_use_in_bytes 'grpc_server_started_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put"}' \
+    'grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put",grpc_code="OK"}'; do
+    grep -qF "$name" <<<"$metrics" || { echo "/metrics lacks $name" >&2; exit 1; }
+done
+echo "# /metrics also has leader changes, proposals, WAL fsync histograms, db sizes, gRPC calls by method and code"
+echo '$ etcd --log-level=loud'
+expect "$("$ETCD_BIN" --log-level=loud 2>&1; echo "exit $?")" $'etcd: --log-level loud: expected debug, info, warn, error, panic or fatal\nexit 2'
 
 echo
 echo '# Fill the store past its 16 KiB quota:'
@@ -72,7 +84,7 @@ until_true 10 sh -c "etcdctl --endpoints=$restored get before-snapshot >/dev/nul
 # Each member announces its client URL through the log once there is a leader.
 until_true 10 sh -c "etcdctl --endpoints=$restored member list 2>/dev/null | grep -c ', http://127.0.0.1:[0-9]*, false' | grep -qx 2"
 echo '$ etcdctl get --prefix "" --keys-only    # on the restored cluster'
-expect "$(etcdctl --endpoints=$restored get --prefix '' --keys-only | grep -v '^$')" $'before-snapshot\nsmall'
+expect "$(etcdctl --endpoints=$restored get --prefix '' --keys-only | grep -v '^$')" $'before-snapshot\nmetered\nsmall'
 echo '$ etcdctl member list'
 expect "$(etcdctl --endpoints=$restored member list | sed -E 's/^[0-9a-f]+/<id>/' | sort)" "<id>, started, r1, http://127.0.0.1:$P1, http://127.0.0.1:$C1, false
 <id>, started, r2, http://127.0.0.1:$P2, http://127.0.0.1:$C2, false"
