@@ -13,6 +13,7 @@ struct OperationsFlags {
         .init(["quota-backend-bytes"], default: "0", usage: "etcd 3: the store's size past which writes raise the NOSPACE alarm (0: 2 GiB)"),
         .init(["listen-metrics-urls"], usage: "etcd 3: extra http://host:port URLs serving /metrics and /health"),
         .init(["strict-reconfig-check"], isBool: true, default: "true", usage: "etcd 3: refuse membership changes that could cost the quorum"),
+        .init(["experimental-watch-progress-notify-interval"], default: "10m0s", usage: "etcd 3: how often idle watchers that asked are told the revision"),
     ]
 
     static func owns(_ name: String) -> Bool { flags.contains { $0.names[0] == name } }
@@ -21,6 +22,7 @@ struct OperationsFlags {
     var toStandardOutput = false
     var quotaBytes = 0
     var metricsListeners: [(host: String, port: Int)] = []
+    var progressNotifyInterval: Duration = .seconds(600)
 
     init(_ values: [String: String]) throws(V1Flags.InvalidValue) {
         switch values["log-level"] ?? (values["debug"] == "true" ? "debug" : "info") {
@@ -57,8 +59,31 @@ struct OperationsFlags {
             }
             metricsListeners.append(try V1Flags.hostPort(String(url), flag: "listen-metrics-urls"))
         }
+        if let text = values["experimental-watch-progress-notify-interval"] {
+            guard let interval = Self.goDuration(text), interval > .zero else {
+                throw V1Flags.InvalidValue(description: "--experimental-watch-progress-notify-interval \(text): expected a Go duration, e.g. 10m or 500ms")
+            }
+            progressNotifyInterval = interval
+        }
         if values["strict-reconfig-check"] == "false" {
             throw V1Flags.InvalidValue(description: "--strict-reconfig-check=false is not supported: this server always checks that a membership change keeps a quorum")
         }
+    }
+
+    /// A Go duration: numbers with units (h, m, s, ms, us, ns), e.g. "1m30s" or "250ms".
+    static func goDuration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
+        var rest = Substring(text)
+        var seconds = 0.0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            seconds += value * scale
+        }
+        return .nanoseconds(Int64(seconds * 1e9))
     }
 }

@@ -80,7 +80,8 @@ let stopSignals = StopSignals(SIGINT, SIGTERM)
 do {
     let group = MultiThreadedEventLoopGroup.singleton
     let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
-    let backend = V3Backend(raft: server, machine: v3Store)
+    var backend = V3Backend(raft: server, machine: v3Store)
+    backend.progressNotifyInterval = operations.progressNotifyInterval
     let endpoints = OperationsEndpoints(backend: backend, registry: registry, logger: logger)
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
     // /metrics), told apart per connection.

@@ -7,6 +7,9 @@ import Raft
 public struct V3Backend: Sendable {
     public let raft: RaftServer
     public let machine: V3StateMachine
+    /// How often a watcher that asked for progress notifications and got no event since the
+    /// last one is told the store's revision (etcd's --experimental-watch-progress-notify-interval).
+    public var progressNotifyInterval: Duration = .seconds(600)
 
     public init(raft: RaftServer, machine: V3StateMachine) {
         self.raft = raft

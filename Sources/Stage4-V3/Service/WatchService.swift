@@ -26,9 +26,17 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
     private func serve(_ request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, _ response: RPCWriter<Etcdserverpb_WatchResponse>) async throws {
         let (outbox, sink) = AsyncStream<Etcdserverpb_WatchResponse>.makeStream()
         let session = WatchSession(backend: backend, sink: sink)
+        let interval = backend.progressNotifyInterval
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await message in outbox { try await response.write(message) }
+            }
+            // Progress notifications on a timer, for watchers that asked (as etcd's send loop).
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: interval)
+                    session.notifyProgress()
+                }
             }
             defer {
                 session.end()
@@ -52,6 +60,9 @@ final class WatchSession: Sendable {
         var tokens: [Int64: UInt64] = [:]
         var nextID: Int64 = 0
         var ended = false
+        /// Watchers that asked for progress notifications: whether nothing was sent to each
+        /// since the last tick (only those are notified, as etcd does).
+        var idle: [Int64: Bool] = [:]
     }
 
     init(backend: V3Backend, sink: AsyncStream<Etcdserverpb_WatchResponse>.Continuation) {
@@ -106,6 +117,8 @@ final class WatchSession: Sendable {
         let currentRevision = backend.machine.read { $0.revision }
         let start = request.startRevision > 0 ? request.startRevision : currentRevision + 1
         let backend = self.backend, sink = self.sink
+        let fragment = request.fragment
+        if request.progressNotify { state.withLock { $0.idle[id] = true } }
         let watcher = WatcherSet.Watcher(
             key: key, end: Array(request.rangeEnd), noPut: request.filters.contains(.noput), noDelete: request.filters.contains(.nodelete),
             prevKV: request.prevKv, minRevision: start,
@@ -116,6 +129,11 @@ final class WatchSession: Sendable {
                 case .events(let events, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.events = events.map(\.message)
+                    if request.progressNotify { self.state.withLock { if $0.idle[id] != nil { $0.idle[id] = false } } }
+                    if fragment {
+                        for piece in Self.fragments(answer, limit: V3Backend.maxRequestBytes) { sink.yield(piece) }
+                        return
+                    }
                 case .compacted(let compactRevision, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.canceled = true
@@ -152,7 +170,53 @@ final class WatchSession: Sendable {
         }
     }
 
+    /// Tells each watcher that asked for progress and was sent nothing since the last tick the
+    /// revision the store is at: everything up to it has been sent.
+    func notifyProgress() {
+        let due = state.withLock { state -> [Int64] in
+            let due = state.idle.filter { $0.value && state.tokens[$0.key].map { $0 != 0 } == true }.map(\.key).sorted()
+            for id in state.idle.keys { state.idle[id] = true }
+            return due
+        }
+        guard !due.isEmpty else { return }
+        let header = backend.header(revision: backend.machine.read { $0.revision })
+        for id in due {
+            var notice = Etcdserverpb_WatchResponse()
+            notice.header = header
+            notice.watchID = id
+            sink.yield(notice)
+        }
+    }
+
+    /// etcd's fragmenting of a response larger than `limit` for a watcher that asked: pieces of
+    /// as many events as fit (at least one each), all but the last marked `fragment`.
+    static func fragments(_ response: Etcdserverpb_WatchResponse, limit: Int) -> [Etcdserverpb_WatchResponse] {
+        guard response.events.count > 1, ((try? response.serializedBytes() as [UInt8])?.count ?? 0) >= limit else { return [response] }
+        var empty = response
+        empty.events = []
+        let base = ((try? empty.serializedBytes() as [UInt8])?.count ?? 0) + 2
+        var pieces: [Etcdserverpb_WatchResponse] = []
+        var current = empty
+        var size = base
+        for event in response.events {
+            // An event's bytes in the response: its own, a tag and a length.
+            let eventSize = ((try? event.serializedBytes() as [UInt8])?.count ?? 0) + 6
+            if !current.events.isEmpty && size + eventSize >= limit {
+                current.fragment = true
+                pieces.append(current)
+                current = empty
+                size = base
+            }
+            current.events.append(event)
+            size += eventSize
+        }
+        current.fragment = false
+        pieces.append(current)
+        return pieces
+    }
+
     private func cancel(_ id: Int64) {
+        state.withLock { _ = $0.idle.removeValue(forKey: id) }
         guard let token = state.withLock({ $0.tokens.removeValue(forKey: id) }) else { return }
         backend.machine.unwatch(token)
         var answer = Etcdserverpb_WatchResponse()
