@@ -69,19 +69,59 @@ import Testing
         #expect(!store.compares([versionAbove("a", 0, end: "b")]))
     }
 
-    @Test func aDeleteThenAPutOfOneKeyInOneTransactionKeepsBothChanges() throws {
+    func delete(_ key: String, end: String = "") -> Etcdserverpb_RequestOp {
+        var request = Etcdserverpb_DeleteRangeRequest()
+        request.key = Data(key.utf8)
+        request.rangeEnd = Data(end.utf8)
+        var op = Etcdserverpb_RequestOp()
+        op.request = .requestDeleteRange(request)
+        return op
+    }
+
+    func txn(_ success: [Etcdserverpb_RequestOp], _ failure: [Etcdserverpb_RequestOp] = []) -> Etcdserverpb_TxnRequest {
+        var txn = Etcdserverpb_TxnRequest()
+        txn.success = success
+        txn.failure = failure
+        return txn
+    }
+
+    /// etcd's checkIntervals: a delete and a put of one key in one transaction are refused,
+    /// wherever they sit in the nesting (the issue found them accepted across levels).
+    @Test func putsAndDeletesOfOneKeyAcrossNestedTransactionsAreRefused() {
         var store = MVCCStore()
         store.put(Array("k".utf8), Array("old".utf8), lease: 0, at: store.nextRevision)
-        var delete = Etcdserverpb_DeleteRangeRequest()
-        delete.key = Data("k".utf8)
-        var deleteOp = Etcdserverpb_RequestOp()
-        deleteOp.request = .requestDeleteRange(delete)
-        var inner = Etcdserverpb_TxnRequest()
-        inner.success = [put("k", "new")]
-        var outer = Etcdserverpb_TxnRequest()
-        outer.success = [deleteOp, nested(inner)]
-        let applied = try store.apply(.txn(outer)).get()
-        #expect(applied.events.map(\.kind) == [.delete, .put])
+        let refused: [Etcdserverpb_TxnRequest] = [
+            txn([delete("k"), put("k", "new")]),
+            txn([delete("k"), nested(txn([put("k", "new")]))]),
+            txn([nested(txn([delete("k")])), put("k", "new")]),
+            txn([put("k", "1"), nested(txn([put("k", "2")]))]),
+            txn([nested(txn([delete("a", end: "m")])), put("b", "1")]),
+            txn([nested(txn([], [put("k", "1")])), nested(txn([put("k", "2")]))]),
+        ]
+        for request in refused {
+            #expect(store.apply(.txn(request)).failure == V3Error.duplicateKey)
+        }
+        #expect(store.revision == 2)  // nothing applied
+        let allowed: [Etcdserverpb_TxnRequest] = [
+            // Only one of a nested transaction's branches runs.
+            txn([nested(txn([put("k", "then")], [put("k", "else")]))]),
+            // Only one of the top-level branches runs.
+            txn([put("k", "1")], [put("k", "2")]),
+            txn([delete("a", end: "c"), put("c", "1")]),
+        ]
+        for request in allowed {
+            #expect(store.apply(.txn(request)).failure == nil)
+        }
+    }
+
+    /// Below the API, a key changed twice at one revision keeps both records, ordered: reads
+    /// see the last, history (watches) sees both.
+    @Test func aDeleteThenAPutOfOneKeyAtOneRevisionKeepsBothChanges() {
+        var store = MVCCStore()
+        store.put(Array("k".utf8), Array("old".utf8), lease: 0, at: store.nextRevision)
+        let revision = store.nextRevision
+        _ = store.deleteRange(Array("k".utf8), [], at: revision)
+        store.put(Array("k".utf8), Array("new".utf8), lease: 0, at: revision)
         let now = store.current(Array("k".utf8))
         #expect(now?.value == Array("new".utf8) && now?.version == 1 && now?.createRevision == 3)
         #expect(store.changes(Array("k".utf8), [], after: 2).map(\.kind) == [.delete, .put])

@@ -41,6 +41,8 @@ extension MVCCStore {
             case .txn(let txn):
                 // Which branch each (nested) transaction takes is decided once, against the
                 // store before any of its writes, as etcd does.
+                _ = try Self.checkIntervals(txn.success)
+                _ = try Self.checkIntervals(txn.failure)
                 var path: [Bool] = []
                 decidePath(txn, into: &path)
                 var position = 0
@@ -180,7 +182,6 @@ extension MVCCStore {
         // Empty keys and duplicate puts are refused in both branches; leases, missing keys and
         // read revisions are checked in the branch that runs, as etcd does.
         for branch in [txn.success, txn.failure] {
-            try checkDuplicates(branch)
             for op in branch {
                 switch op.request {
                 case .requestPut(let put): if put.key.isEmpty { throw V3Error.emptyKey }
@@ -203,22 +204,38 @@ extension MVCCStore {
         }
     }
 
-    /// A key may be put once per branch, and not both put and deleted in it.
-    private func checkDuplicates(_ ops: [Etcdserverpb_RequestOp]) throws(V3Error) {
-        var puts = Set<[UInt8]>()
+    /// etcd's checkIntervals, over a branch and the transactions nested in it: a key may be put
+    /// once, and never both put and deleted, wherever in the nesting the two are. The two
+    /// branches of a nested transaction may put the same key, since only one of them runs.
+    static func checkIntervals(_ ops: [Etcdserverpb_RequestOp]) throws(V3Error) -> (puts: Set<[UInt8]>, deletes: [([UInt8], [UInt8])]) {
         var deletes: [([UInt8], [UInt8])] = []
         for op in ops {
-            switch op.request {
-            case .requestPut(let put):
-                guard puts.insert(Array(put.key)).inserted else { throw V3Error.duplicateKey }
-            case .requestDeleteRange(let delete):
-                deletes.append((Array(delete.key), Array(delete.rangeEnd)))
-            default: break
+            if case .requestDeleteRange(let delete) = op.request { deletes.append((Array(delete.key), Array(delete.rangeEnd))) }
+        }
+        func deleted(_ key: [UInt8]) -> Bool { deletes.contains { contains($0.0, $0.1, key) } }
+        var puts = Set<[UInt8]>()
+        for op in ops {
+            guard case .requestTxn(let nested) = op.request else { continue }
+            let then = try checkIntervals(nested.success)
+            let otherwise = try checkIntervals(nested.failure)
+            for key in then.puts {
+                if puts.contains(key) || deleted(key) { throw V3Error.duplicateKey }
+                puts.insert(key)
             }
+            for key in otherwise.puts {
+                if puts.contains(key) && !then.puts.contains(key) { throw V3Error.duplicateKey }
+                if deleted(key) { throw V3Error.duplicateKey }
+                puts.insert(key)
+            }
+            deletes += then.deletes + otherwise.deletes
         }
-        for key in puts {
-            for (start, end) in deletes where Self.contains(start, end, key) { throw V3Error.duplicateKey }
+        for op in ops {
+            guard case .requestPut(let put) = op.request else { continue }
+            let key = Array(put.key)
+            if puts.contains(key) || deleted(key) { throw V3Error.duplicateKey }
+            puts.insert(key)
         }
+        return (puts, deletes)
     }
 
     static func contains(_ start: [UInt8], _ end: [UInt8], _ key: [UInt8]) -> Bool {
