@@ -136,6 +136,7 @@ import Testing
                 if case .events(let events, _) = delivery {
                     seen.withLock { $0 += events.map { String(decoding: $0.kv.value, as: UTF8.self) } }
                 }
+                return true
             })
         _ = machine.watch(watcher, from: 2)
         _ = machine.apply(try V3Request.txn({ var t = Etcdserverpb_TxnRequest(); t.success = [put("w1", "a")]; return t }()).encoded(), index: 1)
@@ -166,5 +167,55 @@ import Testing
             return
         }
         #expect(ttl == 0)
+    }
+
+    /// A slow client: its outbox refuses, the watcher is set aside at the first change it
+    /// missed, and once there is room it gets the rest from history, each change once, in order.
+    @Test func aWatcherWhoseOutboxIsFullCatchesUpFromHistoryWithoutGapsOrRepeats() throws {
+        let machine = V3StateMachine()
+        let seen = Mutex<(values: [String], room: Int)>(([], 2))
+        let watcher = WatcherSet.Watcher(
+            key: Array("w".utf8), end: Array("x".utf8), noPut: false, noDelete: false, prevKV: false, minRevision: 2,
+            send: { delivery in
+                seen.withLock { seen in
+                    guard seen.room > 0 else { return false }
+                    seen.room -= 1
+                    if case .events(let events, _) = delivery { seen.values += events.map { String(decoding: $0.kv.value, as: UTF8.self) } }
+                    return true
+                }
+            })
+        _ = machine.watch(watcher, from: 0)
+        for (index, value) in ["a", "b", "c", "d", "e"].enumerated() {
+            _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data(value.utf8); return p }()).encoded(), index: UInt64(index + 1))
+        }
+        #expect(seen.withLock { $0.values } == ["a", "b"])  // the outbox took two, then refused
+        seen.withLock { $0.room = 100 }
+        machine.retryBlockedWatchers()
+        // The missed changes come from history in one batch; then it is live again.
+        _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w9".utf8); p.value = Data("f".utf8); return p }()).encoded(), index: 6)
+        #expect(seen.withLock { $0.values } == ["a", "b", "c", "d", "e", "f"])
+    }
+
+    /// A watcher set aside past a compaction of what it missed is cancelled, as etcd does.
+    @Test func aBlockedWatcherWhoseHistoryWasCompactedIsCancelled() throws {
+        let machine = V3StateMachine()
+        let outcome = Mutex<(room: Int, cancelled: Int64?)>((0, nil))
+        let watcher = WatcherSet.Watcher(
+            key: Array("w".utf8), end: Array("x".utf8), noPut: false, noDelete: false, prevKV: false, minRevision: 2,
+            send: { delivery in
+                outcome.withLock { outcome in
+                    if case .compacted(let revision, _) = delivery { outcome.cancelled = revision; return true }
+                    guard outcome.room > 0 else { return false }
+                    outcome.room -= 1
+                    return true
+                }
+            })
+        _ = machine.watch(watcher, from: 0)
+        for index in 0..<4 {
+            _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data("v".utf8); return p }()).encoded(), index: UInt64(index + 1))
+        }
+        _ = machine.apply(try V3Request.compact({ var c = Etcdserverpb_CompactionRequest(); c.revision = 4; return c }()).encoded(), index: 5)
+        machine.retryBlockedWatchers()
+        #expect(outcome.withLock { $0.cancelled } == 4)
     }
 }

@@ -163,14 +163,24 @@ public final class V3StateMachine: LogStateMachine {
             if startRevision > 0 && startRevision < store.compactRevision {
                 return (.compacted(compactRevision: store.compactRevision), revision)
             }
-            if startRevision > 0 && startRevision <= store.revision {
-                WatcherSet.sendHistory(to: watcher, from: store, after: startRevision - 1)
-            }
-            // Everything up to the current revision has been sent.
             var registered = watcher
-            registered.minRevision = max(watcher.minRevision, revision + 1)
+            if startRevision > 0 && startRevision <= store.revision,
+                let stuck = WatcherSet.sendHistory(to: watcher, from: store, after: startRevision - 1)
+            {
+                // Its outbox filled up during the replay: the rest comes once it drains.
+                registered.minRevision = stuck
+                registered.isBlocked = true
+            } else {
+                // Everything up to the current revision has been sent.
+                registered.minRevision = max(watcher.minRevision, revision + 1)
+            }
             return (.started(token: state.watchers.add(registered)), revision)
         }
+    }
+
+    /// Watchers set aside by a full outbox catch up from history (a stream's outbox drained).
+    func retryBlockedWatchers() {
+        state.withLock { state in state.watchers.retryBlocked(with: state.store) }
     }
 
     func unwatch(_ token: UInt64) {

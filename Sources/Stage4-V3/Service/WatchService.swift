@@ -24,12 +24,17 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
     }
 
     private func serve(_ request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, _ response: RPCWriter<Etcdserverpb_WatchResponse>) async throws {
-        let (outbox, sink) = AsyncStream<Etcdserverpb_WatchResponse>.makeStream()
+        let (outbox, continuation) = AsyncStream<Etcdserverpb_WatchResponse>.makeStream()
+        let sink = Outbox(continuation)
         let session = WatchSession(backend: backend, sink: sink)
         let interval = backend.progressNotifyInterval
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await message in outbox { try await response.write(message) }
+                for await message in outbox {
+                    try await response.write(message)
+                    // Written: room again for watchers set aside by a full outbox.
+                    if sink.written() { backend.machine.retryBlockedWatchers() }
+                }
             }
             // Progress notifications on a timer, for watchers that asked (as etcd's send loop).
             group.addTask {
@@ -40,7 +45,7 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
             }
             defer {
                 session.end()
-                sink.finish()
+                continuation.finish()
             }
             for try await message in request { session.handle(message) }
             // The client closed its sending side: its watchers go on (as etcd's do) until the
@@ -50,10 +55,54 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
     }
 }
 
+/// A stream's responses waiting to be written, counted: events are offered and refused once
+/// `capacity` wait (the watcher is set aside and catches up from history later), so a client
+/// that reads slowly costs a bounded amount of memory. Other answers (created, canceled,
+/// progress) always go in.
+final class Outbox: Sendable {
+    /// etcd's per-stream buffer (chanBufLen).
+    static let capacity = 128
+    private let continuation: AsyncStream<Etcdserverpb_WatchResponse>.Continuation
+    private let counts = Mutex((pending: 0, refused: false))
+
+    init(_ continuation: AsyncStream<Etcdserverpb_WatchResponse>.Continuation) {
+        self.continuation = continuation
+    }
+
+    func yield(_ response: Etcdserverpb_WatchResponse) {
+        counts.withLock { $0.pending += 1 }
+        continuation.yield(response)
+    }
+
+    /// Queues `responses` (the pieces of one delivery) unless the outbox is full.
+    func offer(_ responses: [Etcdserverpb_WatchResponse]) -> Bool {
+        let accepted = counts.withLock { counts -> Bool in
+            guard counts.pending < Self.capacity else {
+                counts.refused = true
+                return false
+            }
+            counts.pending += responses.count
+            return true
+        }
+        if accepted { for response in responses { continuation.yield(response) } }
+        return accepted
+    }
+
+    /// One response was written; true when something was refused and there is room again.
+    func written() -> Bool {
+        counts.withLock { counts in
+            counts.pending -= 1
+            guard counts.refused && counts.pending <= Self.capacity / 2 else { return false }
+            counts.refused = false
+            return true
+        }
+    }
+}
+
 /// The watchers of one stream, by the IDs the client knows them by.
 final class WatchSession: Sendable {
     let backend: V3Backend
-    let sink: AsyncStream<Etcdserverpb_WatchResponse>.Continuation
+    let sink: Outbox
     private let state = Mutex(State())
 
     private struct State {
@@ -65,7 +114,7 @@ final class WatchSession: Sendable {
         var idle: [Int64: Bool] = [:]
     }
 
-    init(backend: V3Backend, sink: AsyncStream<Etcdserverpb_WatchResponse>.Continuation) {
+    init(backend: V3Backend, sink: Outbox) {
         self.backend = backend
         self.sink = sink
     }
@@ -129,11 +178,10 @@ final class WatchSession: Sendable {
                 case .events(let events, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.events = events.map(\.message)
+                    let pieces = fragment ? Self.fragments(answer, limit: V3Backend.maxRequestBytes) : [answer]
+                    guard sink.offer(pieces) else { return false }
                     if request.progressNotify { self.state.withLock { if $0.idle[id] != nil { $0.idle[id] = false } } }
-                    if fragment {
-                        for piece in Self.fragments(answer, limit: V3Backend.maxRequestBytes) { sink.yield(piece) }
-                        return
-                    }
+                    return true
                 case .compacted(let compactRevision, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.canceled = true
@@ -141,6 +189,7 @@ final class WatchSession: Sendable {
                     answer.cancelReason = V3Error.compacted.message
                 }
                 sink.yield(answer)
+                return true
             })
         // `created` first, with the revision the watcher starts after; then the replay and the
         // live events, which `watch` sends in order.

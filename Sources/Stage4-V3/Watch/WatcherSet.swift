@@ -1,6 +1,13 @@
 /// The watchers of one member, with what each wants: a key or range, and filters. Lives under
 /// the state machine's lock next to the store, so that registering (with its replay) and
 /// delivering never interleave.
+///
+/// A watcher whose client reads slower than changes come is not buffered without end: when
+/// its stream's outbox is full, `send` refuses, and the watcher is set aside ("blocked", etcd's
+/// victims) at the first revision it has not received. Once the outbox drains, it catches up
+/// from the store's history, as a watcher from a past revision does, and then goes live again;
+/// if that history was compacted meanwhile, it is cancelled with the compact revision, as etcd
+/// cancels it. Nothing is skipped or sent twice.
 struct WatcherSet: Sendable {
     /// What a watcher is sent.
     enum Delivery: Sendable {
@@ -19,7 +26,10 @@ struct WatcherSet: Sendable {
         /// The first revision not yet sent: changes before it are not sent again (and a watch
         /// that starts in the future waits for it).
         var minRevision: Int64
-        var send: @Sendable (Delivery) -> Void
+        /// Hands a delivery to the client's stream; false if its outbox is full (nothing sent).
+        var send: @Sendable (Delivery) -> Bool
+        /// Set aside until its outbox drains: live changes are not offered to it meanwhile.
+        var isBlocked = false
 
         func wants(_ event: MVCCStore.Event) -> Bool {
             if event.kind == .put && noPut { return false }
@@ -42,19 +52,49 @@ struct WatcherSet: Sendable {
         let token = nextID
         nextID += 1
         watchers[token] = watcher
+        if watcher.isBlocked { blockedCount += 1 }
         return token
     }
 
     mutating func remove(_ token: UInt64) {
-        watchers[token] = nil
+        if watchers.removeValue(forKey: token)?.isBlocked == true { blockedCount -= 1 }
     }
+
+    /// How many watchers are set aside, waiting for their outbox to drain.
+    private(set) var blockedCount = 0
 
     /// Hands each watcher the events of one revision that concern it.
     mutating func deliver(_ events: [MVCCStore.Event], revision: Int64) {
-        for (token, watcher) in watchers where revision >= watcher.minRevision {
+        for (token, watcher) in watchers where revision >= watcher.minRevision && !watcher.isBlocked {
             let wanted = events.filter(watcher.wants).map(watcher.shaped)
-            if !wanted.isEmpty { watcher.send(.events(wanted, revision: revision)) }
+            if !wanted.isEmpty && !watcher.send(.events(wanted, revision: revision)) {
+                // Its minRevision stays here: these events come again from history.
+                watchers[token]?.isBlocked = true
+                blockedCount += 1
+                continue
+            }
             watchers[token]?.minRevision = revision + 1
+        }
+    }
+
+    /// Offers each blocked watcher what it missed, from `store`'s history; those whose outbox
+    /// takes all of it go live again.
+    mutating func retryBlocked(with store: MVCCStore) {
+        guard blockedCount > 0 else { return }
+        for (token, watcher) in watchers where watcher.isBlocked {
+            if watcher.minRevision < store.compactRevision {
+                _ = watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
+                watchers[token] = nil
+                blockedCount -= 1
+                continue
+            }
+            if let stuck = Self.sendHistory(to: watcher, from: store, after: watcher.minRevision - 1) {
+                watchers[token]?.minRevision = stuck
+                continue
+            }
+            watchers[token]?.minRevision = max(watcher.minRevision, store.revision + 1)
+            watchers[token]?.isBlocked = false
+            blockedCount -= 1
         }
     }
 
@@ -63,11 +103,18 @@ struct WatcherSet: Sendable {
     mutating func resync(with store: MVCCStore) {
         for (token, watcher) in watchers {
             if watcher.minRevision < store.compactRevision {
-                watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
+                _ = watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
+                if watcher.isBlocked { blockedCount -= 1 }
                 watchers[token] = nil
                 continue
             }
-            Self.sendHistory(to: watcher, from: store, after: watcher.minRevision - 1)
+            if watcher.isBlocked { continue }  // it catches up when its outbox drains
+            if let stuck = Self.sendHistory(to: watcher, from: store, after: watcher.minRevision - 1) {
+                watchers[token]?.minRevision = stuck
+                watchers[token]?.isBlocked = true
+                blockedCount += 1
+                continue
+            }
             watchers[token]?.minRevision = max(watcher.minRevision, store.revision + 1)
         }
     }
@@ -77,15 +124,16 @@ struct WatcherSet: Sendable {
 
     /// Sends `watcher` the stored changes it wants after `revision`, as etcd sends a
     /// catching-up watcher its history: in batches of up to 1,000 revisions, each stamped with
-    /// the store's current revision.
-    static func sendHistory(to watcher: Watcher, from store: MVCCStore, after revision: Int64) {
+    /// the store's current revision. Returns nil once all is sent, or the first revision of
+    /// the batch its outbox refused (nothing from there on was sent).
+    static func sendHistory(to watcher: Watcher, from store: MVCCStore, after revision: Int64) -> Int64? {
         let history = store.changes(watcher.key, watcher.end, after: revision).filter(watcher.wants).map(watcher.shaped)
         var batch: [MVCCStore.Event] = []
         var revisions = 0
         for event in history {
             if batch.last?.kv.modRevision != event.kv.modRevision {
                 if revisions == historyBatchRevisions {
-                    watcher.send(.events(batch, revision: store.revision))
+                    guard watcher.send(.events(batch, revision: store.revision)) else { return batch[0].kv.modRevision }
                     batch = []
                     revisions = 0
                 }
@@ -93,6 +141,7 @@ struct WatcherSet: Sendable {
             }
             batch.append(event)
         }
-        if !batch.isEmpty { watcher.send(.events(batch, revision: store.revision)) }
+        if !batch.isEmpty && !watcher.send(.events(batch, revision: store.revision)) { return batch[0].kv.modRevision }
+        return nil
     }
 }
