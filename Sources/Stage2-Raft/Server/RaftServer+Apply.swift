@@ -63,13 +63,15 @@ extension RaftServer {
             case .remove:
                 let removed = members.removeValue(forKey: change.nodeID)
                 heardFrom[change.nodeID] = nil
+                if change.nodeID != id { removedMembers.insert(change.nodeID) }
                 if let name = removed?.name, !name.isEmpty {
                     machine.apply(Command(.leave(name: name), time: Timestamp(seconds: 0)), at: entry.index)
                 } else {
                     machine.skip(to: entry.index)
                 }
                 logger.info("member removed", metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(removed?.name ?? "")", "index": "\(entry.index)"])
-                if change.nodeID == id {
+                if change.nodeID == id && !hasHeardOfRemoval {
+                    hasHeardOfRemoval = true
                     logger.warning("the member has been permanently removed from the cluster")
                     removalContinuation.yield(())
                 }

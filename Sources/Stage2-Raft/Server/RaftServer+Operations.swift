@@ -79,7 +79,7 @@ extension RaftServer {
         guard !hasLog(directory) else { throw RestoreError(description: "\(directory) already holds a member's data; restore into a new directory") }
         let founders = (initialCluster.isEmpty ? [member] : initialCluster).sorted { $0.name < $1.name }
         guard founders.contains(where: { $0.id == member.id }) else { throw RestoreError(description: "\(member.name) is not in --initial-cluster") }
-        let (v1, extensionData, _) = try splitSnapshot(payload)
+        let (v1, extensionData, _, _) = try splitSnapshot(payload)
         // The founders replace the old cluster's machine list, at the snapshot's index.
         var store = try KeyStore(encoded: v1)
         let at = max(index, UInt64(founders.count))

@@ -10,7 +10,8 @@ extension RaftServer {
         guard applied == index, index > lastSnapshotIndex else { return }
         do {
             let data = Self.snapshotPayload(
-                v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values))
+                v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values),
+                removed: removedMembers)
             try RaftMetrics.time(RaftMetrics.backendCommit) { () throws(StorageError) in
                 try storage.snapshot(at: index, confState: node.confState, data: data, keepEntries: configuration.snapshotKeepEntries)
             }
@@ -26,12 +27,13 @@ extension RaftServer {
     func restore(_ snapshot: Snapshot) {
         guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
         do {
-            let (v1, extensionData, table) = try Self.splitSnapshot(snapshot.data)
+            let (v1, extensionData, table, removed) = try Self.splitSnapshot(snapshot.data)
             let store = try KeyStore(encoded: v1)
             if let extensionData {
                 try configuration.stateMachine?.restore(from: extensionData)
             }
             machine.replace(with: store, appliedIndex: snapshot.metadata.index)
+            removedMembers = removed
             members = table.map { Dictionary($0.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) } ?? Self.members(from: store.machines())
             lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)
             logger.info("restored the store from a snapshot", metadata: ["index": "\(snapshot.metadata.index)"])
@@ -48,7 +50,7 @@ extension RaftServer {
     static let containerMagic: [UInt8] = Array("etcd-swift-snapshot/2\n".utf8)
     static let containerMagicV3: [UInt8] = Array("etcd-swift-snapshot/3\n".utf8)
 
-    static func snapshotPayload(v1: [UInt8], extensionData: [UInt8]?, members: [Member]) -> [UInt8] {
+    static func snapshotPayload(v1: [UInt8], extensionData: [UInt8]?, members: [Member], removed: Set<NodeID> = []) -> [UInt8] {
         var writer = ByteWriter()
         writer.bytes = containerMagicV3
         writer.blob(v1)
@@ -56,10 +58,12 @@ extension RaftServer {
         writer.blob(extensionData ?? [])
         writer.u32(UInt32(members.count))
         for member in members.sorted(by: { $0.id < $1.id }) { writer.blob(member.encoded) }
+        writer.u32(UInt32(removed.count))
+        for id in removed.sorted() { writer.u64(id) }
         return writer.bytes
     }
 
-    static func splitSnapshot(_ data: [UInt8]) throws -> (v1: [UInt8], extensionData: [UInt8]?, members: [Member]?) {
+    static func splitSnapshot(_ data: [UInt8]) throws -> (v1: [UInt8], extensionData: [UInt8]?, members: [Member]?, removed: Set<NodeID>) {
         if data.starts(with: containerMagicV3) {
             var reader = ByteReader(data[containerMagicV3.count...])
             guard let v1 = reader.blob(), let hasExtension = reader.u8(), let extensionData = reader.blob(), let count = reader.u32()
@@ -69,15 +73,22 @@ extension RaftServer {
                 guard let bytes = reader.blob(), let member = Member(encoded: bytes) else { throw SnapshotFormatError() }
                 members.append(member)
             }
+            // Members removed, refused if they come back.
+            guard let removedCount = reader.u32() else { throw SnapshotFormatError() }
+            var removed = Set<NodeID>()
+            for _ in 0..<removedCount {
+                guard let id = reader.u64() else { throw SnapshotFormatError() }
+                removed.insert(id)
+            }
             guard reader.isAtEnd else { throw SnapshotFormatError() }
-            return (v1, hasExtension == 1 ? extensionData : nil, members)
+            return (v1, hasExtension == 1 ? extensionData : nil, members, removed)
         }
-        guard data.starts(with: containerMagic) else { return (data, nil, nil) }
+        guard data.starts(with: containerMagic) else { return (data, nil, nil, []) }
         var reader = ByteReader(data[containerMagic.count...])
         guard let v1 = reader.blob(), let extensionData = reader.blob(), reader.isAtEnd else {
             throw SnapshotFormatError()
         }
-        return (v1, extensionData, nil)
+        return (v1, extensionData, nil, [])
     }
 
     struct SnapshotFormatError: Error, CustomStringConvertible {

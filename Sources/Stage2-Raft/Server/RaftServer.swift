@@ -113,6 +113,10 @@ public final class RaftServer: @unchecked Sendable {
     var changeWaiters: [NodeID: [EventLoopPromise<UInt64>]] = [:]
     // When each peer was last heard from: who counts as connected for membership checks.
     var heardFrom: [NodeID: NIODeadline] = [:]
+    /// Members removed from the cluster: their messages are refused with `removedReason`.
+    var removedMembers: Set<NodeID> = []
+    var hasHeardOfRemoval = false
+    static let removedReason = "the member has been permanently removed from the cluster"
     /// Yields when this member applies its own removal from the cluster (the daemon exits).
     public let removals: AsyncStream<Void>
     let removalContinuation: AsyncStream<Void>.Continuation
@@ -282,6 +286,11 @@ public final class RaftServer: @unchecked Sendable {
     func receive(_ frame: PeerFrame, on channel: any Channel) {
         switch frame {
         case .raft(let message):
+            if removedMembers.contains(message.from) {
+                // As etcd answers a removed member (HTTP 410): it learns it and stops.
+                channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.refused(Self.removedReason).encoded()), promise: nil)
+                return
+            }
             heardFrom[message.from] = .now()
             node.step(message)
             scheduleReady()
@@ -291,8 +300,15 @@ public final class RaftServer: @unchecked Sendable {
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
         case .membershipRequest(let request):
             handleMembershipRequest(request, on: channel)
-        case .refused:
-            break  // the transport logs a refusal and hangs up; it never reaches the server
+        case .refused(let reason):
+            // The transport logged it and hangs up. A removal this member missed (it was down)
+            // ends it as if it had applied it.
+            if reason == Self.removedReason && !hasHeardOfRemoval {
+                hasHeardOfRemoval = true
+                logger.warning("the member has been permanently removed from the cluster")
+                logger.warning("the data-dir used by this member must be removed")
+                removalContinuation.yield(())
+            }
         }
     }
 

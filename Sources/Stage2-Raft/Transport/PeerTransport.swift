@@ -107,6 +107,8 @@ final class PeerFrameHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         if case .refused(let reason) = frame {
             logger.error("a peer refused this member's connection", metadata: ["remote": "\(context.remoteAddress.logText)", "reason": "\(reason)"])
+            // The member hears why too (it may have been removed from the cluster).
+            receive(frame, context.channel)
             context.close(promise: nil)
             return
         }

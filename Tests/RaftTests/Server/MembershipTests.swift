@@ -96,6 +96,18 @@ struct MembershipTests {
         }
         let after = try await survivor.server!.changeMembership(.remove(id: victim.member.id))
         #expect(after.members.map(\.name).sorted() == [follower.name, survivor.name].sorted())
+
+        // The removed member comes back with its old data directory: it never applied its
+        // removal, but the others refuse it and say why, and it stops (etcd's HTTP 410).
+        try await victim.start()
+        var removals = victim.server!.removals.makeAsyncIterator()
+        let told = Task { await removals.next() != nil }
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(10))
+            told.cancel()
+        }
+        #expect(await told.value)
+        timeout.cancel()
     }
 
     @Test("A backup restores into a new cluster with the data and the new members only")
