@@ -1,6 +1,7 @@
 import EtcdAPI
 import Foundation
 import Synchronization
+import Raft
 import Testing
 
 @testable import V3
@@ -89,5 +90,35 @@ import Testing
         #expect(machine.dueLeases().isEmpty)
         clock.advance(.seconds(3))
         #expect(machine.dueLeases() == [9])
+    }
+
+    /// Keep-alives are the leader's lessor's alone (as in etcd): no log entry; the answer says
+    /// the TTL, 0 for a lease being revoked, and "none" for an unknown lease.
+    @Test func aKeepAliveOnTheLeaderRestartsTheClockWithoutTheLog() {
+        let clock = TestClock()
+        let machine = V3StateMachine(now: { clock.now })
+        _ = machine.apply(grant(1, ttl: 5), index: 1)
+        let revision = machine.read { $0.revision }
+        func ask(_ kind: UInt8, _ id: Int64) -> [UInt8]? {
+            var query = ByteWriter()
+            query.u8(kind)
+            query.u64(UInt64(bitPattern: id))
+            return machine.answerAsLeader(query.bytes)
+        }
+        func ttl(_ answer: [UInt8]?) -> Int64? {
+            guard let answer, answer.first == 1 else { return nil }
+            var reader = ByteReader(answer[1...])
+            return reader.u64().map { Int64(bitPattern: $0) }
+        }
+        clock.advance(.seconds(4))
+        #expect(ttl(ask(1, 1)) == 5)
+        clock.advance(.seconds(4))
+        #expect(machine.dueLeases().isEmpty, "the keep-alive restarted its clock")
+        #expect(ttl(ask(2, 1)) == 1, "time-to-live by the same clock")
+        #expect(machine.read { $0.revision } == revision, "and nothing was written")
+        #expect(ask(1, 42) == [0], "an unknown lease")
+        clock.advance(.seconds(2))
+        #expect(machine.dueLeases() == [1])
+        #expect(ttl(ask(1, 1)) == 0, "too late: its revocation is under way")
     }
 }

@@ -17,9 +17,14 @@ public protocol LogStateMachine: AnyObject, Sendable {
     /// Its state as of now, to encode later off the Raft loop (for backups, which must not
     /// hold up writes). By default, encoded now.
     func snapshotSource() -> @Sendable () -> [UInt8]
+    /// Answers a question only the leader can (state it keeps without replicating it, such as
+    /// lease deadlines); called on the leader, for a query from any member. Nil by default.
+    func answerAsLeader(_ query: [UInt8]) -> [UInt8]?
 }
 
 extension LogStateMachine {
+    public func answerAsLeader(_ query: [UInt8]) -> [UInt8]? { nil }
+
     public func snapshotSource() -> @Sendable () -> [UInt8] {
         let data = snapshotData()
         return { data }
@@ -61,6 +66,23 @@ extension RaftServer {
             self.scheduleReady()
         }
         return try await promise.futureResult.get()
+    }
+
+    /// Asks the leader's state machine `query` (see `LogStateMachine.answerAsLeader`): answered
+    /// here on the leader, forwarded over the peer port from a follower.
+    public func askLeader(_ query: [UInt8]) async throws -> [UInt8] {
+        let (isLeader, leaderURL) = try await loop.submit { () -> (Bool, String?) in
+            (self.node.role == .leader, self.members[self.node.leader]?.peerURL)
+        }.get()
+        if isLeader {
+            guard let answer = configuration.stateMachine?.answerAsLeader(query) else { throw ProposalError.noLeader }
+            return answer
+        }
+        guard let leaderURL else { throw ProposalError.noLeader }
+        guard case .leaderAnswer(let answer) = try await ask(leaderURL, .leaderQuery(query)) else { throw ProposalError.noLeader }
+        // It stopped leading between our look and its answer.
+        guard let answer else { throw ProposalError.leaderChanged }
+        return answer
     }
 
     /// Waits until this member has applied everything committed when the call was made, as

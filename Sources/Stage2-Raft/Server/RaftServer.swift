@@ -296,7 +296,10 @@ public final class RaftServer: @unchecked Sendable {
             scheduleReady()
         case .joinRequest(let name, let peerURL, let clientURL):
             handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
-        case .joinResponse, .membershipResponse:
+        case .leaderQuery(let query):
+            let answer = node.role == .leader ? configuration.stateMachine?.answerAsLeader(query) : nil
+            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(answer).encoded()), promise: nil)
+        case .joinResponse, .membershipResponse, .leaderAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
         case .membershipRequest(let request):
             handleMembershipRequest(request, on: channel)

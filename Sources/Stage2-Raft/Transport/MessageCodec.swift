@@ -16,6 +16,10 @@ public enum PeerFrame: Sendable, Equatable {
     case membershipRequest(MembershipRequest)
     /// The leader's answer to it.
     case membershipResponse(MembershipAnswer)
+    /// A question for the leader's state machine (a lease keep-alive), from a follower.
+    case leaderQuery([UInt8])
+    /// Its answer; nil if the member asked does not lead (any more).
+    case leaderAnswer([UInt8]?)
 
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
     /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
@@ -73,6 +77,13 @@ public enum PeerFrame: Sendable, Equatable {
         case .membershipResponse(let answer):
             body.u8(6)
             answer.encode(into: &body)
+        case .leaderQuery(let query):
+            body.u8(7)
+            body.blob(query)
+        case .leaderAnswer(let answer):
+            body.u8(8)
+            body.u8(answer == nil ? 0 : 1)
+            body.blob(answer ?? [])
         }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
@@ -114,6 +125,12 @@ public enum PeerFrame: Sendable, Equatable {
         case 6:
             guard let answer = MembershipAnswer.decode(&reader), reader.isAtEnd else { return nil }
             return .membershipResponse(answer)
+        case 7:
+            guard let query = reader.blob(), reader.isAtEnd else { return nil }
+            return .leaderQuery(query)
+        case 8:
+            guard let flag = reader.u8(), let answer = reader.blob(), reader.isAtEnd else { return nil }
+            return .leaderAnswer(flag == 1 ? answer : nil)
         default:
             return nil
         }

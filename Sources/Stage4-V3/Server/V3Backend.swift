@@ -61,6 +61,46 @@ public struct V3Backend: Sendable {
         }
     }
 
+    /// A keep-alive, answered by the leader's lessor (forwarded there from a follower): the TTL,
+    /// 0 if the lease is being revoked, nil if there is no such lease.
+    func keepAlive(_ id: Int64) async throws -> Int64? {
+        var query = ByteWriter()
+        query.u8(1)
+        query.u64(UInt64(bitPattern: id))
+        var answer = try await askLeader(query.bytes)
+        if answer.first == 0 {
+            // A lease granted just now may not be applied on the leader yet: once it has
+            // applied all that is committed, ask again.
+            try await confirmLinearizable()
+            answer = try await askLeader(query.bytes)
+        }
+        var reader = ByteReader(answer[...])
+        guard reader.u8() == 1, let ttl = reader.u64() else { return nil }
+        return Int64(bitPattern: ttl)
+    }
+
+    /// The time left on a lease by the leader's clock, which alone decides expiry.
+    func timeToLive(_ id: Int64) async throws -> (remaining: Int64, granted: Int64, keys: [[UInt8]])? {
+        var query = ByteWriter()
+        query.u8(2)
+        query.u64(UInt64(bitPattern: id))
+        var reader = ByteReader(try await askLeader(query.bytes)[...])
+        guard reader.u8() == 1, let remaining = reader.u64(), let granted = reader.u64(), let count = reader.u32() else { return nil }
+        var keys: [[UInt8]] = []
+        for _ in 0..<count { if let key = reader.blob() { keys.append(key) } }
+        return (Int64(bitPattern: remaining), Int64(bitPattern: granted), keys)
+    }
+
+    private func askLeader(_ query: [UInt8]) async throws -> [UInt8] {
+        do {
+            return try await raft.askLeader(query)
+        } catch let error as ProposalError {
+            throw Self.rpcError(error)
+        } catch {
+            throw Self.rpcError(V3Error.noLeader)
+        }
+    }
+
     /// Waits until a read here would be linearizable.
     func confirmLinearizable() async throws {
         do {

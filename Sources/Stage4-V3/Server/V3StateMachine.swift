@@ -128,6 +128,45 @@ public final class V3StateMachine: LogStateMachine {
         }
     }
 
+    /// A keep-alive, on the leader: its clock restarts the lease's TTL, and nothing goes
+    /// through the log (as etcd's lessor renews). Followers do not need it: a new leader gives
+    /// every lease its full TTL again. Returns the TTL, 0 if its revocation is under way, nil
+    /// if there is no such lease.
+    func renew(_ id: Int64) -> Int64? {
+        let instant = now()
+        return state.withLock { state in
+            guard let lease = state.store.leases[id] else { return nil }
+            if state.revoking.contains(id) { return 0 }
+            state.expiries[id] = instant + .seconds(lease.ttl)
+            return lease.ttl
+        }
+    }
+
+    /// The lease questions only the leader answers (its clock decides expiry): keep-alive (1)
+    /// and time-to-live (2), each with the lease ID.
+    public func answerAsLeader(_ query: [UInt8]) -> [UInt8]? {
+        var reader = ByteReader(query[...])
+        guard let kind = reader.u8(), let raw = reader.u64() else { return nil }
+        let id = Int64(bitPattern: raw)
+        var writer = ByteWriter()
+        switch kind {
+        case 1:
+            guard let ttl = renew(id) else { writer.u8(0); return writer.bytes }
+            writer.u8(1)
+            writer.u64(UInt64(bitPattern: ttl))
+        case 2:
+            guard let lease = remainingTTL(id) else { writer.u8(0); return writer.bytes }
+            writer.u8(1)
+            writer.u64(UInt64(bitPattern: lease.remaining))
+            writer.u64(UInt64(bitPattern: lease.granted))
+            writer.u32(UInt32(lease.keys.count))
+            for key in lease.keys { writer.blob(key) }
+        default:
+            return nil
+        }
+        return writer.bytes
+    }
+
     /// A proposed revocation failed (say, leadership moved): the lease may be tried again.
     func revocationFailed(_ id: Int64) {
         _ = state.withLock { $0.revoking.remove(id) }

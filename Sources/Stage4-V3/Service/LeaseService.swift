@@ -2,8 +2,9 @@ import EtcdAPI
 import Foundation
 import GRPCCore
 
-/// etcd's Lease service. Grants, revocations and keep-alives go through the log; the time left
-/// is read from this member's lessor clock.
+/// etcd's Lease service. Grants and revocations go through the log; keep-alives and the time
+/// left are the leader's lessor's business (its clock alone decides expiry), as in etcd: a
+/// follower forwards them to it, and nothing is written.
 struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
     let backend: V3Backend
 
@@ -33,15 +34,9 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         for try await keepAlive in request {
             var answer = Etcdserverpb_LeaseKeepAliveResponse()
             answer.id = keepAlive.id
-            do {
-                let applied = try await backend.write(.leaseRenew(keepAlive))
-                if case .leaseRenew(_, let ttl) = applied.response { answer.ttl = ttl }
-                answer.header = backend.header(revision: applied.revision)
-            } catch let error as RPCError where error.message == V3Error.leaseNotFound.message {
-                // etcd answers a keep-alive for a lease that is gone with TTL 0.
-                answer.ttl = 0
-                answer.header = backend.header(revision: backend.machine.read { $0.revision })
-            }
+            // etcd answers a keep-alive for a lease that is gone with TTL 0.
+            answer.ttl = try await backend.keepAlive(keepAlive.id) ?? 0
+            answer.header = backend.header(revision: backend.machine.read { $0.revision })
             try await response.write(answer)
         }
     }
@@ -50,7 +45,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         var response = Etcdserverpb_LeaseTimeToLiveResponse()
         response.id = request.id
         response.header = backend.header(revision: backend.machine.read { $0.revision })
-        guard let lease = backend.machine.remainingTTL(request.id) else {
+        guard let lease = try await backend.timeToLive(request.id) else {
             response.ttl = -1  // etcd's answer for a lease that does not exist
             return response
         }
