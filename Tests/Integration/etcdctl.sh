@@ -369,6 +369,10 @@ for line in sys.stdin:
     etcdctl --endpoints="127.0.0.1:${c[3]}" --command-timeout=1s member list 2>&1 | grep -o 'code = [A-Za-z]* desc = [^"]*' | head -1 >>"$out" || true
     retry 20 etcdctl --endpoints="$ep" --command-timeout=2s member promote "$learner" || { echo "the learner was never promoted" >&2; exit 1; }
     sorted member list
+    echo "\$ etcdctl endpoint health --cluster | sort" >>"$out"
+    { etcdctl --endpoints="$ep" endpoint health --cluster 2>&1 || true; } | mask | sort >>"$out"
+    echo "\$ etcdctl endpoint status --cluster | endpoint, version, learner" >>"$out"
+    { etcdctl --endpoints="$ep" endpoint status --cluster 2>&1 || true; } | mask | awk -F', ' '{print $1 ", " $3 ", " $6}' | sort >>"$out"
     local four="$all,127.0.0.1:${c[3]}"
     etcdctl --endpoints="$four" put grown 4 >/dev/null
     agree() { [ "$(etcdctl --endpoints="$four" --command-timeout=2s endpoint hashkv | awk '{print $2}' | sort -u | wc -l)" = 1 ]; }
