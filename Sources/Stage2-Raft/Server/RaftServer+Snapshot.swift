@@ -1,3 +1,4 @@
+import NIOCore
 import SingleNode
 
 /// Snapshots of the v1 store: taken every `snapshotCount` applied entries (and when a member
@@ -109,5 +110,41 @@ extension RaftServer {
             result[member.id] = member
         }
         return result
+    }
+}
+
+extension RaftServer {
+    /// Sends a large snapshot to a follower on a connection of its own, in pieces, then the
+    /// message itself; tells the core how it went, so a failed send is retried.
+    func streamSnapshot(_ message: Message) {
+        guard let url = members[message.to]?.peerURL, let snapshot = message.snapshot else {
+            node.reportSnapshot(to: message.to, failed: true)
+            return
+        }
+        let chunkSize = configuration.snapshotChunkSize
+        var header = message
+        header.snapshot?.data = []
+        logger.info("sending a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "index": "\(snapshot.metadata.index)", "bytes": "\(snapshot.data.count)"])
+        Task { [transport, loop, logger] in
+            var failed = false
+            do {
+                let channel = try await transport!.dial(url)
+                defer { channel.close(promise: nil) }
+                var offset = 0
+                while offset < snapshot.data.count {
+                    let end = min(offset + chunkSize, snapshot.data.count)
+                    try await channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.snapshotChunk(Array(snapshot.data[offset..<end])).encoded()))
+                    offset = end
+                }
+                try await channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.snapshotDone(header).encoded()))
+            } catch {
+                logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "error": "\(error)"])
+                failed = true
+            }
+            loop.execute { [weak self] in
+                self?.node.reportSnapshot(to: message.to, failed: failed)
+                self?.scheduleReady()
+            }
+        }
     }
 }

@@ -45,6 +45,9 @@ public struct RaftServerConfiguration: Sendable {
     /// `--initial-cluster-token`: part of a new cluster's ID, so that clusters founded with
     /// different tokens refuse each other's members.
     public var clusterToken = ClusterIdentity.defaultToken
+    /// A snapshot larger than this goes to a follower in pieces of this size, on a connection of
+    /// its own.
+    public var snapshotChunkSize = 1 << 20
     /// How long a peer may stay silent and still count as connected when a membership change
     /// is checked (etcd's HealthInterval).
     public var healthInterval: TimeAmount = .seconds(5)
@@ -109,6 +112,8 @@ public final class RaftServer: @unchecked Sendable {
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
     var joinWaiters: [NodeID: [any Channel]] = [:]
+    // Snapshots arriving in pieces, by connection.
+    var snapshotParts: [ObjectIdentifier: [UInt8]] = [:]
     // Membership changes asked through the API, waiting for their entry to apply.
     var changeWaiters: [NodeID: [EventLoopPromise<UInt64>]] = [:]
     // When each peer was last heard from: who counts as connected for membership checks.
@@ -299,6 +304,19 @@ public final class RaftServer: @unchecked Sendable {
         case .leaderQuery(let query):
             let answer = node.role == .leader ? configuration.stateMachine?.answerAsLeader(query) : nil
             channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(answer).encoded()), promise: nil)
+        case .snapshotChunk(let bytes):
+            let key = ObjectIdentifier(channel)
+            if snapshotParts[key] == nil {
+                // Forgotten if the connection ends before the snapshot does.
+                channel.closeFuture.whenComplete { [weak self] _ in self?.loop.execute { self?.snapshotParts[key] = nil } }
+            }
+            snapshotParts[key, default: []] += bytes
+        case .snapshotDone(var message):
+            guard let data = snapshotParts.removeValue(forKey: ObjectIdentifier(channel)), message.snapshot != nil else { return }
+            message.snapshot?.data = data
+            heardFrom[message.from] = .now()
+            node.step(message)
+            scheduleReady()
         case .joinResponse, .membershipResponse, .leaderAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
         case .membershipRequest(let request):
@@ -370,7 +388,13 @@ public final class RaftServer: @unchecked Sendable {
 
     private func send(_ messages: [Message]) {
         var byPeer: [NodeID: [PeerFrame]] = [:]
-        for message in messages { byPeer[message.to, default: []].append(.raft(message)) }
+        for message in messages {
+            if let snapshot = message.snapshot, snapshot.data.count > configuration.snapshotChunkSize {
+                streamSnapshot(message)
+                continue
+            }
+            byPeer[message.to, default: []].append(.raft(message))
+        }
         for (peer, frames) in byPeer {
             guard let url = members[peer]?.peerURL else { continue }
             if !transport.send(frames, to: url) { node.reportUnreachable(peer) }

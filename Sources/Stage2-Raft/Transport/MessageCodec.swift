@@ -20,6 +20,11 @@ public enum PeerFrame: Sendable, Equatable {
     case leaderQuery([UInt8])
     /// Its answer; nil if the member asked does not lead (any more).
     case leaderAnswer([UInt8]?)
+    /// A piece of a snapshot's data, on a connection of its own (so a large snapshot neither
+    /// needs one huge frame nor holds up heartbeats on the main connection).
+    case snapshotChunk([UInt8])
+    /// The snapshot message whose data the chunks before it on this connection carried.
+    case snapshotDone(Message)
 
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
     /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
@@ -84,6 +89,12 @@ public enum PeerFrame: Sendable, Equatable {
             body.u8(8)
             body.u8(answer == nil ? 0 : 1)
             body.blob(answer ?? [])
+        case .snapshotChunk(let bytes):
+            body.u8(9)
+            body.blob(bytes)
+        case .snapshotDone(let message):
+            body.u8(10)
+            MessageCodec.encode(message, into: &body)
         }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
@@ -131,6 +142,12 @@ public enum PeerFrame: Sendable, Equatable {
         case 8:
             guard let flag = reader.u8(), let answer = reader.blob(), reader.isAtEnd else { return nil }
             return .leaderAnswer(flag == 1 ? answer : nil)
+        case 9:
+            guard let bytes = reader.blob(), reader.isAtEnd else { return nil }
+            return .snapshotChunk(bytes)
+        case 10:
+            guard let message = MessageCodec.decode(&reader), reader.isAtEnd else { return nil }
+            return .snapshotDone(message)
         default:
             return nil
         }

@@ -54,7 +54,8 @@ final class TestMember: @unchecked Sendable {
     var member: Member { Member(name: name, peerURL: "http://127.0.0.1:\(peerPort)", clientURL: "http://127.0.0.1:\(clientPort)") }
 
     func start(
-        join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil
+        join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil,
+        snapshotChunkSize: Int = 1024
     ) async throws {
         var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/" + dataName, peerListenPort: peerPort)
         configuration.join = join
@@ -67,6 +68,8 @@ final class TestMember: @unchecked Sendable {
         configuration.heartbeatInterval = .milliseconds(50)
         // Membership checks count a peer silent this long as down (etcd: 5 s).
         configuration.healthInterval = .milliseconds(500)
+        // Small pieces, so that every snapshot a follower is sent goes the streamed way.
+        configuration.snapshotChunkSize = snapshotChunkSize
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
@@ -142,7 +145,8 @@ struct ClusterTests {
     func snapshotsAndCompaction() async throws {
         let members = [TestMember("s1"), TestMember("s2"), TestMember("s3")]
         defer { Task { for member in members { await member.stop() } } }
-        try await members[0].start(snapshotCount: 20)
+        let leaderLog = LogLines()
+        try await members[0].start(snapshotCount: 20, logger: leaderLog.logger("s1"))
         try await waitUntil("s1 leads") { members[0].isLeader }
         try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"], snapshotCount: 20)
         for n in 0..<100 {
@@ -164,5 +168,7 @@ struct ClusterTests {
         try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"], snapshotCount: 20)
         try await waitUntil("s3 has every key") { members[2].value("/k0") == "v0" && members[2].value("/k99") == "v99" }
         #expect(members[2].server!.machine.machines().map(\.name) == ["s1", "s2", "s3"])
+        // It came in 1 KiB pieces on a connection of its own.
+        #expect(leaderLog.contains("sending a snapshot"))
     }
 }
