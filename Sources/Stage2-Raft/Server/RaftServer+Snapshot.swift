@@ -5,16 +5,41 @@ import SingleNode
 /// joins behind a compacted log), restored at start and when the leader sends one.
 extension RaftServer {
     /// Takes a snapshot of the store as of entry `index` (the last one applied) and compacts
-    /// the log behind it, keeping `snapshotKeepEntries` for followers that lag a little.
+    /// the log behind it, keeping `snapshotKeepEntries` for followers that lag a little. Here,
+    /// on the Raft loop: for a new member behind a compacted log, which needs it at once.
     func takeSnapshot(at index: UInt64) {
         let (store, applied) = machine.copyStore()
         guard applied == index, index > lastSnapshotIndex else { return }
+        let data = Self.snapshotPayload(
+            v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values),
+            removed: removedMembers)
+        saveSnapshot(at: index, confState: node.confState, data: data)
+    }
+
+    /// The periodic snapshot: the stores are copied here (cheap: they are copy-on-write), encoded
+    /// on another thread while the loop goes on applying, and saved back on the loop. At most one
+    /// at a time; one that finishes after a newer snapshot was saved or installed is dropped.
+    func takeSnapshotInBackground(at index: UInt64) {
+        guard snapshotTask == nil, !isStopping else { return }
+        let (store, applied) = machine.copyStore()
+        guard applied == index, index > lastSnapshotIndex else { return }
+        let encodeExtension = configuration.stateMachine?.snapshotSource()
+        let (members, removed, confState) = (Array(self.members.values), removedMembers, node.confState)
+        snapshotTask = Task.detached { [loop] in
+            let data = Self.snapshotPayload(v1: store.encoded(), extensionData: encodeExtension?(), members: members, removed: removed)
+            try? await loop.submit { [weak self] in
+                guard let self else { return }
+                self.snapshotTask = nil
+                // Only if nothing newer (say, a snapshot from the leader) was saved meanwhile.
+                if index > self.lastSnapshotIndex { self.saveSnapshot(at: index, confState: confState, data: data) }
+            }.get()
+        }
+    }
+
+    private func saveSnapshot(at index: UInt64, confState: ConfState, data: [UInt8]) {
         do {
-            let data = Self.snapshotPayload(
-                v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values),
-                removed: removedMembers)
             try RaftMetrics.time(RaftMetrics.backendCommit) { () throws(StorageError) in
-                try storage.snapshot(at: index, confState: node.confState, data: data, keepEntries: configuration.snapshotKeepEntries)
+                try storage.snapshot(at: index, confState: confState, data: data, keepEntries: configuration.snapshotKeepEntries)
             }
             lastSnapshotIndex = index
             logger.info("saved snapshot", metadata: ["index": "\(index)", "wal-segments": "\(storage.walSegments.count)"])

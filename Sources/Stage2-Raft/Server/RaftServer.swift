@@ -133,6 +133,9 @@ public final class RaftServer: @unchecked Sendable {
     var lastLeader: NodeID = 0
     // The index of the newest snapshot saved or restored.
     var lastSnapshotIndex: UInt64 = 0
+    // The periodic snapshot being encoded off the loop, if one is.
+    var snapshotTask: Task<Void, Never>?
+    var isStopping = false
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
@@ -241,6 +244,12 @@ public final class RaftServer: @unchecked Sendable {
 
     /// Stops ticking and disconnects; pending writes fail.
     public func stop() async {
+        // A snapshot being encoded finishes (and is saved) first: it comes back to this loop.
+        let encoding = try? await loop.submit { () -> Task<Void, Never>? in
+            self.isStopping = true
+            return self.snapshotTask
+        }.get()
+        if let encoding { await encoding.value }
         try? await loop.submit {
             self.tickTask?.cancel()
             for (_, waiter) in self.pending {
@@ -362,7 +371,7 @@ public final class RaftServer: @unchecked Sendable {
             for entry in ready.committedEntries { apply(entry) }
             if !ready.readStates.isEmpty { confirmReads(ready.readStates) }
             if !readWaiters.isEmpty { completeReads() }
-            if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshot(at: machine.appliedIndex) }
+            if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshotInBackground(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)
             if let soft = ready.softState {
