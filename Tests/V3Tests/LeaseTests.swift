@@ -118,6 +118,7 @@ import Testing
         #expect(machine.read { $0.revision } == revision, "and nothing was written")
         #expect(ask(1, 42) == [0], "an unknown lease")
         clock.advance(.seconds(2))
+        #expect(ttl(ask(1, 1)) == 0, "too late: past its deadline, though not yet being revoked")
         #expect(machine.dueLeases() == [1])
         #expect(ttl(ask(1, 1)) == 0, "too late: its revocation is under way")
     }

@@ -184,16 +184,19 @@ import Testing
                     return true
                 }
             })
-        _ = machine.watch(watcher, from: 0)
+        guard case (.started(let token), _) = machine.watch(watcher, from: 0) else { Issue.record("not started"); return }
         for (index, value) in ["a", "b", "c", "d", "e"].enumerated() {
             _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data(value.utf8); return p }()).encoded(), index: UInt64(index + 1))
         }
         #expect(seen.withLock { $0.values } == ["a", "b"])  // the outbox took two, then refused
+        // Set aside, it is not "synced": no progress notification may claim it saw revision 6.
+        #expect(machine.syncedWatchers([token]).0.isEmpty)
         seen.withLock { $0.room = 100 }
-        machine.retryBlockedWatchers()
+        machine.retryBlockedWatchers([token])
         // The missed changes come from history in one batch; then it is live again.
         _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w9".utf8); p.value = Data("f".utf8); return p }()).encoded(), index: 6)
         #expect(seen.withLock { $0.values } == ["a", "b", "c", "d", "e", "f"])
+        #expect(machine.syncedWatchers([token]).0 == [token])
     }
 
     /// A watcher set aside past a compaction of what it missed is cancelled, as etcd does.
@@ -210,12 +213,12 @@ import Testing
                     return true
                 }
             })
-        _ = machine.watch(watcher, from: 0)
+        guard case (.started(let token), _) = machine.watch(watcher, from: 0) else { Issue.record("not started"); return }
         for index in 0..<4 {
             _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data("v".utf8); return p }()).encoded(), index: UInt64(index + 1))
         }
         _ = machine.apply(try V3Request.compact({ var c = Etcdserverpb_CompactionRequest(); c.revision = 4; return c }()).encoded(), index: 5)
-        machine.retryBlockedWatchers()
+        machine.retryBlockedWatchers([token])
         #expect(outcome.withLock { $0.cancelled } == 4)
     }
 }

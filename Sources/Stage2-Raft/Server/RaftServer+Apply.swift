@@ -15,6 +15,13 @@ extension RaftServer {
                 machine.skip(to: entry.index)
                 return
             }
+            // A member's announcement that commits after its removal must not bring it back.
+            if case .publish(let name, _, _) = request.command.kind,
+                members[request.origin != 0 ? request.origin : Member.id(forName: name)] == nil
+            {
+                machine.skip(to: entry.index)
+                return
+            }
             let result = machine.apply(request.command, at: entry.index)
             if case .expire(let key, _) = request.command.kind { expiring.remove(key) }
             if case .publish(let name, let peerURL, let clientURL) = request.command.kind {

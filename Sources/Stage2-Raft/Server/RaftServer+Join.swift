@@ -17,6 +17,11 @@ extension RaftServer {
         if let added = members.values.first(where: { $0.peerURL == joiner.peerURL && ($0.name.isEmpty || $0.name == joiner.name) }) {
             return answer(.joined(id: added.id, members: Array(members.values), clusterID: transport.clusterID))
         }
+        // A removed member's ID is never reused (etcd: "ID removed"): its old messages would be
+        // taken for the new one's, and the others refuse it anyway.
+        if removedMembers.contains(joiner.id) {
+            return answer(.refused("the member ID \(ClusterIdentity.hex(joiner.id)) (name \(joiner.name)) was removed from the cluster; start the machine under another name"))
+        }
         // Names are identities: a machine joining again under its name is already in.
         if members[joiner.id] != nil { return answer(.joined(id: joiner.id, members: Array(members.values), clusterID: transport.clusterID)) }
         guard members.count < configuration.maxClusterSize else {
@@ -69,7 +74,7 @@ extension RaftServer {
                         return
                     case .redirect(let leader):
                         target = leader
-                    case .refused(let reason) where reason == ErrorCode.noMorePeer.message:
+                    case .refused(let reason) where reason == ErrorCode.noMorePeer.message || reason.contains("was removed from the cluster"):
                         throw JoinError(description: reason)
                     case .refused(let reason):
                         lastError = "\(target): \(reason)"
@@ -85,8 +90,11 @@ extension RaftServer {
     func ask(_ url: String, _ frame: PeerFrame) async throws -> PeerFrame {
         let channel = try await transport.dial(url)
         defer { channel.close(promise: nil) }
-        let promise = loop.makePromise(of: PeerFrame.self)
-        try await loop.submit { self.joinAnswers[ObjectIdentifier(channel)] = promise }.get()
+        let promise = try await loop.submit { () -> EventLoopPromise<PeerFrame> in
+            let promise = self.loop.makePromise(of: PeerFrame.self)
+            self.joinAnswers[ObjectIdentifier(channel)] = promise
+            return promise
+        }.get()
         let timeout = loop.scheduleTask(in: .seconds(10)) { [weak self] in
             self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within 10 s"))
         }

@@ -61,32 +61,15 @@ extension RaftServer {
     /// and this returns once it is applied here.
     public func changeMembership(_ request: MembershipRequest) async throws(MembershipError) -> MembershipResult {
         // One change at a time, and none before a new leader's first entry applies: a change
-        // asked meanwhile waits for its turn (up to the request timeout) rather than failing.
+        // asked meanwhile waits for its turn (up to the request timeout) rather than failing,
+        // whether this member leads or forwards it.
         let deadline = NIODeadline.now() + configuration.requestTimeout
         var answer: MembershipAnswer
         repeat {
-            do {
-                answer = try await loop.submit { self.startMembershipChange(request) }.get().get()
-            } catch let error as MembershipError {
-                throw error
-            } catch {
-                throw .stopped
-            }
+            answer = try await askForChange(request)
             guard answer == .failed(.changeInProgress), NIODeadline.now() < deadline else { break }
             try? await Task.sleep(for: .milliseconds(20))
         } while true
-        // A follower forwards to the leader, and follows one more redirect if leadership moved.
-        for _ in 0..<3 {
-            guard case .redirect(let leaderURL) = answer else { break }
-            do {
-                guard case .membershipResponse(let reply) = try await ask(leaderURL, .membershipRequest(request)) else { throw MembershipError.noLeader }
-                answer = reply
-            } catch let error as MembershipError {
-                throw error
-            } catch {
-                throw .noLeader
-            }
-        }
         switch answer {
         case .failed(let error): throw error
         case .redirect: throw .noLeader
@@ -102,6 +85,27 @@ extension RaftServer {
                 throw .timedOut
             }
         }
+    }
+
+    /// The leader's answer to `request`: from this member if it leads, else from the leader it
+    /// knows (following one more redirect if leadership moved).
+    private func askForChange(_ request: MembershipRequest) async throws(MembershipError) -> MembershipAnswer {
+        var answer: MembershipAnswer
+        do {
+            answer = try await loop.flatSubmit { self.startMembershipChange(request) }.get()
+        } catch {
+            throw .stopped
+        }
+        for _ in 0..<3 {
+            guard case .redirect(let leaderURL) = answer else { break }
+            do {
+                guard case .membershipResponse(let reply) = try await ask(leaderURL, .membershipRequest(request)) else { throw MembershipError.noLeader }
+                answer = reply
+            } catch {
+                throw .noLeader
+            }
+        }
+        return answer
     }
 
     /// Answers a membership change another member forwarded.
@@ -136,7 +140,10 @@ extension RaftServer {
         }
         let promise = loop.makePromise(of: UInt64.self)
         changeWaiters[change.nodeID, default: []].append(promise)
-        let timeout = loop.scheduleTask(in: configuration.requestTimeout) { promise.fail(MembershipError.timedOut) }
+        let timeout = loop.scheduleTask(in: configuration.requestTimeout) { [weak self] in
+            self?.changeWaiters[change.nodeID]?.removeAll { $0.futureResult === promise.futureResult }
+            promise.fail(MembershipError.timedOut)
+        }
         promise.futureResult.whenComplete { _ in timeout.cancel() }
         logger.info("proposing a membership change", metadata: ["change": "\(request)"])
         scheduleReady()
@@ -216,17 +223,17 @@ extension RaftServer {
 
     /// Waits until this member has applied `index`.
     func waitApplied(_ index: UInt64) async throws {
-        let promise = loop.makePromise(of: Void.self)
-        loop.execute {
-            guard self.machine.appliedIndex < index else { return promise.succeed(()) }
+        try await loop.flatSubmit { () -> EventLoopFuture<Void> in
+            guard self.machine.appliedIndex < index else { return self.loop.makeSucceededVoidFuture() }
+            let promise = self.loop.makePromise(of: Void.self)
             let context = self.nextReadContext
             self.nextReadContext += 1
             let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
                 self?.readWaiters.removeValue(forKey: context)?.promise.fail(ProposalError.timedOut)
             }
             self.readWaiters[context] = (promise, timeout, index)
-        }
-        try await promise.futureResult.get()
+            return promise.futureResult
+        }.get()
     }
 }
 

@@ -140,7 +140,8 @@ extension RaftServer {
 
 extension RaftServer {
     /// Sends a large snapshot to a follower on a connection of its own, in pieces, then the
-    /// message itself; tells the core how it went, so a failed send is retried.
+    /// message itself; tells the core how it went, so a failed send is retried. A stream that
+    /// makes no progress for `snapshotStallTimeout` is abandoned (and reported failed).
     func streamSnapshot(_ message: Message) {
         guard let url = members[message.to]?.peerURL, let snapshot = message.snapshot else {
             node.reportSnapshot(to: message.to, failed: true)
@@ -150,26 +151,39 @@ extension RaftServer {
         var header = message
         header.snapshot?.data = []
         logger.info("sending a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "index": "\(snapshot.metadata.index)", "bytes": "\(snapshot.data.count)"])
-        Task { [transport, loop, logger] in
+        let follower = message.to
+        snapshotStreams[follower] = Task { [transport, loop, logger] in
             var failed = false
             do {
                 let channel = try await transport!.dial(url)
                 defer { channel.close(promise: nil) }
+                // Written with a deadline per piece: a peer that stops reading ends the stream.
+                func write(_ frame: PeerFrame) async throws {
+                    let stall = channel.eventLoop.scheduleTask(in: Self.snapshotStallTimeout) { channel.close(promise: nil) }
+                    defer { stall.cancel() }
+                    try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
+                }
                 var offset = 0
                 while offset < snapshot.data.count {
+                    try Task.checkCancellation()
                     let end = min(offset + chunkSize, snapshot.data.count)
-                    try await channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.snapshotChunk(Array(snapshot.data[offset..<end])).encoded()))
+                    try await write(.snapshotChunk(Array(snapshot.data[offset..<end])))
                     offset = end
                 }
-                try await channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.snapshotDone(header).encoded()))
+                try await write(.snapshotDone(header))
             } catch {
-                logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "error": "\(error)"])
+                logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(follower))", "error": "\(error)"])
                 failed = true
             }
-            loop.execute { [weak self] in
-                self?.node.reportSnapshot(to: message.to, failed: failed)
-                self?.scheduleReady()
-            }
+            _ = try? await loop.submit { [weak self] in
+                guard let self, !self.isStopping else { return }
+                self.snapshotStreams[follower] = nil
+                self.node.reportSnapshot(to: follower, failed: failed)
+                self.scheduleReady()
+            }.get()
         }
     }
+
+    /// How long a snapshot stream may wait to write one piece.
+    static let snapshotStallTimeout = TimeAmount.seconds(10)
 }

@@ -114,6 +114,8 @@ public final class RaftServer: @unchecked Sendable {
     var joinWaiters: [NodeID: [any Channel]] = [:]
     // Snapshots arriving in pieces, by connection.
     var snapshotParts: [ObjectIdentifier: [UInt8]] = [:]
+    // Snapshots being streamed to followers, one per follower.
+    var snapshotStreams: [NodeID: Task<Void, Never>] = [:]
     // Membership changes asked through the API, waiting for their entry to apply.
     var changeWaiters: [NodeID: [EventLoopPromise<UInt64>]] = [:]
     // When each peer was last heard from: who counts as connected for membership checks.
@@ -188,6 +190,10 @@ public final class RaftServer: @unchecked Sendable {
         // learns it when it joins and keeps it here.
         let recordedID = ClusterIdentity.loadMemberID(configuration.dataDirectory)
         let memberID = !isNewMember && recordedID != 0 ? recordedID : member.id
+        // A joiner stopped before its join completed left an empty log and no member ID: it
+        // joins again (else it would run under its name's ID and never hear from the cluster).
+        let snapshotIndex = (try? storage.snapshot().metadata.index) ?? 0
+        let isJoining = !configuration.join.isEmpty && (isNewMember || (storage.lastIndex() == 0 && snapshotIndex == 0 && recordedID == 0))
         if isNewMember && configuration.join.isEmpty {
             try ClusterIdentity.storeMemberID(memberID, in: configuration.dataDirectory)
             // Recorded before the founding entries: a log never exists without its cluster.
@@ -204,7 +210,7 @@ public final class RaftServer: @unchecked Sendable {
             logger.info(
                 "starting a new cluster",
                 metadata: ["name": "\(member.name)", "members": "\(founders.map(\.name))", "cluster-id": "\(ClusterIdentity.hex(clusterID))"])
-        } else if !isNewMember {
+        } else if !isNewMember && !isJoining {
             logger.info(
                 "found an existing data directory: restarting as the member it records, ignoring bootstrap flags",
                 metadata: ["data-dir": "\(configuration.dataDirectory)", "last-index": "\(storage.lastIndex())"])
@@ -222,7 +228,7 @@ public final class RaftServer: @unchecked Sendable {
         server.peerPort = try await server.transport.listen(host: configuration.peerListenHost, port: configuration.peerListenPort)
         logger.info("listening for peers", metadata: ["address": "\(configuration.peerListenHost):\(server.peerPort)"])
         try await server.loop.submit { server.begin() }.get()
-        if isNewMember && !configuration.join.isEmpty {
+        if isJoining {
             try await server.joinCluster(through: configuration.join)
         }
         return server
@@ -245,11 +251,14 @@ public final class RaftServer: @unchecked Sendable {
     /// Stops ticking and disconnects; pending writes fail.
     public func stop() async {
         // A snapshot being encoded finishes (and is saved) first: it comes back to this loop.
-        let encoding = try? await loop.submit { () -> Task<Void, Never>? in
+        let (encoding, streams) = (try? await loop.submit { () -> (Task<Void, Never>?, [Task<Void, Never>]) in
             self.isStopping = true
-            return self.snapshotTask
-        }.get()
+            return (self.snapshotTask, Array(self.snapshotStreams.values))
+        }.get()) ?? (nil, [])
         if let encoding { await encoding.value }
+        // Snapshot streams end now; each comes back to this loop once, before it shuts down.
+        for stream in streams { stream.cancel() }
+        for stream in streams { await stream.value }
         try? await loop.submit {
             self.tickTask?.cancel()
             for (_, waiter) in self.pending {
@@ -263,6 +272,8 @@ public final class RaftServer: @unchecked Sendable {
                 waiter.promise.fail(ProposalError.stopped)
             }
             self.readWaiters = [:]
+            for (_, promise) in self.joinAnswers { promise.fail(ProposalError.stopped) }
+            self.joinAnswers = [:]
             for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
             self.changeWaiters = [:]
             self.removalContinuation.finish()
@@ -399,7 +410,9 @@ public final class RaftServer: @unchecked Sendable {
         var byPeer: [NodeID: [PeerFrame]] = [:]
         for message in messages {
             if let snapshot = message.snapshot, snapshot.data.count > configuration.snapshotChunkSize {
-                streamSnapshot(message)
+                // One stream per follower at a time: the core asks again (its heartbeats see the
+                // follower still behind) while one is on its way; the stream reports when done.
+                if !snapshotStreams.keys.contains(message.to) { streamSnapshot(message) }
                 continue
             }
             byPeer[message.to, default: []].append(.raft(message))

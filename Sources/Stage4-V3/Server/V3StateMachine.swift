@@ -136,7 +136,9 @@ public final class V3StateMachine: LogStateMachine {
         let instant = now()
         return state.withLock { state in
             guard let lease = state.store.leases[id] else { return nil }
-            if state.revoking.contains(id) { return 0 }
+            // Past its deadline (the revocation may not be proposed yet) or being revoked: too
+            // late, as etcd's lessor refuses to renew an expired lease.
+            if state.revoking.contains(id) || (state.expiries[id].map { $0 <= instant } ?? false) { return 0 }
             state.expiries[id] = instant + .seconds(lease.ttl)
             return lease.ttl
         }
@@ -217,9 +219,16 @@ public final class V3StateMachine: LogStateMachine {
         }
     }
 
-    /// Watchers set aside by a full outbox catch up from history (a stream's outbox drained).
-    func retryBlockedWatchers() {
-        state.withLock { state in state.watchers.retryBlocked(with: state.store) }
+    /// The watchers of a stream whose outbox drained, set aside while it was full, catch up
+    /// from history.
+    func retryBlockedWatchers(_ tokens: Set<UInt64>) {
+        state.withLock { state in state.watchers.retryBlocked(tokens, with: state.store) }
+    }
+
+    /// Which of `tokens` are live (sent everything up to now), and the revision they are at:
+    /// only those may be told "progress" (one set aside has not seen all before it).
+    func syncedWatchers(_ tokens: [UInt64]) -> (Set<UInt64>, revision: Int64) {
+        state.withLock { state in (Set(tokens.filter { state.watchers.isSynced($0) }), state.store.revision) }
     }
 
     func unwatch(_ token: UInt64) {

@@ -32,8 +32,8 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
             group.addTask {
                 for await message in outbox {
                     try await response.write(message)
-                    // Written: room again for watchers set aside by a full outbox.
-                    if sink.written() { backend.machine.retryBlockedWatchers() }
+                    // Written: room again for this stream's watchers set aside by a full outbox.
+                    if sink.written() { backend.machine.retryBlockedWatchers(session.registeredTokens) }
                 }
             }
             // Progress notifications on a timer, for watchers that asked (as etcd's send loop).
@@ -183,6 +183,11 @@ final class WatchSession: Sendable {
                     if request.progressNotify { self.state.withLock { if $0.idle[id] != nil { $0.idle[id] = false } } }
                     return true
                 case .compacted(let compactRevision, let revision):
+                    // The watcher is gone (set aside past a compaction): so is its ID here.
+                    self.state.withLock { state in
+                        state.tokens[id] = nil
+                        state.idle[id] = nil
+                    }
                     answer.header = backend.header(revision: revision)
                     answer.canceled = true
                     answer.compactRevision = compactRevision
@@ -222,13 +227,20 @@ final class WatchSession: Sendable {
     /// Tells each watcher that asked for progress and was sent nothing since the last tick the
     /// revision the store is at: everything up to it has been sent.
     func notifyProgress() {
-        let due = state.withLock { state -> [Int64] in
-            let due = state.idle.filter { $0.value && state.tokens[$0.key].map { $0 != 0 } == true }.map(\.key).sorted()
+        let candidates = state.withLock { state -> [(id: Int64, token: UInt64)] in
+            var due: [(id: Int64, token: UInt64)] = []
+            for (id, isIdle) in state.idle where isIdle {
+                if let token = state.tokens[id], token != 0 { due.append((id, token)) }
+            }
             for id in state.idle.keys { state.idle[id] = true }
-            return due
+            return due.sorted { $0.id < $1.id }
         }
+        guard !candidates.isEmpty else { return }
+        // Only watchers that have been sent everything up to the revision reported.
+        let (synced, revision) = backend.machine.syncedWatchers(candidates.map(\.token))
+        let due = candidates.filter { synced.contains($0.token) }.map(\.id)
         guard !due.isEmpty else { return }
-        let header = backend.header(revision: backend.machine.read { $0.revision })
+        let header = backend.header(revision: revision)
         for id in due {
             var notice = Etcdserverpb_WatchResponse()
             notice.header = header
@@ -273,6 +285,11 @@ final class WatchSession: Sendable {
         answer.watchID = id
         answer.canceled = true
         sink.yield(answer)
+    }
+
+    /// This stream's registered watchers, by their tokens in the watcher set.
+    var registeredTokens: Set<UInt64> {
+        state.withLock { Set($0.tokens.values.filter { $0 != 0 }) }
     }
 
     /// The stream is over: every watcher goes.

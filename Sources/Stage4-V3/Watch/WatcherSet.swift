@@ -56,6 +56,9 @@ struct WatcherSet: Sendable {
         return token
     }
 
+    /// Registered and not set aside.
+    func isSynced(_ token: UInt64) -> Bool { watchers[token].map { !$0.isBlocked } ?? false }
+
     mutating func remove(_ token: UInt64) {
         if watchers.removeValue(forKey: token)?.isBlocked == true { blockedCount -= 1 }
     }
@@ -79,9 +82,10 @@ struct WatcherSet: Sendable {
 
     /// Offers each blocked watcher what it missed, from `store`'s history; those whose outbox
     /// takes all of it go live again.
-    mutating func retryBlocked(with store: MVCCStore) {
+    mutating func retryBlocked(_ tokens: Set<UInt64>, with store: MVCCStore) {
         guard blockedCount > 0 else { return }
-        for (token, watcher) in watchers where watcher.isBlocked {
+        for token in tokens {
+            guard let watcher = watchers[token], watcher.isBlocked else { continue }
             if watcher.minRevision < store.compactRevision {
                 _ = watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
                 watchers[token] = nil

@@ -108,6 +108,25 @@ struct MembershipTests {
         }
         #expect(await told.value)
         timeout.cancel()
+        await victim.stop()
+
+        // Its name's ID is not handed out again: a fresh start under that name is refused.
+        victim.dataName = "fresh"
+        await #expect(throws: JoinError.self) { try await victim.start(join: ["127.0.0.1:\(survivor.peerPort)"]) }
+    }
+
+    @Test("A joiner stopped before its join completed joins again on restart")
+    func interruptedJoin() async throws {
+        let first = TestMember("node1"), joiner = TestMember("node2")
+        defer { Task { await first.stop(); await joiner.stop() } }
+        try await first.start()
+        try await waitUntil("node1 leads") { first.isLeader }
+        // What a joiner leaves when it stops before the answer: an empty log, no member ID.
+        _ = try DiskStorage.open(directory: joiner.directory.path + "/" + joiner.dataName, initialConfState: ConfState())
+        try await joiner.start(join: ["127.0.0.1:\(first.peerPort)"])
+        try await waitUntil("node1 counts node2 as a member") { first.server!.status.members.count == 2 }
+        _ = try await first.write(.set(key: "/after", value: "join", expiration: nil))
+        try await waitUntil("node2 has the write") { joiner.value("/after") == "join" }
     }
 
     @Test("A backup restores into a new cluster with the data and the new members only")
