@@ -13,26 +13,27 @@ enum RaftMetrics {
     static let leaderChanges = Counter(label: "etcd_server_leader_changes_seen_total")
     static let proposalsFailed = Counter(label: "etcd_server_proposals_failed_total")
 
-    private static let peerCounters = Mutex<[String: Counter]>([:])
+    // Per peer, made once: this runs for every batch sent and every message received.
+    private static let sentCounters = Mutex<[NodeID: Counter]>([:])
+    private static let receivedCounters = Mutex<[NodeID: Counter]>([:])
 
-    private static func counter(_ name: String, _ label: String, _ id: NodeID) -> Counter {
-        let key = name + "/" + String(id, radix: 16)
-        return peerCounters.withLock { counters in
-            if let counter = counters[key] { return counter }
+    private static func counter(_ table: borrowing Mutex<[NodeID: Counter]>, _ name: String, _ label: String, _ id: NodeID) -> Counter {
+        table.withLock { counters in
+            if let counter = counters[id] { return counter }
             let counter = Counter(label: name, dimensions: [(label, String(id, radix: 16))])
-            counters[key] = counter
+            counters[id] = counter
             return counter
         }
     }
 
     /// Bytes of Raft messages sent to peer `id` (etcd_network_peer_sent_bytes_total{To}).
     static func sent(_ bytes: Int, to id: NodeID) {
-        counter("etcd_network_peer_sent_bytes_total", "To", id).increment(by: bytes)
+        counter(sentCounters, "etcd_network_peer_sent_bytes_total", "To", id).increment(by: bytes)
     }
 
     /// Bytes of Raft messages received from peer `id`.
     static func received(_ bytes: Int, from id: NodeID) {
-        counter("etcd_network_peer_received_bytes_total", "From", id).increment(by: bytes)
+        counter(receivedCounters, "etcd_network_peer_received_bytes_total", "From", id).increment(by: bytes)
     }
 
     /// Runs `body` and records how long it took in `timer`.

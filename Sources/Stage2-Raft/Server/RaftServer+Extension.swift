@@ -71,15 +71,29 @@ extension RaftServer {
     /// Asks the leader's state machine `query` (see `LogStateMachine.answerAsLeader`): answered
     /// here on the leader, forwarded over the peer port from a follower.
     public func askLeader(_ query: [UInt8]) async throws -> [UInt8] {
-        let (isLeader, leaderURL) = try await loop.submit { () -> (Bool, String?) in
-            (self.node.role == .leader, self.members[self.node.leader]?.peerURL)
+        // On the leader: answered here. On a follower: sent over the connection to the leader
+        // that Raft messages use, numbered; or, with none up yet, on a connection of its own.
+        let outcome = try await loop.submit { () -> (local: Bool, url: String?, sent: EventLoopFuture<PeerFrame>?) in
+            if self.node.role == .leader { return (true, nil, nil) }
+            guard let url = self.members[self.node.leader]?.peerURL else { return (false, nil, nil) }
+            let queryID = self.nextLeaderQuery
+            self.nextLeaderQuery += 1
+            guard self.transport.send([.leaderQuery(id: queryID, query: query)], to: url) else { return (false, url, nil) }
+            let promise = self.loop.makePromise(of: PeerFrame.self)
+            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
+                self?.leaderQueries.removeValue(forKey: queryID)?.promise.fail(ProposalError.timedOut)
+            }
+            self.leaderQueries[queryID] = (promise, timeout)
+            return (false, url, promise.futureResult)
         }.get()
-        if isLeader {
+        if outcome.local {
             guard let answer = configuration.stateMachine?.answerAsLeader(query) else { throw ProposalError.noLeader }
             return answer
         }
-        guard let leaderURL else { throw ProposalError.noLeader }
-        guard case .leaderAnswer(let answer) = try await ask(leaderURL, .leaderQuery(query)) else { throw ProposalError.noLeader }
+        guard let url = outcome.url else { throw ProposalError.noLeader }
+        let frame: PeerFrame
+        if let sent = outcome.sent { frame = try await sent.get() } else { frame = try await ask(url, .leaderQuery(id: 0, query: query)) }
+        guard case .leaderAnswer(_, let answer) = frame else { throw ProposalError.noLeader }
         // It stopped leading between our look and its answer.
         guard let answer else { throw ProposalError.leaderChanged }
         return answer

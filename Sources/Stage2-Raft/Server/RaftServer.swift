@@ -112,6 +112,9 @@ public final class RaftServer: @unchecked Sendable {
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
     var joinWaiters: [NodeID: [any Channel]] = [:]
+    // Questions for the leader in flight over the persistent connections, by number.
+    var leaderQueries: [UInt64: (promise: EventLoopPromise<PeerFrame>, timeout: Scheduled<Void>)] = [:]
+    var nextLeaderQuery: UInt64 = 1
     // Snapshots arriving in pieces, by connection.
     var snapshotParts: [ObjectIdentifier: [UInt8]] = [:]
     // Snapshots being streamed to followers, one per follower.
@@ -274,6 +277,11 @@ public final class RaftServer: @unchecked Sendable {
             self.readWaiters = [:]
             for (_, promise) in self.joinAnswers { promise.fail(ProposalError.stopped) }
             self.joinAnswers = [:]
+            for (_, waiter) in self.leaderQueries {
+                waiter.timeout.cancel()
+                waiter.promise.fail(ProposalError.stopped)
+            }
+            self.leaderQueries = [:]
             for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
             self.changeWaiters = [:]
             self.removalContinuation.finish()
@@ -321,9 +329,14 @@ public final class RaftServer: @unchecked Sendable {
             scheduleReady()
         case .joinRequest(let name, let peerURL, let clientURL):
             handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
-        case .leaderQuery(let query):
+        case .leaderQuery(let queryID, let query):
             let answer = node.role == .leader ? configuration.stateMachine?.answerAsLeader(query) : nil
-            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(answer).encoded()), promise: nil)
+            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(id: queryID, answer: answer).encoded()), promise: nil)
+        case .leaderAnswer(let queryID, _) where leaderQueries[queryID] != nil:
+            // Asked over the persistent connection (see askLeader).
+            guard let waiter = leaderQueries.removeValue(forKey: queryID) else { return }
+            waiter.timeout.cancel()
+            waiter.promise.succeed(frame)
         case .snapshotChunk(let bytes):
             let key = ObjectIdentifier(channel)
             if snapshotParts[key] == nil {
@@ -405,6 +418,14 @@ public final class RaftServer: @unchecked Sendable {
 
     /// Who this member is and what it last saw, for v3 response headers and status.
     public var status: RaftStatus { statusBox.withLock { $0 } }
+
+    /// What every v3 response header carries, without copying the member list (per call).
+    public var identity: (clusterID: UInt64, memberID: UInt64, term: UInt64) {
+        statusBox.withLock { ($0.clusterID, $0.memberID, $0.term) }
+    }
+
+    /// Whether this member is a learner now (checked for every v3 call).
+    public var isLearner: Bool { statusBox.withLock { $0.learners.contains($0.memberID) } }
 
     private func send(_ messages: [Message]) {
         var byPeer: [NodeID: [PeerFrame]] = [:]

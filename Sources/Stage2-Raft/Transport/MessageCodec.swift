@@ -16,10 +16,11 @@ public enum PeerFrame: Sendable, Equatable {
     case membershipRequest(MembershipRequest)
     /// The leader's answer to it.
     case membershipResponse(MembershipAnswer)
-    /// A question for the leader's state machine (a lease keep-alive), from a follower.
-    case leaderQuery([UInt8])
+    /// A question for the leader's state machine (a lease keep-alive), from a follower, numbered
+    /// so that many share the persistent connection.
+    case leaderQuery(id: UInt64, query: [UInt8])
     /// Its answer; nil if the member asked does not lead (any more).
-    case leaderAnswer([UInt8]?)
+    case leaderAnswer(id: UInt64, answer: [UInt8]?)
     /// A piece of a snapshot's data, on a connection of its own (so a large snapshot neither
     /// needs one huge frame nor holds up heartbeats on the main connection).
     case snapshotChunk([UInt8])
@@ -82,11 +83,13 @@ public enum PeerFrame: Sendable, Equatable {
         case .membershipResponse(let answer):
             body.u8(6)
             answer.encode(into: &body)
-        case .leaderQuery(let query):
+        case .leaderQuery(let id, let query):
             body.u8(7)
+            body.u64(id)
             body.blob(query)
-        case .leaderAnswer(let answer):
+        case .leaderAnswer(let id, let answer):
             body.u8(8)
+            body.u64(id)
             body.u8(answer == nil ? 0 : 1)
             body.blob(answer ?? [])
         case .snapshotChunk(let bytes):
@@ -137,11 +140,11 @@ public enum PeerFrame: Sendable, Equatable {
             guard let answer = MembershipAnswer.decode(&reader), reader.isAtEnd else { return nil }
             return .membershipResponse(answer)
         case 7:
-            guard let query = reader.blob(), reader.isAtEnd else { return nil }
-            return .leaderQuery(query)
+            guard let id = reader.u64(), let query = reader.blob(), reader.isAtEnd else { return nil }
+            return .leaderQuery(id: id, query: query)
         case 8:
-            guard let flag = reader.u8(), let answer = reader.blob(), reader.isAtEnd else { return nil }
-            return .leaderAnswer(flag == 1 ? answer : nil)
+            guard let id = reader.u64(), let flag = reader.u8(), let answer = reader.blob(), reader.isAtEnd else { return nil }
+            return .leaderAnswer(id: id, answer: flag == 1 ? answer : nil)
         case 9:
             guard let bytes = reader.blob(), reader.isAtEnd else { return nil }
             return .snapshotChunk(bytes)

@@ -5,17 +5,13 @@ import Synchronization
 /// go-grpc-prometheus' counters, which etcd exports: calls started, and calls handled by
 /// status code, per service and method. A stream counts as handled once it is accepted.
 final class GRPCMetrics: ServerInterceptor {
-    private let counters = Mutex<[String: Counter]>([:])
-
-    private func counter(_ name: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = name + dimensions.map { "/" + $0.1 }.joined()
-        return counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: name, dimensions: dimensions)
-            counters[key] = counter
-            return counter
-        }
+    // Made once per method (and code): this runs for every call, so no names are built per call.
+    private struct Key: Hashable {
+        var method: String
+        var code: RPCError.Code?
     }
+    private let started = Mutex<[String: Counter]>([:])
+    private let handled = Mutex<[Key: Counter]>([:])
 
     /// Watch is a bidirectional stream, LeaseKeepAlive too; Snapshot streams from the server.
     static func type(of method: String) -> String {
@@ -26,25 +22,45 @@ final class GRPCMetrics: ServerInterceptor {
         }
     }
 
+    static func labels(_ descriptor: MethodDescriptor) -> [(String, String)] {
+        [("grpc_type", type(of: descriptor.method)), ("grpc_service", descriptor.service.fullyQualifiedService), ("grpc_method", descriptor.method)]
+    }
+
+    private func countStarted(_ descriptor: MethodDescriptor) {
+        started.withLock { counters in
+            if let counter = counters[descriptor.method] { return counter }
+            let counter = Counter(label: "grpc_server_started_total", dimensions: Self.labels(descriptor))
+            counters[descriptor.method] = counter
+            return counter
+        }.increment()
+    }
+
+    private func countHandled(_ descriptor: MethodDescriptor, _ code: RPCError.Code?) {
+        let key = Key(method: descriptor.method, code: code)
+        handled.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(
+                label: "grpc_server_handled_total", dimensions: Self.labels(descriptor) + [("grpc_code", code.map(Self.name) ?? "OK")])
+            counters[key] = counter
+            return counter
+        }.increment()
+    }
+
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        let method = context.descriptor.method
-        let labels = [("grpc_type", Self.type(of: method)), ("grpc_service", context.descriptor.service.fullyQualifiedService), ("grpc_method", method)]
-        counter("grpc_server_started_total", labels).increment()
+        countStarted(context.descriptor)
         do {
             let response = try await next(request, context)
             // A unary call that failed in its handler comes back as a failed response.
-            let code: String
             switch response.accepted {
-            case .success: code = "OK"
-            case .failure(let error): code = Self.name(error.code)
+            case .success: countHandled(context.descriptor, nil)
+            case .failure(let error): countHandled(context.descriptor, error.code)
             }
-            counter("grpc_server_handled_total", labels + [("grpc_code", code)]).increment()
             return response
         } catch let error as RPCError {
-            counter("grpc_server_handled_total", labels + [("grpc_code", Self.name(error.code))]).increment()
+            countHandled(context.descriptor, error.code)
             throw error
         }
     }

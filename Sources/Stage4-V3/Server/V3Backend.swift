@@ -19,12 +19,12 @@ public struct V3Backend: Sendable {
     /// A response header as etcd fills it: this cluster and member, the store's revision, the
     /// Raft term.
     func header(revision: Int64) -> Etcdserverpb_ResponseHeader {
-        let status = raft.status
+        let identity = raft.identity
         var header = Etcdserverpb_ResponseHeader()
-        header.clusterID = status.clusterID
-        header.memberID = status.memberID
+        header.clusterID = identity.clusterID
+        header.memberID = identity.memberID
         header.revision = revision
-        header.raftTerm = status.term
+        header.raftTerm = identity.term
         return header
     }
 
@@ -111,10 +111,7 @@ public struct V3Backend: Sendable {
     }
 
     /// Whether this member is a learner: it serves only serializable reads and status.
-    var isLearner: Bool {
-        let status = raft.status
-        return status.learners.contains(status.memberID)
-    }
+    var isLearner: Bool { raft.isLearner }
 
     static func rpcError(_ error: MembershipError) -> RPCError {
         switch error {
