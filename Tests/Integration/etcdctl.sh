@@ -297,6 +297,13 @@ done
 echo "every member reads the same: cluster/b=2, cluster/a deleted"
 l=$(etcdctl --endpoints="$follower" lease grant 30 | awk '{print $2}')
 etcdctl --endpoints="$all" put --lease="$l" cluster/leased v
+# Keep-alives and time-to-live are the leader's: a follower forwards them on its peer connection.
+kept=$(etcdctl --endpoints="$follower" lease keep-alive --once "$l")
+[ "$kept" = "lease $l keepalived with TTL(30)" ] || { echo "keep-alive through a follower: $kept" >&2; exit 1; }
+echo "a keep-alive through a follower: $kept"
+ttl=$(etcdctl --endpoints="$follower" lease timetolive "$l" --keys)
+[[ "$ttl" == "lease $l granted with TTL(30s), remaining("*"s), attached keys([cluster/leased])" ]] || { echo "time-to-live through a follower: $ttl" >&2; exit 1; }
+echo "time-to-live through a follower: $ttl"
 etcdctl --endpoints="$follower" lease revoke "$l"
 [ -z "$(etcdctl --endpoints="$all" get cluster/leased)" ] && echo "a lease revoked through a follower deletes its key everywhere"
 etcdctl --endpoints="$follower" lock cluster-lock echo "locked through a follower"
