@@ -33,7 +33,8 @@ struct MembershipTests {
         try await waitUntil("the learner has the data and has published its name") {
             learner.value("/k19") == "v" && leader.server!.status.members.contains { $0.id == assigned && $0.name == "infra4" }
         }
-        #expect(learner.server!.machine.machines().map(\.name) == ["infra4", "node1"])
+        // Its announcement reaches its own store too (the leader applies it first).
+        try await waitUntil("the learner's /_etcd/machines lists it") { learner.server!.machine.machines().map(\.name) == ["infra4", "node1"] }
 
         try await waitUntil("the promotion is accepted") {
             (try? await leader.server!.changeMembership(.promote(id: assigned))) != nil
