@@ -68,6 +68,8 @@ refusal=$(etcdctl --endpoints=127.0.0.1:4004 get greeting 2>&1 || true)
 expect "$(echo "$refusal" | grep -o 'code = [A-Za-z]* desc = [^"]*' | head -1)" 'code = Unavailable desc = etcdserver: rpc not supported for learner'
 expect "$(echo "$refusal" | tail -1)" 'Error: etcdserver: rpc not supported for learner'
 echo '$ etcdctl member list'
+# It announces its name and client URL through the log once it runs.
+until_true 10 sh -c "etcdctl --endpoints=127.0.0.1:4001 member list | grep -q ', infra4, '"
 expect "$(ctl member list | ids | grep infra4)" '<id>, started, infra4, http://127.0.0.1:7004, http://127.0.0.1:4004, true'
 
 echo '$ etcdctl member promote <id>'

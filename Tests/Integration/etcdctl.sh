@@ -375,6 +375,9 @@ for line in sys.stdin:
     echo "\$ etcdctl --endpoints=<learner> member list    # refused too" >>"$out"
     etcdctl --endpoints="127.0.0.1:${c[3]}" --command-timeout=1s member list 2>&1 | grep -o 'code = [A-Za-z]* desc = [^"]*' | head -1 >>"$out" || true
     retry 20 etcdctl --endpoints="$ep" --command-timeout=2s member promote "$learner" || { echo "the learner was never promoted" >&2; exit 1; }
+    # Its name and client URL arrive through the log once it runs.
+    named() { etcdctl --endpoints="$ep" member list | grep -q ', l3, http'; }
+    retry 20 named || { echo "l3 never announced itself" >&2; exit 1; }
     sorted member list
     echo "\$ etcdctl endpoint health --cluster | sort" >>"$out"
     { etcdctl --endpoints="$ep" endpoint health --cluster 2>&1 || true; } | mask | sort >>"$out"
