@@ -1,0 +1,73 @@
+import NIOCore
+
+/// How a replicated member runs.
+public struct RaftServerConfiguration: Sendable {
+    /// This member: its name and the URLs it advertises.
+    public var member: Member
+    /// Where its WAL and snapshots live.
+    public var dataDirectory: String
+    /// Where to listen for peers (host); the port comes from `member.peerURL`.
+    public var peerListenHost = "127.0.0.1"
+    /// The peer port to listen on (0 picks one; tests only).
+    public var peerListenPort: Int
+    /// Peer addresses of existing members to join through (`-C`); empty starts a new cluster.
+    public var join: [String] = []
+    /// The founding members of a new cluster (`--initial-cluster`), this one included; empty
+    /// means a cluster of this member alone. Others' client URLs are unknown until they publish.
+    public var initialCluster: [Member] = []
+    /// One tick: the heartbeat interval.
+    public var heartbeatInterval: TimeAmount = .milliseconds(100)
+    /// Ticks without a leader before a member campaigns (1 s by default).
+    public var electionTicks = 10
+    /// The most members the cluster takes (`-maxsize`).
+    public var maxClusterSize = 9
+    /// Changes kept for watches from an index (`-m`).
+    public var historyCapacity = 1024
+    /// How long a client's write may wait for its entry to apply.
+    public var requestTimeout: TimeAmount = .seconds(5)
+    /// WAL segment size.
+    public var segmentSize = 64 << 20
+    /// Applied entries between snapshots of the store (`--snapshot-count`).
+    public var snapshotCount: UInt64 = 10_000
+    /// Entries kept in the log behind a snapshot, for followers that lag a little.
+    public var snapshotKeepEntries: UInt64 = 5_000
+    /// A second state machine the log feeds (Stage 4's v3 store); nil for v1 only.
+    public var stateMachine: (any LogStateMachine)?
+    /// What wraps every peer connection (Stage 3's TLS); nil is plaintext.
+    public var peerSecurity: PeerSecurity?
+    /// `--initial-cluster-token`: part of a new cluster's ID, so that clusters founded with
+    /// different tokens refuse each other's members.
+    public var clusterToken = ClusterIdentity.defaultToken
+    /// A snapshot larger than this goes to a follower in pieces of this size, on a connection of
+    /// its own.
+    public var snapshotChunkSize = 1 << 20
+    /// How long a peer may stay silent and still count as connected when a membership change
+    /// is checked (etcd's HealthInterval).
+    public var healthInterval: TimeAmount = .seconds(5)
+
+    /// Makes a configuration.
+    public init(member: Member, dataDirectory: String, peerListenPort: Int) {
+        self.member = member
+        self.dataDirectory = dataDirectory
+        self.peerListenPort = peerListenPort
+    }
+}
+
+/// A member's view of the cluster, published by the Raft loop after each pass.
+public struct RaftStatus: Sendable, Equatable {
+    public var memberID: UInt64 = 0
+    public var clusterID: UInt64 = 0
+    public var term: UInt64 = 0
+    /// 0 when no leader is known.
+    public var leader: UInt64 = 0
+    public var appliedIndex: UInt64 = 0
+    /// The last index known committed (etcd's "raft index").
+    public var commitIndex: UInt64 = 0
+    /// The members, by name.
+    public var members: [Member] = []
+    /// Learners among them.
+    public var learners: Set<UInt64> = []
+    /// Proposals made here and not yet applied (writes waiting for their entry).
+    public var pendingProposals = 0
+}
+
