@@ -112,6 +112,30 @@ import Testing
         #expect(store.apply(.txn(txn)).failure == .tooManyOps)
     }
 
+    @Test func refusedTxnLeavesNoTrace() throws {
+        // Writes apply in place, so every refusal must come before the first write: a
+        // transaction that puts, then reads a compacted or future revision, changes nothing.
+        var store = MVCCStore()
+        for value in ["1", "2", "3"] { _ = try applied(&store, .put(putRequest("k", value))) }
+        _ = try applied(&store, .compact(.with { $0.revision = 3 }))
+        let before = store.encoded()
+        for revision: Int64 in [2, 5] {
+            var read = Etcdserverpb_RequestOp()
+            read.request = .requestRange(.with { $0.key = Data("k".utf8); $0.revision = revision })
+            var txn = Etcdserverpb_TxnRequest()
+            txn.success = [op(putRequest("new", "v")), read]
+            let failure = store.apply(.txn(txn)).failure
+            #expect(failure == (revision == 2 ? .compacted : .futureRevision))
+            #expect(store.encoded() == before, "revision \(revision): the refused transaction left a write behind")
+        }
+        var leased = putRequest("other", "v")
+        leased.lease = 7
+        var txn = Etcdserverpb_TxnRequest()
+        txn.success = [op(putRequest("first", "v")), op(leased)]
+        #expect(store.apply(.txn(txn)).failure == .leaseNotFound)
+        #expect(store.encoded() == before)
+    }
+
     @Test func readOnlyTxnLeavesTheRevision() throws {
         var store = MVCCStore()
         _ = try applied(&store, .put(putRequest("k", "v")))

@@ -13,17 +13,16 @@ extension MVCCStore {
         public var revision: Int64
     }
 
+    /// Applies `request` in place. Every check that can refuse it runs before its first write
+    /// (as etcd's checkRequests does), so a refused request leaves the store as it was, with
+    /// no copy of the store taken: a copy would be paid for on every write, the first change
+    /// to a shared chunk of the index copying all of it.
     public mutating func apply(_ request: V3Request) -> Result<Applied, V3Error> {
-        // Applied to a copy, kept only on success: a request that fails halfway (a range in a
-        // transaction at a compacted revision, after a put) leaves no trace. The copy shares
-        // storage until written, so this costs the parts a write touches.
-        var working = self
-        let result = working.applyInPlace(request)
-        if case .success = result { self = working }
-        return result
+        applyInPlace(request)
     }
 
     private mutating func applyInPlace(_ request: V3Request) -> Result<Applied, V3Error> {
+        // From here on, a `throw` must come before the first write (see `apply`).
         do {
             let writeRevision = nextRevision
             var events: [Event] = []
@@ -276,6 +275,9 @@ extension MVCCStore {
             var result = Etcdserverpb_ResponseOp()
             switch op.request {
             case .requestRange(let range):
+                // Cannot throw after a write: `checkTxn` tried this read's revision first, and
+                // a transaction's own writes move neither the compacted revision nor, for a
+                // revision asked for explicitly, the answer to "is it in the future".
                 var answer = try self.range(range)
                 answer.header.revision = self.revision
                 result.response = .responseRange(answer)
