@@ -41,9 +41,16 @@ extension RaftServer {
     /// a few rounds before giving up.
     func joinCluster(through peers: [String]) async throws {
         let me = configuration.member
+        // Asking itself would only ever hear "no leader": a mistake to name at once.
+        let address = { (url: String) in url.split(separator: "/").last(where: { !$0.isEmpty }).map(String.init) ?? url }
+        let others = peers.filter { address($0) != address(me.peerURL) }
+        guard !others.isEmpty else {
+            throw JoinError(description: "cannot join through \(peers.joined(separator: ",")): that is this machine's own peer address; give a machine already in the cluster")
+        }
         var lastError = "no machine answered"
         for round in 0..<20 {
-            for peer in peers {
+            if round > 0 { logger.info("not joined yet; retrying", metadata: ["last-error": "\(lastError)"]) }
+            for peer in others {
                 var target = peer.hasPrefix("http") ? peer : "http://" + peer
                 for _ in 0..<3 {
                     let answer: PeerFrame.JoinAnswer

@@ -161,7 +161,13 @@ public final class RaftServer: @unchecked Sendable {
         logger.info("listening for peers", metadata: ["address": "\(configuration.peerListenHost):\(server.peerPort)"])
         try await server.loop.submit { server.begin() }.get()
         if isJoining {
-            try await server.joinCluster(through: configuration.join)
+            do {
+                try await server.joinCluster(through: configuration.join)
+            } catch {
+                // Not started after all: its port and thread go with it.
+                await server.stop()
+                throw error
+            }
         }
         return server
     }

@@ -141,6 +141,21 @@ struct ClusterTests {
         try await waitUntil("the data is back everywhere") { members.allSatisfy { $0.value("/message") == "after failover" } }
     }
 
+    @Test("A join through the joiner's own peer address is refused at once, naming the mistake")
+    func joinThroughItselfIsRefused() async throws {
+        let member = TestMember("self")
+        let started = ContinuousClock.now
+        do {
+            try await member.start(join: ["127.0.0.1:\(member.peerPort)"])
+            Issue.record("joined through itself")
+        } catch let error as JoinError {
+            #expect(error.description.contains("this machine's own peer address"))
+        }
+        // Not after the retries (about 17 s) that a silent peer gets.
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(member.server == nil)
+    }
+
     @Test("Snapshots every few entries compact the log; restarts and late joiners start from them")
     func snapshotsAndCompaction() async throws {
         let members = [TestMember("s1"), TestMember("s2"), TestMember("s3")]
