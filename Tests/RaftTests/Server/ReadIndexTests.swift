@@ -1,0 +1,45 @@
+import SingleNode
+import Testing
+
+@testable import Raft
+
+/// Linearizable reads through the server: concurrent reads share a ReadIndex round, and a read
+/// that starts after a write completes sees it, on the leader and on a follower.
+@Suite("Linearizable reads (ReadIndex) in a cluster", .serialized)
+struct ReadIndexTests {
+    /// How many ReadIndex requests a member has started.
+    func readIndexesStarted(_ member: TestMember) async throws -> UInt64 {
+        let server = member.server!
+        return try await server.loop.submit { server.nextReadContext }.get()
+    }
+
+    @Test("Concurrent reads share one ReadIndex; a read after a write sees it")
+    func readsShareConfirmations() async throws {
+        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        defer { Task { for member in members { await member.stop() } } }
+        try await members[0].start()
+        try await waitUntil("node1 leads") { members[0].isLeader }
+        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+
+        for (round, member) in [members[0], members[2]].enumerated() {
+            // A write acknowledged by the leader, then a read on `member`: the read must see it.
+            guard case .completed(.success) = try await members[0].write(.set(key: "/k", value: "v\(round)", expiration: nil)) else {
+                Issue.record("the write was not applied")
+                return
+            }
+            try await member.server!.linearizableRead()
+            #expect(member.value("/k") == "v\(round)", "a linearizable read on \(member.name) missed an acknowledged write")
+
+            // 64 reads at once: each succeeds, and they ride on far fewer ReadIndex rounds.
+            let before = try await readIndexesStarted(member)
+            let server = member.server!
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<64 { group.addTask { try await server.linearizableRead() } }
+                try await group.waitForAll()
+            }
+            let started = try await readIndexesStarted(member) - before
+            #expect(started >= 1 && started <= 16, "64 concurrent reads on \(member.name) started \(started) ReadIndex rounds")
+        }
+    }
+}
