@@ -53,6 +53,9 @@ public struct MemoryStorage: RaftStorage, Sendable {
     public func lastIndex() -> UInt64 { log[0].index + UInt64(log.count) - 1 }
     public func snapshot() throws(RaftError) -> Snapshot { currentSnapshot }
 
+    /// The snapshot's index, term and membership.
+    public var snapshotMetadata: SnapshotMetadata { currentSnapshot.metadata }
+
     /// Saves the hard state.
     public mutating func setHardState(_ state: HardState) { hardState = state }
 

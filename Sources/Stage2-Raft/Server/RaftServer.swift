@@ -100,7 +100,7 @@ public final class RaftServer: @unchecked Sendable {
         config.electionTick = configuration.electionTicks
         config.heartbeatTick = 1
         config.randomSeed = id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
-        config.applied = (try? storage.snapshot().metadata.index) ?? 0
+        config.applied = storage.snapshotMetadata.index
         return RaftNode(config: config, storage: storage)
     }
 
@@ -127,7 +127,7 @@ public final class RaftServer: @unchecked Sendable {
         let memberID = !isNewMember && recordedID != 0 ? recordedID : member.id
         // A joiner stopped before its join completed left an empty log and no member ID: it
         // joins again (else it would run under its name's ID and never hear from the cluster).
-        let snapshotIndex = (try? storage.snapshot().metadata.index) ?? 0
+        let snapshotIndex = storage.snapshotMetadata.index
         let isJoining = !configuration.join.isEmpty && (isNewMember || (storage.lastIndex() == 0 && snapshotIndex == 0 && recordedID == 0))
         if isNewMember && configuration.join.isEmpty {
             try ClusterIdentity.storeMemberID(memberID, in: configuration.dataDirectory)
@@ -160,6 +160,7 @@ public final class RaftServer: @unchecked Sendable {
         let server = RaftServer(configuration: configuration, memberID: memberID, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
         if let snapshot = try? storage.snapshot() { server.restore(snapshot) }
+        storage.releaseSnapshotData()
         server.transport = PeerTransport(group: raftThread, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
@@ -348,6 +349,11 @@ public final class RaftServer: @unchecked Sendable {
             }
         }
         if isViewStale { publishView() }
+        // The snapshot's bytes, read back to send a follower, go once no stream needs them.
+        if let error = storage.takeSnapshotReadError() {
+            logger.error("cannot read the newest snapshot back to send it to a follower", metadata: ["error": "\(error)"])
+        }
+        if snapshotStreams.isEmpty { storage.releaseSnapshotData() }
         // The numbers every pass may move; who the members are is published with the view.
         let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
         let pendingCount = pending.count + extensionPending.count

@@ -4,10 +4,19 @@
 ///     <data dir>/wal/    segments of the write-ahead log
 ///     <data dir>/snap/   snapshot files
 ///
+/// The newest snapshot's bytes are not kept in memory: the state machine already holds what
+/// they encode, so keeping both would double a member's memory for as long as it runs. They are
+/// read back from the snapshot file (and its checksum verified) when the core asks for them, to
+/// send a follower that is behind, and dropped with `releaseSnapshotData()`.
+///
 /// Owned by one shell loop; not thread-safe.
 public final class DiskStorage: RaftStorage {
-    /// What the core reads: everything persisted, in memory.
+    /// What the core reads: everything persisted, in memory, but the snapshot's bytes.
     public private(set) var memory: MemoryStorage
+    // The newest snapshot's bytes while someone needs them (see `snapshot()`).
+    private var snapshotData: [UInt8]?
+    /// Why the newest snapshot file could not be read back, if it could not (for the log).
+    public private(set) var snapshotReadError: StorageError?
     private let wal: WriteAheadLog
     private let snapshots: SnapshotStore
     /// What opening found and repaired, if anything (a torn last record), for the log.
@@ -41,7 +50,7 @@ public final class DiskStorage: RaftStorage {
                     + "in \(directory)/snap covers \(snapshot?.metadata.index ?? 0): the data directory is incomplete")
         }
         var memory = MemoryStorage(confState: snapshot?.metadata.confState ?? initialConfState)
-        if let snapshot, snapshot.metadata.index > 0 { try? memory.applySnapshot(snapshot) }
+        if let snapshot, snapshot.metadata.index > 0 { try? memory.applySnapshot(snapshot.withoutData) }
         let floor = snapshot?.metadata.index ?? 0
         let entries = contents.entries.filter { $0.index > floor }
         if let first = entries.first, first.index != floor + 1 {
@@ -54,7 +63,10 @@ public final class DiskStorage: RaftStorage {
                     + "the log is incomplete; restore this member from a snapshot or re-add it with an empty data directory")
         }
         memory.setHardState(contents.hardState)
-        return DiskStorage(memory: memory, wal: wal, snapshots: snapshots, repairs: contents.tornTail.map { [$0] } ?? [])
+        let storage = DiskStorage(memory: memory, wal: wal, snapshots: snapshots, repairs: contents.tornTail.map { [$0] } ?? [])
+        // Read once already: kept for the shell to restore its state machine from.
+        storage.snapshotData = snapshot?.data
+        return storage
     }
 
     /// Persists what a `Ready` asks for, durably, before anything is sent: a snapshot from the
@@ -63,7 +75,8 @@ public final class DiskStorage: RaftStorage {
         if let snapshot {
             try snapshots.save(snapshot)
             try wal.recordSnapshot(index: snapshot.metadata.index, term: snapshot.metadata.term)
-            try? memory.applySnapshot(snapshot)
+            try? memory.applySnapshot(snapshot.withoutData)
+            snapshotData = nil
         }
         try wal.append(entries, hardState: hardState)
         memory.append(entries)
@@ -73,10 +86,12 @@ public final class DiskStorage: RaftStorage {
     /// Takes a snapshot of the state machine at `index` (already applied), then releases the
     /// log before it, keeping `keepEntries` entries so slow followers can catch up from the log.
     public func snapshot(at index: UInt64, confState: ConfState, data: [UInt8], keepEntries: UInt64 = 5000) throws(StorageError) {
-        let snapshot: Snapshot
-        do { snapshot = try memory.createSnapshot(at: index, confState: confState, data: data) } catch {
+        var snapshot: Snapshot
+        do { snapshot = try memory.createSnapshot(at: index, confState: confState, data: []) } catch {
             throw StorageError("cannot snapshot at index \(index): \(error)")
         }
+        snapshot.data = data
+        snapshotData = nil
         try snapshots.save(snapshot)
         try wal.recordSnapshot(index: index, term: snapshot.metadata.term)
         if index > keepEntries { try? memory.compact(through: index - keepEntries) }
@@ -96,5 +111,44 @@ public final class DiskStorage: RaftStorage {
     public func term(_ index: UInt64) throws(RaftError) -> UInt64 { try memory.term(index) }
     public func firstIndex() -> UInt64 { memory.firstIndex() }
     public func lastIndex() -> UInt64 { memory.lastIndex() }
-    public func snapshot() throws(RaftError) -> Snapshot { try memory.snapshot() }
+    /// The newest snapshot, its bytes read back from its file (checksum verified) unless they
+    /// are still held from an earlier call. A file that cannot be read is reported through
+    /// `snapshotReadError` and the snapshot is unavailable: never sent damaged.
+    public func snapshot() throws(RaftError) -> Snapshot {
+        var snapshot = try memory.snapshot()
+        guard snapshot.metadata.index > 0 else { return snapshot }
+        if snapshotData == nil {
+            do throws(StorageError) {
+                guard let stored = try snapshots.loadNewest(), stored.metadata.index == snapshot.metadata.index else {
+                    throw StorageError("the newest snapshot file is not the snapshot at index \(snapshot.metadata.index)")
+                }
+                snapshotData = stored.data
+            } catch {
+                snapshotReadError = error
+                throw .snapshotTemporarilyUnavailable
+            }
+        }
+        snapshot.data = snapshotData ?? []
+        return snapshot
+    }
+
+    /// The newest snapshot's index, term and membership, without reading its bytes.
+    public var snapshotMetadata: SnapshotMetadata { memory.snapshotMetadata }
+
+    /// Drops the snapshot's bytes read back for `snapshot()`: called when nothing is being sent
+    /// from them (a stream to a follower holds its own reference while it runs).
+    public func releaseSnapshotData() {
+        snapshotData = nil
+    }
+
+    /// Takes the last snapshot read error, to log it once.
+    public func takeSnapshotReadError() -> StorageError? {
+        defer { snapshotReadError = nil }
+        return snapshotReadError
+    }
+}
+
+extension Snapshot {
+    /// The same snapshot with its bytes left out (they stay in the snapshot file).
+    var withoutData: Snapshot { Snapshot(metadata: metadata) }
 }

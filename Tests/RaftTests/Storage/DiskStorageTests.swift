@@ -93,4 +93,35 @@ struct DiskStorageTests {
         var node = RaftNode(config: config, storage: storage)
         #expect(node.ready().committedEntries.map(\.index) == Array(91...101))
     }
+
+    @Test("The snapshot's bytes are not held in memory: they are read back, verified, when needed")
+    func snapshotBytesLiveOnDisk() throws {
+        let directory = TemporaryDirectory()
+        let storage = try DiskStorage.open(directory: directory.path, initialConfState: members)
+        var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
+        node.campaign()
+        for n in 0..<10 { try node.propose(Array("entry \(n)".utf8)) }
+        while node.hasReady {
+            let ready = node.ready()
+            try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+            node.advance(ready)
+        }
+        let state = [UInt8](repeating: 7, count: 100_000)
+        try storage.snapshot(at: 5, confState: node.confState, data: state)
+        #expect(try storage.memory.snapshot().data.isEmpty, "the in-memory log keeps the snapshot's metadata only")
+        #expect(storage.snapshotMetadata.index == 5)
+        #expect(try storage.snapshot().data == state, "read back from the file")
+
+        // Damaged on disk after it was dropped from memory: refused and reported, never sent.
+        storage.releaseSnapshotData()
+        let snap = directory.path + "/snap"
+        let newest = try #require(try PosixFileSystem().list(snap).sorted().last)
+        var bytes = RawFile.read(snap + "/" + newest)
+        bytes[bytes.count / 2] ^= 1
+        RawFile.write(snap + "/" + newest, bytes)
+        #expect(throws: RaftError.snapshotTemporarilyUnavailable) { try storage.snapshot() }
+        let error = try #require(storage.takeSnapshotReadError())
+        #expect("\(error)".contains("is damaged"))
+        #expect(storage.takeSnapshotReadError() == nil, "reported once")
+    }
 }
