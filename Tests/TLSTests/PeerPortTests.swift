@@ -49,7 +49,9 @@ import Testing
     static let heartbeat = PeerFrame.raft(Message(kind: .heartbeat, to: 2, from: 1, term: 3))
 
     /// Sends until the frame arrives or `seconds` pass (the first sends start the connection).
-    func deliver(from sender: Member, to receiver: Member, within seconds: Double = 5) async -> Bool {
+    /// Generous by default: a TLS handshake on a machine busy with the rest of the suite (or a
+    /// build beside it) once took over 5 s; a frame that arrives ends the wait at once.
+    func deliver(from sender: Member, to receiver: Member, within seconds: Double = 20) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if !receiver.frames.isEmpty { return true }

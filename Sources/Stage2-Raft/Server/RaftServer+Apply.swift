@@ -31,7 +31,6 @@ extension RaftServer {
                 members[memberID] = Member(name: name, peerURL: peerURL, clientURL: clientURL, id: memberID)
             }
             if request.origin == id, let waiter = pending.removeValue(forKey: request.requestID) {
-                waiter.timeout.cancel()
                 waiter.promise.succeed(.completed(result))
             }
         case .confChange:
@@ -113,12 +112,7 @@ extension RaftServer {
             promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "\(error)"))))
             return
         }
-        let timeout = loop.scheduleTask(in: configuration.requestTimeout) { [weak self] in
-            guard let waiter = self?.pending.removeValue(forKey: requestID) else { return }
-            RaftMetrics.proposalsFailed.increment()
-            waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "raft: Command timeout"))))
-        }
-        pending[requestID] = (promise, timeout)
+        pending[requestID] = (promise, .now() + configuration.requestTimeout)
         scheduleReady()
     }
 

@@ -57,12 +57,7 @@ extension RaftServer {
             } catch {
                 return promise.fail(ProposalError.noLeader)
             }
-            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
-                guard let waiter = self?.extensionPending.removeValue(forKey: requestID) else { return }
-                RaftMetrics.proposalsFailed.increment()
-                waiter.promise.fail(ProposalError.timedOut)
-            }
-            self.extensionPending[requestID] = (promise, timeout)
+            self.extensionPending[requestID] = (promise, .now() + self.configuration.requestTimeout)
             self.scheduleReady()
         }
         return try await promise.futureResult.get()
@@ -178,7 +173,6 @@ extension RaftServer {
         }
         let result = stateMachine.apply(payload, index: entry.index)
         if origin == id, let waiter = extensionPending.removeValue(forKey: requestID) {
-            waiter.timeout.cancel()
             waiter.promise.succeed(result)
         }
     }
@@ -201,9 +195,24 @@ extension RaftServer {
     func failExtensionProposals(_ error: ProposalError) {
         if !extensionPending.isEmpty { RaftMetrics.proposalsFailed.increment(by: extensionPending.count) }
         for (_, waiter) in extensionPending {
-            waiter.timeout.cancel()
             waiter.promise.fail(error)
         }
         extensionPending = [:]
+    }
+
+    /// Fails the proposals waiting longer than the request timeout (checked every tick).
+    func expireProposals() {
+        guard !pending.isEmpty || !extensionPending.isEmpty else { return }
+        let now = NIODeadline.now()
+        for (requestID, waiter) in pending where waiter.deadline <= now {
+            pending[requestID] = nil
+            RaftMetrics.proposalsFailed.increment()
+            waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "raft: Command timeout"))))
+        }
+        for (requestID, waiter) in extensionPending where waiter.deadline <= now {
+            extensionPending[requestID] = nil
+            RaftMetrics.proposalsFailed.increment()
+            waiter.promise.fail(ProposalError.timedOut)
+        }
     }
 }

@@ -29,12 +29,14 @@ public final class RaftServer: @unchecked Sendable {
     var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
     // The published cluster view needs rebuilding (members or the leader changed).
     var isViewStale = true
-    var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, timeout: Scheduled<Void>)] = [:]
+    // Each with the moment it times out, checked every tick (a timer per proposal would cost an
+    // allocation and a linear search of the loop's timer heap on every write).
+    var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, deadline: NIODeadline)] = [:]
     // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
     // per run, so an entry proposed before a restart, applied after it, matches nobody.
     var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
     // Proposals for the log state machine, and linearizable reads, waiting on this member.
-    var extensionPending: [UInt64: (promise: EventLoopPromise<any Sendable>, timeout: Scheduled<Void>)] = [:]
+    var extensionPending: [UInt64: (promise: EventLoopPromise<any Sendable>, deadline: NIODeadline)] = [:]
     var readWaiters: [UInt64: (promise: EventLoopPromise<Void>, timeout: Scheduled<Void>, index: UInt64?)] = [:]
     var nextReadContext: UInt64 = 1
     // Linearizable reads waiting for the next ReadIndex, and the one in flight (unconfirmed).
@@ -208,7 +210,6 @@ public final class RaftServer: @unchecked Sendable {
         try? await loop.submit {
             self.tickTask?.cancel()
             for (_, waiter) in self.pending {
-                waiter.timeout.cancel()
                 waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "the server is stopping"))))
             }
             self.pending = [:]
@@ -236,6 +237,7 @@ public final class RaftServer: @unchecked Sendable {
     }
 
     private func tick() {
+        expireProposals()
         node.tick()
         if node.role == .leader { proposeExpirations() }
         publishClientURLIfNeeded()
@@ -414,7 +416,6 @@ public final class RaftServer: @unchecked Sendable {
         // promise it: tell the clients to check and retry, as etcd does on a leader change.
         if !pending.isEmpty { RaftMetrics.proposalsFailed.increment(by: pending.count) }
         for (_, waiter) in pending {
-            waiter.timeout.cancel()
             waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "leadership changed; the write may or may not have happened"))))
         }
         pending = [:]

@@ -55,7 +55,7 @@ final class TestMember: @unchecked Sendable {
 
     func start(
         join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil,
-        snapshotChunkSize: Int = 1024
+        snapshotChunkSize: Int = 1024, requestTimeout: TimeAmount? = nil
     ) async throws {
         var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/" + dataName, peerListenPort: peerPort)
         configuration.join = join
@@ -70,6 +70,7 @@ final class TestMember: @unchecked Sendable {
         configuration.healthInterval = .milliseconds(500)
         // Small pieces, so that every snapshot a follower is sent goes the streamed way.
         configuration.snapshotChunkSize = snapshotChunkSize
+        if let requestTimeout { configuration.requestTimeout = requestTimeout }
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
@@ -139,6 +140,40 @@ struct ClusterTests {
         for member in members { try await member.start() }
         try await waitUntil("a leader after a full restart") { members.contains { $0.isLeader } }
         try await waitUntil("the data is back everywhere") { members.allSatisfy { $0.value("/message") == "after failover" } }
+    }
+
+    @Test("A proposal that cannot commit times out after the request timeout, v1 and v3 alike")
+    func proposalsTimeOut() async throws {
+        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        defer { Task { for member in members { await member.stop() } } }
+        // Shorter than an election (10 ticks of 50 ms at least), so the leader still leads.
+        try await members[0].start(requestTimeout: .milliseconds(100))
+        try await waitUntil("node1 leads") { members[0].isLeader }
+        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        guard case .completed(.success) = try await members[0].write(.set(key: "/k", value: "1", expiration: nil)) else {
+            Issue.record("the first write was not applied")
+            return
+        }
+        await members[1].stop()
+        await members[2].stop()
+
+        // Both at once, so that both time out before the leader notices it lost its quorum.
+        let started = ContinuousClock.now
+        let server = members[0].server!
+        async let v3: Result<any Sendable, any Error> = { do { return .success(try await server.propose([1, 2, 3])) } catch { return .failure(error) } }()
+        guard case .completed(.failure(let error)) = try await members[0].write(.set(key: "/k", value: "2", expiration: nil)) else {
+            Issue.record("a write without a quorum did not fail")
+            return
+        }
+        #expect("\(error)".contains("Command timeout"))
+        guard case .failure(let v3Error) = await v3 else {
+            Issue.record("a v3 proposal without a quorum did not fail")
+            return
+        }
+        #expect(v3Error as? ProposalError == .timedOut)
+        // Within the timeout and a tick or two, not the 5 s default.
+        #expect(ContinuousClock.now - started < .seconds(2))
     }
 
     @Test("A join through the joiner's own peer address is refused at once, naming the mistake")
