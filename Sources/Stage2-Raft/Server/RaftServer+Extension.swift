@@ -135,16 +135,32 @@ extension RaftServer {
         }
         readWaiters[context] = (batch, timeout, nil)
         unconfirmedRead = context
+        unconfirmedReadSince = .now()
         scheduleReady()
+    }
+
+    /// Asks again for a ReadIndex unconfirmed for half an election timeout: its request or its
+    /// answer was lost (a dropped connection, heartbeats that did not arrive), and every read
+    /// queued behind it would wait for its timeout. Same context, so whichever answer comes
+    /// first confirms it (etcd retries the same way, after 500 ms).
+    func retryUnconfirmedRead() {
+        guard let context = unconfirmedRead, node.leader != 0 else { return }
+        let interval = configuration.heartbeatInterval * Int64(max(configuration.electionTicks / 2, 1))
+        guard NIODeadline.now() - unconfirmedReadSince >= interval else { return }
+        unconfirmedReadSince = .now()
+        var writer = ByteWriter()
+        writer.u64(context)
+        node.readIndex(context: writer.bytes)
     }
 
     /// Matches confirmed reads to their callers; each completes once its index is applied.
     func confirmReads(_ states: [ReadState]) {
         for state in states {
             var reader = ByteReader(state.requestContext[...])
-            guard let context = reader.u64(), readWaiters[context] != nil else { continue }
-            readWaiters[context]?.index = state.index
+            guard let context = reader.u64() else { continue }
+            // Confirmed, even if its callers already gave up: the next ReadIndex may start.
             if unconfirmedRead == context { unconfirmedRead = nil }
+            readWaiters[context]?.index = state.index
         }
         completeReads()
         issueQueuedReads()

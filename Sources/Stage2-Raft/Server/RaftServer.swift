@@ -42,6 +42,8 @@ public final class RaftServer: @unchecked Sendable {
     // Linearizable reads waiting for the next ReadIndex, and the one in flight (unconfirmed).
     var queuedReads: [EventLoopPromise<Void>] = []
     var unconfirmedRead: UInt64?
+    var unconfirmedReadSince = NIODeadline.uptimeNanoseconds(0)
+    var lastSnapshotReadError: String?
     var isReadyScheduled = false
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
@@ -221,6 +223,7 @@ public final class RaftServer: @unchecked Sendable {
             self.readWaiters = [:]
             for promise in self.queuedReads { promise.fail(ProposalError.stopped) }
             self.queuedReads = []
+            self.unconfirmedRead = nil
             for (_, promise) in self.joinAnswers { promise.fail(ProposalError.stopped) }
             self.joinAnswers = [:]
             for (_, waiter) in self.leaderQueries {
@@ -238,6 +241,7 @@ public final class RaftServer: @unchecked Sendable {
 
     private func tick() {
         expireProposals()
+        retryUnconfirmedRead()
         node.tick()
         if node.role == .leader { proposeExpirations() }
         publishClientURLIfNeeded()
@@ -352,7 +356,9 @@ public final class RaftServer: @unchecked Sendable {
         }
         if isViewStale { publishView() }
         // The snapshot's bytes, read back to send a follower, go once no stream needs them.
-        if let error = storage.takeSnapshotReadError() {
+        // Logged once per distinct error: the core asks again at every heartbeat.
+        if let error = storage.takeSnapshotReadError(), error.description != lastSnapshotReadError {
+            lastSnapshotReadError = error.description
             logger.error("cannot read the newest snapshot back to send it to a follower", metadata: ["error": "\(error)"])
         }
         if snapshotStreams.isEmpty { storage.releaseSnapshotData() }

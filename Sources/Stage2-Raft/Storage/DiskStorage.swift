@@ -86,14 +86,18 @@ public final class DiskStorage: RaftStorage {
     /// Takes a snapshot of the state machine at `index` (already applied), then releases the
     /// log before it, keeping `keepEntries` entries so slow followers can catch up from the log.
     public func snapshot(at index: UInt64, confState: ConfState, data: [UInt8], keepEntries: UInt64 = 5000) throws(StorageError) {
-        var snapshot: Snapshot
-        do { snapshot = try memory.createSnapshot(at: index, confState: confState, data: []) } catch {
+        // The file first, made on a copy of the in-memory log (copy-on-write: only the snapshot
+        // field differs): that log must never name a snapshot the disk does not hold, since
+        // `snapshot()` reads the bytes back from there.
+        var prospective = memory
+        let snapshot: Snapshot
+        do { snapshot = try prospective.createSnapshot(at: index, confState: confState, data: data) } catch {
             throw StorageError("cannot snapshot at index \(index): \(error)")
         }
-        snapshot.data = data
-        snapshotData = nil
         try snapshots.save(snapshot)
         try wal.recordSnapshot(index: index, term: snapshot.metadata.term)
+        _ = try? memory.createSnapshot(at: index, confState: confState, data: [])
+        snapshotData = nil
         if index > keepEntries { try? memory.compact(through: index - keepEntries) }
     }
 
@@ -119,8 +123,8 @@ public final class DiskStorage: RaftStorage {
         guard snapshot.metadata.index > 0 else { return snapshot }
         if snapshotData == nil {
             do throws(StorageError) {
-                guard let stored = try snapshots.loadNewest(), stored.metadata.index == snapshot.metadata.index else {
-                    throw StorageError("the newest snapshot file is not the snapshot at index \(snapshot.metadata.index)")
+                guard let stored = try snapshots.load(index: snapshot.metadata.index) else {
+                    throw StorageError("no snapshot file for index \(snapshot.metadata.index)")
                 }
                 snapshotData = stored.data
             } catch {

@@ -59,6 +59,12 @@ public struct SnapshotStore: Sendable {
         return try load(directory + "/" + name)
     }
 
+    /// The kept snapshot at `index`, or nil if there is none.
+    public func load(index wanted: UInt64) throws(StorageError) -> Snapshot? {
+        guard let name = try snapshotNames().last(where: { index(of: $0) == wanted }) else { return nil }
+        return try load(directory + "/" + name)
+    }
+
     private func snapshotNames() throws(StorageError) -> [String] {
         // Names sort by term, then index; a later snapshot always has a higher index.
         try fileSystem.list(directory).filter { $0.hasSuffix(".snap") }.sorted { index(of: $0) < index(of: $1) }

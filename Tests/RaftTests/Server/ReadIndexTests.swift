@@ -1,4 +1,5 @@
 import SingleNode
+import Synchronization
 import Testing
 
 @testable import Raft
@@ -42,4 +43,34 @@ struct ReadIndexTests {
             #expect(started >= 1 && started <= 16, "64 concurrent reads on \(member.name) started \(started) ReadIndex rounds")
         }
     }
+
+    @Test("A ReadIndex whose answer was lost is asked again, so reads queued behind it go on")
+    func lostReadIndexIsRetried() async throws {
+        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        defer { Task { for member in members { await member.stop() } } }
+        try await members[0].start()
+        try await waitUntil("node1 leads") { members[0].isLeader }
+        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        try await waitUntil("node3 knows the leader") { members[2].server!.status.leader != 0 }
+        try await members[2].server!.linearizableRead()
+
+        // On the follower: a ReadIndex in flight whose request never reached the leader (as when
+        // the connection drops just then). Reads arriving now queue behind it.
+        let server = members[2].server!
+        try await server.loop.submit {
+            server.unconfirmedRead = server.nextReadContext
+            server.nextReadContext += 1
+            server.unconfirmedReadSince = .now()
+        }.get()
+        let done = Mutex(false)
+        let reader = Task {
+            try await server.linearizableRead()
+            done.withLock { $0 = true }
+        }
+        defer { reader.cancel() }
+        // Retried after half an election timeout (250 ms here), not left to wait for ever.
+        try await waitUntil("a read queued behind a lost ReadIndex completes", within: 3) { done.withLock { $0 } }
+    }
 }
+

@@ -124,4 +124,31 @@ struct DiskStorageTests {
         #expect("\(error)".contains("is damaged"))
         #expect(storage.takeSnapshotReadError() == nil, "reported once")
     }
+
+    @Test("A snapshot whose file could not be written leaves the previous one in force and readable")
+    func failedSnapshotSaveKeepsThePreviousOne() throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        let storage = try DiskStorage.open(directory: directory.path, initialConfState: members, fileSystem: fileSystem)
+        var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
+        node.campaign()
+        for n in 0..<10 { try node.propose(Array("entry \(n)".utf8)) }
+        while node.hasReady {
+            let ready = node.ready()
+            try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
+            node.advance(ready)
+        }
+        try storage.snapshot(at: 4, confState: node.confState, data: Array("state at 4".utf8))
+        fileSystem.faults.withLock { $0.bytesUntilFull = 10 }
+        #expect(throws: StorageError.self) { try storage.snapshot(at: 8, confState: node.confState, data: Array("state at 8".utf8)) }
+        fileSystem.faults.withLock { $0.bytesUntilFull = nil }
+        // Still the snapshot at 4, with its bytes: a follower behind can be sent it.
+        #expect(storage.snapshotMetadata.index == 4)
+        #expect(try storage.snapshot().data == Array("state at 4".utf8))
+        // And the next attempt at 8 succeeds.
+        try storage.snapshot(at: 8, confState: node.confState, data: Array("state at 8".utf8))
+        storage.releaseSnapshotData()
+        #expect(try storage.snapshot().data == Array("state at 8".utf8))
+    }
 }
+
