@@ -267,56 +267,6 @@ public final class RaftServer: @unchecked Sendable {
         try? node.propose(EntryCodec.encode(EntryCodec.Request(origin: id, requestID: 0, command: command)))
     }
 
-    func receive(_ frame: PeerFrame, on channel: any Channel) {
-        switch frame {
-        case .raft(let message):
-            if removedMembers.contains(message.from) {
-                // As etcd answers a removed member (HTTP 410): it learns it and stops.
-                channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.refused(Self.removedReason).encoded()), promise: nil)
-                return
-            }
-            heardFrom[message.from] = .now()
-            node.step(message)
-            scheduleReady()
-        case .joinRequest(let name, let peerURL, let clientURL):
-            handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
-        case .leaderQuery(let queryID, let query):
-            let answer = node.role == .leader ? configuration.stateMachine?.answerAsLeader(query) : nil
-            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(id: queryID, answer: answer).encoded()), promise: nil)
-        case .leaderAnswer(let queryID, _) where leaderQueries[queryID] != nil:
-            // Asked over the persistent connection (see askLeader).
-            guard let waiter = leaderQueries.removeValue(forKey: queryID) else { return }
-            waiter.timeout.cancel()
-            waiter.promise.succeed(frame)
-        case .snapshotChunk(let bytes):
-            let key = ObjectIdentifier(channel)
-            if snapshotParts[key] == nil {
-                // Forgotten if the connection ends before the snapshot does.
-                channel.closeFuture.whenComplete { [weak self] _ in self?.loop.execute { self?.snapshotParts[key] = nil } }
-            }
-            snapshotParts[key, default: []] += bytes
-        case .snapshotDone(var message):
-            guard let data = snapshotParts.removeValue(forKey: ObjectIdentifier(channel)), message.snapshot != nil else { return }
-            message.snapshot?.data = data
-            heardFrom[message.from] = .now()
-            node.step(message)
-            scheduleReady()
-        case .joinResponse, .membershipResponse, .leaderAnswer:
-            joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
-        case .membershipRequest(let request):
-            handleMembershipRequest(request, on: channel)
-        case .refused(let reason):
-            // The transport logged it and hangs up. A removal this member missed (it was down)
-            // ends it as if it had applied it.
-            if reason == Self.removedReason && !hasHeardOfRemoval {
-                hasHeardOfRemoval = true
-                logger.warning("the member has been permanently removed from the cluster")
-                logger.warning("the data-dir used by this member must be removed")
-                removalContinuation.yield(())
-            }
-        }
-    }
-
     /// Runs one pass of the loop soon; calls made meanwhile share it, which is what batches
     /// many proposals into one sync and one message per follower.
     func scheduleReady() {
@@ -425,28 +375,5 @@ public final class RaftServer: @unchecked Sendable {
             waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "leadership changed; the write may or may not have happened"))))
         }
         pending = [:]
-    }
-
-    func publishView() {
-        isViewStale = false
-        for member in members.values where member.id != id && !member.peerURL.isEmpty { transport.prepareConnection(to: member.peerURL) }
-        let leaderID = node.leader
-        let others = members.filter { $0.key != leaderID }.values.sorted { $0.name < $1.name }
-        let ordered = ((members[leaderID].map { [$0] } ?? []) + others).filter { !$0.clientURL.isEmpty }
-        published.withLock {
-            $0 = ClusterView(clientURLs: ordered.map(\.clientURL), leaderPeerURL: members[leaderID]?.peerURL)
-        }
-        // In ID order, as etcd lists members.
-        let (byName, learners) = (members.values.sorted { $0.id < $1.id }, Set(node.confState.learners))
-        statusBox.withLock { status in
-            status.members = byName
-            status.learners = learners
-        }
-    }
-
-    /// Records the cluster this member belongs to, for peers and for v3 response headers.
-    func setClusterID(_ clusterID: UInt64) {
-        transport.clusterID = clusterID
-        statusBox.withLock { $0.clusterID = clusterID }
     }
 }

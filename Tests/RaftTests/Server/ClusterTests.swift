@@ -95,6 +95,18 @@ final class TestMember: @unchecked Sendable {
     var isLeader: Bool { server.map { ReplicatedBackend(server: $0).cluster().leaderPeerURL == member.peerURL } ?? false }
 }
 
+/// Three members: node1 founds the cluster and leads, the others join through it and know
+/// their leader. `requestTimeout`, if given, is node1's.
+func startThreeMembers(requestTimeout: TimeAmount? = nil) async throws -> [TestMember] {
+    let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+    try await members[0].start(requestTimeout: requestTimeout)
+    try await waitUntil("node1 leads") { members[0].isLeader }
+    try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+    try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+    try await waitUntil("every member knows the leader") { members.allSatisfy { $0.server!.status.leader != 0 } }
+    return members
+}
+
 @Suite("A replicated cluster in one process", .serialized)
 struct ClusterTests {
     @Test("Three members form through -C joins, replicate, fail over and restart from disk")
@@ -144,13 +156,9 @@ struct ClusterTests {
 
     @Test("A proposal that cannot commit times out after the request timeout, v1 and v3 alike")
     func proposalsTimeOut() async throws {
-        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
-        defer { Task { for member in members { await member.stop() } } }
         // Shorter than an election (10 ticks of 50 ms at least), so the leader still leads.
-        try await members[0].start(requestTimeout: .milliseconds(100))
-        try await waitUntil("node1 leads") { members[0].isLeader }
-        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
-        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
+        let members = try await startThreeMembers(requestTimeout: .milliseconds(100))
+        defer { Task { for member in members { await member.stop() } } }
         guard case .completed(.success) = try await members[0].write(.set(key: "/k", value: "1", expiration: nil)) else {
             Issue.record("the first write was not applied")
             return

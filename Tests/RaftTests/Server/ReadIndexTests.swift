@@ -16,12 +16,8 @@ struct ReadIndexTests {
 
     @Test("Concurrent reads share one ReadIndex; a read after a write sees it")
     func readsShareConfirmations() async throws {
-        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        let members = try await startThreeMembers()
         defer { Task { for member in members { await member.stop() } } }
-        try await members[0].start()
-        try await waitUntil("node1 leads") { members[0].isLeader }
-        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
-        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
 
         for (round, member) in [members[0], members[2]].enumerated() {
             // A write acknowledged by the leader, then a read on `member`: the read must see it.
@@ -46,13 +42,8 @@ struct ReadIndexTests {
 
     @Test("A ReadIndex whose answer was lost is asked again, so reads queued behind it go on")
     func lostReadIndexIsRetried() async throws {
-        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        let members = try await startThreeMembers()
         defer { Task { for member in members { await member.stop() } } }
-        try await members[0].start()
-        try await waitUntil("node1 leads") { members[0].isLeader }
-        try await members[1].start(join: ["127.0.0.1:\(members[0].peerPort)"])
-        try await members[2].start(join: ["127.0.0.1:\(members[0].peerPort)"])
-        try await waitUntil("node3 knows the leader") { members[2].server!.status.leader != 0 }
         try await members[2].server!.linearizableRead()
 
         // On the follower: a ReadIndex in flight whose request never reached the leader (as when

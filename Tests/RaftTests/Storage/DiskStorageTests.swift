@@ -94,10 +94,8 @@ struct DiskStorageTests {
         #expect(node.ready().committedEntries.map(\.index) == Array(91...101))
     }
 
-    @Test("The snapshot's bytes are not held in memory: they are read back, verified, when needed")
-    func snapshotBytesLiveOnDisk() throws {
-        let directory = TemporaryDirectory()
-        let storage = try DiskStorage.open(directory: directory.path, initialConfState: members)
+    /// A leader of one on `storage`, with ten entries proposed, persisted and committed.
+    private func commitTenEntries(on storage: DiskStorage) throws -> RaftNode<DiskStorage> {
         var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
         node.campaign()
         for n in 0..<10 { try node.propose(Array("entry \(n)".utf8)) }
@@ -106,6 +104,14 @@ struct DiskStorageTests {
             try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
             node.advance(ready)
         }
+        return node
+    }
+
+    @Test("The snapshot's bytes are not held in memory: they are read back, verified, when needed")
+    func snapshotBytesLiveOnDisk() throws {
+        let directory = TemporaryDirectory()
+        let storage = try DiskStorage.open(directory: directory.path, initialConfState: members)
+        let node = try commitTenEntries(on: storage)
         let state = [UInt8](repeating: 7, count: 100_000)
         try storage.snapshot(at: 5, confState: node.confState, data: state)
         #expect(try storage.memory.snapshot().data.isEmpty, "the in-memory log keeps the snapshot's metadata only")
@@ -130,14 +136,7 @@ struct DiskStorageTests {
         let directory = TemporaryDirectory()
         let fileSystem = FaultyFileSystem()
         let storage = try DiskStorage.open(directory: directory.path, initialConfState: members, fileSystem: fileSystem)
-        var node = RaftNode(config: RaftConfig(id: 1), storage: storage)
-        node.campaign()
-        for n in 0..<10 { try node.propose(Array("entry \(n)".utf8)) }
-        while node.hasReady {
-            let ready = node.ready()
-            try storage.persist(entries: ready.entries, hardState: ready.hardState, snapshot: ready.snapshot)
-            node.advance(ready)
-        }
+        let node = try commitTenEntries(on: storage)
         try storage.snapshot(at: 4, confState: node.confState, data: Array("state at 4".utf8))
         fileSystem.faults.withLock { $0.bytesUntilFull = 10 }
         #expect(throws: StorageError.self) { try storage.snapshot(at: 8, confState: node.confState, data: Array("state at 8".utf8)) }
