@@ -43,6 +43,8 @@ public final class WriteAheadLog {
     private var failure: StorageError?
     /// How many syncs the log has done (for benchmarks and tests).
     public private(set) var syncCount = 0
+    // The current segment ends in bytes written without a sync (a commit index that moved alone).
+    private var hasUnsyncedTail = false
 
     private init(directory: String, fileSystem: any FileSystem, segmentSize: Int) {
         self.directory = directory
@@ -84,8 +86,14 @@ public final class WriteAheadLog {
         return (log, contents)
     }
 
-    /// Appends entries and, if given, a hard state, as one batch with one sync. Entries may
-    /// start at or below the last index: a new leader overwrote them, and replay honours that.
+    /// Appends entries and, if given, a hard state, as one batch with at most one sync. Entries
+    /// may start at or below the last index: a new leader overwrote them, and replay honours that.
+    ///
+    /// The batch is synced if it holds entries or a new term or vote (etcd's `wal.MustSync`). A
+    /// hard state whose commit index alone moved is written without one: the commit index is
+    /// recoverable (a restarted member learns it again from the leader), and every entry it
+    /// covers was synced before anyone counted it. On one member this halves the syncs per
+    /// write, which are otherwise two in a row: the entry, then its commit.
     public func append(_ entries: [Entry], hardState newState: HardState?) throws(StorageError) {
         if let failure { throw StorageError("the WAL in \(directory) stopped accepting writes after an earlier failure (\(failure)); restart the member to recover from what is on disk") }
         guard !entries.isEmpty || newState != nil else { return }
@@ -96,11 +104,15 @@ public final class WriteAheadLog {
         if offset + batch.count > segmentSize && offset > WALFormat.headerSize + 128 {
             try guarded { () throws(StorageError) in try cutSegment(firstIndex: entries.first?.index) }
         }
+        let mustSync = !entries.isEmpty || newState.map { $0.term != hardState.term || $0.vote != hardState.vote } ?? false
         try guarded { () throws(StorageError) in
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
-            try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
+            if mustSync {
+                try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
+            }
         }
-        syncCount += 1
+        if mustSync { syncCount += 1 }
+        hasUnsyncedTail = !mustSync
         offset += batch.count
         if let last = entries.last { lastIndex = last.index }
         if let newState { hardState = newState }
@@ -117,6 +129,7 @@ public final class WriteAheadLog {
             try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
         }
         syncCount += 1
+        hasUnsyncedTail = false
         offset += batch.count
         snapshot = (index, term)
         lastIndex = max(lastIndex, index)
@@ -142,6 +155,12 @@ public final class WriteAheadLog {
     /// Starts a new segment: created under a temporary name, preallocated, given its header and
     /// the current hard state and snapshot marker, synced, then renamed and the directory synced.
     private func cutSegment(firstIndex: UInt64? = nil) throws(StorageError) {
+        // Only the newest segment may end torn (replay repairs that); an older one must be whole.
+        if hasUnsyncedTail {
+            try fileSystem.sync(descriptor, path: segments.last!.path)
+            syncCount += 1
+            hasUnsyncedTail = false
+        }
         let sequence = (segments.last?.sequence ?? 0) + 1
         let first = firstIndex ?? lastIndex + 1
         let name = WALFormat.segmentName(sequence: sequence, firstIndex: first)

@@ -23,6 +23,44 @@ struct WriteAheadLogTests {
         #expect(contents.tornTail == nil)
     }
 
+    @Test("A commit index that moved alone is written without a sync; entries, a term or a vote are synced")
+    func commitOnlyIsNotSynced() throws {
+        let directory = TemporaryDirectory()
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path)
+            try log.append(entries(1...2), hardState: HardState(term: 1, vote: 1, commit: 0))
+            #expect(log.syncCount == 1)
+            try log.append([], hardState: HardState(term: 1, vote: 1, commit: 2))
+            #expect(log.syncCount == 1)
+            try log.append([], hardState: HardState(term: 2, vote: 1, commit: 2))
+            #expect(log.syncCount == 2)
+            try log.append([], hardState: HardState(term: 2, vote: 3, commit: 2))
+            #expect(log.syncCount == 3)
+            try log.append(entries(3...3, term: 2), hardState: nil)
+            #expect(log.syncCount == 4)
+        }
+        // Written all the same: what a restart reads (a crash of the machine could lose it,
+        // and the member would learn the commit index again from its leader).
+        let (_, contents) = try WriteAheadLog.open(directory: directory.path)
+        #expect(contents.hardState == HardState(term: 2, vote: 3, commit: 2))
+        #expect(contents.entries.map(\.index) == [1, 2, 3])
+    }
+
+    @Test("A segment ending in an unsynced commit index is synced before the next one starts")
+    func unsyncedTailIsSyncedBeforeACut() throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        let (log, _) = try WriteAheadLog.open(directory: directory.path, fileSystem: fileSystem, segmentSize: 1024)
+        try log.append(entries(1...10), hardState: HardState(term: 1, vote: 1, commit: 0))
+        try log.append([], hardState: HardState(term: 1, vote: 1, commit: 10))
+        let first = try #require(log.segmentPaths.last)
+        fileSystem.synced.withLock { $0 = [] }
+        try log.append(entries(11...40), hardState: nil)
+        #expect(log.segmentPaths.count == 2)
+        // The old segment first (its commit record), then the new one's header, then the batch.
+        #expect(fileSystem.synced.withLock { $0.first } == first)
+    }
+
     @Test("Entries rewritten by a new leader replace the old suffix on replay")
     func overwrite() throws {
         let directory = TemporaryDirectory()

@@ -23,7 +23,7 @@ final class TemporaryDirectory: Sendable {
 }
 
 /// The real file system, with faults on demand: a disk that fills up partway through a write,
-/// and a sync that fails.
+/// and a sync that fails; it records which files were synced.
 final class FaultyFileSystem: FileSystem {
     struct Faults {
         // Bytes that may still be written before the disk is "full" (nil: unlimited).
@@ -33,6 +33,8 @@ final class FaultyFileSystem: FileSystem {
 
     private let base = PosixFileSystem()
     let faults = Mutex(Faults())
+    /// The files synced, in order.
+    let synced = Mutex<[String]>([])
 
     func createDirectory(_ path: String) throws(StorageError) { try base.createDirectory(path) }
     func list(_ directory: String) throws(StorageError) -> [String] { try base.list(directory) }
@@ -57,6 +59,7 @@ final class FaultyFileSystem: FileSystem {
     func sync(_ descriptor: Int32, path: String) throws(StorageError) {
         if faults.withLock({ $0.failSync }) { throw .system("sync", path, errno: EIO) }
         try base.sync(descriptor, path: path)
+        synced.withLock { $0.append(path) }
     }
 
     func syncDirectory(_ path: String) throws(StorageError) { try base.syncDirectory(path) }
