@@ -44,9 +44,18 @@ public enum ProposalError: Error, Equatable {
 }
 
 extension RaftServer {
+    /// The Raft loop, on which the futures below complete.
+    public var eventLoop: any EventLoop { loop }
+
     /// Proposes `payload` for the log state machine, from any member (a follower forwards it to
     /// the leader), and returns what applying it gave, once it is applied here.
     public func propose(_ payload: [UInt8]) async throws -> any Sendable {
+        try await startProposal(payload).get()
+    }
+
+    /// `propose` for callers on an event loop, which wait without a task: the future completes
+    /// on the Raft loop.
+    public func startProposal(_ payload: [UInt8]) -> EventLoopFuture<any Sendable> {
         let promise = loop.makePromise(of: (any Sendable).self)
         loop.execute {
             guard self.node.leader != 0 else { return promise.fail(ProposalError.noLeader) }
@@ -60,7 +69,7 @@ extension RaftServer {
             self.extensionPending[requestID] = (promise, .now() + self.configuration.requestTimeout)
             self.scheduleReady()
         }
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     /// Asks the leader's state machine `query` (see `LogStateMachine.answerAsLeader`): answered
@@ -102,13 +111,18 @@ extension RaftServer {
     /// arrived, so it covers every write they could have seen. Sixteen concurrent reads cost
     /// one round of heartbeats rather than sixteen.
     public func linearizableRead() async throws {
+        try await startLinearizableRead().get()
+    }
+
+    /// `linearizableRead` for callers on an event loop: the future completes on the Raft loop.
+    public func startLinearizableRead() -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
         loop.execute {
             guard self.node.leader != 0 else { return promise.fail(ProposalError.noLeader) }
             self.queuedReads.append(promise)
             self.issueQueuedReads()
         }
-        try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     /// Starts one ReadIndex for every queued read, unless one is already in flight.

@@ -26,7 +26,7 @@ final class GRPCMetrics: ServerInterceptor {
         [("grpc_type", type(of: descriptor.method)), ("grpc_service", descriptor.service.fullyQualifiedService), ("grpc_method", descriptor.method)]
     }
 
-    private func countStarted(_ descriptor: MethodDescriptor) {
+    func countStarted(_ descriptor: MethodDescriptor) {
         started.withLock { counters in
             if let counter = counters[descriptor.method] { return counter }
             let counter = Counter(label: "grpc_server_started_total", dimensions: Self.labels(descriptor))
@@ -35,7 +35,7 @@ final class GRPCMetrics: ServerInterceptor {
         }.increment()
     }
 
-    private func countHandled(_ descriptor: MethodDescriptor, _ code: RPCError.Code?) {
+    func countHandled(_ descriptor: MethodDescriptor, _ code: RPCError.Code?) {
         let key = Key(method: descriptor.method, code: code)
         handled.withLock { counters in
             if let counter = counters[key] { return counter }

@@ -1,5 +1,6 @@
 import EtcdAPI
 import GRPCCore
+import NIOCore
 import Raft
 
 /// What the v3 services share: the Raft member (to propose writes and confirm reads) and the
@@ -33,9 +34,16 @@ public struct V3Backend: Sendable {
 
     /// Proposes a write through the log and returns what applying it gave.
     func write(_ request: V3Request) async throws -> MVCCStore.Applied {
+        try await startWrite(request).get()
+    }
+
+    /// `write` without a task: the future completes on the Raft loop, failed with an `RPCError`.
+    func startWrite(_ request: V3Request) -> EventLoopFuture<MVCCStore.Applied> {
         let payload: [UInt8]
-        do { payload = try request.encoded() } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
-        guard payload.count <= Self.maxRequestBytes else { throw Self.rpcError(V3Error.requestTooLarge) }
+        do { payload = try request.encoded() } catch {
+            return raft.eventLoop.makeFailedFuture(RPCError(code: .invalidArgument, message: "\(error)"))
+        }
+        guard payload.count <= Self.maxRequestBytes else { return raft.eventLoop.makeFailedFuture(Self.rpcError(V3Error.requestTooLarge)) }
         // etcd's quota check, before the log: a write that would pass the quota raises the
         // NOSPACE alarm (through the log, so every member refuses) and is refused.
         if request.addsData && !machine.fitsQuota(cost: request.quotaCost) {
@@ -43,21 +51,19 @@ public struct V3Backend: Sendable {
             alarm.action = .activate
             alarm.memberID = raft.status.memberID
             alarm.alarm = .nospace
-            _ = try? await raft.propose(try V3Request.alarm(alarm).encoded())
-            throw Self.rpcError(V3Error.noSpace)
+            let raised = (try? V3Request.alarm(alarm).encoded()).map { raft.startProposal($0).map { _ in () } } ?? raft.eventLoop.makeSucceededVoidFuture()
+            return raised.recover { _ in () }.flatMapThrowing { _ in throw Self.rpcError(V3Error.noSpace) }
         }
-        let result: any Sendable
-        do {
-            result = try await raft.propose(payload)
-        } catch let error as ProposalError {
-            throw Self.rpcError(error)
-        }
-        guard let outcome = result as? Result<MVCCStore.Applied, V3Error> else {
-            throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result")
-        }
-        switch outcome {
-        case .success(let applied): return applied
-        case .failure(let error): throw Self.rpcError(error)
+        return raft.startProposal(payload).flatMapThrowing { result in
+            guard let outcome = result as? Result<MVCCStore.Applied, V3Error> else {
+                throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result")
+            }
+            switch outcome {
+            case .success(let applied): return applied
+            case .failure(let error): throw Self.rpcError(error)
+            }
+        }.flatMapErrorThrowing { error in
+            throw (error as? ProposalError).map(Self.rpcError) ?? error
         }
     }
 
@@ -103,10 +109,13 @@ public struct V3Backend: Sendable {
 
     /// Waits until a read here would be linearizable.
     func confirmLinearizable() async throws {
-        do {
-            try await raft.linearizableRead()
-        } catch let error as ProposalError {
-            throw Self.rpcError(error)
+        try await startConfirmingLinearizable().get()
+    }
+
+    /// `confirmLinearizable` without a task: the future completes on the Raft loop.
+    func startConfirmingLinearizable() -> EventLoopFuture<Void> {
+        raft.startLinearizableRead().flatMapErrorThrowing { error in
+            throw (error as? ProposalError).map(Self.rpcError) ?? error
         }
     }
 

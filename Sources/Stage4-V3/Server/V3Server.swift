@@ -39,11 +39,21 @@ public final class V3Server: Sendable {
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
         // etcd takes requests up to 1.5 MiB, plus gRPC's framing.
         config.rpc.maxRequestPayloadSize = 2 << 20
+        // KV calls are served by the fast path, in front of grpc-swift on every stream.
+        let kv = KVCalls(backend: backend)
+        let routes = UnaryRoutes.kv(kv)
+        let maxRequestSize = config.rpc.maxRequestPayloadSize
+        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let fastPath = UnaryFastPath(routes: routes, metrics: metrics?.interceptor, maxRequestSize: maxRequestSize)
+                try stream.pipeline.syncOperations.addHandler(fastPath, position: .first)
+            }
+        }
         let transport = HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
         let server = GRPCServer(transport: transport, services: [
-                KVService(backend: backend), WatchService(backend: backend), LeaseService(backend: backend),
+                KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend),
                 ClusterService(backend: backend), MaintenanceService(backend: backend),
-            ], interceptors: (metrics.map { [$0.interceptor] } ?? []) + [LearnerGate(backend: backend)])
+            ], interceptors: (metrics.map { [$0.interceptor] } ?? []) + [CallGate(backend: backend)])
         let task = Task { try await server.serve() }
         let bound: Int
         do {

@@ -1,0 +1,231 @@
+import EtcdAPI
+import GRPCCore
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import SwiftProtobuf
+
+/// Serves the KV calls (etcd's hot path: every put, get, delete and txn) on the HTTP/2 stream's
+/// own event loop, with no task, no async stream and no executor hop per call.
+///
+/// Why: grpc-swift 2 hands every call to Swift concurrency (a task per stream, the request and
+/// the response each crossing between the event loop and the task through an async sequence).
+/// On two cores those thread hand-offs, not our store or log, were most of a call's cost: a
+/// serializable get took 1.0 ms against etcd's 0.4. Here a call is a chain of futures: the
+/// request is decoded on the stream's loop, a write goes to the Raft loop and its answer comes
+/// back to the stream's loop, once, to be encoded and written.
+///
+/// It sits first in each stream's pipeline, in front of grpc-swift's handlers (installed by
+/// `onAcceptHTTP2Stream`). A stream it does not take (another service, a compressed request,
+/// JSON) is passed on untouched and it steps aside; grpc-swift serves it as before, so every
+/// method stays registered there too. For the streams it takes, grpc-swift's task for the
+/// stream never receives a frame and ends when the stream closes.
+///
+/// A `grpc-timeout` is not enforced here: the client enforces its own deadline (and resets
+/// the stream), and a write that does not apply fails after the server's request timeout.
+final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private enum State {
+        case waitingForHeaders
+        case receiving(UnaryRoute, body: ByteBuffer?)
+        case answering
+    }
+
+    private var state = State.waitingForHeaders
+    private var isClosed = false
+    private let routes: UnaryRoutes
+    private let metrics: GRPCMetrics?
+    private let maxRequestSize: Int
+
+    init(routes: UnaryRoutes, metrics: GRPCMetrics?, maxRequestSize: Int) {
+        self.routes = routes
+        self.metrics = metrics
+        self.maxRequestSize = maxRequestSize
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        switch state {
+        case .waitingForHeaders:
+            guard case .headers(let headers) = payload, let route = routes.route(for: headers.headers) else {
+                // Not ours: grpc-swift's handlers, behind this one, take the whole stream.
+                context.fireChannelRead(data)
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                return
+            }
+            metrics?.countStarted(route.descriptor)
+            if let refusal = routes.refusal(route, headers.headers) {
+                answer(.failure(refusal), route: route, context: context)
+            } else if headers.endStream {
+                call(route, body: nil, context: context)
+            } else {
+                state = .receiving(route, body: nil)
+            }
+        case .receiving(let route, var body):
+            switch payload {
+            case .data(let frame):
+                guard case .byteBuffer(var bytes) = frame.data else { return }
+                if body == nil { body = bytes } else { body!.writeBuffer(&bytes) }
+                if body!.readableBytes > maxRequestSize + 5 {
+                    let message = "grpc: received message larger than max (\(body!.readableBytes - 5) vs. \(maxRequestSize))"
+                    answer(.failure(RPCError(code: .resourceExhausted, message: message)), route: route, context: context)
+                } else if frame.endStream {
+                    call(route, body: body, context: context)
+                } else {
+                    state = .receiving(route, body: body)
+                }
+            case .headers(let trailers) where trailers.endStream:
+                call(route, body: body, context: context)
+            default:
+                break
+            }
+        case .answering:
+            break  // a unary call has one request; the answer is on its way
+        }
+    }
+
+    /// Unwraps the request's one length-prefixed message and runs the call.
+    private func call(_ route: UnaryRoute, body: ByteBuffer?, context: ChannelHandlerContext) {
+        state = .answering
+        var body = body ?? ByteBuffer()
+        guard let compressed = body.readInteger(as: UInt8.self), let length = body.readInteger(as: UInt32.self),
+              let message = body.readBytes(length: Int(length)), body.readableBytes == 0
+        else {
+            // grpc-go's words for a request that is not exactly one message.
+            return answer(.failure(RPCError(code: .internalError, message: "grpc: unexpected EOF")), route: route, context: context)
+        }
+        guard compressed == 0 else {
+            let error = RPCError(code: .internalError, message: "grpc: compressed flag set with identity or empty encoding")
+            return answer(.failure(error), route: route, context: context)
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        route.call(message, context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = bound.value
+            handler.answer(result, route: route, context: context)
+        }
+    }
+
+    /// Writes the response and the status: headers, one message, trailers; or, for an error,
+    /// one trailers-only HEADERS frame, as gRPC servers answer a failed call.
+    private func answer(_ result: Result<[UInt8], any Error>, route: UnaryRoute, context: ChannelHandlerContext) {
+        state = .answering
+        // The client reset the stream: nobody is listening.
+        guard !isClosed else { return }
+        switch result {
+        case .success(let message):
+            let head: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+            context.write(wrapOutboundOut(.headers(.init(headers: head))), promise: nil)
+            var framed = context.channel.allocator.buffer(capacity: 5 + message.count)
+            framed.writeInteger(UInt8(0))
+            framed.writeInteger(UInt32(message.count))
+            framed.writeBytes(message)
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: nil)
+            let trailers: HPACKHeaders = ["grpc-status": "0"]
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
+            metrics?.countHandled(route.descriptor, nil)
+        case .failure(let error):
+            let error = error as? RPCError ?? RPCError(code: .unknown, message: "\(error)")
+            let status: HPACKHeaders = [
+                ":status": "200", "content-type": "application/grpc",
+                "grpc-status": "\(error.code.rawValue)", "grpc-message": Self.percentEncoded(error.message),
+            ]
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: status, endStream: true))), promise: nil)
+            metrics?.countHandled(route.descriptor, error.code)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        isClosed = true
+    }
+
+    /// grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and '%', as %XX
+    /// (gRPC over HTTP/2, "Responses"). etcd's messages are plain ASCII and pass unchanged.
+    static func percentEncoded(_ message: String) -> String {
+        let bytes = Array(message.utf8)
+        guard bytes.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "%") }) else { return message }
+        var encoded = ""
+        for byte in bytes {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                encoded += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return encoded
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// One unary method the fast path serves: from the request's bytes to the response's, on the
+/// stream's event loop.
+struct UnaryRoute: Sendable {
+    let descriptor: MethodDescriptor
+    let call: @Sendable (_ request: [UInt8], _ loop: any EventLoop) -> EventLoopFuture<[UInt8]>
+
+    init<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ service: String, _ method: String,
+        _ call: @escaping @Sendable (Request, any EventLoop) -> EventLoopFuture<Response>
+    ) {
+        descriptor = MethodDescriptor(fullyQualifiedService: service, method: method)
+        self.call = { bytes, loop in
+            let request: Request
+            do {
+                request = try Request(serializedBytes: bytes)
+            } catch {
+                return loop.makeFailedFuture(RPCError(code: .internalError, message: "grpc: error unmarshalling request: \(error)"))
+            }
+            return call(request, loop).flatMapThrowing { try $0.serializedBytes() }
+        }
+    }
+}
+
+/// The methods the fast path takes, by HTTP/2 path, and the checks every call passes first.
+struct UnaryRoutes: Sendable {
+    private let byPath: [String: UnaryRoute]
+    /// Why a call is refused before it runs (a learner, `hasleader` with no leader), if it is.
+    let refusal: @Sendable (UnaryRoute, HPACKHeaders) -> RPCError?
+
+    init(_ routes: [UnaryRoute], refusal: @escaping @Sendable (UnaryRoute, HPACKHeaders) -> RPCError?) {
+        byPath = Dictionary(uniqueKeysWithValues: routes.map { ("/\($0.descriptor.fullyQualifiedMethod)", $0) })
+        self.refusal = refusal
+    }
+
+    /// The KV service's five methods, served by `calls`.
+    static func kv(_ calls: KVCalls) -> UnaryRoutes {
+        let service = "etcdserverpb.KV"
+        return UnaryRoutes([
+            UnaryRoute(service, "Range", calls.range),
+            UnaryRoute(service, "Put", calls.put),
+            UnaryRoute(service, "DeleteRange", calls.deleteRange),
+            UnaryRoute(service, "Txn", calls.txn),
+            UnaryRoute(service, "Compact", calls.compact),
+        ]) { route, headers in
+            CallGate.refusal(method: route.descriptor.method, requiresLeader: headers.first(name: "hasleader") == "true", backend: calls.backend)
+        }
+    }
+
+    /// The route for a request's headers, if the fast path takes it: a POST of one of its
+    /// methods, in protobuf, uncompressed.
+    func route(for headers: HPACKHeaders) -> UnaryRoute? {
+        guard let path = headers.first(name: ":path"), let route = byPath[path],
+              headers.first(name: ":method") == "POST",
+              let contentType = headers.first(name: "content-type"),
+              contentType == "application/grpc" || contentType == "application/grpc+proto"
+        else { return nil }
+        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return nil }
+        return route
+    }
+}
