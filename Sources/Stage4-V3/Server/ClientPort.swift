@@ -1,45 +1,172 @@
-import GRPCNIOTransportHTTP2
+import GRPCCore
+import NIOHPACK
+import NIOHTTP2
+import Synchronization
 import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
 import SingleNode
 
-/// One client port for both APIs, as etcd does with cmux: every connection gets the gRPC
-/// pipeline, with a sniffer in front that holds back `channelActive` and looks at the first
-/// bytes. HTTP/2's connection preface means gRPC: the sniffer lets the connection become active
-/// and steps aside. Anything else is an HTTP/1 client of the v1 API: its handlers go in front of
-/// the gRPC ones, which never become active and whose writes are dropped.
+/// One client port for both APIs, as etcd does with cmux, and the gRPC server transport behind
+/// it: every connection gets an HTTP/2 pipeline, with a sniffer in front that holds back
+/// `channelActive` and looks at the first bytes. HTTP/2's connection preface means gRPC: the
+/// sniffer lets the connection become active and steps aside. Anything else is an HTTP/1
+/// client of the v1 API: its handlers go in front of the HTTP/2 ones, which never become active
+/// and whose writes are dropped.
 ///
 /// (The obvious design, reading first and then choosing a pipeline, cannot work with an async
 /// bootstrap: the channel is registered, and can read, only after its initializer returns.)
-struct ClientPortListener: HTTP2ServerTransport.ListenerFactory {
-    let host: String
-    let port: Int
-    /// Stage 3's TLS handlers, if the port uses TLS.
-    let tls: ConnectionSetup?
-    let v1: V1HTTPService
-    let eventLoopGroup: any EventLoopGroup
+///
+/// Each HTTP/2 stream gets two handlers: `UnaryFastPath`, which serves the KV calls on the
+/// stream's event loop, and behind it `GRPCStreamBridge`, which hands every other call to
+/// grpc-swift's server (routing, interceptors, the generated service code) as a task. This is
+/// grpc-swift's `ServerTransport` contract written for this port, rather than grpc-swift's own
+/// HTTP/2 transport, because that one gives every stream a task, an async channel and its
+/// handlers before anyone knows the method: for a put, more CPU than the put itself.
+final class ClientPortTransport: ServerTransport {
+    typealias Bytes = [UInt8]
 
-    func makeListeningChannel(
-        listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
-        connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
-    ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
-        let tls = self.tls, v1 = self.v1
-        return try await ServerBootstrap(group: eventLoopGroup)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try tls?(channel)
-                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(v1: v1))
-                }.flatMap {
-                    connectionConfigurator.configure(channel: channel, tls: tls == nil ? .none : .configured(requireALPN: false))
+    struct Settings: Sendable {
+        var host: String
+        var port: Int
+        /// Stage 3's TLS handlers, if the port uses TLS.
+        var tls: ConnectionSetup?
+        var v1: V1HTTPService
+        var group: any EventLoopGroup
+        var fastPath: UnaryRoutes
+        var metrics: GRPCMetrics?
+        /// etcd takes requests up to 1.5 MiB, plus gRPC's framing.
+        var maxRequestSize = 2 << 20
+        /// HTTP/2 flow control: how much a client may send on a stream (and on the connection)
+        /// before it waits for the server to read. A 1.5 MiB put goes in one window.
+        var targetWindowSize = 2 << 20
+    }
+
+    private struct State {
+        var listener: (any Channel)?
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var calls: AsyncStream<GRPCStreamBridge.Call>.Continuation?
+        var isShuttingDown = false
+    }
+
+    private let settings: Settings
+    private let state = Mutex(State())
+    private let bound: EventLoopPromise<SocketAddress>
+
+    init(_ settings: Settings) {
+        self.settings = settings
+        bound = settings.group.next().makePromise()
+    }
+
+    /// The address bound, once `listen` has bound it.
+    var listeningAddress: SocketAddress {
+        get async throws { try await bound.futureResult.get() }
+    }
+
+    func listen(streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void) async throws {
+        let (calls, continuation) = AsyncStream<GRPCStreamBridge.Call>.makeStream()
+        state.withLock { $0.calls = continuation }
+        let listener: any Channel
+        do {
+            listener = try await ServerBootstrap(group: settings.group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { [self] channel in channel.eventLoop.makeCompletedFuture { try self.configure(channel) } }
+                .bind(host: settings.host, port: settings.port).get()
+        } catch {
+            bound.fail(error)
+            throw error
+        }
+        let closeNow = state.withLock { state in
+            state.listener = listener
+            return state.isShuttingDown
+        }
+        if closeNow { listener.close(promise: nil) }
+        bound.succeed(listener.localAddress!)
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                for await call in calls {
+                    group.addTask { await Self.run(call, streamHandler) }
                 }
             }
+        } onCancel: {
+            self.beginGracefulShutdown()
+        }
+        // Every call has ended (or was cancelled): the connections go too.
+        let open = state.withLock { Array($0.connections.values) }
+        for connection in open { connection.close(promise: nil) }
+        try? await listener.closeFuture.get()
+    }
+
+    /// Stops accepting connections and new calls (HTTP/2 clients are sent GOAWAY, HTTP/1 ones
+    /// closed); calls running go on until they end or `listen`'s task is cancelled.
+    func beginGracefulShutdown() {
+        let (listener, connections, calls) = state.withLock { state in
+            state.isShuttingDown = true
+            defer { state.calls = nil }
+            return (state.listener, Array(state.connections.values), state.calls)
+        }
+        listener?.close(promise: nil)
+        calls?.finish()
+        for connection in connections { connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+    }
+
+    private func configure(_ channel: any Channel) throws {
+        try settings.tls?(channel)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ProtocolSniffer(v1: settings.v1))
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.targetWindowSize = settings.targetWindowSize
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .initialWindowSize, value: settings.targetWindowSize),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = settings.targetWindowSize
+        let (fastPath, metrics, maxRequestSize) = (settings.fastPath, settings.metrics, settings.maxRequestSize)
+        let deliver: @Sendable (GRPCStreamBridge.Call) -> Bool = { [weak self] call in
+            guard let continuation = self?.state.withLock({ $0.calls }) else { return false }
+            if case .enqueued = continuation.yield(call) { return true }
+            return false
+        }
+        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: connection, streamConfiguration: stream) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let handlers = stream.pipeline.syncOperations
+                try handlers.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize))
+                try handlers.addHandler(GRPCStreamBridge(maxMessageSize: maxRequestSize, deliver: deliver))
+            }
+        }
+        try sync.addHandler(GoAwayOnQuiesce())
+        let id = ObjectIdentifier(channel)
+        state.withLock { $0.connections[id] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } }
+    }
+
+    private static func run(_ call: GRPCStreamBridge.Call, _ handler: @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void) async {
+        await withServerContextRPCCancellationHandle { handle in
+            call.cancellation.attach(handle)
+            let stream = RPCStream(
+                descriptor: call.descriptor, inbound: RPCAsyncSequence(wrapping: call.inbound), outbound: RPCWriter.Closable(wrapping: call.outbound))
+            let context = ServerContext(descriptor: call.descriptor, remotePeer: call.remotePeer, localPeer: call.localPeer, cancellation: handle)
+            await handler(stream, context)
+        }
+    }
+}
+
+/// After the HTTP/2 handler: a server shutting down tells the client, with GOAWAY, to open no
+/// more streams here; the calls running finish.
+final class GoAwayOnQuiesce: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(goAway), promise: nil)
     }
 }
 

@@ -1,6 +1,5 @@
 import EtcdAPI
 import GRPCCore
-import GRPCNIOTransportHTTP2
 import Logging
 import NIOPosix
 import Raft
@@ -8,12 +7,12 @@ import SingleNode
 
 /// A client port serving the v3 API over gRPC and the v1 API over HTTP/1, plaintext or TLS.
 public final class V3Server: Sendable {
-    let server: GRPCServer<HTTP2ServerTransport.Custom<ClientPortListener>>
+    let server: GRPCServer<ClientPortTransport>
     let task: Task<Void, any Error>
     /// The port bound.
     public let port: Int
 
-    private init(server: GRPCServer<HTTP2ServerTransport.Custom<ClientPortListener>>, task: Task<Void, any Error>, port: Int) {
+    private init(server: GRPCServer<ClientPortTransport>, task: Task<Void, any Error>, port: Int) {
         self.server = server
         self.task = task
         self.port = port
@@ -31,25 +30,11 @@ public final class V3Server: Sendable {
     public static func start(
         host: String, port: Int, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup?, metrics: GRPCCallMetrics?, logger: Logger
     ) async throws -> V3Server {
-        let listener = ClientPortListener(host: host, port: port, tls: tls, v1: v1, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
-        var config = HTTP2ServerTransport.Custom<ClientPortListener>.Config.defaults
-        // etcdctl pings every ~10 s on idle connections (an idle `etcdctl watch`): allow it, as
-        // etcd's --grpc-keepalive-min-time 5s does, or the connection is cut.
-        config.connection.keepalive.clientBehavior.allowWithoutCalls = true
-        config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
-        // etcd takes requests up to 1.5 MiB, plus gRPC's framing.
-        config.rpc.maxRequestPayloadSize = 2 << 20
-        // KV calls are served by the fast path, in front of grpc-swift on every stream.
+        // KV calls are served by the fast path; the rest by grpc-swift's server.
         let kv = KVCalls(backend: backend)
-        let routes = UnaryRoutes.kv(kv)
-        let maxRequestSize = config.rpc.maxRequestPayloadSize
-        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
-            stream.eventLoop.makeCompletedFuture {
-                let fastPath = UnaryFastPath(routes: routes, metrics: metrics?.interceptor, maxRequestSize: maxRequestSize)
-                try stream.pipeline.syncOperations.addHandler(fastPath, position: .first)
-            }
-        }
-        let transport = HTTP2ServerTransport.Custom(listenerFactory: listener, config: config)
+        let transport = ClientPortTransport(.init(
+            host: host, port: port, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
+            fastPath: UnaryRoutes.kv(kv), metrics: metrics?.interceptor))
         let server = GRPCServer(transport: transport, services: [
                 KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend),
                 ClusterService(backend: backend), MaintenanceService(backend: backend),
@@ -57,10 +42,10 @@ public final class V3Server: Sendable {
         let task = Task { try await server.serve() }
         let bound: Int
         do {
-            guard let address = try await transport.listeningAddress?.ipv4 else {
-                throw V3ServerError(description: "the listener did not bind an IPv4 address")
+            guard let port = try await transport.listeningAddress.port else {
+                throw V3ServerError(description: "the listener did not bind an IP address")
             }
-            bound = address.port
+            bound = port
         } catch {
             task.cancel()
             throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c or --listen-client-urls)")
