@@ -150,8 +150,8 @@ final class GRPCStreamBridge: ChannelInboundHandler {
     /// grpc-swift's spelling of a peer: "ipv4:127.0.0.1:2379".
     static func describe(_ address: SocketAddress?) -> String {
         switch address {
-        case .v4(let inner)?: "ipv4:\(inner.host):\(address!.port ?? 0)"
-        case .v6(let inner)?: "ipv6:[\(inner.host)]:\(address!.port ?? 0)"
+        case .v4?: "ipv4:\(address!.ipAddress ?? ""):\(address!.port ?? 0)"
+        case .v6?: "ipv6:[\(address!.ipAddress ?? "")]:\(address!.port ?? 0)"
         case .unixDomainSocket?: "unix:\(address!.pathname ?? "")"
         case nil: "unknown"
         }
@@ -205,7 +205,7 @@ final class StreamWriter: ClosableRPCWriterProtocol, Sendable {
     }
 
     func write(_ element: Element) async throws {
-        try await channel.writeAndFlush(frames(for: element)).get()
+        try await channel.writeFrames(frames(for: element)).get()
     }
 
     func write(contentsOf elements: some Sequence<Element>) async throws {
@@ -221,7 +221,7 @@ final class StreamWriter: ClosableRPCWriterProtocol, Sendable {
 
     /// A status written from the event loop before any call ran.
     func refuse(_ status: Status) {
-        channel.writeAndFlush(frames(for: .status(status, [:])), promise: nil)
+        _ = channel.writeFrames(frames(for: .status(status, [:])))
     }
 
     private func frames(for element: Element) -> [HTTP2Frame.FramePayload] {
@@ -266,7 +266,7 @@ final class StreamWriter: ClosableRPCWriterProtocol, Sendable {
 
 extension Channel {
     /// Writes several frames and flushes once; the future completes when the last is written.
-    fileprivate func writeAndFlush(_ frames: [HTTP2Frame.FramePayload]) -> EventLoopFuture<Void> {
+    fileprivate func writeFrames(_ frames: [HTTP2Frame.FramePayload]) -> EventLoopFuture<Void> {
         for frame in frames.dropLast() { write(frame, promise: nil) }
         return writeAndFlush(frames.last!)
     }

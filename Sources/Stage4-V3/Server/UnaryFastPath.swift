@@ -8,18 +8,16 @@ import SwiftProtobuf
 /// Serves the KV calls (etcd's hot path: every put, get, delete and txn) on the HTTP/2 stream's
 /// own event loop, with no task, no async stream and no executor hop per call.
 ///
-/// Why: grpc-swift 2 hands every call to Swift concurrency (a task per stream, the request and
-/// the response each crossing between the event loop and the task through an async sequence).
-/// On two cores those thread hand-offs, not our store or log, were most of a call's cost: a
-/// serializable get took 1.0 ms against etcd's 0.4. Here a call is a chain of futures: the
-/// request is decoded on the stream's loop, a write goes to the Raft loop and its answer comes
-/// back to the stream's loop, once, to be encoded and written.
+/// Why: handing a call to Swift concurrency (a task per stream, the request and the response
+/// each crossing between the event loop and the task) costs more, on two cores, than our store
+/// and log do: a serializable get took 1.0 ms against etcd's 0.4. Here a call is a chain of
+/// futures: the request is decoded on the stream's loop, a write goes to the Raft loop and its
+/// answer comes back to the stream's loop, once, to be encoded and written.
 ///
-/// It sits first in each stream's pipeline, in front of grpc-swift's handlers (installed by
-/// `onAcceptHTTP2Stream`). A stream it does not take (another service, a compressed request,
-/// JSON) is passed on untouched and it steps aside; grpc-swift serves it as before, so every
-/// method stays registered there too. For the streams it takes, grpc-swift's task for the
-/// stream never receives a frame and ends when the stream closes.
+/// It sits first in each stream's pipeline (`ClientPortTransport` puts it there). A stream it
+/// does not take (another service, a compressed request, JSON) is passed on untouched to
+/// `GRPCStreamBridge` behind it, and it steps aside; grpc-swift's server runs those, so every
+/// method stays registered there too.
 ///
 /// A `grpc-timeout` is not enforced here: the client enforces its own deadline (and resets
 /// the stream), and a write that does not apply fails after the server's request timeout.
