@@ -118,6 +118,7 @@ final class ClientPortTransport: ServerTransport {
         try settings.tls?(channel)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ProtocolSniffer(v1: settings.v1))
+        try sync.addHandler(FlushBatcher())
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.targetWindowSize = settings.targetWindowSize
         connection.initialSettings = [
@@ -250,5 +251,43 @@ final class GRPCSilencer: ChannelDuplexHandler {
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         promise?.succeed(())
+    }
+}
+
+/// In front of the HTTP/2 handler: flushes at most once per turn of the event loop. Answers
+/// that the Raft loop releases together reach a connection's loop as separate tasks, one per
+/// call, and each flushes; deferred to the end of the queue, one write system call carries
+/// them all (one member, 256 putting clients: 8-18% more puts per second in three alternating
+/// pairs of runs; one client: no change).
+final class FlushBatcher: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+
+    private var isFlushScheduled = false
+    private var isRemoved = false
+
+    func flush(context: ChannelHandlerContext) {
+        guard !isFlushScheduled else { return }
+        isFlushScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.flushNow(context: context)
+        }
+    }
+
+    private func flushNow(context: ChannelHandlerContext) {
+        guard isFlushScheduled, !isRemoved else { return }
+        isFlushScheduled = false
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // What was written before a close (a GOAWAY, say) goes out before it.
+        flushNow(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        isRemoved = true
     }
 }
