@@ -175,10 +175,11 @@ extension RaftServer {
                 logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(follower))", "error": "\(error)"])
                 failed = true
             }
+            let outcome = failed  // a constant for the Raft loop's closure
             _ = try? await loop.submit { [weak self] in
                 guard let self, !self.isStopping else { return }
                 self.snapshotStreams[follower] = nil
-                self.node.reportSnapshot(to: follower, failed: failed)
+                self.node.reportSnapshot(to: follower, failed: outcome)
                 self.scheduleReady()
             }.get()
         }
