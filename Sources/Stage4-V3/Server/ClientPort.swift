@@ -45,7 +45,7 @@ final class ClientPortTransport: ServerTransport {
 
     private struct State {
         var listener: (any Channel)?
-        var connections: [ObjectIdentifier: any Channel] = [:]
+        var connections: [ObjectIdentifier: Connection] = [:]
         var calls: AsyncStream<GRPCStreamBridge.Call>.Continuation?
         var isShuttingDown = false
     }
@@ -92,12 +92,17 @@ final class ClientPortTransport: ServerTransport {
                     group.addTask { await Self.run(call, streamHandler) }
                 }
             }
+            // Every bridged call has ended: each connection closes once its last stream (a KV
+            // call on the fast path, say) has been answered.
+            let open = state.withLock { Array($0.connections.values) }
+            for connection in open { connection.closeWhenIdle() }
+            for connection in open { try? await connection.channel.closeFuture.get() }
         } onCancel: {
+            // Out of time: a call blocked writing to a client that stopped reading ends when
+            // its connection does.
             self.beginGracefulShutdown()
+            for connection in self.state.withLock({ Array($0.connections.values) }) { connection.channel.close(promise: nil) }
         }
-        // Every call has ended (or was cancelled): the connections go too.
-        let open = state.withLock { Array($0.connections.values) }
-        for connection in open { connection.close(promise: nil) }
         try? await listener.closeFuture.get()
     }
 
@@ -111,7 +116,7 @@ final class ClientPortTransport: ServerTransport {
         }
         listener?.close(promise: nil)
         calls?.finish()
-        for connection in connections { connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        for connection in connections { connection.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
     }
 
     private func configure(_ channel: any Channel) throws {
@@ -134,8 +139,10 @@ final class ClientPortTransport: ServerTransport {
             if case .enqueued = continuation.yield(call) { return true }
             return false
         }
+        let tracked = Connection(channel: channel)
         _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: connection, streamConfiguration: stream) { stream in
             stream.eventLoop.makeCompletedFuture {
+                tracked.streamOpened(stream)
                 let handlers = stream.pipeline.syncOperations
                 try handlers.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize))
                 try handlers.addHandler(GRPCStreamBridge(maxMessageSize: maxRequestSize, deliver: deliver))
@@ -143,7 +150,7 @@ final class ClientPortTransport: ServerTransport {
         }
         try sync.addHandler(GoAwayOnQuiesce())
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.connections[id] = channel }
+        state.withLock { $0.connections[id] = tracked }
         channel.closeFuture.whenComplete { [weak self] _ in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } }
     }
 
@@ -154,6 +161,33 @@ final class ClientPortTransport: ServerTransport {
                 descriptor: call.descriptor, inbound: RPCAsyncSequence(wrapping: call.inbound), outbound: RPCWriter.Closable(wrapping: call.outbound))
             let context = ServerContext(descriptor: call.descriptor, remotePeer: call.remotePeer, localPeer: call.localPeer, cancellation: handle)
             await handler(stream, context)
+        }
+    }
+}
+
+/// A client connection and how many HTTP/2 streams it has open, so that a server shutting down
+/// closes it once the calls on it are answered. Touched only on the connection's event loop
+/// (its streams share it), hence `@unchecked Sendable`.
+final class Connection: @unchecked Sendable {
+    let channel: any Channel
+    private var openStreams = 0
+    private var isClosingWhenIdle = false
+
+    init(channel: any Channel) { self.channel = channel }
+
+    func streamOpened(_ stream: any Channel) {
+        channel.eventLoop.preconditionInEventLoop()
+        openStreams += 1
+        stream.closeFuture.whenComplete { _ in
+            self.openStreams -= 1
+            if self.isClosingWhenIdle && self.openStreams == 0 { self.channel.close(promise: nil) }
+        }
+    }
+
+    func closeWhenIdle() {
+        channel.eventLoop.execute {
+            self.isClosingWhenIdle = true
+            if self.openStreams == 0 { self.channel.close(promise: nil) }
         }
     }
 }

@@ -50,7 +50,7 @@ final class GRPCStreamBridge: ChannelInboundHandler {
         case .headers(let trailers) where trailers.endStream:
             end(nil)
         case .data(let frame):
-            guard continuation != nil, case .byteBuffer(var bytes) = frame.data else { return }
+            guard continuation != nil, !hasEnded, case .byteBuffer(var bytes) = frame.data else { return }
             buffered.writeBuffer(&bytes)
             deframe()
             if frame.endStream { end(nil) }
@@ -109,6 +109,9 @@ final class GRPCStreamBridge: ChannelInboundHandler {
     private func end(_ error: (any Error)?) {
         guard !hasEnded else { return }
         hasEnded = true
+        // The client's side ended inside a message: grpc-go's words for that.
+        let error = error ?? (buffered.readableBytes > 0 ? RPCError(code: .internalError, message: "grpc: unexpected EOF") : nil)
+        buffered.clear()
         if let error { continuation?.finish(throwing: error) } else { continuation?.finish() }
     }
 
@@ -126,7 +129,7 @@ final class GRPCStreamBridge: ChannelInboundHandler {
         return MethodDescriptor(fullyQualifiedService: String(parts[0]), method: String(parts[1]))
     }
 
-    /// Request headers as gRPC metadata: HTTP/2's own and gRPC's reserved headers left out,
+    /// Request headers as gRPC metadata: HTTP/2's own and gRPC's framing headers left out,
     /// `-bin` values base64-decoded.
     static func metadata(_ headers: HPACKHeaders) -> Metadata {
         var metadata = Metadata()
@@ -140,7 +143,8 @@ final class GRPCStreamBridge: ChannelInboundHandler {
         return metadata
     }
 
-    static let reserved: Set<String> = ["content-type", "te", "grpc-encoding", "grpc-accept-encoding", "grpc-timeout"]
+    // grpc-timeout stays: grpc-swift's server reads the call's deadline from it.
+    static let reserved: Set<String> = ["content-type", "te", "grpc-encoding", "grpc-accept-encoding"]
 
     private static func padded(_ base64: String) -> String {
         let remainder = base64.utf8.count % 4

@@ -110,8 +110,11 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// one trailers-only HEADERS frame, as gRPC servers answer a failed call.
     private func answer(_ result: Result<[UInt8], any Error>, route: UnaryRoute, context: ChannelHandlerContext) {
         state = .answering
-        // The client reset the stream: nobody is listening.
-        guard !isClosed else { return }
+        guard !isClosed else {
+            // The client reset the stream: nobody is listening. etcd counts it as Canceled.
+            metrics?.countHandled(route.descriptor, .cancelled)
+            return
+        }
         switch result {
         case .success(let message):
             let head: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
