@@ -34,16 +34,39 @@ extension WriteAheadLog {
             }
             // Damage. A crash in the middle of the last write leaves a partial record whose end
             // was never written (still the preallocated zeros) and no intact record after it:
-            // that is a torn tail, cut off and reported. A record written to its end that fails
-            // its checksum was damaged after the fact, and damage followed by an intact record
-            // is corruption; neither is ever skipped.
-            if isLast && end > dataEnd && !containsValidRecord(bytes, after: offset, before: dataEnd) {
+            // that is a torn tail, cut off and reported. So is a record with a whole sector
+            // never written, even with intact records after it (etcd's torn-entry rule): a
+            // commit index that moved alone is written without a sync, and a power cut can
+            // lose its sector while a later write's reached the disk; that later write's sync
+            // never finished (it would have made the earlier sector durable too), so nothing
+            // from here on was acknowledged. Any other damage (a record written to its end that
+            // fails its checksum) happened after the fact: corruption, never skipped.
+            let tornTail = end > dataEnd && !containsValidRecord(bytes, after: offset, before: dataEnd)
+            if isLast && (tornTail || Self.hasUnwrittenSector(bytes, from: offset, to: end, dataEnd: dataEnd, length: length)) {
                 try cutTornTail(path: path, at: offset, through: dataEnd, contents: &contents)
                 return offset
             }
             throw Self.corrupt(path, offset, end > bytes.count ? "a record runs past the end of the file" : "record checksum mismatch")
         }
         return max(offset, WALFormat.headerSize)
+    }
+
+    /// Whether the damaged record at `start` shows a write that never reached the disk (etcd's
+    /// `isTornEntry`): its header is zeros, or a piece of it that lies in one disk sector (512
+    /// bytes, aligned in the file) is all zeros. Pieces under 8 bytes do not count (a record's
+    /// own integers end in zeros), nor does a record whose length runs past the written data
+    /// (a damaged length, not a lost sector).
+    static func hasUnwrittenSector(_ bytes: [UInt8], from start: Int, to end: Int, dataEnd: Int, length: Int) -> Bool {
+        if length == 0 { return true }  // no record is empty: its header was never written
+        guard end <= dataEnd else { return false }
+        let sector = 512
+        var piece = start
+        while piece < end {
+            let pieceEnd = min(end, (piece / sector + 1) * sector)
+            if pieceEnd - piece >= 8 && bytes[piece..<pieceEnd].allSatisfy({ $0 == 0 }) { return true }
+            piece = pieceEnd
+        }
+        return false
     }
 
     /// How many zero bytes a record may end with (its data's own trailing zeros) beyond the

@@ -36,7 +36,8 @@ public final class WriteAheadLog {
     private let segmentSize: Int
     private var segments: [Segment] = []
     private var descriptor: Int32 = -1
-    private var offset = 0
+    // Where the next record goes in the newest segment.
+    private(set) var offset = 0
     private var lastIndex: UInt64 = 0
     private var hardState = HardState()
     private var snapshot: (index: UInt64, term: UInt64) = (0, 0)
@@ -93,7 +94,9 @@ public final class WriteAheadLog {
     /// hard state whose commit index alone moved is written without one: the commit index is
     /// recoverable (a restarted member learns it again from the leader), and every entry it
     /// covers was synced before anyone counted it. On one member this halves the syncs per
-    /// write, which are otherwise two in a row: the entry, then its commit.
+    /// write, which are otherwise two in a row: the entry, then its commit. A power cut may then
+    /// lose that record's sector while a later write's survives (its sync never finished):
+    /// replay cuts the log there as torn rather than refusing it as corrupt.
     public func append(_ entries: [Entry], hardState newState: HardState?) throws(StorageError) {
         if let failure { throw StorageError("the WAL in \(directory) stopped accepting writes after an earlier failure (\(failure)); restart the member to recover from what is on disk") }
         guard !entries.isEmpty || newState != nil else { return }

@@ -1,5 +1,5 @@
 import Testing
-import Raft
+@testable import Raft
 
 private func entries(_ range: ClosedRange<UInt64>, term: UInt64 = 1, size: Int = 40) -> [Entry] {
     range.map { Entry(term: term, index: $0, data: Array(repeating: UInt8(truncatingIfNeeded: $0), count: size)) }
@@ -44,6 +44,29 @@ struct WriteAheadLogTests {
         let (_, contents) = try WriteAheadLog.open(directory: directory.path)
         #expect(contents.hardState == HardState(term: 2, vote: 3, commit: 2))
         #expect(contents.entries.map(\.index) == [1, 2, 3])
+    }
+
+    @Test("Power cut: an unsynced commit record's sector lost, a later write's kept: cut there as torn, not refused")
+    func lostUnsyncedRecordBeforeALaterOne() throws {
+        let directory = TemporaryDirectory()
+        var segment = ""
+        var lostAt = 0
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path)
+            try log.append(entries(1...2), hardState: HardState(term: 1, vote: 1, commit: 0))
+            segment = log.segmentPaths[0]
+            lostAt = log.offset
+            try log.append([], hardState: HardState(term: 1, vote: 1, commit: 2))  // not synced
+            try log.append(entries(3...3), hardState: nil)  // its sync "never finished"
+        }
+        // The commit record never reached the disk; the entry after it did.
+        var bytes = RawFile.read(segment)
+        for offset in lostAt..<(lostAt + 33) { bytes[offset] = 0 }
+        RawFile.write(segment, bytes)
+        let (_, contents) = try WriteAheadLog.open(directory: directory.path)
+        #expect(contents.entries.map(\.index) == [1, 2])
+        #expect(contents.hardState == HardState(term: 1, vote: 1, commit: 0))
+        #expect(contents.tornTail?.contains("torn") == true)
     }
 
     @Test("A segment ending in an unsynced commit index is synced before the next one starts")
