@@ -195,8 +195,8 @@ struct UnaryFastPathTests {
 
     @Test("grpc-message is percent-encoded outside printable ASCII and for '%' only")
     func percentEncoding() {
-        #expect(UnaryFastPath.percentEncoded("etcdserver: key not found") == "etcdserver: key not found")
-        #expect(UnaryFastPath.percentEncoded("100% done\n") == "100%25 done%0A")
-        #expect(UnaryFastPath.percentEncoded("é") == "%C3%A9")
+        #expect(GRPCFraming.percentEncoded("etcdserver: key not found") == "etcdserver: key not found")
+        #expect(GRPCFraming.percentEncoded("100% done\n") == "100%25 done%0A")
+        #expect(GRPCFraming.percentEncoded("é") == "%C3%A9")
     }
 }

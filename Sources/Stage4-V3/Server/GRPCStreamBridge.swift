@@ -229,41 +229,17 @@ final class StreamWriter: ClosableRPCWriterProtocol, Sendable {
     }
 
     private func frames(for element: Element) -> [HTTP2Frame.FramePayload] {
+        // Whether headers went before (and, from now on, they have).
+        let headersSent = sentHeaders.withLock { sent in defer { sent = true }; return sent }
         switch element {
         case .metadata(let metadata):
-            sentHeaders.withLock { $0 = true }
-            return [.headers(.init(headers: Self.responseHeaders(metadata)))]
+            return [GRPCFraming.headers(metadata)]
         case .message(let message):
-            var framed = channel.allocator.buffer(capacity: 5 + message.count)
-            framed.writeInteger(UInt8(0))
-            framed.writeInteger(UInt32(message.count))
-            framed.writeBytes(message)
-            let data = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(framed)))
-            let first = sentHeaders.withLock { sent in defer { sent = true }; return !sent }
-            return first ? [.headers(.init(headers: Self.responseHeaders([:]))), data] : [data]
+            let data = GRPCFraming.message(message, allocator: channel.allocator)
+            return headersSent ? [data] : [GRPCFraming.headers(), data]
         case .status(let status, let metadata):
             link.markFinished()
-            let trailersOnly = sentHeaders.withLock { sent in defer { sent = true }; return !sent }
-            var trailers: HPACKHeaders = trailersOnly ? [":status": "200", "content-type": "application/grpc"] : [:]
-            trailers.add(name: "grpc-status", value: "\(status.code.rawValue)")
-            if !status.message.isEmpty { trailers.add(name: "grpc-message", value: UnaryFastPath.percentEncoded(status.message)) }
-            Self.add(metadata, to: &trailers)
-            return [.headers(.init(headers: trailers, endStream: true))]
-        }
-    }
-
-    private static func responseHeaders(_ metadata: Metadata) -> HPACKHeaders {
-        var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
-        add(metadata, to: &headers)
-        return headers
-    }
-
-    private static func add(_ metadata: Metadata, to headers: inout HPACKHeaders) {
-        for (key, value) in metadata {
-            switch value {
-            case .string(let text): headers.add(name: key, value: text)
-            case .binary(let bytes): headers.add(name: key, value: Data(bytes).base64EncodedString())
-            }
+            return [GRPCFraming.status(code: status.code.rawValue, message: status.message, metadata: metadata, trailersOnly: !headersSent)]
         }
     }
 }

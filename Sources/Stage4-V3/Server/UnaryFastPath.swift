@@ -117,23 +117,14 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
         }
         switch result {
         case .success(let message):
-            let head: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
-            context.write(wrapOutboundOut(.headers(.init(headers: head))), promise: nil)
-            var framed = context.channel.allocator.buffer(capacity: 5 + message.count)
-            framed.writeInteger(UInt8(0))
-            framed.writeInteger(UInt32(message.count))
-            framed.writeBytes(message)
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: nil)
-            let trailers: HPACKHeaders = ["grpc-status": "0"]
-            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
+            context.write(wrapOutboundOut(GRPCFraming.headers()), promise: nil)
+            context.write(wrapOutboundOut(GRPCFraming.message(message, allocator: context.channel.allocator)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(GRPCFraming.status(code: 0, message: "", trailersOnly: false)), promise: nil)
             metrics?.countHandled(route.descriptor, nil)
         case .failure(let error):
             let error = error as? RPCError ?? RPCError(code: .unknown, message: "\(error)")
-            let status: HPACKHeaders = [
-                ":status": "200", "content-type": "application/grpc",
-                "grpc-status": "\(error.code.rawValue)", "grpc-message": Self.percentEncoded(error.message),
-            ]
-            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: status, endStream: true))), promise: nil)
+            let status = GRPCFraming.status(code: error.code.rawValue, message: error.message, trailersOnly: true)
+            context.writeAndFlush(wrapOutboundOut(status), promise: nil)
             metrics?.countHandled(route.descriptor, error.code)
         }
     }
@@ -145,28 +136,6 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         isClosed = true
-    }
-
-    /// grpc-message is percent-encoded UTF-8: bytes outside printable ASCII, and '%', as %XX
-    /// (gRPC over HTTP/2, "Responses"). etcd's messages are plain ASCII and pass unchanged.
-    static func percentEncoded(_ message: String) -> String {
-        let bytes = Array(message.utf8)
-        guard bytes.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "%") }) else { return message }
-        var encoded = ""
-        for byte in bytes {
-            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                encoded += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return encoded
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 
