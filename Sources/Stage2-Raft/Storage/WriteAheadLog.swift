@@ -38,6 +38,9 @@ public final class WriteAheadLog {
     private var descriptor: Int32 = -1
     // Where the next record goes in the newest segment.
     private(set) var offset = 0
+    // The newest segment holds written bytes (records, or the zeros `fillAhead` put ahead of
+    // them) up to here: records written below it are overwrites.
+    private(set) var filledEnd = 0
     private var lastIndex: UInt64 = 0
     private var hardState = HardState()
     private var snapshot: (index: UInt64, term: UInt64) = (0, 0)
@@ -81,6 +84,7 @@ public final class WriteAheadLog {
         log.lastIndex = contents.entries.last?.index ?? contents.snapshot.index
         if let last = log.segments.last {
             log.descriptor = try fileSystem.open(last.path, create: false)
+            log.filledEnd = log.offset
         } else {
             try log.cutSegment()
         }
@@ -109,6 +113,7 @@ public final class WriteAheadLog {
         }
         let mustSync = !entries.isEmpty || newState.map { $0.term != hardState.term || $0.vote != hardState.vote } ?? false
         try guarded { () throws(StorageError) in
+            try fillAhead(through: offset + batch.count)
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
             if mustSync {
                 try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
@@ -128,6 +133,7 @@ public final class WriteAheadLog {
         var batch: [UInt8] = []
         WALFormat.encodeSnapshotMarker(index: index, term: term, into: &batch)
         try guarded { () throws(StorageError) in
+            try fillAhead(through: offset + batch.count)
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
             try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
         }
@@ -147,6 +153,32 @@ public final class WriteAheadLog {
 
     /// The segment files, oldest first (for tests and operators).
     public var segmentPaths: [String] { segments.map(\.path) }
+
+    /// How far ahead of the records `fillAhead` writes zeros, in one go.
+    static let fillChunk = 1 << 20
+    private static let zeros = [UInt8](repeating: 0, count: fillChunk)
+
+    /// Writes zeros ahead of the records, a chunk at a time, so that records land on blocks
+    /// already written. A preallocated block reads as zeros but is marked unwritten: the first
+    /// write into it changes the file's block map, and `fdatasync` must then write the inode
+    /// too, a second disk write on every sync (on this project's ext4 disk, syncs took 40%
+    /// longer). Once per chunk the sync carries the zeros and the map change instead.
+    private func fillAhead(through end: Int) throws(StorageError) {
+        guard end > filledEnd else { return }
+        let from = max(filledEnd, offset)
+        let to = max(end, min(from + Self.fillChunk, segmentSize))
+        try writeZeros(descriptor, from: from, to: to, path: segments.last!.path)
+        filledEnd = to
+    }
+
+    private func writeZeros(_ file: Int32, from: Int, to: Int, path: String) throws(StorageError) {
+        var position = from
+        while position < to {
+            let count = min(Self.zeros.count, to - position)
+            try fileSystem.write(file, count == Self.zeros.count ? Self.zeros : Array(Self.zeros[..<count]), at: position, path: path)
+            position += count
+        }
+    }
 
     private func guarded(_ body: () throws(StorageError) -> Void) throws(StorageError) {
         do { try body() } catch {
@@ -176,6 +208,8 @@ public final class WriteAheadLog {
         do {
             try fileSystem.preallocate(fresh, size: max(segmentSize, start.count), path: temporary)
             try fileSystem.write(fresh, start, at: 0, path: temporary)
+            // The first chunk of zeros rides on this sync rather than on a client's write.
+            try writeZeros(fresh, from: start.count, to: max(start.count, min(Self.fillChunk, segmentSize)), path: temporary)
             try fileSystem.sync(fresh, path: temporary)
             try fileSystem.rename(temporary, to: path)
             try fileSystem.syncDirectory(directory)
@@ -186,6 +220,7 @@ public final class WriteAheadLog {
         if descriptor >= 0 { fileSystem.close(descriptor) }
         descriptor = fresh
         offset = start.count
+        filledEnd = max(start.count, min(Self.fillChunk, segmentSize))
         segments.append(Segment(sequence: sequence, firstIndex: first, path: path))
     }
 }

@@ -69,6 +69,63 @@ struct WriteAheadLogTests {
         #expect(contents.tornTail?.contains("torn") == true)
     }
 
+    @Test("Records after a torn one are wiped, so they cannot reappear behind newer records")
+    func staleRecordsAfterATornOneAreWiped() throws {
+        let directory = TemporaryDirectory()
+        var segment = ""
+        var tornAt = 0
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path)
+            try log.append(entries(1...2), hardState: HardState(term: 1, vote: 1, commit: 0))
+            segment = log.segmentPaths[0]
+            tornAt = log.offset
+            try log.append(entries(3...4), hardState: nil)
+        }
+        // Entry 3's header never reached the disk; entry 4, right after it, did.
+        var bytes = RawFile.read(segment)
+        for offset in tornAt..<(tornAt + 8) { bytes[offset] = 0 }
+        RawFile.write(segment, bytes)
+        do {
+            let (log, contents) = try WriteAheadLog.open(directory: directory.path)
+            #expect(contents.entries.map(\.index) == [1, 2])
+            // A new leader's entry 3, the same size as the lost one, ends where the stale 4 began.
+            try log.append(entries(3...3, term: 2), hardState: nil)
+        }
+        let (_, contents) = try WriteAheadLog.open(directory: directory.path)
+        #expect(contents.entries.map(\.index) == [1, 2, 3])
+        #expect(contents.entries.last?.term == 2)
+        #expect(contents.tornTail == nil)
+    }
+
+    @Test("Records are written only over zeros written ahead of them, never into preallocated blocks")
+    func recordsLandOnFilledBlocks() throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        let segmentSize = 3 * WriteAheadLog.fillChunk
+        do {
+            let (log, _) = try WriteAheadLog.open(directory: directory.path, fileSystem: fileSystem, segmentSize: segmentSize)
+            // About 2.5 chunks' worth of records, a batch at a time.
+            for batch in 0..<UInt64(40) { try log.append(entries((batch * 16 + 1)...(batch * 16 + 16), size: 4000), hardState: nil) }
+            #expect(log.filledEnd >= log.offset)
+            #expect(log.filledEnd <= segmentSize)
+        }
+        let segment = try #require(try fileSystem.list(directory.path).first { $0.hasSuffix(".wal") })
+        let writes = fileSystem.writes.withLock { $0 }.filter { $0.path.hasSuffix(segment) || $0.path.hasSuffix(segment + ".tmp") }
+        let records = writes.enumerated().filter { !$0.element.isZeros && $0.element.range.lowerBound > 0 }
+        #expect(records.count == 40)
+        for (position, record) in records {
+            // The zeros written before it, together, cover it.
+            var reached = record.range.lowerBound
+            for zeros in writes[..<position].filter(\.isZeros).map(\.range).sorted(by: { $0.lowerBound < $1.lowerBound })
+            where zeros.lowerBound <= reached {
+                reached = max(reached, zeros.upperBound)
+            }
+            #expect(reached >= record.range.upperBound, "record at \(record.range) written over zeros")
+        }
+        let (_, contents) = try WriteAheadLog.open(directory: directory.path, segmentSize: segmentSize)
+        #expect(contents.entries.count == 640)
+    }
+
     @Test("A segment ending in an unsynced commit index is synced before the next one starts")
     func unsyncedTailIsSyncedBeforeACut() throws {
         let directory = TemporaryDirectory()

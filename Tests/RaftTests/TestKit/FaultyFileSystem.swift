@@ -35,6 +35,8 @@ final class FaultyFileSystem: FileSystem {
     let faults = Mutex(Faults())
     /// The files synced, in order.
     let synced = Mutex<[String]>([])
+    /// Every write, in order: where it went and whether it was all zeros.
+    let writes = Mutex<[(path: String, range: Range<Int>, isZeros: Bool)]>([])
 
     func createDirectory(_ path: String) throws(StorageError) { try base.createDirectory(path) }
     func list(_ directory: String) throws(StorageError) -> [String] { try base.list(directory) }
@@ -53,6 +55,7 @@ final class FaultyFileSystem: FileSystem {
             return allowed
         }
         if allowed > 0 { try base.write(descriptor, Array(bytes[..<allowed]), at: offset, path: path) }
+        writes.withLock { $0.append((path, offset..<(offset + allowed), bytes[..<allowed].allSatisfy { $0 == 0 })) }
         if allowed < bytes.count { throw .system("write", path, errno: ENOSPC) }
     }
 
