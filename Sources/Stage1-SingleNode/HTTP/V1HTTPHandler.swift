@@ -32,10 +32,15 @@ final class RequestStartDetector: ChannelInboundHandler, RemovableChannelHandler
 
 /// Reads one HTTP/1 request at a time from a connection and answers it through `V1API`.
 ///
-/// The pipelining handler in front delivers requests one by one, so a waiting watch holds the
-/// requests behind it, as HTTP/1 requires answers in order.
-final class V1HTTPHandler: ChannelInboundHandler {
+/// HTTP/1 answers go out in the order the requests came: a request that arrives while one
+/// ahead of it is still being answered (a pipelining client) waits here, and meanwhile the
+/// socket is not read, so a client cannot queue more than one read's worth. A waiting watch
+/// holds the requests behind it. (NIO's pipelining handler would do this too, but it stops
+/// and restarts reading around every request, two `epoll_ctl` calls per request that clients
+/// which never pipeline, nearly all of them, would pay for: 12% fewer writes/s on a cluster.)
+final class V1HTTPHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
@@ -57,6 +62,10 @@ final class V1HTTPHandler: ChannelInboundHandler {
     private var cachedDate: (second: Int64, text: String) = (-1, "")
     // The client closed its side while a write was in flight: answer, then close.
     private var isInputClosed = false
+    // Parts of requests that arrived while the one ahead was being answered, and whether a
+    // read was held back because of them.
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    private var isReadHeld = false
 
     init(api: V1API, limits: HTTPLimits) {
         self.api = api
@@ -117,8 +126,39 @@ final class V1HTTPHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
+    func read(context: ChannelHandlerContext) {
+        if waiting.isEmpty { context.read() } else { isReadHeld = true }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        let part = unwrapInboundIn(data)
+        if case .answering = state {
+            waiting.append(part)
+        } else if waiting.isEmpty {
+            handle(part, context: context)
+        } else {
+            waiting.append(part)
+            handleWaiting(context: context)
+        }
+    }
+
+    /// Handles the requests that waited, in order, until one has to wait for its answer.
+    private func handleWaiting(context: ChannelHandlerContext) {
+        while !waiting.isEmpty {
+            switch state {
+            case .answering: return
+            case .closing: waiting.removeAll()
+            case .idle, .receiving: handle(waiting.removeFirst(), context: context)
+            }
+        }
+        if isReadHeld {
+            isReadHeld = false
+            context.read()
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch (part, state) {
         case (.head(let head), .idle):
             arm(limits.requestTimeout, context: context)
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodyBytes {
@@ -158,6 +198,7 @@ final class V1HTTPHandler: ChannelInboundHandler {
                 guard case .answering = self.state else { return }
                 let reply = (try? result.get()) ?? .error(StoreError(.raftInternal, cause: "internal error"))
                 self.send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
+                self.handleWaiting(context: context)
             }
         }
     }
@@ -176,7 +217,8 @@ final class V1HTTPHandler: ChannelInboundHandler {
         let second = now.nanoseconds / 1_000_000_000
         if second != cachedDate.second { cachedDate = (second, now.httpDate) }
         headers.add(name: "Date", value: cachedDate.text)
-        let keepAlive = keepAlive && !isInputClosed
+        // A client that sent its last request and closed its side gets every answer it asked for.
+        let keepAlive = keepAlive && !(isInputClosed && waiting.isEmpty)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
         if !reply.body.isEmpty {

@@ -100,18 +100,28 @@ public struct V1HTTPService: Sendable {
     }
 
     /// Adds the handlers right after `handler` (nil: at the end of the pipeline), in order:
-    /// request-start detection, HTTP/1 parsing and pipelining, the v1 API.
+    /// request-start detection, HTTP/1 parsing (a malformed request answered 400), the v1 API
+    /// (which also keeps pipelined requests in order).
     public func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, after handler: (any ChannelHandler)?) throws {
         guard let handler else {
             try pipeline.addHandler(RequestStartDetector())
-            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+            try Self.addHTTP(to: pipeline, position: .last)
             try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits))
             return
         }
         // Each insertion goes right after `handler`, so insert back to front.
         try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits), position: .after(handler))
-        try pipeline.configureHTTPServerPipeline(position: .after(handler), withErrorHandling: true)
+        try Self.addHTTP(to: pipeline, position: .after(handler))
         try pipeline.addHandler(RequestStartDetector(), position: .after(handler))
+    }
+
+    private static func addHTTP(to pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position) throws {
+        // Response headers are not validated again: this server writes them all itself, from
+        // its own values and configured URLs; request text reaches one (a redirect's Location)
+        // only as a path the HTTP parser accepted, which holds no line break.
+        try pipeline.configureHTTPServerPipeline(
+            position: position, withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: true,
+            withOutboundHeaderValidation: false)
     }
 
     /// How long a connection may stay silent before its first request.

@@ -20,6 +20,41 @@ struct V1ConnectionTests {
         }
     }
 
+    @Test("Requests pipelined behind a waiting watch are answered after it, in order")
+    func pipelinedBehindAWatch() async throws {
+        try await withTestServer { port, server, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send(
+                "GET /v1/watch/w HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /version HTTP/1.1\r\nHost: x\r\n\r\n"
+                    + "GET /v1/keys/w HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await eventually("the watch waits") { server.backend.watcherCount == 1 }
+            _ = try await request(port, "POST", "/v1/keys/w", form: [("value", "v")])
+            let event = try await withTimeout(5, "event") { try await connection.readResponse() }
+            let version = try await withTimeout(5, "version") { try await connection.readResponse() }
+            let read = try await withTimeout(5, "read") { try await connection.readResponse() }
+            #expect(event?.body.contains(#""action":"SET","key":"/w","value":"v""#) == true)
+            #expect(version?.body == "etcd v0.1.2")
+            #expect(read?.body.contains(#""action":"GET","key":"/w","value":"v""#) == true)
+            await connection.close()
+        }
+    }
+
+    @Test("A client that pipelines requests and half-closes gets every answer, then the connection closes")
+    func pipelinedThenHalfClosed() async throws {
+        try await withTestServer { port, _, _ in
+            let connection = try await RawHTTPConnection(port: port)
+            try await connection.send(
+                "POST /v1/keys/h HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nvalue=1"
+                    + "GET /v1/keys/h HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await connection.halfClose()
+            let first = try await withTimeout(5, "first") { try await connection.readResponse() }
+            let second = try await withTimeout(5, "second") { try await connection.readResponse() }
+            #expect(first?.status == 200)
+            #expect(second?.body.contains(#""value":"1""#) == true)
+            try await withTimeout(5, "close") { try await connection.waitForClose() }
+        }
+    }
+
     @Test("A client that half-closes after its request still gets the answer")
     func halfClosed() async throws {
         try await withTestServer { port, _, _ in

@@ -1,0 +1,112 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Synchronization
+import Testing
+@testable import SingleNode
+
+/// Stage 1's backend with its writes held until the test lets them through, so that a test
+/// can act while a write is in flight (as a write waits for Raft in Stage 2).
+private final class HeldWritesBackend: V1Backend {
+    let base = SingleNodeBackend(clock: ManualWallClock(start: Timestamp(seconds: 1_700_000_000)))
+    private let held = Mutex<[@Sendable () -> Void]>([])
+
+    var heldCount: Int { held.withLock { $0.count } }
+
+    func release() {
+        for write in held.withLock({ held in defer { held = [] }; return held }) { write() }
+    }
+
+    func now() -> Timestamp { base.now() }
+    func read(_ key: String) -> Result<ReadResult, StoreError> { base.read(key) }
+    func write(_ kind: Command.Kind, issuedAt time: Timestamp, on eventLoop: any EventLoop) -> EventLoopFuture<WriteOutcome> {
+        let promise = eventLoop.makePromise(of: WriteOutcome.self)
+        held.withLock { $0.append { self.base.write(kind, issuedAt: time, on: eventLoop).cascade(to: promise) } }
+        return promise.futureResult
+    }
+    func watch(prefix: String, fromIndex index: UInt64, on eventLoop: any EventLoop) -> PendingWatch {
+        base.watch(prefix: prefix, fromIndex: index, on: eventLoop)
+    }
+    func cluster() -> ClusterView { base.cluster() }
+    func stats() -> StoreStats { base.stats() }
+}
+
+@Suite("Pipelined requests, part by part")
+struct V1PipeliningTests {
+    private func head(_ method: HTTPMethod, _ uri: String, _ headers: [(String, String)] = []) -> HTTPServerRequestPart {
+        .head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders([("Host", "x")] + headers)))
+    }
+
+    /// The parts written so far, as (status, body, whether the connection closes after it).
+    private func answers(_ channel: EmbeddedChannel) throws -> [(status: UInt, body: String, closes: Bool)] {
+        var answers: [(UInt, String, Bool)] = []
+        var current: (UInt, String, Bool)?
+        while let part = try channel.readOutbound(as: HTTPServerResponsePart.self) {
+            switch part {
+            case .head(let head): current = (head.status.code, "", head.headers.first(name: "connection") == "close")
+            case .body(.byteBuffer(let buffer)): current?.1 += String(buffer: buffer)
+            case .body: break
+            case .end: if let done = current { answers.append(done) }
+            }
+        }
+        return answers
+    }
+
+    @Test("A client that pipelines and half-closes while a write is in flight gets every answer, then the close")
+    func halfClosedWhileAWriteWaits() throws {
+        let backend = HeldWritesBackend()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
+        try channel.writeInbound(head(.POST, "/v1/keys/a", [("Content-Type", "application/x-www-form-urlencoded")]))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "value=1")))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try channel.writeInbound(head(.GET, "/v1/keys/a"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(backend.heldCount == 1)
+        #expect(try answers(channel).isEmpty, "the read waits its turn behind the write")
+
+        backend.release()
+        channel.embeddedEventLoop.run()
+        let written = try answers(channel)
+        #expect(written.map(\.status) == [200, 200])
+        #expect(written.last?.body.contains(#""value":"1""#) == true, "the read sees the write ahead of it")
+        #expect(written.map(\.closes) == [false, true])
+        #expect(!channel.isActive)
+    }
+
+    @Test("While requests wait their turn the socket is not read; once they are answered it is again")
+    func readsHeldWhileRequestsWait() throws {
+        let backend = HeldWritesBackend()
+        let channel = EmbeddedChannel()
+        let reads = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(reads)
+        try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
+        try channel.writeInbound(head(.POST, "/v1/keys/a", [("Content-Type", "application/x-www-form-urlencoded")]))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "value=1")))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        channel.read()
+        #expect(reads.count == 1, "one request in flight, none waiting: reading goes on")
+        try channel.writeInbound(head(.GET, "/version"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        channel.read()
+        #expect(reads.count == 1, "a request waiting: no more reading")
+        backend.release()
+        channel.embeddedEventLoop.run()
+        #expect(try answers(channel).map(\.status) == [200, 200])
+        #expect(reads.count == 2, "the held read goes through once the queue is empty")
+    }
+}
+
+/// Counts the reads that reach the socket.
+private final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Never
+    var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
+    }
+}
