@@ -66,6 +66,13 @@ final class V1HTTPHandler: ChannelDuplexHandler {
     // read was held back because of them.
     private var waiting = CircularBuffer<HTTPServerRequestPart>()
     private var isReadHeld = false
+    // Set while `handleWaiting` runs: an answer that completes at once then returns to its loop
+    // instead of starting another (which would recurse once per waiting request).
+    private var isHandlingWaiting = false
+    // A malformed request came in behind requests still being answered: it gets its 400 after them.
+    private var isMalformedBehind = false
+    // A graceful stop asked connections to close: the answer in flight is the last.
+    private var isQuiescing = false
 
     init(api: V1API, limits: HTTPLimits) {
         self.api = api
@@ -84,13 +91,28 @@ final class V1HTTPHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    /// A malformed request (the error handler in front has already answered 400) or a broken
-    /// socket: nothing more can be read in order, so the connection ends here.
+    /// A malformed request (the decoder reads nothing after it) gets 400 and the connection
+    /// closes, once the requests ahead of it are answered: answers go in order. A broken socket
+    /// ends the connection at once.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if case .answering(let cancel?) = state { cancel() }
+        guard error is HTTPParserError else {
+            if case .answering(let cancel?) = state { cancel() }
+            return closeNow(context: context)
+        }
+        switch state {
+        case .answering: isMalformedBehind = true
+        case .idle, .receiving: refuseMalformed(context: context)
+        case .closing: break
+        }
+    }
+
+    private func refuseMalformed(context: ChannelHandlerContext) {
         state = .closing
+        waiting.removeAll()
         deadline?.cancel()
-        context.close(promise: nil)
+        let headers = HTTPHeaders([("Connection", "close"), ("Content-Length", "0")])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -101,6 +123,11 @@ final class V1HTTPHandler: ChannelDuplexHandler {
             // The first bytes of a request: from now on the (shorter) request timeout applies,
             // even while the headers trickle in.
             if case .idle = state, phaseTimeout == limits.idleTimeout { arm(limits.requestTimeout, context: context) }
+            return
+        }
+        if event is ChannelShouldQuiesceEvent {
+            // A graceful stop: an idle connection closes now, a busy one after its answer.
+            if case .idle = state { closeNow(context: context) } else { isQuiescing = true }
             return
         }
         if event as? ChannelEvent == .inputClosed {
@@ -144,11 +171,20 @@ final class V1HTTPHandler: ChannelDuplexHandler {
 
     /// Handles the requests that waited, in order, until one has to wait for its answer.
     private func handleWaiting(context: ChannelHandlerContext) {
+        guard !isHandlingWaiting else { return }
+        isHandlingWaiting = true
+        defer { isHandlingWaiting = false }
         while !waiting.isEmpty {
             switch state {
             case .answering: return
             case .closing: waiting.removeAll()
             case .idle, .receiving: handle(waiting.removeFirst(), context: context)
+            }
+        }
+        if isMalformedBehind {
+            switch state {
+            case .idle, .receiving: return refuseMalformed(context: context)
+            case .answering, .closing: return
             }
         }
         if isReadHeld {
@@ -193,6 +229,11 @@ final class V1HTTPHandler: ChannelDuplexHandler {
         case .now(let reply):
             send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
         case .later(let future, let cancel):
+            // A watch for a client that has closed its side: it has stopped waiting.
+            if isInputClosed, let cancel {
+                cancel()
+                return closeNow(context: context)
+            }
             state = .answering(cancel: cancel)
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .answering = self.state else { return }
@@ -217,8 +258,9 @@ final class V1HTTPHandler: ChannelDuplexHandler {
         let second = now.nanoseconds / 1_000_000_000
         if second != cachedDate.second { cachedDate = (second, now.httpDate) }
         headers.add(name: "Date", value: cachedDate.text)
-        // A client that sent its last request and closed its side gets every answer it asked for.
-        let keepAlive = keepAlive && !(isInputClosed && waiting.isEmpty)
+        // A client that sent its last request and closed its side gets the answers it asked
+        // for (but a watch: see `answer`); a graceful stop lets the answer in flight be the last.
+        let keepAlive = keepAlive && !isQuiescing && !(isInputClosed && waiting.isEmpty)
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
         if !reply.body.isEmpty {

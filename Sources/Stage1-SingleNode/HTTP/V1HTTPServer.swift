@@ -100,8 +100,8 @@ public struct V1HTTPService: Sendable {
     }
 
     /// Adds the handlers right after `handler` (nil: at the end of the pipeline), in order:
-    /// request-start detection, HTTP/1 parsing (a malformed request answered 400), the v1 API
-    /// (which also keeps pipelined requests in order).
+    /// request-start detection, HTTP/1 parsing, the v1 API (which also keeps pipelined
+    /// requests in order, and answers a malformed one 400).
     public func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, after handler: (any ChannelHandler)?) throws {
         guard let handler else {
             try pipeline.addHandler(RequestStartDetector())
@@ -116,11 +116,12 @@ public struct V1HTTPService: Sendable {
     }
 
     private static func addHTTP(to pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position) throws {
+        // A malformed request's 400 is written by `V1HTTPHandler`, after the answers ahead of it.
         // Response headers are not validated again: this server writes them all itself, from
         // its own values and configured URLs; request text reaches one (a redirect's Location)
         // only as a path the HTTP parser accepted, which holds no line break.
         try pipeline.configureHTTPServerPipeline(
-            position: position, withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: true,
+            position: position, withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
             withOutboundHeaderValidation: false)
     }
 

@@ -100,6 +100,95 @@ struct V1PipeliningTests {
     }
 }
 
+extension V1PipeliningTests {
+    private func started(_ backend: HeldWritesBackend) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
+        return channel
+    }
+
+    private func sendWrite(_ channel: EmbeddedChannel, key: String = "a") throws {
+        try channel.writeInbound(head(.POST, "/v1/keys/\(key)", [("Content-Type", "application/x-www-form-urlencoded")]))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "value=1")))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+    }
+
+    private func sendGet(_ channel: EmbeddedChannel, _ uri: String) throws {
+        try channel.writeInbound(head(.GET, uri))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+    }
+
+    @Test("A graceful stop closes an idle connection at once, and a busy one after the answer in flight")
+    func quiescing() throws {
+        let backend = HeldWritesBackend()
+        let idle = try started(backend)
+        idle.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(!idle.isActive)
+
+        let busy = try started(backend)
+        try sendWrite(busy)
+        try sendGet(busy, "/version")
+        busy.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(busy.isActive)
+        backend.release()
+        busy.embeddedEventLoop.run()
+        let written = try answers(busy)
+        #expect(written.map(\.status) == [200])
+        #expect(written.map(\.closes) == [true])
+        #expect(!busy.isActive)
+    }
+
+    @Test("A malformed request behind one being answered gets its 400 after that answer")
+    func malformedBehindAnAnswer() throws {
+        let backend = HeldWritesBackend()
+        let channel = try started(backend)
+        try sendWrite(channel)
+        channel.pipeline.fireErrorCaught(HTTPParserError.invalidVersion)
+        #expect(try answers(channel).isEmpty)
+        #expect(channel.isActive)
+        backend.release()
+        channel.embeddedEventLoop.run()
+        let written = try answers(channel)
+        #expect(written.map(\.status) == [200, 400])
+        #expect(written.map(\.closes) == [false, true])
+        #expect(!channel.isActive)
+    }
+
+    @Test("Thousands of requests answered at once behind a waiting one are answered in a loop, not by recursion")
+    func longQueueOfImmediateAnswers() throws {
+        let backend = HeldWritesBackend()
+        let channel = try started(backend)
+        try sendWrite(channel)
+        // Watches from an index already in history answer as soon as they start.
+        let count = 20_000
+        for _ in 0..<count {
+            try channel.writeInbound(head(.POST, "/v1/watch/a", [("Content-Type", "application/x-www-form-urlencoded")]))
+            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "index=1")))
+            try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        }
+        backend.release()
+        channel.embeddedEventLoop.run()
+        let written = try answers(channel)
+        #expect(written.count == count + 1)
+        #expect(written.allSatisfy { $0.status == 200 })
+    }
+
+    @Test("A watch queued behind a write, from a client that has closed its side, is withdrawn")
+    func watchQueuedAfterHalfClose() throws {
+        let backend = HeldWritesBackend()
+        let channel = try started(backend)
+        try sendWrite(channel)
+        try sendGet(channel, "/v1/watch/elsewhere")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        backend.release()
+        channel.embeddedEventLoop.run()
+        #expect(try answers(channel).map(\.status) == [200])
+        #expect(backend.base.watcherCount == 0)
+        #expect(!channel.isActive)
+    }
+}
+
 /// Counts the reads that reach the socket.
 private final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
     typealias OutboundIn = Never
