@@ -55,14 +55,9 @@ struct V1PipeliningTests {
     @Test("A client that pipelines and half-closes while a write is in flight gets every answer, then the close")
     func halfClosedWhileAWriteWaits() throws {
         let backend = HeldWritesBackend()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
-        try channel.writeInbound(head(.POST, "/v1/keys/a", [("Content-Type", "application/x-www-form-urlencoded")]))
-        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "value=1")))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
-        try channel.writeInbound(head(.GET, "/v1/keys/a"))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        let channel = try started(backend)
+        try sendPost(channel)
+        try sendGet(channel, "/v1/keys/a")
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(backend.heldCount == 1)
         #expect(try answers(channel).isEmpty, "the read waits its turn behind the write")
@@ -79,18 +74,12 @@ struct V1PipeliningTests {
     @Test("While requests wait their turn the socket is not read; once they are answered it is again")
     func readsHeldWhileRequestsWait() throws {
         let backend = HeldWritesBackend()
-        let channel = EmbeddedChannel()
         let reads = ReadCounter()
-        try channel.pipeline.syncOperations.addHandler(reads)
-        try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
-        try channel.writeInbound(head(.POST, "/v1/keys/a", [("Content-Type", "application/x-www-form-urlencoded")]))
-        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "value=1")))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        let channel = try started(backend, behind: reads)
+        try sendPost(channel)
         channel.read()
         #expect(reads.count == 1, "one request in flight, none waiting: reading goes on")
-        try channel.writeInbound(head(.GET, "/version"))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        try sendGet(channel, "/version")
         channel.read()
         #expect(reads.count == 1, "a request waiting: no more reading")
         backend.release()
@@ -101,16 +90,18 @@ struct V1PipeliningTests {
 }
 
 extension V1PipeliningTests {
-    private func started(_ backend: HeldWritesBackend) throws -> EmbeddedChannel {
+    /// A connection served by the v1 handler alone (behind `reads`, if given).
+    private func started(_ backend: HeldWritesBackend, behind reads: ReadCounter? = nil) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
+        if let reads { try channel.pipeline.syncOperations.addHandler(reads) }
         try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
         return channel
     }
 
-    private func sendWrite(_ channel: EmbeddedChannel, key: String = "a") throws {
-        try channel.writeInbound(head(.POST, "/v1/keys/\(key)", [("Content-Type", "application/x-www-form-urlencoded")]))
-        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "value=1")))
+    private func sendPost(_ channel: EmbeddedChannel, _ uri: String = "/v1/keys/a", form: String = "value=1") throws {
+        try channel.writeInbound(head(.POST, uri, [("Content-Type", "application/x-www-form-urlencoded")]))
+        try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: form)))
         try channel.writeInbound(HTTPServerRequestPart.end(nil))
     }
 
@@ -127,7 +118,7 @@ extension V1PipeliningTests {
         #expect(!idle.isActive)
 
         let busy = try started(backend)
-        try sendWrite(busy)
+        try sendPost(busy)
         try sendGet(busy, "/version")
         busy.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(busy.isActive)
@@ -143,7 +134,7 @@ extension V1PipeliningTests {
     func malformedBehindAnAnswer() throws {
         let backend = HeldWritesBackend()
         let channel = try started(backend)
-        try sendWrite(channel)
+        try sendPost(channel)
         channel.pipeline.fireErrorCaught(HTTPParserError.invalidVersion)
         #expect(try answers(channel).isEmpty)
         #expect(channel.isActive)
@@ -159,14 +150,10 @@ extension V1PipeliningTests {
     func longQueueOfImmediateAnswers() throws {
         let backend = HeldWritesBackend()
         let channel = try started(backend)
-        try sendWrite(channel)
+        try sendPost(channel)
         // Watches from an index already in history answer as soon as they start.
         let count = 20_000
-        for _ in 0..<count {
-            try channel.writeInbound(head(.POST, "/v1/watch/a", [("Content-Type", "application/x-www-form-urlencoded")]))
-            try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: "index=1")))
-            try channel.writeInbound(HTTPServerRequestPart.end(nil))
-        }
+        for _ in 0..<count { try sendPost(channel, "/v1/watch/a", form: "index=1") }
         backend.release()
         channel.embeddedEventLoop.run()
         let written = try answers(channel)
@@ -178,7 +165,7 @@ extension V1PipeliningTests {
     func watchQueuedAfterHalfClose() throws {
         let backend = HeldWritesBackend()
         let channel = try started(backend)
-        try sendWrite(channel)
+        try sendPost(channel)
         try sendGet(channel, "/v1/watch/elsewhere")
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         backend.release()
