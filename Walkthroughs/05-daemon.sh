@@ -2,8 +2,9 @@
 # The daemon itself: its version, a mistake in its flags, its log milestones, and a clean stop.
 source "$(dirname "$0")/lib.sh"
 
-echo '$ etcd -version'
-expect "$("$ETCD_BIN" -version)" 'etcd v0.1.2'
+echo '$ etcd --version   # etcd 3.4'"'"'s shape: tools read the first line'
+expect "$("$ETCD_BIN" --version | head -1)" 'etcd Version: 3.4.23'
+"$ETCD_BIN" --version | sed -n '2,$p'
 
 echo '$ etcd -bogus'
 set +e

@@ -1,4 +1,5 @@
 import Logging
+import V3
 import SingleNode
 
 /// The daemon's operational flags, from etcd 3.4: logging, the backend quota, metrics, and
@@ -14,6 +15,14 @@ struct OperationsFlags {
         .init(["listen-metrics-urls"], usage: "etcd 3: extra http://host:port URLs serving /metrics and /health"),
         .init(["strict-reconfig-check"], isBool: true, default: "true", usage: "etcd 3: refuse membership changes that could cost the quorum"),
         .init(["experimental-watch-progress-notify-interval"], default: "10m0s", usage: "etcd 3: how often idle watchers that asked are told the revision"),
+        .init(["wal-dir"], usage: "etcd 3: a directory for the WAL apart from the data directory (e.g. on its own disk)"),
+        .init(["max-request-bytes"], default: "1572864", usage: "etcd 3: the largest write request taken, in bytes"),
+        .init(["max-txn-ops"], default: "128", usage: "etcd 3: the most compares, or operations per branch, in one transaction"),
+        .init(["max-concurrent-streams"], default: "math.MaxUint32", usage: "etcd 3: the most gRPC streams one client connection may have open"),
+        .init(["pre-vote"], isBool: true, default: "true", usage: "etcd 3: ask before campaigning, so a member rejoining does not depose the leader"),
+        .init(["auto-compaction-mode"], default: "periodic", usage: "etcd 3: periodic (keep a span of time) or revision (keep a number of revisions)"),
+        .init(["auto-compaction-retention"], default: "0", usage: "etcd 3: what to keep: a duration (periodic; a bare number is hours) or revisions; 0 is off"),
+        .init(["metrics"], default: "basic", usage: "etcd 3: basic or extensive; both export every metric this server has"),
     ]
 
     static func owns(_ name: String) -> Bool { flags.contains { $0.names[0] == name } }
@@ -23,6 +32,13 @@ struct OperationsFlags {
     var quotaBytes = 0
     var metricsListeners: [(host: String, port: Int)] = []
     var progressNotifyInterval: Duration = .seconds(600)
+    var walDirectory: String?
+    var maxRequestBytes = 1_572_864
+    var maxTxnOps = 128
+    var maxConcurrentStreams: Int?
+    var preVote = true
+    var strictReconfigCheck = true
+    var autoCompaction: AutoCompaction.Policy?
 
     init(_ values: [String: String]) throws(V1Flags.InvalidValue) {
         switch values["log-level"] ?? (values["debug"] == "true" ? "debug" : "info") {
@@ -65,25 +81,33 @@ struct OperationsFlags {
             }
             progressNotifyInterval = interval
         }
-        if values["strict-reconfig-check"] == "false" {
-            throw V1Flags.InvalidValue(description: "--strict-reconfig-check=false is not supported: this server always checks that a membership change keeps a quorum")
+        strictReconfigCheck = values["strict-reconfig-check"] != "false"
+        preVote = values["pre-vote"] != "false"
+        if let directory = values["wal-dir"], !directory.isEmpty { walDirectory = directory }
+        maxRequestBytes = try Self.count(values, "max-request-bytes", default: maxRequestBytes, example: "10485760")
+        maxTxnOps = try Self.count(values, "max-txn-ops", default: maxTxnOps, example: "256")
+        if let text = values["max-concurrent-streams"], text != "math.MaxUint32" {
+            guard let limit = UInt32(text), limit > 0 else {
+                throw V1Flags.InvalidValue(description: "--max-concurrent-streams \(text): expected a number of streams from 1 to 4294967295")
+            }
+            if limit != UInt32.max { maxConcurrentStreams = Int(limit) }
         }
+        switch values["metrics"] ?? "basic" {
+        case "basic", "extensive": break
+        case let other: throw V1Flags.InvalidValue(description: "--metrics \(other): expected basic or extensive")
+        }
+        autoCompaction = try AutoCompaction.Policy(mode: values["auto-compaction-mode"] ?? "periodic", retention: values["auto-compaction-retention"] ?? "0")
     }
 
-    /// A Go duration: numbers with units (h, m, s, ms, us, ns), e.g. "1m30s" or "250ms".
-    static func goDuration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
-        var rest = Substring(text)
-        var seconds = 0.0
-        guard !rest.isEmpty else { return nil }
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isNumber || $0 == "." }
-            guard let value = Double(number) else { return nil }
-            rest = rest.dropFirst(number.count)
-            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
-            rest = rest.dropFirst(unit.count)
-            seconds += value * scale
+    /// A positive whole number flag.
+    private static func count(_ values: [String: String], _ flag: String, default standard: Int, example: String) throws(V1Flags.InvalidValue) -> Int {
+        guard let text = values[flag] else { return standard }
+        guard let number = Int(text), number > 0 else {
+            throw V1Flags.InvalidValue(description: "--\(flag) \(text): expected a positive whole number, e.g. --\(flag) \(example)")
         }
-        return .nanoseconds(Int64(seconds * 1e9))
+        return number
     }
+
+    /// A Go duration (see `GoFlagSet.duration`).
+    static func goDuration(_ text: String) -> Duration? { GoFlagSet.duration(text) }
 }

@@ -16,7 +16,8 @@ import Darwin
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "snapshot" { exit(SnapshotCommand.run(Array(arguments.dropFirst()))) }
-let flagSet = GoFlagSet(DaemonConfiguration.flagSet.flags + TLSFlags.flags + OperationsFlags.flags)
+let flagSet = GoFlagSet(
+    DaemonConfiguration.flagSet.flags + TLSFlags.flags + OperationsFlags.flags + CompatibilityFlag.all.map(\.flag))
 let values: [String: String]
 do {
     values = try flagSet.parse(arguments, environment: Environment.variables())
@@ -28,13 +29,15 @@ do {
     exit(2)
 }
 if values["version"] == "true" {
-    print("etcd \(V1Flags.versionText)")
+    print(VersionText.text)
     exit(0)
 }
 
 let operations: OperationsFlags
+let compatibilityWarnings: [String]
 do {
     operations = try OperationsFlags(values)
+    compatibilityWarnings = try CompatibilityFlag.judge(values).get()
 } catch {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
@@ -45,6 +48,7 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 let logger = Logger(label: "etcd")
+for warning in compatibilityWarnings { logger.warning("\(warning)") }
 // Every stage records through swift-metrics; Prometheus' registry collects it for /metrics.
 let registry = PrometheusCollectorRegistry()
 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -54,7 +58,12 @@ let clientTLS: ConnectionSetup?
 let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
 do {
     // TLS and operational flags say how to run, not who: the rest decide ports and defaults.
-    configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) && !OperationsFlags.owns($0.key) })
+    configuration = try DaemonConfiguration.from(values.filter {
+        !DaemonConfiguration.isTLSFlag($0.key) && !OperationsFlags.owns($0.key) && !CompatibilityFlag.owns($0.key)
+    })
+    configuration.server.walDirectory = operations.walDirectory
+    configuration.server.preVote = operations.preVote
+    configuration.server.strictReconfigCheck = operations.strictReconfigCheck
     let tls = try TLSSettings.daemon(values)
     configuration.advertiseTLS(tls)
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
@@ -74,6 +83,10 @@ if configuration.forceNewCluster {
     logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
 }
 
+for directory in [configuration.server.dataDirectory, configuration.server.walDirectory].compactMap({ $0 }) {
+    if let problem = DirectoryPermission.problem(directory) { logger.warning("\(problem)") }
+}
+
 // Stop on SIGINT or SIGTERM: hand over leadership, close the listeners, then exit 0.
 let stopSignals = StopSignals(SIGINT, SIGTERM)
 
@@ -82,6 +95,9 @@ do {
     let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
     var backend = V3Backend(raft: server, machine: v3Store)
     backend.progressNotifyInterval = operations.progressNotifyInterval
+    backend.maxRequestBytes = operations.maxRequestBytes
+    backend.maxTxnOps = operations.maxTxnOps
+    backend.maxConcurrentStreams = operations.maxConcurrentStreams
     let endpoints = OperationsEndpoints(backend: backend, registry: registry, logger: logger)
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
     // /metrics), told apart per connection.
@@ -97,6 +113,7 @@ do {
         metricsListeners.append(try await MetricsListener.start(host: host, port: port, routes: endpoints.routes, logger: logger))
     }
     let leaseExpiry = LeaseExpiry.run(backend: backend, logger: logger)
+    let compactor = operations.autoCompaction.map { AutoCompaction.run($0, backend: backend, clock: ContinuousClock(), logger: logger) }
     logger.info(
         "ready to serve client requests",
         metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
@@ -136,6 +153,7 @@ do {
     // (every entry it acknowledged was synced to the WAL before the acknowledgement).
     await server.transferLeadershipBeforeStopping()
     leaseExpiry.cancel()
+    compactor?.cancel()
     await withTaskGroup(of: Void.self) { group in
         for listener in listeners { group.addTask { await listener.stop() } }
         for listener in metricsListeners { group.addTask { await listener.stop() } }

@@ -131,6 +131,25 @@ public struct GoFlagSet: Sendable {
         }
     }
 
+    /// Go's `time.ParseDuration`: numbers with units (h, m, s, ms, us, ns), e.g. "1m30s" or
+    /// "250ms"; "0" alone is zero.
+    public static func duration(_ text: String) -> Duration? {
+        if text == "0" { return .zero }
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("h", 3600), ("m", 60), ("s", 1)]
+        var rest = Substring(text)
+        var seconds = 0.0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            guard let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(unit.count)
+            seconds += value * scale
+        }
+        return .nanoseconds(Int64(seconds * 1e9))
+    }
+
     /// The usage text: every flag with its spellings, default and help.
     public func usage(program: String) -> String {
         var text = "Usage: \(program) [flags]\n"

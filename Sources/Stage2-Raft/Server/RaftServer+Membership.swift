@@ -158,6 +158,9 @@ extension RaftServer {
         // A member is started once it has announced its name (etcd: a member with a name).
         func started(_ ids: Set<NodeID>) -> Int { ids.filter { !(members[$0]?.name.isEmpty ?? true) }.count }
         let live = self.connected()
+        // --strict-reconfig-check=false skips the quorum and connectivity rules, as etcd does;
+        // what is malformed, duplicated or not ready (a learner behind) is refused either way.
+        let strict = configuration.strictReconfigCheck
         func connectedCount(_ ids: Set<NodeID>) -> Int { ids.intersection(live).count }
         switch request {
         case .add(let peerURL, let isLearner):
@@ -166,21 +169,21 @@ extension RaftServer {
             guard members.count < configuration.maxClusterSize else { return .failure(.notEnoughStarted) }
             if isLearner {
                 guard conf.learners.count < Self.maxLearners else { return .failure(.tooManyLearners) }
-            } else {
+            } else if strict {
                 // The new voter is not started: the started ones must still make a quorum.
                 let afterwards = voters.count + 1
                 guard started(voters) >= quorum(afterwards) || (started(voters) == 1 && afterwards == 2) else { return .failure(.notEnoughStarted) }
             }
             // As etcd: only a leader connected to every voter adds anyone, so the change cannot
             // leave a quorum that depends on a member already gone.
-            guard connectedCount(voters) == voters.count else { return .failure(.unhealthy) }
+            guard !strict || connectedCount(voters) == voters.count else { return .failure(.unhealthy) }
             var newID = Member.fnv1a(Array("\(peerURL)\n\(NIODeadline.now().uptimeNanoseconds)\n\(UInt64.random(in: 0...UInt64.max))".utf8))
             while newID == 0 || members[newID] != nil { newID &+= 1 }
             let member = Member(name: "", peerURL: peerURL, clientURL: "", id: newID)
             return .success(ConfChange(isLearner ? .addLearner : .addVoter, nodeID: newID, context: member.encoded))
         case .remove(let target):
             guard members[target] != nil || voters.contains(target) || conf.learners.contains(target) else { return .failure(.notFound) }
-            if voters.contains(target) {
+            if strict && voters.contains(target) {
                 let remaining = voters.subtracting([target])
                 guard started(remaining) >= quorum(remaining.count) else { return .failure(.notEnoughStarted) }
                 // A member that is down is safe to remove: it is not part of the live quorum.
@@ -202,7 +205,7 @@ extension RaftServer {
             let learnerMatch = node.progress[target]?.match ?? 0
             let leaderMatch = node.progress[id]?.match ?? node.lastIndex
             guard Double(learnerMatch) >= Double(leaderMatch) * 0.9 else { return .failure(.learnerNotReady) }
-            guard started(voters) + 1 >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
+            guard !strict || started(voters) + 1 >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
             return .success(ConfChange(.addVoter, nodeID: target, context: member.encoded))
         }
     }

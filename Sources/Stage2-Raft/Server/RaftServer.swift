@@ -103,6 +103,7 @@ public final class RaftServer: @unchecked Sendable {
         var config = RaftConfig(id: id)
         config.electionTick = configuration.electionTicks
         config.heartbeatTick = 1
+        config.preVote = configuration.preVote
         config.randomSeed = id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
         config.applied = storage.snapshotMetadata.index
         return RaftNode(config: config, storage: storage)
@@ -115,14 +116,15 @@ public final class RaftServer: @unchecked Sendable {
         logger: Logger
     ) async throws -> RaftServer {
         let member = configuration.member
-        let isNewMember = !Self.hasLog(configuration.dataDirectory)
+        let isNewMember = !Self.hasLog(configuration.walDirectory ?? configuration.dataDirectory + "/wal")
         let founders = configuration.initialCluster.count > 1 ? configuration.initialCluster.sorted { $0.name < $1.name } : [member]
         if founders.count > 1 && !founders.contains(where: { $0.id == member.id }) {
             throw JoinError(description: "\(member.name) is not in --initial-cluster")
         }
         let founding = isNewMember && configuration.join.isEmpty ? ConfState(voters: founders.map(\.id)) : ConfState()
         let storage = try DiskStorage.open(
-            directory: configuration.dataDirectory, initialConfState: founding, segmentSize: configuration.segmentSize)
+            directory: configuration.dataDirectory, walDirectory: configuration.walDirectory, initialConfState: founding,
+            segmentSize: configuration.segmentSize)
         for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
         var clusterID = ClusterIdentity.load(configuration.dataDirectory)
         // A member added by peer URL (`etcdctl member add`) has an ID other than its name's; it
@@ -184,8 +186,8 @@ public final class RaftServer: @unchecked Sendable {
         return server
     }
 
-    static func hasLog(_ directory: String) -> Bool {
-        ((try? PosixFileSystem().list(directory + "/wal")) ?? []).contains { $0.hasSuffix(".wal") }
+    static func hasLog(_ walDirectory: String) -> Bool {
+        ((try? PosixFileSystem().list(walDirectory)) ?? []).contains { $0.hasSuffix(".wal") }
     }
 
     private func begin() {

@@ -45,6 +45,15 @@ public struct RaftServerConfiguration: Sendable {
     /// is checked (etcd's HealthInterval).
     public var healthInterval: TimeAmount = .seconds(5)
 
+    /// `--strict-reconfig-check`: refuse membership changes that could cost the quorum.
+    public var strictReconfigCheck = true
+    /// `--pre-vote`: a member asks whether it could win before it campaigns, so a member cut
+    /// off and rejoining does not depose a working leader (Raft thesis §9.6). On by default
+    /// here, as in etcd 3.5 (etcd 3.4 defaults to off).
+    public var preVote = true
+    /// `--wal-dir`: where the WAL lives, if not in `<data dir>/wal`.
+    public var walDirectory: String?
+
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
         self.member = member

@@ -1,7 +1,8 @@
 /// Raft storage on disk: the WAL and snapshot files, with a `MemoryStorage` in front that
 /// serves the core's reads. This is what a member's data directory holds:
 ///
-///     <data dir>/wal/    segments of the write-ahead log
+///     <data dir>/wal/    segments of the write-ahead log (or `--wal-dir`, e.g. on a disk of
+///                        its own, so that log syncs do not queue behind snapshot writes)
 ///     <data dir>/snap/   snapshot files
 ///
 /// The newest snapshot's bytes are not kept in memory: the state machine already holds what
@@ -29,14 +30,16 @@ public final class DiskStorage: RaftStorage {
         self.repairs = repairs
     }
 
-    /// Opens the storage in `directory`, or starts it empty with membership `initialConfState`.
+    /// Opens the storage in `directory` (the WAL in `walDirectory` if given, else in
+    /// `directory/wal`), or starts it empty with membership `initialConfState`.
     public static func open(
-        directory: String, initialConfState: ConfState, fileSystem: any FileSystem = PosixFileSystem(),
+        directory: String, walDirectory: String? = nil, initialConfState: ConfState, fileSystem: any FileSystem = PosixFileSystem(),
         segmentSize: Int = 64 << 20
     ) throws(StorageError) -> DiskStorage {
         let snapshots = try SnapshotStore(directory: directory + "/snap", fileSystem: fileSystem)
         var snapshot = try snapshots.loadNewest()
-        let (wal, contents) = try WriteAheadLog.open(directory: directory + "/wal", fileSystem: fileSystem, segmentSize: segmentSize)
+        let walDirectory = walDirectory ?? directory + "/wal"
+        let (wal, contents) = try WriteAheadLog.open(directory: walDirectory, fileSystem: fileSystem, segmentSize: segmentSize)
         if snapshot == nil && contents.entries.isEmpty && contents.hardState == HardState() {
             // A new member: the founding membership must survive a restart before the first real
             // snapshot, so it is written as a snapshot of nothing at index 0.
@@ -46,7 +49,7 @@ public final class DiskStorage: RaftStorage {
         }
         if contents.snapshot.index > (snapshot?.metadata.index ?? 0) {
             throw StorageError(
-                "the WAL in \(directory)/wal says a snapshot covers index \(contents.snapshot.index), but the newest snapshot file "
+                "the WAL in \(walDirectory) says a snapshot covers index \(contents.snapshot.index), but the newest snapshot file "
                     + "in \(directory)/snap covers \(snapshot?.metadata.index ?? 0): the data directory is incomplete")
         }
         var memory = MemoryStorage(confState: snapshot?.metadata.confState ?? initialConfState)
@@ -54,12 +57,12 @@ public final class DiskStorage: RaftStorage {
         let floor = snapshot?.metadata.index ?? 0
         let entries = contents.entries.filter { $0.index > floor }
         if let first = entries.first, first.index != floor + 1 {
-            throw StorageError("the WAL in \(directory)/wal starts at index \(first.index), after the snapshot at \(floor): entries are missing")
+            throw StorageError("the WAL in \(walDirectory) starts at index \(first.index), after the snapshot at \(floor): entries are missing")
         }
         memory.append(entries)
         if contents.hardState.commit > memory.lastIndex() {
             throw StorageError(
-                "the WAL in \(directory)/wal records commit index \(contents.hardState.commit) but holds entries only to \(memory.lastIndex()): "
+                "the WAL in \(walDirectory) records commit index \(contents.hardState.commit) but holds entries only to \(memory.lastIndex()): "
                     + "the log is incomplete; restore this member from a snapshot or re-add it with an empty data directory")
         }
         memory.setHardState(contents.hardState)

@@ -189,7 +189,7 @@ public final class PeerTransport: Sendable {
     private func bind(host: String, port: Int) async throws -> Int {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let key = ObjectIdentifier(channel)
                 self.accepted.withLock { $0[key] = channel }
@@ -242,7 +242,7 @@ public final class PeerTransport: Sendable {
         }
         guard shouldConnect, let (host, port) = Self.hostPort(url) else { return }
         ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(1))
             .channelInitializer { self.pipeline($0, dialedHost: host) }
             .connect(host: host, port: port)

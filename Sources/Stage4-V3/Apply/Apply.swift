@@ -174,9 +174,6 @@ extension MVCCStore {
     }
 
     private func checkTxn(_ txn: Etcdserverpb_TxnRequest, path: [Bool], position: inout Int) throws(V3Error) {
-        if txn.compare.count > V3Error.maxTxnOps || txn.success.count > V3Error.maxTxnOps || txn.failure.count > V3Error.maxTxnOps {
-            throw V3Error.tooManyOps
-        }
         for compare in txn.compare where compare.key.isEmpty { throw V3Error.emptyKey }
         // Empty keys and duplicate puts are refused in both branches; leases, missing keys and
         // read revisions are checked in the branch that runs, as etcd does.

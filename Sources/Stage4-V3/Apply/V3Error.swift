@@ -44,9 +44,6 @@ public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
         code: .failedPrecondition, message: "etcdserver: can only promote a learner member which is in sync with leader")
     public static let tooManyLearners = V3Error(code: .failedPrecondition, message: "etcdserver: too many learner members in cluster")
 
-    /// At most this many operations in one transaction (etcd's --max-txn-ops default).
-    public static let maxTxnOps = 128
-
     static func from(_ error: MVCCStore.ReadError) -> V3Error {
         switch error {
         case .compacted: .compacted

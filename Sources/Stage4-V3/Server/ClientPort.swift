@@ -36,8 +36,12 @@ final class ClientPortTransport: ServerTransport {
         var group: any EventLoopGroup
         var fastPath: UnaryRoutes
         var metrics: GRPCMetrics?
-        /// etcd takes requests up to 1.5 MiB, plus gRPC's framing.
+        /// The largest gRPC message taken: etcd's `--max-request-bytes` plus 512 KiB for the
+        /// rest of the request (etcd's grpcOverheadBytes); the 1.5 MiB rule is the backend's.
         var maxRequestSize = 2 << 20
+        /// `--max-concurrent-streams`: HTTP/2 streams a client may have open on one
+        /// connection; nil sends no limit (etcd's default, math.MaxUint32).
+        var maxConcurrentStreams: Int?
         /// HTTP/2 flow control: how much a client may send on a stream (and on the connection)
         /// before it waits for the server to read. A 1.5 MiB put goes in one window.
         var targetWindowSize = 2 << 20
@@ -72,7 +76,7 @@ final class ClientPortTransport: ServerTransport {
             listener = try await ServerBootstrap(group: settings.group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { [self] channel in channel.eventLoop.makeCompletedFuture { try self.configure(channel) } }
                 .bind(host: settings.host, port: settings.port).get()
@@ -131,6 +135,9 @@ final class ClientPortTransport: ServerTransport {
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ]
+        if let limit = settings.maxConcurrentStreams {
+            connection.initialSettings.append(HTTP2Setting(parameter: .maxConcurrentStreams, value: limit))
+        }
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = settings.targetWindowSize
         let (fastPath, metrics, maxRequestSize) = (settings.fastPath, settings.metrics, settings.maxRequestSize)

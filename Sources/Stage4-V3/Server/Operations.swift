@@ -30,6 +30,9 @@ public struct OperationsEndpoints: Sendable {
         self.logger = logger
     }
 
+    /// The etcd release this server speaks for (`etcd --version`, /version, etcdctl's status).
+    public static let serverVersion = MaintenanceService.version
+
     /// etcd 3.4's /version: the server's version and the cluster's (major.minor.0).
     public static let versionJSON = #"{"etcdserver":"\#(MaintenanceService.version)","etcdcluster":"3.4.0"}"#
 

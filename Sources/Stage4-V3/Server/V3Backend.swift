@@ -29,8 +29,15 @@ public struct V3Backend: Sendable {
         return header
     }
 
-    /// etcd's --max-request-bytes default: a larger write is refused before it reaches the log.
-    public static let maxRequestBytes = 1_572_864
+    /// `--max-request-bytes` (etcd's default, 1.5 MiB): a larger write is refused before it
+    /// reaches the log, and watch responses are split at this size.
+    public var maxRequestBytes = 1_572_864
+    /// `--max-txn-ops` (etcd's default): more compares, or more operations in either branch, of
+    /// one transaction (or of any transaction nested in it) are refused before the log, as
+    /// etcd's API layer does. Checked here, not when applying, so that members may differ.
+    public var maxTxnOps = 128
+    /// `--max-concurrent-streams`: HTTP/2 streams per client connection; nil is no limit.
+    public var maxConcurrentStreams: Int?
 
     /// Proposes a write through the log and returns what applying it gave.
     func write(_ request: V3Request) async throws -> MVCCStore.Applied {
@@ -43,7 +50,8 @@ public struct V3Backend: Sendable {
         do { payload = try request.encoded() } catch {
             return raft.eventLoop.makeFailedFuture(RPCError(code: .invalidArgument, message: "\(error)"))
         }
-        guard payload.count <= Self.maxRequestBytes else { return raft.eventLoop.makeFailedFuture(Self.rpcError(V3Error.requestTooLarge)) }
+        guard payload.count <= maxRequestBytes else { return raft.eventLoop.makeFailedFuture(Self.rpcError(V3Error.requestTooLarge)) }
+        if case .txn(let txn) = request, exceedsOps(txn) { return raft.eventLoop.makeFailedFuture(Self.rpcError(V3Error.tooManyOps)) }
         // etcd's quota check, before the log: a write that would pass the quota raises the
         // NOSPACE alarm (through the log, so every member refuses) and is refused.
         if request.addsData && !machine.fitsQuota(cost: request.quotaCost) {
@@ -64,6 +72,14 @@ public struct V3Backend: Sendable {
             }
         }.flatMapErrorThrowing { error in
             throw (error as? ProposalError).map(Self.rpcError) ?? error
+        }
+    }
+
+    private func exceedsOps(_ txn: Etcdserverpb_TxnRequest) -> Bool {
+        if txn.compare.count > maxTxnOps || txn.success.count > maxTxnOps || txn.failure.count > maxTxnOps { return true }
+        return (txn.success + txn.failure).contains { op in
+            if case .requestTxn(let nested) = op.request { return exceedsOps(nested) }
+            return false
         }
     }
 

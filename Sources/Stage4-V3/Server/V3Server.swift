@@ -34,7 +34,8 @@ public final class V3Server: Sendable {
         let kv = KVCalls(backend: backend)
         let transport = ClientPortTransport(.init(
             host: host, port: port, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
-            fastPath: UnaryRoutes.kv(kv), metrics: metrics?.interceptor))
+            fastPath: UnaryRoutes.kv(kv), metrics: metrics?.interceptor,
+            maxRequestSize: backend.maxRequestBytes + 512 * 1024, maxConcurrentStreams: backend.maxConcurrentStreams))
         let server = GRPCServer(transport: transport, services: [
                 KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend),
                 ClusterService(backend: backend), MaintenanceService(backend: backend),

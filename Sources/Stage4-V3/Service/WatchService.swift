@@ -178,7 +178,7 @@ final class WatchSession: Sendable {
                 case .events(let events, let revision):
                     answer.header = backend.header(revision: revision)
                     answer.events = events.map(\.message)
-                    let pieces = fragment ? Self.fragments(answer, limit: V3Backend.maxRequestBytes) : [answer]
+                    let pieces = fragment ? Self.fragments(answer, limit: backend.maxRequestBytes) : [answer]
                     guard sink.offer(pieces) else { return false }
                     if request.progressNotify { self.state.withLock { if $0.idle[id] != nil { $0.idle[id] = false } } }
                     return true
