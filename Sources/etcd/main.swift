@@ -118,6 +118,10 @@ do {
         "ready to serve client requests",
         metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
                    "data-dir": "\(configuration.server.dataDirectory)"])
+    // Type=notify units wait for this before starting what depends on etcd.
+    if let problem = SystemdNotify.send("READY=1", environment: Environment.variables()) {
+        logger.error("failed to notify systemd for readiness: \(problem)")
+    }
     for (host, port) in configuration.clientListeners {
         if clientTLS == nil {
             logger.notice("serving insecure client requests on \(host):\(port), this is strongly discouraged!")

@@ -37,9 +37,33 @@ public struct ExtraHTTPReply: Sendable {
     }
 }
 
-/// Endpoints another stage adds to the client port: given a GET's path, an answer, or nil to
-/// leave it to the v1 API.
-public typealias ExtraHTTPRoutes = @Sendable (_ path: String) -> ExtraHTTPReply?
+/// A request to an endpoint another stage adds: its method, decoded path and raw query.
+public struct ExtraHTTPRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// The text after `?`, undecoded; nil without one.
+    public var query: Substring?
+
+    public init(method: String, path: String, query: Substring?) {
+        self.method = method
+        self.path = path
+        self.query = query
+    }
+
+    /// The values of one query parameter, percent-decoded, in order (`exclude=A&exclude=B`).
+    public func queryValues(_ name: String) -> [String] {
+        guard let query else { return [] }
+        return query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard percentDecode(parts[0].utf8, plusIsSpace: true) == name else { return nil }
+            return parts.count > 1 ? percentDecode(parts[1].utf8, plusIsSpace: true) ?? "" : ""
+        }
+    }
+}
+
+/// Endpoints another stage adds to the client port: for a request it serves, its answer (a
+/// future: a health check may wait for the cluster), or nil to leave the request to the v1 API.
+public typealias ExtraHTTPRoutes = @Sendable (_ request: ExtraHTTPRequest, _ eventLoop: any EventLoop) -> EventLoopFuture<ExtraHTTPReply>?
 
 /// The routes and rules of the v1 client API, free of connection handling.
 struct V1API: Sendable {
@@ -92,8 +116,8 @@ struct V1API: Sendable {
         if path.hasPrefix("/v1/watch/") {
             return watch(request, prefix: KeyPath.clean(path.dropFirst(9)), query: query, on: eventLoop)
         }
-        if request.method == .GET, let extra = extraRoutes?(path) {
-            return .now(V1Reply(status: HTTPResponseStatus(statusCode: extra.status), body: extra.body, contentType: extra.contentType))
+        if let extra = extraRoutes?(ExtraHTTPRequest(method: request.method.rawValue, path: path, query: query), eventLoop) {
+            return .later(extra.map { V1Reply(status: HTTPResponseStatus(statusCode: $0.status), body: $0.body, contentType: $0.contentType) }, cancel: nil)
         }
         switch path {
         case "/machines": return .now(.text(backend.cluster().clientURLs.joined(separator: ",")))

@@ -50,18 +50,27 @@ public final class MetricsListener: Sendable {
             case .end:
                 guard let request = head else { return }
                 head = nil
-                let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
-                let reply = request.method == .GET ? routes(path) : nil
-                let answer = reply ?? ExtraHTTPReply(status: 404, contentType: "text/plain; charset=utf-8", body: Array("404 page not found\n".utf8))
-                var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: answer.contentType)
-                headers.add(name: "Content-Length", value: "\(answer.body.count)")
-                let status = HTTPResponseStatus(statusCode: answer.status)
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                if !request.isKeepAlive { context.close(promise: nil) }
+                let parts = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+                let extra = ExtraHTTPRequest(method: request.method.rawValue, path: String(parts[0]), query: parts.count > 1 ? parts[1] : nil)
+                let notFound = ExtraHTTPReply(status: 404, contentType: "text/plain; charset=utf-8", body: Array("404 page not found\n".utf8))
+                let reply = routes(extra, context.eventLoop) ?? context.eventLoop.makeSucceededFuture(notFound)
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                reply.hop(to: context.eventLoop).whenSuccess { answer in
+                    let (handler, context) = bound.value
+                    handler.write(answer, for: request, context: context)
+                }
             }
+        }
+
+        private func write(_ answer: ExtraHTTPReply, for request: HTTPRequestHead, context: ChannelHandlerContext) {
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: answer.contentType)
+            headers.add(name: "Content-Length", value: "\(answer.body.count)")
+            let status = HTTPResponseStatus(statusCode: answer.status)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if !request.isKeepAlive { context.close(promise: nil) }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import Prometheus
 import Raft
 import SingleNode
@@ -38,35 +39,30 @@ public struct OperationsEndpoints: Sendable {
 
     /// Answers the paths it knows, for the client port's HTTP side.
     public var routes: ExtraHTTPRoutes {
-        { path in self.answer(path) }
+        { request, eventLoop in self.answer(request, on: eventLoop) }
     }
 
-    func answer(_ path: String) -> ExtraHTTPReply? {
-        switch path {
+    static let textPlain = "text/plain; charset=utf-8"
+
+    func answer(_ request: ExtraHTTPRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ExtraHTTPReply>? {
+        guard request.method == "GET" else {
+            // etcd answers its own endpoints' other methods with 405; the rest are the v1 API's.
+            guard request.path == "/health" || Check.named(request.path) != nil else { return nil }
+            return eventLoop.makeSucceededFuture(ExtraHTTPReply(status: 405, contentType: Self.textPlain, body: Array("Method Not Allowed\n".utf8)))
+        }
+        switch request.path {
         case "/version":
-            return ExtraHTTPReply(contentType: "application/json", body: Array(Self.versionJSON.utf8))
+            return eventLoop.makeSucceededFuture(ExtraHTTPReply(contentType: "application/json", body: Array(Self.versionJSON.utf8)))
         case "/health":
-            // etcd 3.4 answers 503 with the same shape when unhealthy, and logs why.
-            let (healthy, reason) = health()
-            if !healthy { logger.warning("/health error", metadata: ["reason": "\(reason)"]) }
-            let body = #"{"health":"\#(healthy)"}"#
-            return ExtraHTTPReply(status: healthy ? 200 : 503, contentType: "application/json", body: Array(body.utf8))
+            return health(request, on: eventLoop)
         case "/metrics":
             guard let registry else { return nil }
             updateGauges()
-            return ExtraHTTPReply(contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
+            return eventLoop.makeSucceededFuture(
+                ExtraHTTPReply(contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer()))
         default:
-            return nil
+            return probe(request, on: eventLoop)
         }
-    }
-
-    /// Healthy: a leader is known and no alarm is raised.
-    func health() -> (Bool, String) {
-        let status = backend.raft.status
-        let alarms = backend.machine.read { $0.alarms }
-        if !alarms.isEmpty { return (false, "ALARM " + alarms.sorted().map { $0.kind == MVCCStore.Alarm.noSpace ? "NOSPACE" : "CORRUPT" }.joined(separator: ",")) }
-        if status.leader == 0 { return (false, "RAFT NO LEADER") }
-        return (true, "")
     }
 
     private func updateGauges() {
