@@ -17,15 +17,18 @@ import Darwin
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "snapshot" { exit(SnapshotCommand.run(Array(arguments.dropFirst()))) }
 let flagSet = GoFlagSet(
-    DaemonConfiguration.flagSet.flags + TLSFlags.flags + OperationsFlags.flags + CompatibilityFlag.all.map(\.flag))
+    DaemonConfiguration.flagSet.flags + TLSFlags.flags + OperationsFlags.flags + CompatibilityFlag.all.map(\.flag)
+        + [DaemonValues.configFileFlag])
 let values: [String: String]
+let settingNotes: [String]
 do {
-    values = try flagSet.parse(arguments, environment: Environment.variables())
-} catch .helpRequested {
-    print(flagSet.usage(program: "etcd"))
-    exit(0)
+    (values, settingNotes) = try DaemonValues.read(arguments, environment: Environment.variables(), flagSet: flagSet)
 } catch {
-    FileHandleOutput.standardError("etcd: \(error)\n\n" + flagSet.usage(program: "etcd"))
+    if error.message.isEmpty {
+        print(flagSet.usage(program: "etcd"))
+        exit(0)
+    }
+    FileHandleOutput.standardError("etcd: \(error.message)\n" + (error.showUsage ? "\n" + flagSet.usage(program: "etcd") : ""))
     exit(2)
 }
 if values["version"] == "true" {
@@ -48,7 +51,7 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 let logger = Logger(label: "etcd")
-for warning in compatibilityWarnings { logger.warning("\(warning)") }
+for note in settingNotes + compatibilityWarnings { logger.warning("\(note)") }
 // Every stage records through swift-metrics; Prometheus' registry collects it for /metrics.
 let registry = PrometheusCollectorRegistry()
 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -59,7 +62,7 @@ let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
 do {
     // TLS and operational flags say how to run, not who: the rest decide ports and defaults.
     configuration = try DaemonConfiguration.from(values.filter {
-        !DaemonConfiguration.isTLSFlag($0.key) && !OperationsFlags.owns($0.key) && !CompatibilityFlag.owns($0.key)
+        !DaemonConfiguration.isTLSFlag($0.key) && !OperationsFlags.owns($0.key) && !CompatibilityFlag.owns($0.key) && $0.key != "config-file"
     })
     configuration.server.walDirectory = operations.walDirectory
     configuration.server.preVote = operations.preVote

@@ -62,6 +62,11 @@ public struct GoFlagSet: Sendable {
         self.byName = byName
     }
 
+    /// The flag with this spelling, if any.
+    public func flag(named name: String) -> Flag? {
+        byName[name].map { flags[$0] }
+    }
+
     /// Parses arguments (without the program name) into values by canonical name; Boolean flags
     /// map to "true" or "false". Later occurrences win, as in Go.
     public func parse(_ arguments: [String]) throws(ParseError) -> [String: String] {

@@ -5,10 +5,10 @@ import SingleNode
 ///
 /// - `/health` as etcd 3.4 answers it: `{"health":"true"}` (200) when no alarm is raised (but
 ///   those named by `?exclude=NOSPACE`), a leader is known, and a linearizable read succeeds
-///   within a second; else `{"health":"false"}` (503). `?serializable=true` (etcd 3.5) reads
-///   locally instead, so a member cut off from the leader still says whether it serves.
-/// - `/livez` and `/readyz` as etcd 3.4.29 and 3.5 answer them: `ok` (200) or the failed
-///   checks (503); `?verbose` lists every check, `?exclude=NAME` skips one, and
+///   within a second; else `{"health":"false"}` (503). `?serializable=true` (etcd 3.4.29 and
+///   3.5) skips the leader and reads locally: whether this member serves at all.
+/// - `/livez` and `/readyz` as etcd 3.4.29 and 3.5 answer them: `ok` (200) or every check's
+///   line, `[-]` for those that failed (503); `?verbose` lists every check, `?exclude=NAME` skips one, and
 ///   `/livez/NAME` runs one alone. Live: the process serves a local read. Ready: also no
 ///   CORRUPT alarm and a linearizable read (this member is part of a working cluster).
 extension OperationsEndpoints {
@@ -39,8 +39,9 @@ extension OperationsEndpoints {
         let serializable = request.queryValues("serializable").last == "true"
         let raised = backend.machine.read { $0.alarms }.sorted().map(Self.alarmName).filter { !excluded.contains($0) }
         if let alarm = raised.first { return eventLoop.makeSucceededFuture(healthReply(false, "ALARM \(alarm)")) }
-        if backend.raft.status.leader == 0 { return eventLoop.makeSucceededFuture(healthReply(false, "RAFT NO LEADER")) }
+        // A serializable check asks only whether this member serves local reads: no leader needed.
         if serializable { return eventLoop.makeSucceededFuture(healthReply(true, "")) }
+        if backend.raft.status.leader == 0 { return eventLoop.makeSucceededFuture(healthReply(false, "RAFT NO LEADER")) }
         return linearizableRead(on: eventLoop).map { error in
             self.healthReply(error == nil, error.map { "QGET failed \($0)" } ?? "")
         }
@@ -57,7 +58,8 @@ extension OperationsEndpoints {
     /// Answers a probe path (see `Check.named`), or nil for any other path.
     func probe(_ request: ExtraHTTPRequest, on eventLoop: any EventLoop) -> EventLoopFuture<ExtraHTTPReply>? {
         guard let (path, checks) = Check.named(request.path) else { return nil }
-        let excluded = Set(request.queryValues("exclude"))
+        // A check's own path runs it whatever `exclude` says.
+        let excluded = request.path == path ? Set(request.queryValues("exclude")) : []
         let verbose = !request.queryValues("verbose").isEmpty
         var results: [EventLoopFuture<(Check, String?)>] = []
         for check in checks where !excluded.contains(check.rawValue) {
@@ -78,7 +80,8 @@ extension OperationsEndpoints {
             }
             guard failed.isEmpty else {
                 logger.warning("\(path) failed", metadata: ["checks": "\(failed.map(\.rawValue))"])
-                return ExtraHTTPReply(status: 503, contentType: Self.textPlain, body: Array((report + "\(path) check failed\n").utf8))
+                // Go's http.Error: the report and a newline, no "ok".
+                return ExtraHTTPReply(status: 503, contentType: Self.textPlain, body: Array((report + "\n").utf8))
             }
             return ExtraHTTPReply(status: 200, contentType: Self.textPlain, body: Array(((verbose ? report : "") + "ok\n").utf8))
         }
