@@ -55,7 +55,7 @@ final class TestMember: @unchecked Sendable {
 
     func start(
         join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil,
-        snapshotChunkSize: Int = 1024, requestTimeout: TimeAmount? = nil
+        snapshotChunkSize: Int = 1024, requestTimeout: TimeAmount? = nil, strictReconfigCheck: Bool = true
     ) async throws {
         var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/" + dataName, peerListenPort: peerPort)
         configuration.join = join
@@ -71,6 +71,7 @@ final class TestMember: @unchecked Sendable {
         // Small pieces, so that every snapshot a follower is sent goes the streamed way.
         configuration.snapshotChunkSize = snapshotChunkSize
         if let requestTimeout { configuration.requestTimeout = requestTimeout }
+        configuration.strictReconfigCheck = strictReconfigCheck
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })

@@ -135,6 +135,24 @@ struct MembershipTests {
         await #expect(throws: JoinError.self) { try await victim.start(join: ["127.0.0.1:\(survivor.peerPort)"]) }
     }
 
+    @Test("--strict-reconfig-check=false lets a leader add a voter while one member is down (etcd's unchecked mode)")
+    func uncheckedReconfiguration() async throws {
+        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
+        defer { Task { for member in members { await member.stop() } } }
+        for member in members { try await member.start(initialCluster: members.map(\.member), strictReconfigCheck: false) }
+        try await waitUntil("a leader") { members.contains { $0.isLeader } }
+        let leader = members.first { $0.isLeader }!
+        let victim = members.first { !$0.isLeader }!
+        await victim.stop()
+        try await waitUntil("the leader no longer counts the stopped member as connected") {
+            await !leader.server!.connectedMembers().contains(victim.member.id)
+        }
+        // The strict check refuses this very change ("unhealthy cluster", in forwardingAndRefusals).
+        let added = try await leader.server!.changeMembership(.add(peerURL: "http://127.0.0.1:2", isLearner: false))
+        #expect(added.members.count == 4)
+        #expect(added.learners.isEmpty)
+    }
+
     @Test("A joiner stopped before its join completed joins again on restart")
     func interruptedJoin() async throws {
         let first = TestMember("node1"), joiner = TestMember("node2")
