@@ -52,6 +52,8 @@ export ETCD_BIN=$BIN/etcd
 "${as_user[@]}" Tests/Integration/etcdctl.sh
 # Membership changes while writers run: nothing acknowledged lost, HashKV agreeing at the end.
 "${as_user[@]}" Tests/Integration/membership-load.sh
+# As deployments start it: every flag of etcd 3.4's --help, config files, probes, systemd.
+"${as_user[@]}" Tests/Integration/deployment.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
 "${as_user[@]}" Tests/Integration/python-etcd3.sh
 # The single-machine demos against Stage 1 alone, then every walkthrough against the daemon.

@@ -50,7 +50,8 @@ enum DaemonValues {
     private static func fromFile(
         _ path: String, commandLine: [String: String], environment: [String: String], flagSet: GoFlagSet
     ) throws(Failure) -> (values: [String: String], notes: [String]) {
-        let others = commandLine.keys.filter { $0 != "config-file" }.sorted()
+        // Named as etcd users spell them (`--name`, not the original's `-n`).
+        let others = commandLine.keys.filter { $0 != "config-file" }.map { flagSet.flag(named: $0)?.names.last ?? $0 }.sorted()
         guard others.isEmpty else {
             throw Failure(message:
                 "--config-file \(path) was given with other flags (\(others.map { "--" + $0 }.joined(separator: ", "))): put every setting in the file, or give no config file")

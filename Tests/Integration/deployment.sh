@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# The daemon as real deployments start it: with any flag of etcd 3.4.23's `etcd --help` (on the
+# command line or as ETCD_* variables), a config file, systemd's readiness protocol, probes, and
+# the flags this server implements, each checked through etcdctl, curl or a socket.
+#
+#   Tests/Integration/deployment.sh      (ETCD_BIN: our binary; REAL_ETCD: etcd 3.4, whose
+#                                         --help lists the flags to check)
+source "$(dirname "$0")/../../Walkthroughs/lib.sh"
+REAL_ETCD=${REAL_ETCD:-/usr/bin/etcd}
+export ETCDCTL_API=3
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+# try_start NAME ARGS...: starts ours (with the variables in EXTRA_ENV, if any) and its log in
+# $WORK/NAME.log; sets OUTCOME to "ready" once it serves, or "exit N" if it stops first (20 s at
+# most). A ready member is left running: stop NAME.
+EXTRA_ENV=()
+try_start() {
+    local name=$1; shift
+    : >"$WORK/$name.log"
+    env -u ETCD_BIN ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"} "$ETCD_BIN" "$@" >"$WORK/$name.log" 2>&1 &
+    local pid=$! deadline=$((SECONDS + 20))
+    STARTED_PIDS+=($pid)
+    NODE_PID[$name]=$pid
+    OUTCOME=timeout
+    while [ $SECONDS -lt $deadline ]; do
+        if grep -q "ready to serve client requests" "$WORK/$name.log"; then OUTCOME=ready; return; fi
+        if ! kill -0 $pid 2>/dev/null; then
+            local code=0
+            wait $pid 2>/dev/null || code=$?
+            OUTCOME="exit $code"
+            return
+        fi
+        sleep 0.05
+    done
+}
+# base NAME: sets BASE to the flags of a one-member cluster on free ports with its data in
+# $WORK/NAME, and CLIENT to its client URL.
+base() {
+    local c p
+    c=$(free_port); p=$(free_port)
+    CLIENT="http://127.0.0.1:$c"
+    BASE=(--name "$1" --data-dir "$WORK/$1" --listen-client-urls "$CLIENT" --advertise-client-urls "$CLIENT"
+        --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" --initial-cluster "$1=http://127.0.0.1:$p")
+}
+stop() { kill -9 "${NODE_PID[$1]}" 2>/dev/null || true; wait "${NODE_PID[$1]}" 2>/dev/null || true; }
+
+echo "# Every flag of etcd 3.4.23's --help, given a value that asks for something: implemented"
+echo "# (starts, no warning), accepted with one warning saying why, or refused saying what instead."
+# flag -> "value|expectation"; expectation: ready, warn, or refuse:<text the error contains>.
+declare -A CASES=(
+    [wal-dir]="$WORK/wal-dir-case|ready" [snapshot-count]="500|ready" [heartbeat-interval]="50|ready" [election-timeout]="500|ready"
+    [initial-election-tick-advance]="false|warn" [max-snapshots]="3|warn" [max-wals]="3|warn" [quota-backend-bytes]="100000000|ready"
+    [backend-batch-interval]="50ms|warn" [backend-batch-limit]="100|warn" [max-txn-ops]="64|ready" [max-request-bytes]="100000|ready"
+    [max-concurrent-streams]="100|ready" [grpc-keepalive-min-time]="10s|warn" [grpc-keepalive-interval]="1h|warn"
+    [grpc-keepalive-timeout]="10s|warn" [initial-cluster-state]="new|ready" [initial-cluster-token]="other-token|ready"
+    [discovery]="https://discovery.example/x|refuse:this server has no discovery" [discovery-fallback]="exit|refuse:this server has no discovery"
+    [discovery-proxy]="http://127.0.0.1:1|refuse:this server has no discovery" [discovery-srv]="example.com|refuse:this server has no discovery"
+    [discovery-srv-name]="x|refuse:this server has no discovery" [strict-reconfig-check]="false|ready" [pre-vote]="false|ready"
+    [auto-compaction-retention]="1h|ready" [auto-compaction-mode]="revision|ready" [enable-v2]="true|warn"
+    [cert-file]="x.pem|refuse:was given without" [key-file]="x.pem|refuse:was given without"
+    [client-cert-auth]="true|refuse:without a certificate and key" [client-crl-file]="x.pem|refuse:--client-crl-file is not implemented yet"
+    [client-cert-allowed-hostname]="x|refuse:is not implemented yet" [trusted-ca-file]="x.pem|refuse:without a certificate and key"
+    [auto-tls]="true|refuse:make certificates with openssl" [peer-cert-file]="x.pem|refuse:was given without"
+    [peer-key-file]="x.pem|refuse:was given without" [peer-client-cert-auth]="true|refuse:without a certificate and key"
+    [peer-trusted-ca-file]="x.pem|refuse:without a certificate and key" [peer-cert-allowed-cn]="x|refuse:is not implemented yet"
+    [peer-cert-allowed-hostname]="x|refuse:is not implemented yet" [peer-auto-tls]="true|refuse:make certificates with openssl"
+    [peer-crl-file]="x.pem|refuse:is not implemented yet" [cipher-suites]="TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256|refuse:is not implemented yet"
+    [cors]="http://example.com:80|warn" [host-whitelist]="example.com|refuse:is not implemented yet" [auth-token]="jwt|warn"
+    [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|ready"
+    [listen-metrics-urls]="http://127.0.0.1:$(free_port)|ready" [logger]="zap|ready" [log-outputs]="stdout|ready" [log-level]="debug|ready"
+    [proxy]="on|refuse:this server has no v2 proxy" [proxy-failure-wait]="1000|refuse:this server has no v2 proxy"
+    [proxy-refresh-interval]="1000|refuse:this server has no v2 proxy" [proxy-dial-timeout]="500|refuse:this server has no v2 proxy"
+    [proxy-write-timeout]="500|refuse:this server has no v2 proxy" [proxy-read-timeout]="500|refuse:this server has no v2 proxy"
+    [experimental-initial-corrupt-check]="true|warn" [experimental-corrupt-check-time]="1m|warn" [experimental-enable-v2v3]="/v2|warn"
+    [experimental-backend-bbolt-freelist-type]="map|warn" [experimental-enable-lease-checkpoint]="true|warn"
+    [experimental-compaction-batch-limit]="10|warn" [experimental-peer-skip-client-san-verification]="true|warn"
+    [experimental-watch-progress-notify-interval]="5s|ready" [experimental-warning-apply-duration]="1s|warn"
+    [force-new-cluster]="true|refuse:restore a snapshot instead" [debug]="true|ready" [log-package-levels]="etcdserver=DEBUG|warn"
+)
+BASE_FLAGS=" name data-dir listen-peer-urls listen-client-urls initial-advertise-peer-urls initial-cluster advertise-client-urls "
+FLAGS=$("$REAL_ETCD" --help 2>&1 | sed -nE "s/^ +--([a-z0-9-]+) .*/\1/p")
+[ "$(echo "$FLAGS" | wc -l)" -ge 80 ] || fail "expected etcd 3.4.23's 80 flags from $REAL_ETCD --help"
+checked=0 warned=0 refused=0
+for flag in $FLAGS; do
+    [[ $BASE_FLAGS == *" $flag "* ]] && continue
+    [ -n "${CASES[$flag]:-}" ] || fail "etcd's --$flag has no case here: add what ours does with it"
+    value=${CASES[$flag]%%|*} expected=${CASES[$flag]#*|}
+    # Half the flags go through their ETCD_* variable instead of the command line.
+    args=()
+    if [ $((checked % 2)) = 1 ]; then
+        EXTRA_ENV=("ETCD_$(echo "$flag" | tr 'a-z-' 'A-Z_')=$value")
+        how=${EXTRA_ENV[0]}
+    else
+        args=("--$flag=$value")
+        how=${args[0]}
+    fi
+    base "f-$flag"
+    try_start "f-$flag" "${BASE[@]}" ${args[@]+"${args[@]}"}
+    EXTRA_ENV=()
+    outcome=$OUTCOME
+    stop "f-$flag"
+    log="$WORK/f-$flag.log"
+    grep -q "flag provided but not defined\|unrecognized environment variable" "$log" && fail "$how: not recognised: $(head -3 "$log")"
+    case $expected in
+    ready)
+        [ "$outcome" = ready ] || fail "$how: expected to start, got $outcome: $(tail -3 "$log")"
+        ! grep -q "is accepted but has no effect" "$log" || fail "$how: implemented, yet warned: $(grep 'no effect' "$log")"
+        ;;
+    warn)
+        [ "$outcome" = ready ] || fail "$how: expected to start, got $outcome: $(tail -3 "$log")"
+        [ "$(grep -c -- "--$flag=$value is accepted but has no effect: " "$log")" = 1 ] || fail "$how: expected one warning saying why: $(head -5 "$log")"
+        warned=$((warned + 1))
+        ;;
+    refuse:*)
+        [ "$outcome" = "exit 2" ] || fail "$how: expected a refusal (exit 2), got $outcome"
+        grep -q -- "${expected#refuse:}" "$log" || fail "$how: expected the refusal to say '${expected#refuse:}': $(cat "$log")"
+        ! grep -q "^Usage:" "$log" || fail "$how: refused with a usage dump"
+        refused=$((refused + 1))
+        ;;
+    esac
+    checked=$((checked + 1))
+done
+echo "checked $checked flags beside the 7 every run uses: $warned accepted with a warning, $refused refused with a reason, the rest implemented"
+
+echo
+echo "# Every flag at etcd's default at once (as etcd's own sample config spells them out): starts, warns of nothing."
+defaults=()
+while read -r flag value; do
+    [[ $BASE_FLAGS == *" $flag "* ]] && continue
+    value=${value#\'}; value=${value%\'}
+    case $flag in max-concurrent-streams) value=4294967295 ;; data-dir|wal-dir) continue ;; esac
+    defaults+=("--$flag=$value")
+done < <("$REAL_ETCD" --help 2>&1 | sed -nE "s/^ +--([a-z0-9-]+) (.*)/\1 \2/p")
+base defaults
+try_start defaults "${BASE[@]}" "${defaults[@]}"
+[ "$OUTCOME" = ready ] || fail "etcd's defaults: $(tail -5 "$WORK/defaults.log")"
+! grep -q "no effect\|unrecognized" "$WORK/defaults.log" || fail "etcd's defaults raised warnings: $(grep 'no effect\|unrecognized' "$WORK/defaults.log")"
+echo "started with ${#defaults[@]} flags at etcd's defaults, no warning"
+stop defaults
+
+echo
+echo "# ETCD_* variables as etcd checks them."
+EXTRA_ENV=(ETCD_NO_SUCH_SETTING=1)
+base unknown-var
+try_start unknown-var "${BASE[@]}"
+EXTRA_ENV=()
+grep -q "unrecognized environment variable ETCD_NO_SUCH_SETTING=1" "$WORK/unknown-var.log" || fail "an unknown ETCD_ variable was not reported"
+grep -o "unrecognized environment variable ETCD_NO_SUCH_SETTING=1" "$WORK/unknown-var.log"
+stop unknown-var
+out=$(ETCD_NAME=other "$ETCD_BIN" --name shadowing 2>&1; echo "exit $?")
+expect "$out" $'etcd: conflicting environment variable "ETCD_NAME" is shadowed by corresponding command-line flag (either unset environment variable or disable flag)\nexit 2'
+
+echo
+echo "# --version, in etcd's shape"
+expect "$("$ETCD_BIN" --version | head -1)" "$("$REAL_ETCD" --version | head -1)"
+
+echo
+echo "# The data directory: created 0700; a looser existing one is reported in etcd's words."
+base perms
+args=("${BASE[@]}")
+try_start perms "${args[@]}"
+[ "$OUTCOME" = ready ] || fail "perms did not start"
+expect "$(stat -c %a "$WORK/perms")" 700
+stop perms
+chmod 0755 "$WORK/perms"
+try_start perms "${args[@]}"
+[ "$OUTCOME" = ready ] || fail "perms did not restart"
+grep -q "check file permission: directory \"$WORK/perms\" exist, but the permission is \"drwxr-xr-x\". The recommended permission is \"-rwx------\" to prevent possible unprivileged access to the data." "$WORK/perms.log" \
+    || fail "no permission warning: $(head -5 "$WORK/perms.log")"
+grep -o 'check file permission: .*' "$WORK/perms.log" | sed "s#$WORK/##"
+stop perms
+
+echo
+echo "# --wal-dir: the log apart from the data, and back after a restart."
+base waldir
+args=("${BASE[@]}")
+try_start waldir "${args[@]}" --wal-dir "$WORK/waldir-log"
+[ "$OUTCOME" = ready ] || fail "waldir did not start"
+expect "$(etcdctl --endpoints="$CLIENT" put kept yes)" OK
+ls "$WORK/waldir-log" | grep -q '\.wal$' || fail "no WAL segment in --wal-dir"
+[ ! -e "$WORK/waldir/wal" ] || fail "a WAL in the data directory despite --wal-dir"
+stop waldir
+try_start waldir "${args[@]}" --wal-dir "$WORK/waldir-log"
+[ "$OUTCOME" = ready ] || fail "waldir did not restart"
+expect "$(etcdctl --endpoints="$CLIENT" get kept --print-value-only)" yes
+stop waldir
+
+echo
+echo "# --max-request-bytes, --max-txn-ops, --max-concurrent-streams: etcd's limits, etcd's errors."
+base limits
+try_start limits "${BASE[@]}" --max-request-bytes 1024 --max-txn-ops 2 --max-concurrent-streams 7
+[ "$OUTCOME" = ready ] || fail "limits did not start"
+expect "$(etcdctl --endpoints="$CLIENT" put big "$(head -c 2000 /dev/zero | tr '\0' x)" 2>&1 | grep -v '^{"level"')" 'Error: etcdserver: request is too large'
+expect "$(etcdctl --endpoints="$CLIENT" put small "$(head -c 500 /dev/zero | tr '\0' x)")" OK
+# txn_puts URL N: a transaction of N puts, no compares (etcdctl's prompts dropped).
+txn_puts() {
+    { printf '\n'; for i in $(seq "$2"); do printf 'put k%s v\n' "$i"; done; printf '\n\n'; } | etcdctl --endpoints="$1" txn -i 2>&1 \
+        | grep -v '^{"level"' | sed '/^compares:$/d; /requests (get, put, del):$/d'
+}
+expect "$(txn_puts "$CLIENT" 3)" 'Error: etcdserver: too many operations in txn request'
+expect "$(txn_puts "$CLIENT" 2)" $'SUCCESS\n\nOK\n\nOK'
+# The server's first HTTP/2 SETTINGS frame announces the stream limit (SETTINGS_MAX_CONCURRENT_STREAMS, 3).
+streams=$(python3 - "${CLIENT#http://}" <<'EOF'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + struct.pack(">I", 0)[1:] + b"\x04\x00" + struct.pack(">I", 0))
+data = b""
+while len(data) < 9 or len(data) < 9 + int.from_bytes(data[:3], "big"):
+    data += s.recv(4096)
+length, kind = int.from_bytes(data[:3], "big"), data[3]
+assert kind == 4, "first frame is not SETTINGS"
+settings = dict(struct.unpack(">HI", data[9 + i:15 + i]) for i in range(0, length, 6))
+print(settings.get(3, "none"))
+EOF
+)
+expect "$streams" 7
+stop limits
+
+echo
+echo "# --auto-compaction-mode periodic --auto-compaction-retention 2s: the leader compacts by itself."
+base compactor
+try_start compactor "${BASE[@]}" --auto-compaction-retention 2s
+[ "$OUTCOME" = ready ] || fail "compactor did not start"
+etcdctl --endpoints="$CLIENT" put k v1 >/dev/null
+etcdctl --endpoints="$CLIENT" put k v2 >/dev/null
+until_true 10 grep -q "Finished auto-compaction at revision 3" "$WORK/compactor.log"
+expect "$(etcdctl --endpoints="$CLIENT" get k --rev=2 2>&1 | grep -v '^{"level"')" 'Error: etcdserver: mvcc: required revision has been compacted'
+grep -o "Starting auto-compaction at revision 3 (retention: 2s)" "$WORK/compactor.log" | head -1
+stop compactor
+
+echo
+echo "# Probes: /health (etcd 3.4, with ?exclude and ?serializable), /livez and /readyz (3.4.29, 3.5)."
+base probes
+try_start probes "${BASE[@]}" --quota-backend-bytes 20000
+[ "$OUTCOME" = ready ] || fail "probes did not start"
+status() { curl -s -o "$WORK/body" -w '%{http_code}' "$CLIENT$1"; echo " $(cat "$WORK/body" | tr '\n' '|')"; }
+expect "$(status /health)" '200 {"health":"true"}'
+expect "$(status /livez)" '200 ok|'
+expect "$(status '/readyz?verbose')" '200 [+]data_corruption ok|[+]serializable_read ok|[+]linearizable_read ok|ok|'
+expect "$(status /readyz/linearizable_read)" '200 ok|'
+expect "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$CLIENT/readyz")" 405
+etcdctl --endpoints="$CLIENT" put big "$(head -c 30000 /dev/zero | tr '\0' x)" >/dev/null 2>&1 || true
+expect "$(etcdctl --endpoints="$CLIENT" alarm list | sed "s/ *$//")" "memberID:$(etcdctl --endpoints="$CLIENT" endpoint status -w json | sed -E 's/.*"member_id":([0-9]+).*/\1/') alarm:NOSPACE"
+expect "$(status /health)" '503 {"health":"false"}|'
+expect "$(status '/health?exclude=NOSPACE')" '200 {"health":"true"}'
+expect "$(status '/health?serializable=true&exclude=NOSPACE')" '200 {"health":"true"}'
+expect "$(status /readyz)" '200 ok|'
+stop probes
+
+echo
+echo "# systemd Type=notify: READY=1 on NOTIFY_SOCKET once serving."
+python3 - "$WORK/notify.sock" >"$WORK/notified" <<'EOF' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+s.settimeout(30)
+print(s.recv(4096).decode())
+EOF
+listener=$!
+until_true 5 test -S "$WORK/notify.sock"
+EXTRA_ENV=(NOTIFY_SOCKET="$WORK/notify.sock")
+base notify
+try_start notify "${BASE[@]}"
+EXTRA_ENV=()
+[ "$OUTCOME" = ready ] || fail "notify did not start"
+wait $listener
+expect "$(cat "$WORK/notified")" READY=1
+stop notify
+
+echo
+echo "# --config-file: etcd's YAML; flags beside it are refused."
+c=$(free_port); p=$(free_port)
+cat >"$WORK/etcd.conf.yml" <<EOF
+name: 'from-file'
+data-dir: $WORK/from-file
+wal-dir:
+snapshot-count: 10000
+heartbeat-interval: 100
+election-timeout: 1000
+listen-peer-urls: http://127.0.0.1:$p
+listen-client-urls: http://127.0.0.1:$c
+initial-advertise-peer-urls: http://127.0.0.1:$p
+advertise-client-urls: http://127.0.0.1:$c
+initial-cluster: from-file=http://127.0.0.1:$p
+initial-cluster-state: 'new'
+discovery-fallback: 'proxy'
+proxy: 'off'
+client-transport-security:
+  cert-file:
+  client-cert-auth: false
+  auto-tls: false
+max-txn-ops: 1
+grpc-keepalive-min-time: 5000000000
+log-outputs: [stderr]
+a-key-etcd-never-had: 1
+EOF
+try_start from-file --config-file "$WORK/etcd.conf.yml"
+[ "$OUTCOME" = ready ] || fail "config file: $(cat "$WORK/from-file.log")"
+expect "$(txn_puts "http://127.0.0.1:$c" 2)" 'Error: etcdserver: too many operations in txn request'
+grep -o "unknown key a-key-etcd-never-had, ignored" "$WORK/from-file.log"
+stop from-file
+out=$("$ETCD_BIN" --config-file "$WORK/etcd.conf.yml" --name other 2>&1; echo "exit $?")
+expect "$out" "etcd: --config-file $WORK/etcd.conf.yml was given with other flags (--name): put every setting in the file, or give no config file"$'\nexit 2'
+echo "deployment: all checks passed"
