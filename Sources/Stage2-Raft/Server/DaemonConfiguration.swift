@@ -72,6 +72,12 @@ public struct DaemonConfiguration: Sendable {
         if values.isEmpty || !values.keys.contains(where: { etcd3Only.contains($0) || ["c", "s", "n", "d", "C"].contains($0) }) {
             listeners.append((listenHost, 4001))
         }
+        // etcd 3 listens on every URL of --listen-client-urls (kubeadm gives loopback and the
+        // node's address).
+        for url in (values["listen-client-urls"] ?? "").split(separator: ",").dropFirst() {
+            let (host, port) = try V1Flags.hostPort(String(url).trimmingCharacters(), flag: "listen-client-urls")
+            if !listeners.contains(where: { $0 == (host, port) }) { listeners.append((host, port)) }
+        }
         if let founders = values["initial-cluster-members"] {
             // Exactly as --initial-cluster lists them, this member included: every founder must
             // write byte-identical founding entries. Client URLs are published later.
@@ -80,7 +86,7 @@ public struct DaemonConfiguration: Sendable {
                 return Member(name: parts[0], peerURL: parts[1], clientURL: "")
             }
         }
-                var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
+        var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
         configuration.forceNewCluster = values["f"] == "true"
         if let token = values["initial-cluster-token"] { configuration.server.clusterToken = token }
         return configuration

@@ -25,6 +25,16 @@ struct DaemonConfigurationTests {
         #expect(configuration.clientListeners.map(\.port) == [2379, 4001])
     }
 
+    @Test("Every URL of --listen-client-urls gets a listener, as kubeadm's loopback-and-node-address pair needs")
+    func severalClientURLs() throws {
+        let configuration = try parse([
+            "--listen-client-urls", "https://127.0.0.1:2379,https://10.0.0.5:2379, https://127.0.0.1:2379",
+            "--advertise-client-urls", "https://10.0.0.5:2379",
+        ])
+        #expect(configuration.clientListeners.map { "\($0.host):\($0.port)" } == ["127.0.0.1:2379", "10.0.0.5:2379"])
+        #expect(configuration.server.member.clientURL == "http://10.0.0.5:2379")
+    }
+
     @Test("The seed's join command: bare ports, -C, a name from the data directory")
     func seedJoin() throws {
         let configuration = try parse(["-c", "4002", "-s", "7002", "-C", "127.0.0.1:7001, 127.0.0.1:7003", "-d", "nodes/node2", "-maxsize", "5"])
