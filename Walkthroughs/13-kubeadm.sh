@@ -56,3 +56,10 @@ for path in '/health?exclude=NOSPACE&serializable=true' /livez /readyz; do
     body=$(curl -s -w ' %{http_code}' "http://127.0.0.1:$M$path" | tr -d '\n')
     case $path in /health*) expect "$body" '{"health":"true"} 200' ;; *) expect "$body" 'ok 200' ;; esac
 done
+echo '$ curl http://127.0.0.1:2381/readyz?verbose'
+expect "$(curl -s "http://127.0.0.1:$M/readyz?verbose")" $'[+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok'
+
+echo
+echo '$ etcd --version'
+"$ETCD_BIN" --version
+expect "$("$ETCD_BIN" --version | head -1)" 'etcd Version: 3.4.23'
