@@ -21,6 +21,12 @@ struct CertificateCheck: Sendable {
 
     var roots: [Certificate]
     var purpose: Purpose
+    /// Serials refused even when the chain verifies (`--client-crl-file`, `--peer-crl-file`).
+    var revoked: Set<[UInt8]> = []
+    /// The Common Name the leaf must carry (`--peer-cert-allowed-cn`).
+    var allowedCommonName: String? = nil
+    /// The host the leaf must be valid for (`--client-cert-allowed-hostname`, `--peer-cert-allowed-hostname`).
+    var allowedHostname: String? = nil
 
     /// nil if `presented` (leaf first) is acceptable now; otherwise the reason it is not.
     func refusal(of presented: [NIOSSLCertificate], now: Date = Date()) async -> String? {
@@ -45,7 +51,12 @@ struct CertificateCheck: Sendable {
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(certificates.dropFirst())))
         switch result {
         case .validCertificate:
-            return nil
+            // As etcd: every certificate presented is looked up in the revocation list.
+            if let revoked = certificates.first(where: { self.revoked.contains(Array($0.serialNumber.bytes)) }) {
+                let serial = revoked.serialNumber.bytes.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+                return "transport: certificate serial \(serial) revoked (\(revoked.subject)), as the revocation list says"
+            }
+            return await identityProblem(leaf)
         case .couldNotValidate(let failures) where failures.isEmpty:
             let trusted = roots.map { "\($0.subject)" }.joined(separator: "; ")
             return "unknown CA: the certificate for \(leaf.subject) was issued by \(leaf.issuer), which does not chain to the trusted CA (\(trusted))"
@@ -56,6 +67,25 @@ struct CertificateCheck: Sendable {
             }
             return reasons
         }
+    }
+
+    /// etcd's allowed-CN and allowed-hostname rules, once the chain is trusted.
+    private func identityProblem(_ leaf: Certificate) async -> String? {
+        if let allowed = allowedCommonName {
+            let names = leaf.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }.map { "\($0.value)" }
+            guard names.contains(allowed) else {
+                return "client certificate authentication failed: its Common Name is \(names.first ?? "missing"), and --peer-cert-allowed-cn allows only \(allowed)"
+            }
+        }
+        if let host = allowedHostname {
+            var verifier = Verifier(rootCertificates: CertificateStore([leaf])) {
+                ServerIdentityPolicy(serverHostname: Self.isIPAddress(host) ? nil : host, serverIP: Self.isIPAddress(host) ? host : nil)
+            }
+            guard case .validCertificate = await verifier.validate(leaf: leaf, intermediates: CertificateStore()) else {
+                return "client certificate authentication failed: the certificate for \(leaf.subject) is not valid for the host name \(host) that the allowed-hostname flag requires"
+            }
+        }
+        return nil
     }
 
     /// Extended key usage, checked as Go's TLS stack does: absent means any use.

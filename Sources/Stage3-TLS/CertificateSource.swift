@@ -94,6 +94,8 @@ public final class CertificateSource: Sendable {
         // while the HTTP pipeline may no longer be reading: a server that is done with a
         // connection has nothing to wait for (Go's does not wait at all).
         server.shutdownTimeout = .seconds(1)
+        let suites = files.cipherSuites.compactMap { CipherSuites.byGoName[$0] }
+        if !suites.isEmpty { server.cipherSuiteValues = suites }
         if files.requireClientCertificate {
             // BoringSSL asks for a certificate and refuses a handshake without one; whether the
             // one sent is good is decided by `CertificateCheck`, which can say why not.
@@ -104,6 +106,7 @@ public final class CertificateSource: Sendable {
         client.minimumTLSVersion = .tlsv12
         client.certificateChain = chain
         client.privateKey = .privateKey(credentials.key)
+        if !suites.isEmpty { client.cipherSuiteValues = suites }
         if !credentials.authorities.isEmpty {
             client.trustRoots = .certificates(credentials.authorities)
             client.certificateVerification = .noHostnameVerification  // the host is checked by CertificateCheck
@@ -125,7 +128,7 @@ public final class CertificateSource: Sendable {
     }
 
     private static func stamps(_ files: CertificateFiles) -> [FileStamp] {
-        ([files.certFile, files.keyFile] + (files.caFile.map { [$0] } ?? [])).map { path in
+        ([files.certFile, files.keyFile] + [files.caFile, files.crlFile].compactMap { $0 }).map { path in
             var info = stat()
             guard stat(path, &info) == 0 else { return FileStamp(inode: 0, size: -1, modified: 0, modifiedNanoseconds: 0) }
             return FileStamp(

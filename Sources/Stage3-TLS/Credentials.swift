@@ -20,6 +20,8 @@ struct Credentials: Sendable {
     var roots: [Certificate]
     /// The leaf certificate, parsed, for messages and expiry.
     var leaf: Certificate
+    /// What the CRL file revokes (empty without one).
+    var revocations = RevocationList()
 
     /// Reads and checks `files` as of `now`.
     static func load(_ files: CertificateFiles, now: Date) throws(TLSSetupError) -> Credentials {
@@ -72,7 +74,17 @@ struct Credentials: Sendable {
                 throw TLSSetupError(description: "\(names.ca) \(caFile): the file holds no certificate; give the PEM certificate of the CA that signs the other side's certificates")
             }
         }
-        return Credentials(chain: chain, key: key, authorities: authorities, roots: roots, leaf: leaf)
+        var credentials = Credentials(chain: chain, key: key, authorities: authorities, roots: roots, leaf: leaf)
+        if let crlFile = files.crlFile {
+            let flag = files.listener == "client" ? "--client-crl-file" : "--peer-crl-file"
+            guard let bytes = FileManager.default.contents(atPath: crlFile) else {
+                throw TLSSetupError(description: "\(flag) \(crlFile): cannot read it; give the path of the revocation list, readable by this process")
+            }
+            do throws(TLSSetupError) { credentials.revocations = try RevocationList(bytes: Array(bytes)) } catch {
+                throw TLSSetupError(description: "\(flag) \(crlFile): \(error.description)")
+            }
+        }
+        return credentials
     }
 
     static func stamp(_ date: Date) -> String {

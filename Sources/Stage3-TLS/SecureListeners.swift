@@ -53,7 +53,10 @@ func accept(_ channel: any Channel, source: CertificateSource, port: PlaintextRe
     let handlers = channel.pipeline.syncOperations
     try handlers.addHandler(PlaintextRefusal(port: port, logger: logger))
     if source.files.requireClientCertificate {
-        let check = CertificateCheck(roots: snapshot.credentials.roots, purpose: .clientAuthentication)
+        let files = source.files
+        let check = CertificateCheck(
+            roots: snapshot.credentials.roots, purpose: .clientAuthentication, revoked: snapshot.credentials.revocations.revokedSerials,
+            allowedCommonName: files.allowedCommonName, allowedHostname: files.allowedHostname)
         try handlers.addHandler(
             NIOSSLServerHandler(context: snapshot.server, customVerificationCallback: verify(with: check, note: note, on: channel.eventLoop)))
     } else {

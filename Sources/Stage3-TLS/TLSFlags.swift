@@ -1,3 +1,4 @@
+import Foundation
 import Raft
 import SingleNode
 
@@ -13,6 +14,17 @@ public struct CertificateFiles: Sendable, Equatable {
     public var caFile: String?
     /// Whether a connecting client must present a certificate signed by `caFile`.
     public var requireClientCertificate: Bool
+    /// `--client-crl-file` / `--peer-crl-file`: a certificate revocation list (PEM or DER); a
+    /// connecting side presenting a certificate whose serial it lists is refused.
+    public var crlFile: String?
+    /// `--peer-cert-allowed-cn`: a connecting side's certificate must have this Common Name.
+    public var allowedCommonName: String?
+    /// `--client-cert-allowed-hostname` / `--peer-cert-allowed-hostname`: a connecting side's
+    /// certificate must be valid for this host name (or IP address).
+    public var allowedHostname: String?
+    /// `--cipher-suites`: the TLS 1.2 cipher suites offered, by Go's names; empty is the TLS
+    /// library's defaults. (TLS 1.3's suites are fixed, in Go as in BoringSSL.)
+    public var cipherSuites: [String] = []
     /// The flags that set these files, for messages that name the fix.
     public var flagNames: (cert: String, key: String, ca: String) {
         listener == "client"
@@ -32,6 +44,8 @@ public struct CertificateFiles: Sendable, Equatable {
     public static func == (lhs: Self, rhs: Self) -> Bool {
         (lhs.listener, lhs.certFile, lhs.keyFile, lhs.caFile, lhs.requireClientCertificate)
             == (rhs.listener, rhs.certFile, rhs.keyFile, rhs.caFile, rhs.requireClientCertificate)
+            && (lhs.crlFile, lhs.allowedCommonName, lhs.allowedHostname) == (rhs.crlFile, rhs.allowedCommonName, rhs.allowedHostname)
+            && lhs.cipherSuites == rhs.cipherSuites
     }
 }
 
@@ -61,17 +75,54 @@ public enum TLSFlags {
         .init(["serverCAFile", "peer-ca-file"], usage: "PEM CA: peers must present a certificate it signed, and serve one (v1 semantics)"),
         .init(["peer-trusted-ca-file"], usage: "etcd 3: PEM CA that peers' certificates must chain to"),
         .init(["peer-client-cert-auth"], isBool: true, usage: "etcd 3: require peers to present certificates signed by --peer-trusted-ca-file"),
+        .init(["client-crl-file"], usage: "etcd 3: a certificate revocation list: clients presenting a revoked certificate are refused"),
+        .init(["peer-crl-file"], usage: "etcd 3: a certificate revocation list: peers presenting a revoked certificate are refused"),
+        .init(["client-cert-allowed-hostname"], usage: "etcd 3: clients' certificates must be valid for this host name"),
+        .init(["peer-cert-allowed-cn"], usage: "etcd 3: peers' certificates must have this Common Name"),
+        .init(["peer-cert-allowed-hostname"], usage: "etcd 3: peers' certificates must be valid for this host name"),
+        .init(["cipher-suites"], usage: "etcd 3: comma-separated TLS 1.2 cipher suites (Go's names) for both ports; empty: the defaults"),
     ]
 
     /// Reads the TLS flags; inconsistent combinations are errors that name the fix.
     public static func settings(from values: [String: String]) throws(V1Flags.InvalidValue) -> TLSSettings {
         TLSSettings(
-            client: try listener(
+            client: try restricted(listener(
                 "client", values: values, cert: "clientCert", key: "clientKey", v1CA: "clientCAFile", v3CA: "trusted-ca-file",
-                v3Auth: "client-cert-auth"),
-            peer: try listener(
+                v3Auth: "client-cert-auth"), values: values, crl: "client-crl-file", cn: nil, hostname: "client-cert-allowed-hostname"),
+            peer: try restricted(listener(
                 "peer", values: values, cert: "serverCert", key: "serverKey", v1CA: "serverCAFile", v3CA: "peer-trusted-ca-file",
-                v3Auth: "peer-client-cert-auth"))
+                v3Auth: "peer-client-cert-auth"), values: values, crl: "peer-crl-file", cn: "peer-cert-allowed-cn", hostname: "peer-cert-allowed-hostname"))
+    }
+
+    /// Adds the checks on the other side's certificate and the cipher suites; each needs TLS
+    /// on its port, and the certificate checks need certificates to be asked for.
+    private static func restricted(
+        _ files: CertificateFiles?, values: [String: String], crl: String, cn: String?, hostname: String
+    ) throws(V1Flags.InvalidValue) -> CertificateFiles? {
+        func given(_ flag: String?) -> String? { flag.flatMap { values[$0] }.flatMap { $0.isEmpty ? nil : $0 } }
+        let suites = (values["cipher-suites"] ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for suite in suites where CipherSuites.byGoName[suite] == nil {
+            throw V1Flags.InvalidValue(description: CipherSuites.refusal(suite))
+        }
+        let checks = [crl, cn, hostname].compactMap { $0 }.filter { given($0) != nil }
+        guard var files else {
+            if let first = checks.first {
+                throw V1Flags.InvalidValue(description: "--\(first) checks the certificates the other side presents, but this port has no TLS: add its certificate and key flags")
+            }
+            return nil
+        }
+        if let first = checks.first, !files.requireClientCertificate {
+            let auth = files.listener == "client" ? "--client-cert-auth" : "--peer-client-cert-auth"
+            throw V1Flags.InvalidValue(description: "--\(first) checks the other side's certificate, which is not asked for: add \(auth) and its trusted CA file")
+        }
+        files.crlFile = given(crl)
+        files.allowedCommonName = given(cn)
+        files.allowedHostname = given(hostname)
+        if let cnFlag = cn, files.allowedCommonName != nil, files.allowedHostname != nil {
+            throw V1Flags.InvalidValue(description: "--\(cnFlag) and --\(hostname) are mutually exclusive: give one")
+        }
+        files.cipherSuites = suites
+        return files
     }
 
     private static func listener(

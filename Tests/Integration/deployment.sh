@@ -58,13 +58,13 @@ declare -A CASES=(
     [discovery-srv-name]="x|refuse:this server has no discovery" [strict-reconfig-check]="false|ready" [pre-vote]="false|ready"
     [auto-compaction-retention]="1h|ready" [auto-compaction-mode]="revision|ready" [enable-v2]="true|warn"
     [cert-file]="x.pem|refuse:was given without" [key-file]="x.pem|refuse:was given without"
-    [client-cert-auth]="true|refuse:without a certificate and key" [client-crl-file]="x.pem|refuse:--client-crl-file is not implemented yet"
-    [client-cert-allowed-hostname]="x|refuse:is not implemented yet" [trusted-ca-file]="x.pem|refuse:without a certificate and key"
+    [client-cert-auth]="true|refuse:without a certificate and key" [client-crl-file]="x.pem|refuse:but this port has no TLS"
+    [client-cert-allowed-hostname]="x|refuse:but this port has no TLS" [trusted-ca-file]="x.pem|refuse:without a certificate and key"
     [auto-tls]="true|refuse:make certificates with openssl" [peer-cert-file]="x.pem|refuse:was given without"
     [peer-key-file]="x.pem|refuse:was given without" [peer-client-cert-auth]="true|refuse:without a certificate and key"
-    [peer-trusted-ca-file]="x.pem|refuse:without a certificate and key" [peer-cert-allowed-cn]="x|refuse:is not implemented yet"
-    [peer-cert-allowed-hostname]="x|refuse:is not implemented yet" [peer-auto-tls]="true|refuse:make certificates with openssl"
-    [peer-crl-file]="x.pem|refuse:is not implemented yet" [cipher-suites]="TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256|refuse:is not implemented yet"
+    [peer-trusted-ca-file]="x.pem|refuse:without a certificate and key" [peer-cert-allowed-cn]="x|refuse:but this port has no TLS"
+    [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|refuse:make certificates with openssl"
+    [peer-crl-file]="x.pem|refuse:but this port has no TLS" [cipher-suites]="TLS_ECDHE_RSA_WITH_BOGUS|refuse:unexpected TLS cipher suite"
     [cors]="http://example.com:80|warn" [host-whitelist]="example.com|refuse:is not implemented yet" [auth-token]="jwt|warn"
     [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|ready"
     [listen-metrics-urls]="http://127.0.0.1:$(free_port)|ready" [logger]="zap|ready" [log-outputs]="stdout|ready" [log-level]="debug|ready"
@@ -268,6 +268,39 @@ EXTRA_ENV=()
 wait $listener
 expect "$(cat "$WORK/notified")" READY=1
 stop notify
+
+echo
+echo "# TLS as etcd restricts it: a revocation list, cipher suites, a host name client certificates must carry."
+mkdir -p "$WORK/pki/db" && touch "$WORK/pki/db/index.txt" && echo 01 >"$WORK/pki/db/crlnumber"
+"$ROOT/Scripts/make-certs.sh" "$WORK/pki" server good revoked >/dev/null
+printf '[ca]\ndefault_ca=ca\n[ca]\ndatabase=db/index.txt\ncrlnumber=db/crlnumber\ndefault_md=sha256\ndefault_crl_days=1\n' >"$WORK/pki/ca.cnf"
+(cd "$WORK/pki" && openssl ca -config ca.cnf -keyfile ca-key.pem -cert ca.pem -revoke revoked.pem 2>/dev/null \
+    && openssl ca -config ca.cnf -keyfile ca-key.pem -cert ca.pem -gencrl -out crl.pem 2>/dev/null) || fail "openssl could not make a CRL"
+base tls
+https=${CLIENT/http:/https:}
+tls_args=("${BASE[@]/$CLIENT/$https}" --cert-file "$WORK/pki/server.pem" --key-file "$WORK/pki/server-key.pem"
+    --trusted-ca-file "$WORK/pki/ca.pem" --client-cert-auth --client-crl-file "$WORK/pki/crl.pem"
+    --cipher-suites TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305 --client-cert-allowed-hostname localhost)
+try_start tls "${tls_args[@]}"
+[ "$OUTCOME" = ready ] || fail "tls did not start: $(tail -5 "$WORK/tls.log")"
+as() { etcdctl --endpoints="$https" --cacert "$WORK/pki/ca.pem" --cert "$WORK/pki/$1.pem" --key "$WORK/pki/$1-key.pem" --dial-timeout=2s --command-timeout=3s "${@:2}"; }
+expect "$(as good put through yes)" OK
+! as revoked get through >/dev/null 2>&1 || fail "a revoked certificate was served"
+until_true 5 grep -q "certificate serial [0-9a-f]* revoked" "$WORK/tls.log"
+grep -o "TLS handshake failed on the client port: transport: certificate serial [0-9a-f]* revoked (CN=etcd revoked)" "$WORK/tls.log" | head -1 | sed -E 's/serial [0-9a-f]+/serial <hex>/'
+cipher() { openssl s_client -connect "${https#https://}" -tls1_2 -cipher "$1" -CAfile "$WORK/pki/ca.pem" -cert "$WORK/pki/good.pem" -key "$WORK/pki/good-key.pem" </dev/null 2>&1; }
+cipher ECDHE-ECDSA-AES128-GCM-SHA256 | grep -q "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" || fail "an allowed cipher suite was not negotiated"
+! cipher ECDHE-ECDSA-AES256-GCM-SHA384 | grep -q "Cipher is ECDHE-ECDSA-AES256-GCM-SHA384" || fail "a cipher suite outside --cipher-suites was negotiated"
+echo "TLS 1.2 with ECDHE-ECDSA-AES128-GCM-SHA256: accepted; ECDHE-ECDSA-AES256-GCM-SHA384: refused"
+stop tls
+try_start tls "${tls_args[@]/localhost/other.example}"
+[ "$OUTCOME" = ready ] || fail "tls did not restart"
+! as good get through >/dev/null 2>&1 || fail "a certificate not valid for --client-cert-allowed-hostname was served"
+until_true 5 grep -q "client certificate authentication failed" "$WORK/tls.log"
+grep -o "client certificate authentication failed: .*other.example.*" "$WORK/tls.log" | head -1
+stop tls
+expect "$(env -u ETCD_BIN "$ETCD_BIN" --cipher-suites TLS_RSA_WITH_RC4_128_SHA 2>&1 | cut -c1-106)" \
+    'etcd: --cipher-suites: TLS_RSA_WITH_RC4_128_SHA is a cipher suite BoringSSL, this server'"'"'s TLS library, no'
 
 if command -v systemd-analyze >/dev/null; then
     echo "# contrib/systemd/etcd.service is a unit systemd accepts (systemd-analyze verify, with this binary)."

@@ -34,12 +34,17 @@ import Testing
         var frames: [PeerFrame] { inbox.frames.withLock { $0 } }
     }
 
-    static func tls(_ pki: TestPKI, _ name: String, by authority: TestPKI.Authority? = nil, hosts: [String] = ["127.0.0.1"]) -> (CapturedLogs) throws -> PeerSecurity? {
+    static func tls(
+        _ pki: TestPKI, _ name: String, by authority: TestPKI.Authority? = nil, hosts: [String] = ["127.0.0.1"],
+        allowedCommonName: String? = nil, allowedHostname: String? = nil
+    ) -> (CapturedLogs) throws -> PeerSecurity? {
         { logs in
             let files = try pki.issue(name, by: authority, hosts: hosts)
-            let source = try CertificateSource(
-                CertificateFiles(listener: "peer", certFile: files.cert, keyFile: files.key, caFile: pki.path("ca.pem"), requireClientCertificate: true),
-                logger: logs.logger)
+            var certificateFiles = CertificateFiles(
+                listener: "peer", certFile: files.cert, keyFile: files.key, caFile: pki.path("ca.pem"), requireClientCertificate: true)
+            certificateFiles.allowedCommonName = allowedCommonName
+            certificateFiles.allowedHostname = allowedHostname
+            let source = try CertificateSource(certificateFiles, logger: logs.logger)
             return PeerTLS.security(source, logger: logs.logger)
         }
     }
@@ -121,5 +126,34 @@ import Testing
                 != nil, "\(dialer.logs.all)")
         await dialer.transport.close()
         await elsewhere.transport.close()
+    }
+
+    @Test("--peer-cert-allowed-cn: a peer whose certificate has another Common Name is refused, the named one accepted")
+    func allowedCommonName() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let guarded = try await Member(security: Self.tls(pki, "guarded", allowedCommonName: "member-one"))
+        let stranger = try await Member(security: Self.tls(pki, "member-two"))
+        #expect(await !deliver(from: stranger, to: guarded, within: 1))
+        #expect(
+            await guarded.logs.line(
+                containing: "client certificate authentication failed", "Common Name is member-two", "allows only member-one") != nil,
+            "\(guarded.logs.all)")
+        let named = try await Member(security: Self.tls(pki, "member-one"))
+        #expect(await deliver(from: named, to: guarded))
+        for member in [guarded, stranger, named] { await member.transport.close() }
+    }
+
+    @Test("--peer-cert-allowed-hostname: a peer's certificate must be valid for that name")
+    func allowedHostname() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let guarded = try await Member(security: Self.tls(pki, "guarded", allowedHostname: "peers.example"))
+        let elsewhere = try await Member(security: Self.tls(pki, "elsewhere", hosts: ["127.0.0.1", "other.example"]))
+        #expect(await !deliver(from: elsewhere, to: guarded, within: 1))
+        #expect(await guarded.logs.line(containing: "client certificate authentication failed", "peers.example") != nil, "\(guarded.logs.all)")
+        let named = try await Member(security: Self.tls(pki, "named", hosts: ["127.0.0.1", "peers.example"]))
+        #expect(await deliver(from: named, to: guarded))
+        for member in [guarded, elsewhere, named] { await member.transport.close() }
     }
 }
