@@ -5,6 +5,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
+# Read here, not passed on: etcd reports an ETCD_* variable that names no flag.
+export -n ETCD_BIN
 [ -x "$ETCD_BIN" ] || { echo "no etcd binary at $ETCD_BIN: run 'swift build' first (or set ETCD_BIN)" >&2; exit 1; }
 WORK=$(mktemp -d)
 STARTED_PIDS=()

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import V3
 import SingleNode
@@ -23,6 +24,8 @@ struct OperationsFlags {
         .init(["auto-compaction-mode"], default: "periodic", usage: "etcd 3: periodic (keep a span of time) or revision (keep a number of revisions)"),
         .init(["auto-compaction-retention"], default: "0", usage: "etcd 3: what to keep: a duration (periodic; a bare number is hours) or revisions; 0 is off"),
         .init(["metrics"], default: "basic", usage: "etcd 3: basic or extensive; both export every metric this server has"),
+        .init(["cors"], default: "*", usage: "etcd 3: comma-separated origins whose browsers get CORS headers; * for any"),
+        .init(["host-whitelist"], default: "*", usage: "etcd 3: host names plaintext HTTP requests may use (against DNS rebinding); * for any"),
     ]
 
     static func owns(_ name: String) -> Bool { flags.contains { $0.names[0] == name } }
@@ -39,6 +42,8 @@ struct OperationsFlags {
     var preVote = true
     var strictReconfigCheck = true
     var autoCompaction: AutoCompaction.Policy?
+    var corsOrigins: Set<String> = ["*"]
+    var allowedHosts: Set<String> = ["*"]
 
     init(_ values: [String: String]) throws(V1Flags.InvalidValue) {
         switch values["log-level"] ?? (values["debug"] == "true" ? "debug" : "info") {
@@ -96,6 +101,11 @@ struct OperationsFlags {
         case "basic", "extensive": break
         case let other: throw V1Flags.InvalidValue(description: "--metrics \(other): expected basic or extensive")
         }
+        func list(_ flag: String) -> Set<String> {
+            Set((values[flag] ?? "*").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
+        corsOrigins = list("cors")
+        allowedHosts = list("host-whitelist")
         autoCompaction = try AutoCompaction.Policy(mode: values["auto-compaction-mode"] ?? "periodic", retention: values["auto-compaction-retention"] ?? "0")
     }
 

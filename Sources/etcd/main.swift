@@ -105,7 +105,8 @@ do {
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
     // /metrics), told apart per connection.
     var listeners: [V3Server] = []
-    let v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes)
+    let access = HTTPAccessControl(allowedHosts: operations.allowedHosts, corsOrigins: operations.corsOrigins, checksHosts: clientTLS == nil)
+    let v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
     let callMetrics = GRPCCallMetrics()
     for (host, port) in configuration.clientListeners {
         listeners.append(try await V3Server.start(

@@ -65,7 +65,7 @@ declare -A CASES=(
     [peer-trusted-ca-file]="x.pem|refuse:without a certificate and key" [peer-cert-allowed-cn]="x|refuse:but this port has no TLS"
     [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|refuse:make certificates with openssl"
     [peer-crl-file]="x.pem|refuse:but this port has no TLS" [cipher-suites]="TLS_ECDHE_RSA_WITH_BOGUS|refuse:unexpected TLS cipher suite"
-    [cors]="http://example.com:80|warn" [host-whitelist]="example.com|refuse:is not implemented yet" [auth-token]="jwt|warn"
+    [cors]="http://example.com:80|ready" [host-whitelist]="example.com|ready" [auth-token]="jwt|warn"
     [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|ready"
     [listen-metrics-urls]="http://127.0.0.1:$(free_port)|ready" [logger]="zap|ready" [log-outputs]="stdout|ready" [log-level]="debug|ready"
     [proxy]="on|refuse:this server has no v2 proxy" [proxy-failure-wait]="1000|refuse:this server has no v2 proxy"
@@ -268,6 +268,28 @@ EXTRA_ENV=()
 wait $listener
 expect "$(cat "$WORK/notified")" READY=1
 stop notify
+
+echo
+echo "# --host-whitelist (against DNS rebinding) and --cors, as etcd applies them to plaintext HTTP."
+base access
+try_start access "${BASE[@]}" --host-whitelist etcd.example,127.0.0.1 --cors http://app.example:80
+[ "$OUTCOME" = ready ] || fail "access did not start"
+port=${CLIENT##*:}
+expect "$(curl -s -o /dev/null -w '%{http_code}' "$CLIENT/version")" 200
+expect "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: etcd.example:$port" "$CLIENT/version")" 200
+expect "$(curl -s -w '%{http_code}' -H "Host: attacker.example:$port" "$CLIENT/v1/keys/secret" | head -3 | tr '\n' '|')" \
+    '|etcd received your request, but the Host header was unrecognized.||'
+expect "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: attacker.example" "$CLIENT/health")" 421
+headers() { curl -s -D - -o /dev/null "$@" | tr -d '\r' | grep -i '^access-control' | sort; }
+expect "$(headers -H 'Origin: http://app.example:80' "$CLIENT/version")" \
+    $'Access-Control-Allow-Headers: accept, content-type, authorization\nAccess-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\nAccess-Control-Allow-Origin: http://app.example:80'
+expect "$(headers -H 'Origin: http://other.example:80' "$CLIENT/version")" ""
+expect "$(curl -s -w '%{http_code}' -X OPTIONS -H 'Origin: http://app.example:80' "$CLIENT/v1/keys/anything")" 200
+stop access
+base cors-default
+try_start cors-default "${BASE[@]}"
+expect "$(headers "$CLIENT/health" | grep Origin)" 'Access-Control-Allow-Origin: *'
+stop cors-default
 
 echo
 echo "# TLS as etcd restricts it: a revocation list, cipher suites, a host name client certificates must carry."

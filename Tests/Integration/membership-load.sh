@@ -8,6 +8,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
+# Read here, not passed on: etcd reports an ETCD_* variable that names no flag.
+export -n ETCD_BIN
 export ETCDCTL_API=3
 WORK=$(mktemp -d)
 PIDS=()

@@ -4,6 +4,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
+# Read here, not passed on: etcd reports an ETCD_* variable that names no flag.
+export -n ETCD_BIN
 VENV=$ROOT/.build/py-etcd3
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import etcd3' 2>/dev/null; then
     python3 -m venv "$VENV" 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }

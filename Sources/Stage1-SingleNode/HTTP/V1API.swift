@@ -7,6 +7,9 @@ struct V1Request: Sendable {
     var uri: String
     var contentType: String?
     var body: [UInt8]
+    /// The `Host` and `Origin` headers, for `HTTPAccessControl`.
+    var host: String? = nil
+    var origin: String? = nil
 }
 
 /// One HTTP answer. `contentType` nil sends none (the original's 405 and redirects).
@@ -15,6 +18,8 @@ struct V1Reply: Sendable, Equatable {
     var body: [UInt8] = []
     var contentType: String? = V1API.textPlain
     var location: String? = nil
+    /// Any other headers (CORS).
+    var headers = HTTPHeaders()
 
     static func error(_ error: StoreError) -> V1Reply {
         V1Reply(status: V1API.status(for: error.code), body: V1JSON.encode(error))
@@ -76,6 +81,8 @@ struct V1API: Sendable {
     /// Endpoints a later stage adds (the daemon's /health, /metrics, etcd 3's /version),
     /// asked first.
     var extraRoutes: ExtraHTTPRoutes? = nil
+    /// etcd 3's host and CORS rules (the daemon's); nil for the original's behaviour.
+    var access: HTTPAccessControl? = nil
 
     /// How a request is answered: at once, or later (a write in flight, a watch) with a way to
     /// withdraw if the client leaves first.
@@ -94,6 +101,26 @@ struct V1API: Sendable {
     }
 
     func handle(_ request: V1Request, on eventLoop: any EventLoop) -> Handling {
+        guard let access else { return route(request, on: eventLoop) }
+        if let refusal = access.refusal(hostHeader: request.host) { return .now(refusal) }
+        let cors = access.corsHeaders(origin: request.origin)
+        // A browser's preflight: answered here, as etcd answers it, whatever the path.
+        if request.method == .OPTIONS { return .now(V1Reply(status: .ok, contentType: nil, headers: HTTPHeaders(cors))) }
+        guard !cors.isEmpty else { return route(request, on: eventLoop) }
+        switch route(request, on: eventLoop) {
+        case .now(var reply):
+            reply.headers.add(contentsOf: cors)
+            return .now(reply)
+        case .later(let future, let cancel):
+            return .later(future.map { reply in
+                var reply = reply
+                reply.headers.add(contentsOf: cors)
+                return reply
+            }, cancel: cancel)
+        }
+    }
+
+    private func route(_ request: V1Request, on eventLoop: any EventLoop) -> Handling {
         let parts = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let query = parts.count > 1 ? parts[1] : nil
         guard let path = percentDecode(parts[0].utf8, plusIsSpace: false) else {

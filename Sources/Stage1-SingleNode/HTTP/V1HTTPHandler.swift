@@ -223,8 +223,12 @@ final class V1HTTPHandler: ChannelDuplexHandler {
     }
 
     private func answer(head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
-        let request = V1Request(
+        var request = V1Request(
             method: head.method, uri: head.uri, contentType: head.headers.first(name: "content-type"), body: body)
+        if api.access != nil {
+            request.host = head.headers.first(name: "host")
+            request.origin = head.headers.first(name: "origin")
+        }
         switch api.handle(request, on: context.eventLoop) {
         case .now(let reply):
             send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
@@ -253,6 +257,7 @@ final class V1HTTPHandler: ChannelDuplexHandler {
         var headers = HTTPHeaders()
         if let contentType = reply.contentType { headers.add(name: "Content-Type", value: contentType) }
         if let location = reply.location { headers.add(name: "Location", value: location) }
+        if !reply.headers.isEmpty { headers.add(contentsOf: reply.headers) }
         headers.add(name: "Content-Length", value: String(reply.body.count))
         let now = api.backend.now()
         let second = now.nanoseconds / 1_000_000_000

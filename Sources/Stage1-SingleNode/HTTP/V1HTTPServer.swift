@@ -89,9 +89,12 @@ public struct V1HTTPService: Sendable {
     let api: V1API
     let limits: HTTPLimits
 
-    /// Serves `backend`, and `extraRoutes` (asked first for every GET) if given.
-    public init(backend: any V1Backend, limits: HTTPLimits = HTTPLimits(), extraRoutes: ExtraHTTPRoutes? = nil) {
-        self.init(api: V1API(backend: backend, extraRoutes: extraRoutes), limits: limits)
+    /// Serves `backend`, and `extraRoutes` (asked first for every request) if given, under
+    /// etcd 3's `access` rules if given.
+    public init(
+        backend: any V1Backend, limits: HTTPLimits = HTTPLimits(), extraRoutes: ExtraHTTPRoutes? = nil, access: HTTPAccessControl? = nil
+    ) {
+        self.init(api: V1API(backend: backend, extraRoutes: extraRoutes, access: access), limits: limits)
     }
 
     init(api: V1API, limits: HTTPLimits) {
