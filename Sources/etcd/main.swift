@@ -112,6 +112,10 @@ do {
         listeners.append(try await V3Server.start(
             host: host, port: port, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, logger: logger))
     }
+    for path in configuration.clientSocketPaths {
+        listeners.append(try await V3Server.start(
+            host: "", port: 0, unixSocketPath: path, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, logger: logger))
+    }
     var metricsListeners: [MetricsListener] = []
     for (host, port) in operations.metricsListeners {
         metricsListeners.append(try await MetricsListener.start(host: host, port: port, routes: endpoints.routes, logger: logger))

@@ -10,14 +10,14 @@ REAL_ETCD=${REAL_ETCD:-/usr/bin/etcd}
 export ETCDCTL_API=3
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-# try_start NAME ARGS...: starts ours (with the variables in EXTRA_ENV, if any) and its log in
+# try_start NAME ARGS...: starts ours (in START_DIR, with the variables in EXTRA_ENV, if any) and its log in
 # $WORK/NAME.log; sets OUTCOME to "ready" once it serves, or "exit N" if it stops first (20 s at
 # most). A ready member is left running: stop NAME.
 EXTRA_ENV=()
 try_start() {
     local name=$1; shift
     : >"$WORK/$name.log"
-    env -u ETCD_BIN ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"} "$ETCD_BIN" "$@" >"$WORK/$name.log" 2>&1 &
+    (cd "${START_DIR:-.}" && exec env -u ETCD_BIN ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"} "$ETCD_BIN" "$@") >"$WORK/$name.log" 2>&1 &
     local pid=$! deadline=$((SECONDS + 20))
     STARTED_PIDS+=($pid)
     NODE_PID[$name]=$pid
@@ -268,6 +268,21 @@ EXTRA_ENV=()
 wait $listener
 expect "$(cat "$WORK/notified")" READY=1
 stop notify
+
+echo
+echo "# unix:// in --listen-client-urls: a socket file etcdctl and curl dial (named as etcd names it)."
+base unixsock
+socket="localhost:$(free_port)"
+BASE[5]="$CLIENT,unix://$socket"   # the --listen-client-urls value
+START_DIR=$WORK
+try_start unixsock "${BASE[@]}"
+START_DIR=
+[ "$OUTCOME" = ready ] || fail "unixsock did not start: $(tail -3 "$WORK/unixsock.log")"
+[ -S "$WORK/$socket" ] || fail "no socket file $socket in the working directory"
+expect "$(cd "$WORK" && etcdctl --endpoints="unix://$socket" put through-socket yes)" OK
+expect "$(curl -s --unix-socket "$WORK/$socket" http://localhost/v1/keys/x -d value=1 | sed 's/"index":[0-9]*/"index":N/')" \
+    '{"action":"SET","key":"/x","value":"1","newKey":true,"index":N}'
+stop unixsock
 
 echo
 echo "# --host-whitelist (against DNS rebinding) and --cors, as etcd applies them to plaintext HTTP."

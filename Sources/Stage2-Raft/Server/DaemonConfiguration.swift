@@ -7,6 +7,10 @@ public struct DaemonConfiguration: Sendable {
     public var server: RaftServerConfiguration
     /// Client listeners: `(host, port)`; with no flags at all, both 2379 and 4001.
     public var clientListeners: [(host: String, port: Int)]
+    /// Unix domain sockets to serve clients on too: `unix://localhost:2379` in
+    /// `--listen-client-urls` is the socket file `localhost:2379`, as etcd names it (relative
+    /// to the working directory; `unix:///run/etcd.sock` is an absolute path).
+    public var clientSocketPaths: [String] = []
     /// `-f`: discard the data directory's log and snapshots first.
     public var forceNewCluster = false
 
@@ -74,8 +78,9 @@ public struct DaemonConfiguration: Sendable {
         }
         // etcd 3 listens on every URL of --listen-client-urls (kubeadm gives loopback and the
         // node's address).
-        for url in (values["listen-client-urls"] ?? "").split(separator: ",").dropFirst() {
-            let (host, port) = try V1Flags.hostPort(String(url).trimmingCharacters(), flag: "listen-client-urls")
+        let listenURLs = (values["listen-client-urls"] ?? "").split(separator: ",").map { String($0).trimmingCharacters() }
+        for url in listenURLs.filter({ Self.unixSocketPath($0) == nil }).dropFirst() {
+            let (host, port) = try V1Flags.hostPort(url, flag: "listen-client-urls")
             if !listeners.contains(where: { $0 == (host, port) }) { listeners.append((host, port)) }
         }
         if let founders = values["initial-cluster-members"] {
@@ -87,6 +92,7 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
+        configuration.clientSocketPaths = listenURLs.compactMap(Self.unixSocketPath)
         configuration.forceNewCluster = values["f"] == "true"
         if let token = values["initial-cluster-token"] { configuration.server.clusterToken = token }
         return configuration
@@ -101,7 +107,8 @@ extension DaemonConfiguration {
             values[flag]?.split(separator: ",").first.map { String($0).trimmingCharacters() }
         }
         if let advertise = first("advertise-client-urls") { values["c"] = advertise }
-        if let listen = first("listen-client-urls") {
+        let tcpListen = values["listen-client-urls"]?.split(separator: ",").map { String($0).trimmingCharacters() }.first { unixSocketPath($0) == nil }
+        if let listen = tcpListen {
             let (host, port) = try V1Flags.hostPort(listen, flag: "listen-client-urls")
             values["cl"] = host
             if values["c"] == nil { values["c"] = "\(host):\(port)" }
@@ -130,6 +137,17 @@ extension DaemonConfiguration {
         case let state:
             throw V1Flags.InvalidValue(description: "--initial-cluster-state \(state): expected new or existing")
         }
+    }
+}
+
+extension DaemonConfiguration {
+    /// The socket file a `unix://` or `unixs://` URL names, else nil.
+    static func unixSocketPath(_ url: String) -> String? {
+        for scheme in ["unix://", "unixs://"] where url.hasPrefix(scheme) {
+            let path = String(url.dropFirst(scheme.count))
+            return path.isEmpty ? nil : path
+        }
+        return nil
     }
 }
 

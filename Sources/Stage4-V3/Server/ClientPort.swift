@@ -30,6 +30,9 @@ final class ClientPortTransport: ServerTransport {
     struct Settings: Sendable {
         var host: String
         var port: Int
+        /// A Unix domain socket to listen on instead of `host:port` (`unix://` and `unixs://`
+        /// in `--listen-client-urls`).
+        var unixSocketPath: String? = nil
         /// Stage 3's TLS handlers, if the port uses TLS.
         var tls: ConnectionSetup?
         var v1: V1HTTPService
@@ -73,13 +76,19 @@ final class ClientPortTransport: ServerTransport {
         state.withLock { $0.calls = continuation }
         let listener: any Channel
         do {
-            listener = try await ServerBootstrap(group: settings.group)
+            let bootstrap = ServerBootstrap(group: settings.group)
                 .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { [self] channel in channel.eventLoop.makeCompletedFuture { try self.configure(channel) } }
-                .bind(host: settings.host, port: settings.port).get()
+            if let path = settings.unixSocketPath {
+                // etcd removes a socket file left by a member that died, and so do we.
+                listener = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            } else {
+                listener = try await bootstrap
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .bind(host: settings.host, port: settings.port).get()
+            }
         } catch {
             bound.fail(error)
             throw error

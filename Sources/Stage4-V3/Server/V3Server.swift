@@ -26,14 +26,16 @@ public final class V3Server: Sendable {
         try await start(host: host, port: port, backend: backend, v1: v1, tls: tls, metrics: nil, logger: logger)
     }
 
-    /// As above; `metrics`, if given, counts calls (grpc_server_*_total) for Prometheus.
+    /// As above; `metrics`, if given, counts calls (grpc_server_*_total) for Prometheus;
+    /// `unixSocketPath`, if given, is listened on instead of `host:port`.
     public static func start(
-        host: String, port: Int, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup?, metrics: GRPCCallMetrics?, logger: Logger
+        host: String, port: Int, unixSocketPath: String? = nil, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup?,
+        metrics: GRPCCallMetrics?, logger: Logger
     ) async throws -> V3Server {
         // KV calls are served by the fast path; the rest by grpc-swift's server.
         let kv = KVCalls(backend: backend)
         let transport = ClientPortTransport(.init(
-            host: host, port: port, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
+            host: host, port: port, unixSocketPath: unixSocketPath, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
             fastPath: UnaryRoutes.kv(kv), metrics: metrics?.interceptor,
             maxRequestSize: backend.maxRequestBytes + 512 * 1024, maxConcurrentStreams: backend.maxConcurrentStreams))
         let server = GRPCServer(transport: transport, services: [
@@ -43,15 +45,19 @@ public final class V3Server: Sendable {
         let task = Task { try await server.serve() }
         let bound: Int
         do {
-            guard let port = try await transport.listeningAddress.port else {
+            let address = try await transport.listeningAddress
+            guard let port = address.port ?? (unixSocketPath != nil ? 0 : nil) else {
                 throw V3ServerError(description: "the listener did not bind an IP address")
             }
             bound = port
         } catch {
             task.cancel()
-            throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c or --listen-client-urls)")
+            let place = unixSocketPath.map { "the Unix socket \($0)" } ?? "\(host):\(port)"
+            throw ListenError(description: "cannot listen for clients on \(place): \(error) (is another etcd using it? choose another with -c or --listen-client-urls)")
         }
-        logger.info("listening for client requests (v3 gRPC and v1 HTTP)", metadata: ["address": "\(host):\(bound)", "tls": "\(tls != nil)"])
+        logger.info(
+            "listening for client requests (v3 gRPC and v1 HTTP)",
+            metadata: ["address": "\(unixSocketPath.map { "unix://" + $0 } ?? "\(host):\(bound)")", "tls": "\(tls != nil)"])
         return V3Server(server: server, task: task, port: bound)
     }
 

@@ -35,6 +35,13 @@ struct DaemonConfigurationTests {
         #expect(configuration.server.member.clientURL == "http://10.0.0.5:2379")
     }
 
+    @Test("unix:// and unixs:// listen URLs are socket files named as etcd names them, beside the TCP listeners")
+    func unixSockets() throws {
+        let configuration = try parse(["--listen-client-urls", "unix://localhost:2379,http://127.0.0.1:2379,unixs:///run/etcd.sock"])
+        #expect(configuration.clientSocketPaths == ["localhost:2379", "/run/etcd.sock"])
+        #expect(configuration.clientListeners.map { "\($0.host):\($0.port)" } == ["127.0.0.1:2379"])
+    }
+
     @Test("The seed's join command: bare ports, -C, a name from the data directory")
     func seedJoin() throws {
         let configuration = try parse(["-c", "4002", "-s", "7002", "-C", "127.0.0.1:7001, 127.0.0.1:7003", "-d", "nodes/node2", "-maxsize", "5"])
