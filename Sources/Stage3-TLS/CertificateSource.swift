@@ -107,7 +107,9 @@ public final class CertificateSource: Sendable {
         client.certificateChain = chain
         client.privateKey = .privateKey(credentials.key)
         if !suites.isEmpty { client.cipherSuiteValues = suites }
-        if !credentials.authorities.isEmpty {
+        if files.isSelfSigned {
+            client.certificateVerification = .none
+        } else if !credentials.authorities.isEmpty {
             client.trustRoots = .certificates(credentials.authorities)
             client.certificateVerification = .noHostnameVerification  // the host is checked by CertificateCheck
         }

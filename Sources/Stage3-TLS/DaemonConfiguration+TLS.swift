@@ -1,6 +1,38 @@
 import Raft
 
 extension TLSSettings {
+    /// `daemon(_:)` after `--auto-tls` and `--peer-auto-tls` have made (or found) their
+    /// self-signed certificates under `dataDirectory/fixtures`, for the hosts each port
+    /// listens on. A certificate given by flag wins over auto TLS; `notes` says so.
+    public static func daemon(
+        _ values: [String: String], dataDirectory: String, clientHosts: [String], peerHosts: [String]
+    ) throws(TLSSetupError) -> (settings: TLSSettings, notes: [String]) {
+        var values = values
+        var notes: [String] = []
+        let validityText = values["self-signed-cert-validity"] ?? "\(AutoTLS.defaultValidityYears)"
+        guard let validity = Int(validityText), validity > 0 else {
+            throw TLSSetupError(description: "--self-signed-cert-validity \(validityText): expected a positive number of years")
+        }
+        var selfSigned: [String] = []
+        for (flag, listener, cert, key, hosts) in [
+            ("auto-tls", "client", "clientCert", "clientKey", clientHosts), ("peer-auto-tls", "peer", "serverCert", "serverKey", peerHosts),
+        ] where values[flag] == "true" {
+            if !(values[cert] ?? "").isEmpty {
+                notes.append("ignoring --\(flag): the \(listener) port has a certificate and key given")
+                continue
+            }
+            let files = try AutoTLS.files(directory: dataDirectory + "/fixtures/" + listener, hosts: hosts, validityYears: validity)
+            values[cert] = files.cert
+            values[key] = files.key
+            selfSigned.append(listener)
+            notes.append("--\(flag): serving the \(listener) port with the self-signed certificate \(files.cert) (nobody is authenticated)")
+        }
+        var settings = try daemon(values)
+        if selfSigned.contains("client") { settings.client?.isSelfSigned = true }
+        if selfSigned.contains("peer") { settings.peer?.isSelfSigned = true }
+        return (settings, notes)
+    }
+
     /// Reads the TLS flags from the daemon's parsed values, including what etcd 3's URL flags
     /// imply: an `https://` listen URL without a certificate is a mistake worth stopping for.
     public static func daemon(_ values: [String: String]) throws(TLSSetupError) -> TLSSettings {

@@ -25,6 +25,9 @@ public struct CertificateFiles: Sendable, Equatable {
     /// `--cipher-suites`: the TLS 1.2 cipher suites offered, by Go's names; empty is the TLS
     /// library's defaults. (TLS 1.3's suites are fixed, in Go as in BoringSSL.)
     public var cipherSuites: [String] = []
+    /// `--auto-tls` / `--peer-auto-tls`: the certificate is self-signed, so nobody can verify
+    /// it; when dialing peers, their certificates are not verified either (as etcd does).
+    public var isSelfSigned = false
     /// The flags that set these files, for messages that name the fix.
     public var flagNames: (cert: String, key: String, ca: String) {
         listener == "client"
@@ -45,7 +48,7 @@ public struct CertificateFiles: Sendable, Equatable {
         (lhs.listener, lhs.certFile, lhs.keyFile, lhs.caFile, lhs.requireClientCertificate)
             == (rhs.listener, rhs.certFile, rhs.keyFile, rhs.caFile, rhs.requireClientCertificate)
             && (lhs.crlFile, lhs.allowedCommonName, lhs.allowedHostname) == (rhs.crlFile, rhs.allowedCommonName, rhs.allowedHostname)
-            && lhs.cipherSuites == rhs.cipherSuites
+            && lhs.cipherSuites == rhs.cipherSuites && lhs.isSelfSigned == rhs.isSelfSigned
     }
 }
 
@@ -80,6 +83,9 @@ public enum TLSFlags {
         .init(["client-cert-allowed-hostname"], usage: "etcd 3: clients' certificates must be valid for this host name"),
         .init(["peer-cert-allowed-cn"], usage: "etcd 3: peers' certificates must have this Common Name"),
         .init(["peer-cert-allowed-hostname"], usage: "etcd 3: peers' certificates must be valid for this host name"),
+        .init(["auto-tls"], isBool: true, usage: "etcd 3: TLS on the client port with a self-signed certificate made at first start (clients skip verification)"),
+        .init(["peer-auto-tls"], isBool: true, usage: "etcd 3: TLS between peers with self-signed certificates, unverified"),
+        .init(["self-signed-cert-validity"], default: "1", usage: "etcd 3.5: years a self-signed certificate made by --auto-tls or --peer-auto-tls is valid"),
         .init(["cipher-suites"], usage: "etcd 3: comma-separated TLS 1.2 cipher suites (Go's names) for both ports; empty: the defaults"),
     ]
 

@@ -89,10 +89,7 @@ struct CompatibilityFlag {
         .ignored("auth-token-ttl", "300", "v3 authentication is not implemented yet"),
         .ignored("enable-pprof", "false", isBool: true, "there is no Go profiler here; use perf or valgrind on the process"),
         .ignored("log-package-levels", "", "this server's log has one level: use --log-level"),
-        // Security: running without these would accept what the operator meant to refuse.
-        .refused("auto-tls", "false", isBool: true, "--auto-tls \(notYet): make certificates with openssl and pass --cert-file and --key-file"),
-        .refused("peer-auto-tls", "false", isBool: true,
-                 "--peer-auto-tls \(notYet): make certificates with openssl and pass --peer-cert-file and --peer-key-file"),
+        // Running without it would start a member that cannot elect a leader.
         .refused("force-new-cluster", "false", isBool: true,
                  "--force-new-cluster \(notYet): restore a snapshot instead (etcdctl snapshot save, then etcd snapshot restore)"),
         // Modes of etcd 3.4 that this server does not have.

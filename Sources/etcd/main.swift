@@ -67,7 +67,10 @@ do {
     configuration.server.walDirectory = operations.walDirectory
     configuration.server.preVote = operations.preVote
     configuration.server.strictReconfigCheck = operations.strictReconfigCheck
-    let tls = try TLSSettings.daemon(values)
+    let (tls, tlsNotes) = try TLSSettings.daemon(
+        values, dataDirectory: configuration.server.dataDirectory, clientHosts: configuration.clientListeners.map(\.host),
+        peerHosts: [configuration.server.peerListenHost])
+    for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
     // The v3 store is fed by the same log as the v1 store.

@@ -60,10 +60,10 @@ declare -A CASES=(
     [cert-file]="x.pem|refuse:was given without" [key-file]="x.pem|refuse:was given without"
     [client-cert-auth]="true|refuse:without a certificate and key" [client-crl-file]="x.pem|refuse:but this port has no TLS"
     [client-cert-allowed-hostname]="x|refuse:but this port has no TLS" [trusted-ca-file]="x.pem|refuse:without a certificate and key"
-    [auto-tls]="true|refuse:make certificates with openssl" [peer-cert-file]="x.pem|refuse:was given without"
+    [auto-tls]="true|ready" [peer-cert-file]="x.pem|refuse:was given without"
     [peer-key-file]="x.pem|refuse:was given without" [peer-client-cert-auth]="true|refuse:without a certificate and key"
     [peer-trusted-ca-file]="x.pem|refuse:without a certificate and key" [peer-cert-allowed-cn]="x|refuse:but this port has no TLS"
-    [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|refuse:make certificates with openssl"
+    [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|ready"
     [peer-crl-file]="x.pem|refuse:but this port has no TLS" [cipher-suites]="TLS_ECDHE_RSA_WITH_BOGUS|refuse:unexpected TLS cipher suite"
     [cors]="http://example.com:80|ready" [host-whitelist]="example.com|ready" [auth-token]="jwt|warn"
     [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|ready"
@@ -305,6 +305,34 @@ base cors-default
 try_start cors-default "${BASE[@]}"
 expect "$(headers "$CLIENT/health" | grep Origin)" 'Access-Control-Allow-Origin: *'
 stop cors-default
+
+echo
+echo "# --auto-tls and --peer-auto-tls: two members encrypting with self-signed certificates made at first start."
+declare -A AC AP
+for n in 1 2; do AC[$n]=$(free_port); AP[$n]=$(free_port); done
+auto_cluster="auto1=https://127.0.0.1:${AP[1]},auto2=https://127.0.0.1:${AP[2]}"
+auto_args() {
+    echo --name "auto$1" --data-dir "$WORK/auto$1" --auto-tls --peer-auto-tls --listen-client-urls "https://127.0.0.1:${AC[$1]}" \
+        --advertise-client-urls "https://127.0.0.1:${AC[$1]}" --listen-peer-urls "https://127.0.0.1:${AP[$1]}" \
+        --initial-advertise-peer-urls "https://127.0.0.1:${AP[$1]}" --initial-cluster "$auto_cluster"
+}
+for n in 1 2; do
+    try_start "auto$n" $(auto_args $n)
+    [ "$OUTCOME" = ready ] || fail "auto$n did not start: $(tail -3 "$WORK/auto$n.log")"
+done
+insecure=(--insecure-skip-tls-verify --insecure-transport=false --dial-timeout=3s --command-timeout=5s)
+until_true 20 bash -c "etcdctl --endpoints=https://127.0.0.1:${AC[1]} ${insecure[*]} put auto yes >/dev/null 2>&1"
+expect "$(etcdctl --endpoints="https://127.0.0.1:${AC[2]}" "${insecure[@]}" get auto --print-value-only)" yes
+expect "$(stat -c '%a' "$WORK/auto1/fixtures/client/key.pem" "$WORK/auto1/fixtures/peer" | tr '\n' ' ')" '600 700 '
+fingerprint=$(openssl x509 -in "$WORK/auto1/fixtures/client/cert.pem" -noout -fingerprint)
+openssl x509 -in "$WORK/auto1/fixtures/client/cert.pem" -noout -subject -ext subjectAltName | tr -s ' \n' ' '; echo
+stop auto1
+try_start auto1 $(auto_args 1)
+[ "$OUTCOME" = ready ] || fail "auto1 did not restart"
+expect "$(openssl x509 -in "$WORK/auto1/fixtures/client/cert.pem" -noout -fingerprint)" "$fingerprint"
+until_true 20 bash -c "etcdctl --endpoints=https://127.0.0.1:${AC[1]} ${insecure[*]} get auto --print-value-only 2>/dev/null | grep -q yes"
+echo "restarted with the same certificate; the cluster still answers over TLS"
+stop auto1; stop auto2
 
 echo
 echo "# TLS as etcd restricts it: a revocation list, cipher suites, a host name client certificates must carry."
