@@ -89,9 +89,6 @@ struct CompatibilityFlag {
         .ignored("auth-token-ttl", "300", "v3 authentication is not implemented yet"),
         .ignored("enable-pprof", "false", isBool: true, "there is no Go profiler here; use perf or valgrind on the process"),
         .ignored("log-package-levels", "", "this server's log has one level: use --log-level"),
-        // Running without it would start a member that cannot elect a leader.
-        .refused("force-new-cluster", "false", isBool: true,
-                 "--force-new-cluster \(notYet): restore a snapshot instead (etcdctl snapshot save, then etcd snapshot restore)"),
         // Modes of etcd 3.4 that this server does not have.
         .refused("proxy", "off", "--proxy: \(proxyAdvice)"),
         .refused("proxy-failure-wait", "5000", "--proxy-failure-wait: \(proxyAdvice)"),

@@ -24,6 +24,7 @@ struct OperationsFlags {
         .init(["auto-compaction-mode"], default: "periodic", usage: "etcd 3: periodic (keep a span of time) or revision (keep a number of revisions)"),
         .init(["auto-compaction-retention"], default: "0", usage: "etcd 3: what to keep: a duration (periodic; a bare number is hours) or revisions; 0 is off"),
         .init(["metrics"], default: "basic", usage: "etcd 3: basic or extensive; both export every metric this server has"),
+        .init(["force-new-cluster"], isBool: true, usage: "etcd 3: restart this member as a cluster of one, keeping its data (disaster recovery)"),
         .init(["cors"], default: "*", usage: "etcd 3: comma-separated origins whose browsers get CORS headers; * for any"),
         .init(["host-whitelist"], default: "*", usage: "etcd 3: host names plaintext HTTP requests may use (against DNS rebinding); * for any"),
     ]
@@ -43,6 +44,7 @@ struct OperationsFlags {
     var strictReconfigCheck = true
     var autoCompaction: AutoCompaction.Policy?
     var corsOrigins: Set<String> = ["*"]
+    var forceNewCluster = false
     var allowedHosts: Set<String> = ["*"]
 
     init(_ values: [String: String]) throws(V1Flags.InvalidValue) {
@@ -104,6 +106,7 @@ struct OperationsFlags {
         func list(_ flag: String) -> Set<String> {
             Set((values[flag] ?? "*").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }
+        forceNewCluster = values["force-new-cluster"] == "true"
         corsOrigins = list("cors")
         allowedHosts = list("host-whitelist")
         autoCompaction = try AutoCompaction.Policy(mode: values["auto-compaction-mode"] ?? "periodic", retention: values["auto-compaction-retention"] ?? "0")

@@ -89,6 +89,19 @@ if configuration.forceNewCluster {
     logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
 }
 
+if operations.forceNewCluster {
+    do {
+        if let outcome = try ForceNewCluster.rewrite(configuration.server) {
+            logger.notice(
+                "forcing restart of member \(ClusterIdentity.hex(outcome.memberID)) in cluster \(ClusterIdentity.hex(outcome.clusterID)) at commit index \(outcome.commitIndex)",
+                metadata: ["removed": "\(outcome.removed.map(ClusterIdentity.hex))"])
+        }
+    } catch {
+        logger.critical("--force-new-cluster: cannot rewrite the log: \(error)")
+        exit(1)
+    }
+}
+
 for directory in [configuration.server.dataDirectory, configuration.server.walDirectory].compactMap({ $0 }) {
     if let problem = DirectoryPermission.problem(directory) { logger.warning("\(problem)") }
 }

@@ -75,7 +75,7 @@ declare -A CASES=(
     [experimental-backend-bbolt-freelist-type]="map|warn" [experimental-enable-lease-checkpoint]="true|warn"
     [experimental-compaction-batch-limit]="10|warn" [experimental-peer-skip-client-san-verification]="true|warn"
     [experimental-watch-progress-notify-interval]="5s|ready" [experimental-warning-apply-duration]="1s|warn"
-    [force-new-cluster]="true|refuse:restore a snapshot instead" [debug]="true|ready" [log-package-levels]="etcdserver=DEBUG|warn"
+    [force-new-cluster]="true|ready" [debug]="true|ready" [log-package-levels]="etcdserver=DEBUG|warn"
 )
 BASE_FLAGS=" name data-dir listen-peer-urls listen-client-urls initial-advertise-peer-urls initial-cluster advertise-client-urls "
 FLAGS=$("$REAL_ETCD" --help 2>&1 | sed -nE "s/^ +--([a-z0-9-]+) .*/\1/p")
@@ -305,6 +305,31 @@ base cors-default
 try_start cors-default "${BASE[@]}"
 expect "$(headers "$CLIENT/health" | grep Origin)" 'Access-Control-Allow-Origin: *'
 stop cors-default
+
+echo
+echo "# --force-new-cluster: two of three members lost for good; the survivor restarts alone with its data."
+declare -A FC FP
+for n in 1 2 3; do FC[$n]=$(free_port); FP[$n]=$(free_port); done
+force_cluster="f1=http://127.0.0.1:${FP[1]},f2=http://127.0.0.1:${FP[2]},f3=http://127.0.0.1:${FP[3]}"
+force_args() {
+    echo --name "f$1" --data-dir "$WORK/force$1" --listen-client-urls "http://127.0.0.1:${FC[$1]}" \
+        --advertise-client-urls "http://127.0.0.1:${FC[$1]}" --listen-peer-urls "http://127.0.0.1:${FP[$1]}" \
+        --initial-advertise-peer-urls "http://127.0.0.1:${FP[$1]}" --initial-cluster "$force_cluster"
+}
+for n in 1 2 3; do
+    try_start "force$n" $(force_args $n)
+    [ "$OUTCOME" = ready ] || fail "force$n did not start"
+done
+until_true 20 bash -c "etcdctl --endpoints=127.0.0.1:${FC[1]} put survivor-data kept >/dev/null 2>&1"
+until_true 10 bash -c "etcdctl --endpoints=127.0.0.1:${FC[1]} get survivor-data --consistency=s --print-value-only | grep -q kept"
+for n in 1 2 3; do kill -9 "${NODE_PID[force$n]}"; wait "${NODE_PID[force$n]}" 2>/dev/null || true; done
+try_start force1 $(force_args 1) --force-new-cluster
+[ "$OUTCOME" = ready ] || fail "the survivor did not start: $(tail -3 "$WORK/force1.log")"
+grep -o "forcing restart of member [0-9a-f]* in cluster [0-9a-f]* at commit index [0-9]*" "$WORK/force1.log" | sed -E 's/[0-9a-f]{16}/<id>/g; s/index [0-9]+/index N/'
+until_true 20 bash -c "etcdctl --endpoints=127.0.0.1:${FC[1]} put after-force yes >/dev/null 2>&1"
+expect "$(etcdctl --endpoints="127.0.0.1:${FC[1]}" get survivor-data --print-value-only)" kept
+expect "$(etcdctl --endpoints="127.0.0.1:${FC[1]}" member list | cut -d, -f2,3)" " started, f1"
+stop force1
 
 echo
 echo "# --auto-tls and --peer-auto-tls: two members encrypting with self-signed certificates made at first start."
