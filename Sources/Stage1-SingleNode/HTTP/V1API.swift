@@ -18,8 +18,6 @@ struct V1Reply: Sendable, Equatable {
     var body: [UInt8] = []
     var contentType: String? = V1API.textPlain
     var location: String? = nil
-    /// Any other headers (CORS).
-    var headers = HTTPHeaders()
 
     static func error(_ error: StoreError) -> V1Reply {
         V1Reply(status: V1API.status(for: error.code), body: V1JSON.encode(error))
@@ -103,21 +101,10 @@ struct V1API: Sendable {
     func handle(_ request: V1Request, on eventLoop: any EventLoop) -> Handling {
         guard let access else { return route(request, on: eventLoop) }
         if let refusal = access.refusal(hostHeader: request.host) { return .now(refusal) }
-        let cors = access.corsHeaders(origin: request.origin)
-        // A browser's preflight: answered here, as etcd answers it, whatever the path.
-        if request.method == .OPTIONS { return .now(V1Reply(status: .ok, contentType: nil, headers: HTTPHeaders(cors))) }
-        guard !cors.isEmpty else { return route(request, on: eventLoop) }
-        switch route(request, on: eventLoop) {
-        case .now(var reply):
-            reply.headers.add(contentsOf: cors)
-            return .now(reply)
-        case .later(let future, let cancel):
-            return .later(future.map { reply in
-                var reply = reply
-                reply.headers.add(contentsOf: cors)
-                return reply
-            }, cancel: cancel)
-        }
+        // A browser's preflight: answered here, as etcd answers it, whatever the path. (The
+        // CORS headers themselves are added to every answer by the connection handler.)
+        if request.method == .OPTIONS { return .now(V1Reply(status: .ok, contentType: nil)) }
+        return route(request, on: eventLoop)
     }
 
     private func route(_ request: V1Request, on eventLoop: any EventLoop) -> Handling {

@@ -225,13 +225,17 @@ final class V1HTTPHandler: ChannelDuplexHandler {
     private func answer(head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
         var request = V1Request(
             method: head.method, uri: head.uri, contentType: head.headers.first(name: "content-type"), body: body)
-        if api.access != nil {
+        // etcd 3's host and CORS rules, when the daemon asks for them: the headers are worked
+        // out here, once per request, and added when the answer is written.
+        var cors: [(String, String)] = []
+        if let access = api.access {
             request.host = head.headers.first(name: "host")
             request.origin = head.headers.first(name: "origin")
+            if access.refusal(hostHeader: request.host) == nil { cors = access.corsHeaders(origin: request.origin) }
         }
         switch api.handle(request, on: context.eventLoop) {
         case .now(let reply):
-            send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
+            send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context, extraHeaders: cors)
         case .later(let future, let cancel):
             // A watch for a client that has closed its side: it has stopped waiting.
             if isInputClosed, let cancel {
@@ -242,7 +246,7 @@ final class V1HTTPHandler: ChannelDuplexHandler {
             future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
                 guard case .answering = self.state else { return }
                 let reply = (try? result.get()) ?? .error(StoreError(.raftInternal, cause: "internal error"))
-                self.send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context)
+                self.send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context, extraHeaders: cors)
                 self.handleWaiting(context: context)
             }
         }
@@ -253,11 +257,13 @@ final class V1HTTPHandler: ChannelDuplexHandler {
         send(V1Reply(status: .payloadTooLarge, body: V1JSON.encode(error)), keepAlive: false, version: head.version, context: context)
     }
 
-    private func send(_ reply: V1Reply, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+    private func send(
+        _ reply: V1Reply, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext, extraHeaders: [(String, String)] = []
+    ) {
         var headers = HTTPHeaders()
         if let contentType = reply.contentType { headers.add(name: "Content-Type", value: contentType) }
         if let location = reply.location { headers.add(name: "Location", value: location) }
-        if !reply.headers.isEmpty { headers.add(contentsOf: reply.headers) }
+        if !extraHeaders.isEmpty { headers.add(contentsOf: extraHeaders) }
         headers.add(name: "Content-Length", value: String(reply.body.count))
         let now = api.backend.now()
         let second = now.nanoseconds / 1_000_000_000
