@@ -77,10 +77,6 @@ struct CompatibilityFlag {
                  "the periodic hash comparison is not implemented yet; compare with `etcdctl endpoint hashkv --cluster`"),
         .ignored("experimental-peer-skip-client-san-verification", "false", isBool: true,
                  "peers here verify each other's certificates against the CA only, not against their addresses"),
-        // The gRPC server's connection management.
-        .ignored("grpc-keepalive-min-time", "5s", "this server answers client pings at any interval"),
-        .ignored("grpc-keepalive-interval", "2h", "this server does not ping idle clients"),
-        .ignored("grpc-keepalive-timeout", "20s", "this server does not ping idle clients"),
         // APIs and features not built (yet).
         .ignored("enable-v2", "false", isBool: true, "this server has no v2 API; it serves the v1 and v3 APIs"),
         .ignored("experimental-enable-v2v3", "", "this server has no v2 API"),

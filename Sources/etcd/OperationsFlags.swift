@@ -25,6 +25,9 @@ struct OperationsFlags {
         .init(["auto-compaction-retention"], default: "0", usage: "etcd 3: what to keep: a duration (periodic; a bare number is hours) or revisions; 0 is off"),
         .init(["metrics"], default: "basic", usage: "etcd 3: basic or extensive; both export every metric this server has"),
         .init(["force-new-cluster"], isBool: true, usage: "etcd 3: restart this member as a cluster of one, keeping its data (disaster recovery)"),
+        .init(["grpc-keepalive-min-time"], default: "5s", usage: "etcd 3: the least a client must wait between pings; more often is a strike, three end the connection"),
+        .init(["grpc-keepalive-interval"], default: "2h", usage: "etcd 3: how long a silent client connection waits before the server pings it"),
+        .init(["grpc-keepalive-timeout"], default: "20s", usage: "etcd 3: how long the server waits for the answer to its ping before closing"),
         .init(["cors"], default: "*", usage: "etcd 3: comma-separated origins whose browsers get CORS headers; * for any"),
         .init(["host-whitelist"], default: "*", usage: "etcd 3: host names plaintext HTTP requests may use (against DNS rebinding); * for any"),
     ]
@@ -45,6 +48,7 @@ struct OperationsFlags {
     var autoCompaction: AutoCompaction.Policy?
     var corsOrigins: Set<String> = ["*"]
     var forceNewCluster = false
+    var keepalive: (minTime: Duration, interval: Duration, timeout: Duration) = (.seconds(5), .seconds(7200), .seconds(20))
     var allowedHosts: Set<String> = ["*"]
 
     init(_ values: [String: String]) throws(V1Flags.InvalidValue) {
@@ -107,6 +111,19 @@ struct OperationsFlags {
             Set((values[flag] ?? "*").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }
         forceNewCluster = values["force-new-cluster"] == "true"
+        func duration(_ flag: String, _ standard: Duration) throws(V1Flags.InvalidValue) -> Duration {
+            guard let text = values[flag] else { return standard }
+            guard let value = GoFlagSet.duration(text), value >= .zero else {
+                throw V1Flags.InvalidValue(description: "--\(flag) \(text): expected a Go duration, e.g. 5s or 2h")
+            }
+            return value
+        }
+        // As grpc-go: 0 for the minimum is its own default (5 minutes), not "any rate".
+        let minTime = try duration("grpc-keepalive-min-time", .seconds(5))
+        keepalive = (
+            minTime == .zero ? .seconds(300) : minTime, try duration("grpc-keepalive-interval", .seconds(7200)),
+            try duration("grpc-keepalive-timeout", .seconds(20))
+        )
         corsOrigins = list("cors")
         allowedHosts = list("host-whitelist")
         autoCompaction = try AutoCompaction.Policy(mode: values["auto-compaction-mode"] ?? "periodic", retention: values["auto-compaction-retention"] ?? "0")

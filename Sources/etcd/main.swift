@@ -117,6 +117,7 @@ do {
     backend.maxRequestBytes = operations.maxRequestBytes
     backend.maxTxnOps = operations.maxTxnOps
     backend.maxConcurrentStreams = operations.maxConcurrentStreams
+    (backend.keepaliveMinTime, backend.keepaliveInterval, backend.keepaliveTimeout) = operations.keepalive
     let endpoints = OperationsEndpoints(backend: backend, registry: registry, logger: logger)
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
     // /metrics), told apart per connection.

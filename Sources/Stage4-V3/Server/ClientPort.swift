@@ -45,6 +45,8 @@ final class ClientPortTransport: ServerTransport {
         /// `--max-concurrent-streams`: HTTP/2 streams a client may have open on one
         /// connection; nil sends no limit (etcd's default, math.MaxUint32).
         var maxConcurrentStreams: Int?
+        /// The `--grpc-keepalive-*` rules for each connection.
+        var keepalive = KeepalivePolicy.Settings()
         /// HTTP/2 flow control: how much a client may send on a stream (and on the connection)
         /// before it waits for the server to read. A 1.5 MiB put goes in one window.
         var targetWindowSize = 2 << 20
@@ -165,6 +167,7 @@ final class ClientPortTransport: ServerTransport {
             }
         }
         try sync.addHandler(GoAwayOnQuiesce())
+        try sync.addHandler(KeepalivePolicy(settings.keepalive))
         let id = ObjectIdentifier(channel)
         state.withLock { $0.connections[id] = tracked }
         channel.closeFuture.whenComplete { [weak self] _ in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } }

@@ -38,6 +38,14 @@ public struct V3Backend: Sendable {
     public var maxTxnOps = 128
     /// `--max-concurrent-streams`: HTTP/2 streams per client connection; nil is no limit.
     public var maxConcurrentStreams: Int?
+    /// `--grpc-keepalive-min-time`, `-interval`, `-timeout` (etcd's defaults: 5 s, 2 h, 20 s).
+    public var keepaliveMinTime: Duration = .seconds(5)
+    public var keepaliveInterval: Duration = .seconds(7200)
+    public var keepaliveTimeout: Duration = .seconds(20)
+
+    var keepalive: KeepalivePolicy.Settings {
+        KeepalivePolicy.Settings(minTime: .init(keepaliveMinTime), interval: .init(keepaliveInterval), timeout: .init(keepaliveTimeout))
+    }
 
     /// Proposes a write through the log and returns what applying it gave.
     func write(_ request: V3Request) async throws -> MVCCStore.Applied {

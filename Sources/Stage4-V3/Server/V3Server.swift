@@ -37,7 +37,8 @@ public final class V3Server: Sendable {
         let transport = ClientPortTransport(.init(
             host: host, port: port, unixSocketPath: unixSocketPath, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
             fastPath: UnaryRoutes.kv(kv), metrics: metrics?.interceptor,
-            maxRequestSize: backend.maxRequestBytes + 512 * 1024, maxConcurrentStreams: backend.maxConcurrentStreams))
+            maxRequestSize: backend.maxRequestBytes + 512 * 1024, maxConcurrentStreams: backend.maxConcurrentStreams,
+            keepalive: backend.keepalive))
         let server = GRPCServer(transport: transport, services: [
                 KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend),
                 ClusterService(backend: backend), MaintenanceService(backend: backend),
