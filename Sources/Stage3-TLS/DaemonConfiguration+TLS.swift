@@ -39,8 +39,8 @@ extension TLSSettings {
         let settings: TLSSettings
         do { settings = try TLSFlags.settings(from: values) } catch { throw TLSSetupError(description: error.description) }
         for flag in ["listen-client-urls", "advertise-client-urls"] where settings.client == nil {
-            if let urls = values[flag], urls.contains("https://") || urls.contains("unixs://") {
-                throw TLSSetupError(description: "--\(flag) \(urls): https and unixs need a certificate and key: add --cert-file FILE --key-file FILE")
+            if let urls = values[flag], let scheme = ["https", "unixs"].first(where: { urls.contains($0 + "://") }) {
+                throw TLSSetupError(description: "--\(flag) \(urls): \(scheme) needs a certificate and key: add --cert-file FILE --key-file FILE")
             }
         }
         for flag in ["listen-peer-urls", "initial-advertise-peer-urls"] where settings.peer == nil {
