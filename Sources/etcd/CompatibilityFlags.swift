@@ -71,10 +71,6 @@ struct CompatibilityFlag {
         .ignored("experimental-enable-lease-checkpoint", "false", isBool: true,
                  "leases here keep their remaining time only on the leader; a new leader restarts them, as etcd does without checkpoints"),
         .ignored("experimental-warning-apply-duration", "100ms", "this server does not time individual applies"),
-        .ignored("experimental-initial-corrupt-check", "false", isBool: true,
-                 "the start-up hash comparison with peers is not implemented yet; compare with `etcdctl endpoint hashkv --cluster`"),
-        .ignored("experimental-corrupt-check-time", "0s",
-                 "the periodic hash comparison is not implemented yet; compare with `etcdctl endpoint hashkv --cluster`"),
         .ignored("experimental-peer-skip-client-san-verification", "false", isBool: true,
                  "peers here verify each other's certificates against the CA only, not against their addresses"),
         // APIs and features not built (yet).

@@ -28,6 +28,8 @@ struct OperationsFlags {
         .init(["grpc-keepalive-min-time"], default: "5s", usage: "etcd 3: the least a client must wait between pings; more often is a strike, three end the connection"),
         .init(["grpc-keepalive-interval"], default: "2h", usage: "etcd 3: how long a silent client connection waits before the server pings it"),
         .init(["grpc-keepalive-timeout"], default: "20s", usage: "etcd 3: how long the server waits for the answer to its ping before closing"),
+        .init(["experimental-initial-corrupt-check"], isBool: true, usage: "etcd 3: before serving, compare this member's HashKV with its peers'; refuse to start on a mismatch"),
+        .init(["experimental-corrupt-check-time"], default: "0s", usage: "etcd 3: how often the leader compares HashKV with its peers (a mismatch raises the CORRUPT alarm); 0 is never"),
         .init(["cors"], default: "*", usage: "etcd 3: comma-separated origins whose browsers get CORS headers; * for any"),
         .init(["host-whitelist"], default: "*", usage: "etcd 3: host names plaintext HTTP requests may use (against DNS rebinding); * for any"),
     ]
@@ -48,6 +50,8 @@ struct OperationsFlags {
     var autoCompaction: AutoCompaction.Policy?
     var corsOrigins: Set<String> = ["*"]
     var forceNewCluster = false
+    var initialCorruptCheck = false
+    var corruptCheckInterval: Duration?
     var keepalive: (minTime: Duration, interval: Duration, timeout: Duration) = (.seconds(5), .seconds(7200), .seconds(20))
     var allowedHosts: Set<String> = ["*"]
 
@@ -118,6 +122,9 @@ struct OperationsFlags {
             }
             return value
         }
+        initialCorruptCheck = values["experimental-initial-corrupt-check"] == "true"
+        let corruptCheck = try duration("experimental-corrupt-check-time", .zero)
+        corruptCheckInterval = corruptCheck > .zero ? corruptCheck : nil
         // As grpc-go: 0 for the minimum is its own default (5 minutes), not "any rate".
         let minTime = try duration("grpc-keepalive-min-time", .seconds(5))
         keepalive = (

@@ -58,6 +58,7 @@ MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
 var configuration: DaemonConfiguration
 let clientTLS: ConnectionSetup?
+var peerHashCredentials: CorruptionCheck.Credentials?
 let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
 do {
     // TLS and operational flags say how to run, not who: the rest decide ports and defaults.
@@ -72,6 +73,7 @@ do {
         peerHosts: [configuration.server.peerListenHost])
     for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
+    peerHashCredentials = tls.client.map { CorruptionCheck.Credentials(certFile: $0.certFile, keyFile: $0.keyFile, caFile: $0.isSelfSigned ? nil : $0.caFile) }
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
     // The v3 store is fed by the same log as the v1 store.
     configuration.server.stateMachine = v3Store
@@ -118,6 +120,10 @@ do {
     backend.maxTxnOps = operations.maxTxnOps
     backend.maxConcurrentStreams = operations.maxConcurrentStreams
     (backend.keepaliveMinTime, backend.keepaliveInterval, backend.keepaliveTimeout) = operations.keepalive
+    // Before serving: a member whose history differs from its peers' must not answer reads.
+    if operations.initialCorruptCheck {
+        try await CorruptionCheck.initial(backend: backend, credentials: peerHashCredentials, logger: logger)
+    }
     let endpoints = OperationsEndpoints(backend: backend, registry: registry, logger: logger)
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
     // /metrics), told apart per connection.
@@ -138,6 +144,9 @@ do {
         metricsListeners.append(try await MetricsListener.start(host: host, port: port, routes: endpoints.routes, logger: logger))
     }
     let leaseExpiry = LeaseExpiry.run(backend: backend, logger: logger)
+    let corruptionWatch = operations.corruptCheckInterval.map {
+        CorruptionCheck.periodic(every: $0, backend: backend, credentials: peerHashCredentials, logger: logger)
+    }
     let compactor = operations.autoCompaction.map { AutoCompaction.run($0, backend: backend, clock: ContinuousClock(), logger: logger) }
     logger.info(
         "ready to serve client requests",
@@ -183,6 +192,7 @@ do {
     await server.transferLeadershipBeforeStopping()
     leaseExpiry.cancel()
     compactor?.cancel()
+    corruptionWatch?.cancel()
     await withTaskGroup(of: Void.self) { group in
         for listener in listeners { group.addTask { await listener.stop() } }
         for listener in metricsListeners { group.addTask { await listener.stop() } }

@@ -71,7 +71,7 @@ declare -A CASES=(
     [proxy]="on|refuse:this server has no v2 proxy" [proxy-failure-wait]="1000|refuse:this server has no v2 proxy"
     [proxy-refresh-interval]="1000|refuse:this server has no v2 proxy" [proxy-dial-timeout]="500|refuse:this server has no v2 proxy"
     [proxy-write-timeout]="500|refuse:this server has no v2 proxy" [proxy-read-timeout]="500|refuse:this server has no v2 proxy"
-    [experimental-initial-corrupt-check]="true|warn" [experimental-corrupt-check-time]="1m|warn" [experimental-enable-v2v3]="/v2|warn"
+    [experimental-initial-corrupt-check]="true|ready" [experimental-corrupt-check-time]="1m|ready" [experimental-enable-v2v3]="/v2|warn"
     [experimental-backend-bbolt-freelist-type]="map|warn" [experimental-enable-lease-checkpoint]="true|warn"
     [experimental-compaction-batch-limit]="10|warn" [experimental-peer-skip-client-san-verification]="true|warn"
     [experimental-watch-progress-notify-interval]="5s|ready" [experimental-warning-apply-duration]="1s|warn"
@@ -330,6 +330,35 @@ until_true 20 bash -c "etcdctl --endpoints=127.0.0.1:${FC[1]} put after-force ye
 expect "$(etcdctl --endpoints="127.0.0.1:${FC[1]}" get survivor-data --print-value-only)" kept
 expect "$(etcdctl --endpoints="127.0.0.1:${FC[1]}" member list | cut -d, -f2,3)" " started, f1"
 stop force1
+
+echo
+echo "# --experimental-initial-corrupt-check and --experimental-corrupt-check-time on a healthy cluster."
+declare -A HC HP
+for n in 1 2 3; do HC[$n]=$(free_port); HP[$n]=$(free_port); done
+hash_cluster="h1=http://127.0.0.1:${HP[1]},h2=http://127.0.0.1:${HP[2]},h3=http://127.0.0.1:${HP[3]}"
+hash_args() {
+    echo --name "h$1" --data-dir "$WORK/hash$1" --listen-client-urls "http://127.0.0.1:${HC[$1]}" \
+        --advertise-client-urls "http://127.0.0.1:${HC[$1]}" --listen-peer-urls "http://127.0.0.1:${HP[$1]}" \
+        --initial-advertise-peer-urls "http://127.0.0.1:${HP[$1]}" --initial-cluster "$hash_cluster" \
+        --experimental-initial-corrupt-check=true --experimental-corrupt-check-time=1s
+}
+for n in 1 2 3; do
+    try_start "hash$n" $(hash_args $n)
+    [ "$OUTCOME" = ready ] || fail "hash$n did not start: $(tail -3 "$WORK/hash$n.log")"
+done
+until_true 20 bash -c "etcdctl --endpoints=127.0.0.1:${HC[1]} put hashed 1 >/dev/null 2>&1"
+# hash3 asks its peers at the client URLs it has applied: let it learn all of them first.
+until_true 20 bash -c "[ \$(etcdctl --endpoints=127.0.0.1:${HC[3]} member list | grep -c 'started, h') = 3 ]"
+stop hash3
+try_start hash3 $(hash_args 3)
+[ "$OUTCOME" = ready ] || fail "hash3 did not restart"
+grep -q "peers-checked=2.*initial corruption checking passed; no corruption" "$WORK/hash3.log" \
+    || fail "the restarted member did not compare with both peers: $(grep -i "corrupt\|remote peer" "$WORK/hash3.log")"
+echo "a restarted member compared its HashKV with both peers before serving"
+until_true 20 bash -c "cat $WORK/hash[123].log | grep -q 'periodic corruption check passed'"
+expect "$(etcdctl --endpoints="127.0.0.1:${HC[1]}" alarm list)" ""
+expect "$(etcdctl --endpoints="127.0.0.1:${HC[2]}" put after-checks 1)" OK
+for n in 1 2 3; do stop "hash$n"; done
 
 echo
 echo "# --auto-tls and --peer-auto-tls: two members encrypting with self-signed certificates made at first start."

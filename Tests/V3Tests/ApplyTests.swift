@@ -96,6 +96,25 @@ import Testing
         #expect(store.current(Array("failed".utf8)) != nil)
     }
 
+    @Test("A CORRUPT alarm stops every change but keep-alives and alarms until it is disarmed (etcd's applierV3Corrupt)")
+    func corruptAlarmStopsChanges() throws {
+        var store = MVCCStore()
+        _ = try applied(&store, .put(putRequest("k", "1")))
+        var raise = Etcdserverpb_AlarmRequest()
+        raise.action = .activate
+        raise.memberID = 7
+        raise.alarm = .corrupt
+        _ = try applied(&store, .alarm(raise))
+        #expect(store.apply(.put(putRequest("k", "2"))).failure == .corrupt)
+        #expect(store.apply(.deleteRange(.with { $0.key = Data("k".utf8) })).failure == .corrupt)
+        #expect(store.apply(.compact(.with { $0.revision = 1 })).failure == .corrupt)
+        var disarm = raise
+        disarm.action = .deactivate
+        _ = try applied(&store, .alarm(disarm))
+        _ = try applied(&store, .put(putRequest("k", "2")))
+        #expect(store.current(Array("k".utf8))?.value == Array("2".utf8))
+    }
+
     @Test func txnRefusesDuplicates() {
         var store = MVCCStore()
         var txn = Etcdserverpb_TxnRequest()

@@ -30,6 +30,14 @@ extension MVCCStore {
             // Out of space: nothing new goes in until the alarm is cleared (deletes and
             // compactions still do, to make room).
             if request.addsData && alarms.contains(where: { $0.kind == Alarm.noSpace }) { throw V3Error.noSpace }
+            // A member found corrupt: nothing changes until an operator has looked and disarmed
+            // the alarm (etcd's applierV3Corrupt). Leases keep their time; alarms can be cleared.
+            if alarms.contains(where: { $0.kind == Alarm.corrupt }) {
+                switch request {
+                case .alarm, .leaseRenew: break
+                default: throw V3Error.corrupt
+                }
+            }
             switch request {
             case .put(let put):
                 try check(put)

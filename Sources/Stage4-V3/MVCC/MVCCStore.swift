@@ -52,6 +52,8 @@ public struct MVCCStore: Sendable {
         public static func < (a: Alarm, b: Alarm) -> Bool { (a.memberID, a.kind) < (b.memberID, b.kind) }
         /// etcd's AlarmType NOSPACE.
         public static let noSpace: Int32 = 1
+        /// etcd's AlarmType CORRUPT.
+        public static let corrupt: Int32 = 2
     }
 
     /// What one record costs: its key and value, and about what etcd's backend spends besides
