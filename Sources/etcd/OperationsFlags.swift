@@ -50,6 +50,8 @@ struct OperationsFlags {
     var autoCompaction: AutoCompaction.Policy?
     var corsOrigins: Set<String> = ["*"]
     var forceNewCluster = false
+    /// Warnings to log once logging is set up.
+    var notes: [String] = []
     var initialCorruptCheck = false
     var corruptCheckInterval: Duration?
     var keepalive: (minTime: Duration, interval: Duration, timeout: Duration) = (.seconds(5), .seconds(7200), .seconds(20))
@@ -108,7 +110,9 @@ struct OperationsFlags {
             if limit != UInt32.max { maxConcurrentStreams = Int(limit) }
         }
         switch values["metrics"] ?? "basic" {
-        case "basic", "extensive": break
+        case "basic": break
+        case "extensive":
+            notes.append("--metrics=extensive is accepted but exports what basic does: the per-call latency histograms (grpc_server_handling_seconds) are not recorded here")
         case let other: throw V1Flags.InvalidValue(description: "--metrics \(other): expected basic or extensive")
         }
         func list(_ flag: String) -> Set<String> {

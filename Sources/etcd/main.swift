@@ -51,7 +51,7 @@ LoggingSystem.bootstrap { label in
     return handler
 }
 let logger = Logger(label: "etcd")
-for note in settingNotes + compatibilityWarnings { logger.warning("\(note)") }
+for note in settingNotes + compatibilityWarnings + operations.notes { logger.warning("\(note)") }
 // Every stage records through swift-metrics; Prometheus' registry collects it for /metrics.
 let registry = PrometheusCollectorRegistry()
 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))

@@ -66,7 +66,7 @@ declare -A CASES=(
     [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|ready"
     [peer-crl-file]="x.pem|refuse:but this port has no TLS" [cipher-suites]="TLS_ECDHE_RSA_WITH_BOGUS|refuse:unexpected TLS cipher suite"
     [cors]="http://example.com:80|ready" [host-whitelist]="example.com|ready" [auth-token]="jwt|warn"
-    [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|ready"
+    [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|warn"
     [listen-metrics-urls]="http://127.0.0.1:$(free_port)|ready" [logger]="zap|ready" [log-outputs]="stdout|ready" [log-level]="debug|ready"
     [proxy]="on|refuse:this server has no v2 proxy" [proxy-failure-wait]="1000|refuse:this server has no v2 proxy"
     [proxy-refresh-interval]="1000|refuse:this server has no v2 proxy" [proxy-dial-timeout]="500|refuse:this server has no v2 proxy"
@@ -104,11 +104,11 @@ for flag in $FLAGS; do
     case $expected in
     ready)
         [ "$outcome" = ready ] || fail "$how: expected to start, got $outcome: $(tail -3 "$log")"
-        ! grep -q "is accepted but has no effect" "$log" || fail "$how: implemented, yet warned: $(grep 'no effect' "$log")"
+        ! grep -q "is accepted but " "$log" || fail "$how: implemented, yet warned: $(grep 'no effect' "$log")"
         ;;
     warn)
         [ "$outcome" = ready ] || fail "$how: expected to start, got $outcome: $(tail -3 "$log")"
-        [ "$(grep -c -- "--$flag=$value is accepted but has no effect: " "$log")" = 1 ] || fail "$how: expected one warning saying why: $(head -5 "$log")"
+        [ "$(grep -c -- "--$flag=$value is accepted but " "$log")" = 1 ] || fail "$how: expected one warning saying why: $(head -5 "$log")"
         warned=$((warned + 1))
         ;;
     refuse:*)
