@@ -418,6 +418,20 @@ try_start tls "${tls_args[@]/localhost/other.example}"
 until_true 5 grep -q "client certificate authentication failed" "$WORK/tls.log"
 grep -o "client certificate authentication failed: .*other.example.*" "$WORK/tls.log" | head -1
 stop tls
+base tlssock
+tsock="localhost:$(free_port)"
+tls_https=${CLIENT/http:/https:}
+sock_args=("${BASE[@]/$CLIENT/$tls_https}" --cert-file "$WORK/pki/server.pem" --key-file "$WORK/pki/server-key.pem"
+    --trusted-ca-file "$WORK/pki/ca.pem" --client-cert-auth)
+sock_args[5]="$tls_https,unixs://$tsock"
+START_DIR=$WORK
+try_start tlssock "${sock_args[@]}"
+START_DIR=
+[ "$OUTCOME" = ready ] || fail "tlssock did not start: $(tail -3 "$WORK/tlssock.log")"
+expect "$(cd "$WORK" && etcdctl --endpoints="unixs://$tsock" --cacert pki/ca.pem --cert pki/good.pem --key pki/good-key.pem \
+    --dial-timeout=3s put over-unixs yes)" OK
+echo "unixs:// served TLS with client certificates on a Unix socket"
+stop tlssock
 expect "$(env -u ETCD_BIN "$ETCD_BIN" --cipher-suites TLS_RSA_WITH_RC4_128_SHA 2>&1 | cut -c1-106)" \
     'etcd: --cipher-suites: TLS_RSA_WITH_RC4_128_SHA is a cipher suite BoringSSL, this server'"'"'s TLS library, no'
 
