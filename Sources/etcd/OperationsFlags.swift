@@ -10,7 +10,7 @@ struct OperationsFlags {
     static let flags: [GoFlagSet.Flag] = [
         .init(["log-level"], default: "info", usage: "etcd 3: debug, info, warn, error, panic or fatal"),
         .init(["logger"], default: "capnslog", usage: "etcd 3: capnslog or zap; both write this server's log lines to stderr"),
-        .init(["log-outputs"], default: "default", usage: "etcd 3: default, stderr or stdout"),
+        .init(["log-outputs"], default: "default", usage: "etcd 3: comma-separated: default, stderr, stdout, systemd/journal (stderr, which systemd journals) or a file path"),
         .init(["debug"], isBool: true, usage: "etcd 3: the same as --log-level debug"),
         .init(["quota-backend-bytes"], default: "0", usage: "etcd 3: the store's size past which writes raise the NOSPACE alarm (0: 2 GiB)"),
         .init(["listen-metrics-urls"], usage: "etcd 3: extra http://host:port URLs serving /metrics and /health"),
@@ -38,6 +38,9 @@ struct OperationsFlags {
 
     var logLevel: Logger.Level = .info
     var toStandardOutput = false
+    var toStandardError = false
+    /// Files to append log lines to.
+    var logFiles: [String] = []
     var quotaBytes = 0
     var metricsListeners: [(host: String, port: Int)] = []
     var progressNotifyInterval: Duration = .seconds(600)
@@ -73,11 +76,16 @@ struct OperationsFlags {
         if let logger = values["logger"], !["capnslog", "zap"].contains(logger) {
             throw V1Flags.InvalidValue(description: "--logger \(logger): expected capnslog or zap")
         }
-        for output in (values["log-outputs"] ?? "default").split(separator: ",") {
+        for output in (values["log-outputs"] ?? "default").split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
             switch output {
-            case "default", "stderr": break
+            case "default", "stderr": toStandardError = true
             case "stdout": toStandardOutput = true
-            default: throw V1Flags.InvalidValue(description: "--log-outputs \(output): expected default, stderr or stdout (files and journald are not supported)")
+            case "systemd/journal":
+                // Under systemd a service's standard error goes to the journal already.
+                toStandardError = true
+                notes.append("--log-outputs=systemd/journal: logging to standard error, which systemd writes to the journal")
+            case "": break
+            default: logFiles.append(output)
             }
         }
         let quota = values["quota-backend-bytes"] ?? "0"

@@ -45,8 +45,16 @@ do {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
 }
+let logSinks: [FileLogHandler.Sink]
+do { logSinks = try operations.logFiles.map { path throws(V1Flags.InvalidValue) in try FileLogHandler.Sink(path: path) } } catch {
+    FileHandleOutput.standardError("etcd: \(error)\n")
+    exit(2)
+}
 LoggingSystem.bootstrap { label in
-    var handler = operations.toStandardOutput ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
+    var handlers: [any LogHandler] = logSinks.map { FileLogHandler(label: label, sink: $0) }
+    if operations.toStandardOutput { handlers.append(StreamLogHandler.standardOutput(label: label)) }
+    if operations.toStandardError || handlers.isEmpty { handlers.append(StreamLogHandler.standardError(label: label)) }
+    var handler = MultiplexLogHandler(handlers)
     handler.logLevel = operations.logLevel
     return handler
 }

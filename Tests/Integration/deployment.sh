@@ -171,6 +171,16 @@ grep -o 'check file permission: .*' "$WORK/perms.log" | sed "s#$WORK/##"
 stop perms
 
 echo
+echo "# --log-outputs: a file beside standard error (0600: logs name keys and clients)."
+base logfile
+try_start logfile "${BASE[@]}" --log-outputs "stderr,$WORK/member.log"
+[ "$OUTCOME" = ready ] || fail "logfile did not start: $(tail -3 "$WORK/logfile.log")"
+grep -q "ready to serve client requests" "$WORK/member.log" || fail "the log file lacks the ready line"
+grep -q "ready to serve client requests" "$WORK/logfile.log" || fail "standard error lacks the ready line"
+expect "$(stat -c %a "$WORK/member.log")" 600
+stop logfile
+
+echo
 echo "# --wal-dir: the log apart from the data, and back after a restart."
 base waldir
 args=("${BASE[@]}")
