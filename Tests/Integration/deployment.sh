@@ -370,6 +370,42 @@ expect "$(etcdctl --endpoints="127.0.0.1:${HC[1]}" alarm list)" ""
 expect "$(etcdctl --endpoints="127.0.0.1:${HC[2]}" put after-checks 1)" OK
 for n in 1 2 3; do stop "hash$n"; done
 
+echo "# ... and on two members whose stores differ at the same revision (each restored from another"
+echo "# cluster's snapshot with the same --initial-cluster): the leader raises CORRUPT; a restart is refused."
+for x in a b; do
+    base "src-$x"
+    try_start "src-$x" "${BASE[@]}"
+    [ "$OUTCOME" = ready ] || fail "src-$x did not start"
+    until_true 20 bash -c "etcdctl --endpoints=$CLIENT put k $x >/dev/null 2>&1"
+    etcdctl --endpoints="$CLIENT" snapshot save "$WORK/src-$x.db" >/dev/null 2>&1 || fail "snapshot save from src-$x"
+    stop "src-$x"
+done
+declare -A DC DP
+for n in 1 2; do DC[$n]=$(free_port); DP[$n]=$(free_port); done
+div_cluster="d1=http://127.0.0.1:${DP[1]},d2=http://127.0.0.1:${DP[2]}"
+env -u ETCD_BIN "$ETCD_BIN" snapshot restore "$WORK/src-a.db" --name d1 --data-dir "$WORK/div1" --initial-cluster "$div_cluster" \
+    --initial-advertise-peer-urls "http://127.0.0.1:${DP[1]}" >/dev/null
+env -u ETCD_BIN "$ETCD_BIN" snapshot restore "$WORK/src-b.db" --name d2 --data-dir "$WORK/div2" --initial-cluster "$div_cluster" \
+    --initial-advertise-peer-urls "http://127.0.0.1:${DP[2]}" >/dev/null
+div_args() {
+    echo --name "d$1" --data-dir "$WORK/div$1" --listen-client-urls "http://127.0.0.1:${DC[$1]}" \
+        --advertise-client-urls "http://127.0.0.1:${DC[$1]}" --listen-peer-urls "http://127.0.0.1:${DP[$1]}" \
+        --initial-advertise-peer-urls "http://127.0.0.1:${DP[$1]}" --initial-cluster "$div_cluster" --experimental-corrupt-check-time=1s
+}
+for n in 1 2; do
+    try_start "div$n" $(div_args $n)
+    [ "$OUTCOME" = ready ] || fail "div$n did not start"
+done
+until_true 20 bash -c "etcdctl --endpoints=127.0.0.1:${DC[1]} alarm list 2>/dev/null | grep -q CORRUPT"
+etcdctl --endpoints="127.0.0.1:${DC[1]}" alarm list | sed -E 's/memberID:[0-9]+/memberID:<id>/; s/ *$//'
+expect "$(etcdctl --endpoints="127.0.0.1:${DC[2]}" put after-corruption 1 2>&1 | grep -v '^{"level"')" 'Error: etcdserver: corrupt cluster'
+until_true 20 bash -c "[ \$(etcdctl --endpoints=127.0.0.1:${DC[2]} member list | grep -c 'started, d') = 2 ]"
+stop div2
+try_start div2 $(div_args 2) --experimental-initial-corrupt-check=true
+expect "$OUTCOME" "exit 1"
+grep -o "cannot serve: [0-9a-f]* found data inconsistency with peers" "$WORK/div2.log" | sed -E 's/[0-9a-f]{16}/<id>/'
+stop div1
+
 echo
 echo "# --auto-tls and --peer-auto-tls: two members encrypting with self-signed certificates made at first start."
 declare -A AC AP

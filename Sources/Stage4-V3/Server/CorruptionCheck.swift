@@ -80,6 +80,8 @@ public enum CorruptionCheck {
                 do { try await Task.sleep(for: interval) } catch { return }
                 let status = backend.raft.status
                 guard status.leader != 0, status.leader == status.memberID else { continue }
+                // Raised already: every member refuses changes until an operator disarms it.
+                if backend.machine.read({ $0.alarms }).contains(where: { $0.kind == MVCCStore.Alarm.corrupt }) { continue }
                 let (local, compact, revision) = localHash(backend)
                 let (answers, _) = await peerHashes(backend: backend, revision: revision, credentials: credentials)
                 let differing = mismatches(localHash: local, localCompactRevision: compact, peers: answers)
