@@ -138,7 +138,7 @@ do {
     var listeners: [V3Server] = []
     let access = HTTPAccessControl(allowedHosts: operations.allowedHosts, corsOrigins: operations.corsOrigins, checksHosts: clientTLS == nil)
     let v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
-    let callMetrics = GRPCCallMetrics()
+    let callMetrics = GRPCCallMetrics(extensive: operations.extensiveMetrics)
     for (host, port) in configuration.clientListeners {
         listeners.append(try await V3Server.start(
             host: host, port: port, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, logger: logger))

@@ -66,7 +66,7 @@ declare -A CASES=(
     [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|ready"
     [peer-crl-file]="x.pem|refuse:but this port has no TLS" [cipher-suites]="TLS_ECDHE_RSA_WITH_BOGUS|refuse:unexpected TLS cipher suite"
     [cors]="http://example.com:80|ready" [host-whitelist]="example.com|ready" [auth-token]="jwt|warn"
-    [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|warn"
+    [bcrypt-cost]="12|warn" [auth-token-ttl]="60|warn" [enable-pprof]="true|warn" [metrics]="extensive|ready"
     [listen-metrics-urls]="http://127.0.0.1:$(free_port)|ready" [logger]="zap|ready" [log-outputs]="stdout|ready" [log-level]="debug|ready"
     [proxy]="on|refuse:this server has no v2 proxy" [proxy-failure-wait]="1000|refuse:this server has no v2 proxy"
     [proxy-refresh-interval]="1000|refuse:this server has no v2 proxy" [proxy-dial-timeout]="500|refuse:this server has no v2 proxy"
@@ -169,6 +169,23 @@ grep -q "check file permission: directory \"$WORK/perms\" exist, but the permiss
     || fail "no permission warning: $(head -5 "$WORK/perms.log")"
 grep -o 'check file permission: .*' "$WORK/perms.log" | sed "s#$WORK/##"
 stop perms
+
+echo
+echo "# --metrics extensive: gRPC calls timed (grpc_server_handling_seconds); basic leaves them out."
+base metrics
+try_start metrics "${BASE[@]}" --metrics extensive
+[ "$OUTCOME" = ready ] || fail "metrics did not start"
+until_true 20 bash -c "etcdctl --endpoints=$CLIENT put timed 1 >/dev/null 2>&1"
+etcdctl --endpoints="$CLIENT" member list >/dev/null
+expect "$(curl -s "$CLIENT/metrics" | grep -E '^grpc_server_handling_seconds_count\{.*grpc_method="(Put|MemberList)"' | sed -E 's/ [0-9.]+$/ N/' | sort)" \
+    'grpc_server_handling_seconds_count{grpc_type="unary",grpc_service="etcdserverpb.Cluster",grpc_method="MemberList"} N
+grpc_server_handling_seconds_count{grpc_type="unary",grpc_service="etcdserverpb.KV",grpc_method="Put"} N'
+stop metrics
+base metrics-basic
+try_start metrics-basic "${BASE[@]}"
+until_true 20 bash -c "etcdctl --endpoints=$CLIENT put timed 1 >/dev/null 2>&1"
+! curl -s "$CLIENT/metrics" | grep -q grpc_server_handling_seconds || fail "basic metrics timed calls"
+stop metrics-basic
 
 echo
 echo "# --log-outputs: a file beside standard error (0600: logs name keys and clients)."

@@ -1,9 +1,12 @@
 import GRPCCore
 import Metrics
+import NIOCore
 import Synchronization
 
 /// go-grpc-prometheus' counters, which etcd exports: calls started, and calls handled by
 /// status code, per service and method. A stream counts as handled once it is accepted.
+/// With `--metrics extensive`, also the time each call took to handle
+/// (`grpc_server_handling_seconds`, a histogram per method).
 final class GRPCMetrics: ServerInterceptor {
     // Made once per method (and code): this runs for every call, so no names are built per call.
     private struct Key: Hashable {
@@ -12,6 +15,11 @@ final class GRPCMetrics: ServerInterceptor {
     }
     private let started = Mutex<[String: Counter]>([:])
     private let handled = Mutex<[Key: Counter]>([:])
+    private let timers = Mutex<[String: Timer]>([:])
+    /// Whether calls are timed (`--metrics extensive`): off, no clock is read per call.
+    let timesCalls: Bool
+
+    init(timesCalls: Bool = false) { self.timesCalls = timesCalls }
 
     /// Watch is a bidirectional stream, LeaseKeepAlive too; Snapshot streams from the server.
     static func type(of method: String) -> String {
@@ -46,11 +54,24 @@ final class GRPCMetrics: ServerInterceptor {
         }.increment()
     }
 
+    /// Records how long a call took, when calls are timed.
+    func observe(_ descriptor: MethodDescriptor, startedAt start: NIODeadline) {
+        let elapsed = NIODeadline.now() - start
+        timers.withLock { timers in
+            if let timer = timers[descriptor.method] { return timer }
+            let timer = Timer(label: "grpc_server_handling_seconds", dimensions: Self.labels(descriptor))
+            timers[descriptor.method] = timer
+            return timer
+        }.recordNanoseconds(elapsed.nanoseconds)
+    }
+
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         countStarted(context.descriptor)
+        let start = timesCalls ? NIODeadline.now() : nil
+        defer { if let start { observe(context.descriptor, startedAt: start) } }
         do {
             let response = try await next(request, context)
             // A unary call that failed in its handler comes back as a failed response.
@@ -91,6 +112,8 @@ final class GRPCMetrics: ServerInterceptor {
 
 /// The gRPC call counters, shared by every client listener of a member.
 public struct GRPCCallMetrics: Sendable {
-    let interceptor = GRPCMetrics()
-    public init() {}
+    let interceptor: GRPCMetrics
+
+    /// `extensive`: also time every call (`--metrics extensive`).
+    public init(extensive: Bool = false) { interceptor = GRPCMetrics(timesCalls: extensive) }
 }

@@ -37,6 +37,8 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
     private let routes: UnaryRoutes
     private let metrics: GRPCMetrics?
     private let maxRequestSize: Int
+    // When the call started, for `--metrics extensive` only.
+    private var startedAt: NIODeadline?
 
     init(routes: UnaryRoutes, metrics: GRPCMetrics?, maxRequestSize: Int) {
         self.routes = routes
@@ -55,6 +57,7 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             metrics?.countStarted(route.descriptor)
+            if metrics?.timesCalls == true { startedAt = .now() }
             if let refusal = routes.refusal(route, headers.headers) {
                 answer(.failure(refusal), route: route, context: context)
             } else if headers.endStream {
@@ -110,6 +113,7 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
     /// one trailers-only HEADERS frame, as gRPC servers answer a failed call.
     private func answer(_ result: Result<[UInt8], any Error>, route: UnaryRoute, context: ChannelHandlerContext) {
         state = .answering
+        if let startedAt { metrics?.observe(route.descriptor, startedAt: startedAt) }
         guard !isClosed else {
             // The client reset the stream: nobody is listening. etcd counts it as Canceled.
             metrics?.countHandled(route.descriptor, .cancelled)
