@@ -10,15 +10,29 @@ import Testing
 
 /// A port nobody listens on right now (the test binds its servers right after).
 func freePort() -> Int {
+    // Below the kernel's ephemeral range (32768-60999 on Linux): an outgoing connection of a
+    // test running beside this one never takes the port while a member is down between a stop
+    // and its restart (bind(0) handed out ephemeral ports, and a restart could find one taken).
+    while true {
+        let port = Int.random(in: 20_000..<32_000)
+        if canBind(port) { return port }
+    }
+}
+
+/// Whether a listener could bind 127.0.0.1:`port` now.
+func canBind(_ port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
+    var reuse: Int32 = 1
+    setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
 }
 
 /// Polls until `condition` holds, for at most `seconds`.

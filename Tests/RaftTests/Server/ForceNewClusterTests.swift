@@ -2,10 +2,6 @@ import Raft
 import SingleNode
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `--force-new-cluster` on real members: the survivor of a lost majority restarts alone with
 /// its data, and serves.
 @Suite("Forcing a new cluster from a survivor's data", .serialized)
@@ -42,21 +38,6 @@ struct ForceNewClusterTests {
         try await survivor.start()
         try await waitUntil("it leads again after a plain restart") { survivor.isLeader }
         #expect(survivor.value("/after") == "forced")
-    }
-
-    private func canBind(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var reuse: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
     }
 
     @Test("A new data directory has no log to rewrite: the member founds a cluster as usual")
