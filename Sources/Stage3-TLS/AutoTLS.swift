@@ -1,6 +1,9 @@
 import Crypto
 import Foundation
 import Raft
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwiftASN1
 import X509
 
@@ -20,7 +23,13 @@ public enum AutoTLS {
     ) throws(TLSSetupError) -> (cert: String, key: String) {
         let certPath = directory + "/cert.pem", keyPath = directory + "/key.pem"
         let manager = FileManager.default
-        if manager.fileExists(atPath: certPath) && manager.fileExists(atPath: keyPath) { return (certPath, keyPath) }
+        // Reused while it has more than a day left; an expiring one is made again (nobody
+        // verifies it, so nobody notices the change, and an expired one would stop the start).
+        if manager.fileExists(atPath: keyPath), let pem = try? String(contentsOfFile: certPath, encoding: .utf8),
+            let existing = try? Certificate(pemEncoded: pem), existing.notValidAfter > now + 86400
+        {
+            return (certPath, keyPath)
+        }
         do {
             // Every directory made on the way 0700, the data directory's own among them.
             try PosixFileSystem().createDirectory(directory)
@@ -40,9 +49,10 @@ public enum AutoTLS {
                     SubjectAlternativeNames(names)
                 },
                 issuerPrivateKey: .init(key))
-            // The key first, private to this user, so a certificate never exists without it.
-            guard manager.createFile(atPath: keyPath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600]),
-                manager.createFile(atPath: certPath, contents: Data(try certificate.serializeAsPEM().pemString.utf8), attributes: [.posixPermissions: 0o644])
+            // The key first, created 0600 (never readable by others, not even for a moment), so
+            // a certificate never exists without it.
+            guard Self.write(Array(key.pemRepresentation.utf8), to: keyPath, mode: 0o600),
+                Self.write(Array(try certificate.serializeAsPEM().pemString.utf8), to: certPath, mode: 0o644)
             else {
                 throw TLSSetupError(description: "cannot write a self-signed certificate into \(directory): check that this user may write there")
             }
@@ -52,6 +62,15 @@ public enum AutoTLS {
             throw TLSSetupError(description: "cannot make a self-signed certificate in \(directory): \(error)")
         }
         return (certPath, keyPath)
+    }
+
+    /// Replaces `path` with `bytes`, created with `mode` from the start.
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t) -> Bool {
+        unlink(path)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) } == bytes.count
     }
 
     /// The four bytes of a dotted IPv4 address, or nil for a name (or IPv6, kept as a name).

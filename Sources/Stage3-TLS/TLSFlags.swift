@@ -62,9 +62,9 @@ public struct TLSSettings: Sendable, Equatable {
 
 /// The TLS flags: the original's single-dash names (v0.1), the v0.2 renames, and etcd 3's.
 ///
-/// The original and etcd 3 differ on one point that matters: in the original a CA file alone
-/// turns on client-certificate authentication (`-clientCAFile`); in etcd 3 the CA file only
-/// says whom to trust, and `--client-cert-auth` asks for certificates. Both are kept.
+/// A CA file alone turns on client-certificate authentication, in the original
+/// (`-clientCAFile`) and in etcd 3.4 (`--trusted-ca-file`, whose TLSInfo requires and verifies
+/// client certificates when a trusted CA is set, as `--client-cert-auth` does).
 public enum TLSFlags {
     /// Flag definitions to add to the daemon's flag set.
     public static let flags: [GoFlagSet.Flag] = [
@@ -159,9 +159,11 @@ public enum TLSFlags {
             if auth && caFile == nil {
                 throw V1Flags.InvalidValue(description: "\(name) TLS: --\(v3Auth) needs --\(v3CA) FILE, the CA that client certificates must chain to")
             }
-            // v1: a CA file means "require"; etcd 3: only --client-cert-auth does.
+            // A CA file means "require and verify" in v1 and in etcd 3.4 alike (its TLSInfo asks
+            // for certificates when TrustedCAFile is set or --client-cert-auth is given): a peer
+            // port given only --peer-trusted-ca-file must not accept any client at all.
             return CertificateFiles(
-                listener: name, certFile: certFile, keyFile: keyFile, caFile: caFile, requireClientCertificate: v1CAFile != nil || auth)
+                listener: name, certFile: certFile, keyFile: keyFile, caFile: caFile, requireClientCertificate: caFile != nil || auth)
         }
     }
 }

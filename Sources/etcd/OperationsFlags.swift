@@ -124,7 +124,8 @@ struct OperationsFlags {
         case let other: throw V1Flags.InvalidValue(description: "--metrics \(other): expected basic or extensive")
         }
         func list(_ flag: String) -> Set<String> {
-            Set((values[flag] ?? "*").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            let items = Set((values[flag] ?? "*").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            return items.isEmpty ? ["*"] : items  // empty allows all, as etcd's
         }
         forceNewCluster = values["force-new-cluster"] == "true"
         func duration(_ flag: String, _ standard: Duration) throws(V1Flags.InvalidValue) -> Duration {
@@ -137,11 +138,14 @@ struct OperationsFlags {
         initialCorruptCheck = values["experimental-initial-corrupt-check"] == "true"
         let corruptCheck = try duration("experimental-corrupt-check-time", .zero)
         corruptCheckInterval = corruptCheck > .zero ? corruptCheck : nil
-        // As grpc-go: 0 for the minimum is its own default (5 minutes), not "any rate".
+        // As etcd and grpc-go: 0 for the minimum is grpc-go's own default (5 minutes); 0 for the
+        // interval or the timeout leaves etcd's defaults; an interval under a second is a second.
         let minTime = try duration("grpc-keepalive-min-time", .seconds(5))
+        let interval = try duration("grpc-keepalive-interval", .seconds(7200))
+        let timeout = try duration("grpc-keepalive-timeout", .seconds(20))
         keepalive = (
-            minTime == .zero ? .seconds(300) : minTime, try duration("grpc-keepalive-interval", .seconds(7200)),
-            try duration("grpc-keepalive-timeout", .seconds(20))
+            minTime == .zero ? .seconds(300) : minTime, interval == .zero ? .seconds(7200) : max(interval, .seconds(1)),
+            timeout == .zero ? .seconds(20) : timeout
         )
         corsOrigins = list("cors")
         allowedHosts = list("host-whitelist")

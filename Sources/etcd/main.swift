@@ -81,7 +81,9 @@ do {
         peerHosts: [configuration.server.peerListenHost])
     for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
-    peerHashCredentials = tls.client.map { CorruptionCheck.Credentials(certFile: $0.certFile, keyFile: $0.keyFile, caFile: $0.isSelfSigned ? nil : $0.caFile) }
+    peerHashCredentials = tls.client.map {
+        CorruptionCheck.Credentials(certFile: $0.certFile, keyFile: $0.keyFile, caFile: $0.caFile, verifiesPeers: !$0.isSelfSigned)
+    }
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
     // The v3 store is fed by the same log as the v1 store.
     configuration.server.stateMachine = v3Store
@@ -96,7 +98,13 @@ do {
 if configuration.forceNewCluster {
     // -f: the original's "force new configuration", data loss by design.
     for entry in ["wal", "snap", "cluster-id", "member-id"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + entry) }
+    if let walDirectory = configuration.server.walDirectory { ForceRemove.tree(walDirectory) }
     logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
+}
+
+if let problem = RaftServer.walPlacementProblem(configuration.server) {
+    FileHandleOutput.standardError("etcd: \(problem)\n")
+    exit(2)
 }
 
 if operations.forceNewCluster {

@@ -169,6 +169,9 @@ grep -q "check file permission: directory \"$WORK/perms\" exist, but the permiss
     || fail "no permission warning: $(head -5 "$WORK/perms.log")"
 grep -o 'check file permission: .*' "$WORK/perms.log" | sed "s#$WORK/##"
 stop perms
+out=$(env -u ETCD_BIN "$ETCD_BIN" "${args[@]}" --wal-dir "$WORK/an-empty-wal-dir" 2>&1; echo "exit $?")
+expect "$(echo "$out" | tail -2 | sed "s#$WORK/##g")" \
+    $'etcd: --wal-dir an-empty-wal-dir holds no log, but perms/wal does: move the files of perms/wal into an-empty-wal-dir, or start without --wal-dir\nexit 2'
 
 echo
 echo "# --metrics extensive: gRPC calls timed (grpc_server_handling_seconds); basic leaves them out."

@@ -33,9 +33,12 @@ import Testing
         #expect(peers.client == nil)
     }
 
-    @Test func etcd3FlagsRequireClientCertificatesOnlyWithClientCertAuth() throws {
+    @Test("A trusted CA alone requires client certificates, as etcd 3.4's TLSInfo does (a peer port given only a CA must not take any client)")
+    func etcd3FlagsRequireClientCertificatesWithATrustedCA() throws {
         let trustOnly = try settings(["--cert-file", "c.pem", "--key-file", "k.pem", "--trusted-ca-file", "ca.pem"])
-        #expect(trustOnly.client?.requireClientCertificate == false)
+        #expect(trustOnly.client?.requireClientCertificate == true)
+        let peerTrustOnly = try settings(["--peer-cert-file", "p.pem", "--peer-key-file", "pk.pem", "--peer-trusted-ca-file", "ca.pem"])
+        #expect(peerTrustOnly.peer?.requireClientCertificate == true)
         #expect(trustOnly.client?.caFile == "ca.pem")
         let auth = try settings(["--cert-file", "c.pem", "--key-file", "k.pem", "--trusted-ca-file", "ca.pem", "--client-cert-auth"])
         #expect(auth.client?.requireClientCertificate == true)

@@ -152,6 +152,8 @@ public struct GoFlagSet: Sendable {
             rest = rest.dropFirst(unit.count)
             seconds += value * scale
         }
+        // Go refuses what does not fit in an int64 of nanoseconds (about 292 years).
+        guard seconds * 1e9 < 9.2e18 else { return nil }
         return .nanoseconds(Int64(seconds * 1e9))
     }
 

@@ -1,7 +1,10 @@
 /// `--force-new-cluster`: etcd's disaster recovery. When most members of a cluster are lost
-/// for good, one survivor is restarted as a cluster of one, keeping its data: entries not yet
-/// committed are dropped (no quorum ever saw them acknowledged), and entries removing every
-/// other member are appended and marked committed, so the member elects itself and serves.
+/// for good, one survivor is restarted as a cluster of one, keeping its data: entries past the
+/// commit index it recorded are dropped, and entries removing every other member are appended
+/// and marked committed, so the member elects itself and serves. As in etcd, the recorded
+/// commit index may trail what the cluster had committed (a follower learns it a heartbeat
+/// later, and it is written without a sync when it moves alone), so the newest acknowledged
+/// writes can be among those dropped: choose the survivor with the highest index.
 /// Then new members join it as they would any cluster.
 ///
 /// The rewrite goes through the WAL like any write (appending at the commit index + 1 replaces

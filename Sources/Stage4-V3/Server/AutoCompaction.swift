@@ -23,7 +23,8 @@ public enum AutoCompaction {
             case "periodic":
                 let duration: Duration?
                 if let hours = Int64(retention) {
-                    duration = hours >= 0 ? .seconds(hours * 3600) : nil
+                    let (seconds, overflow) = hours.multipliedReportingOverflow(by: 3600)
+                    duration = hours >= 0 && !overflow && seconds < 9_000_000_000 ? .seconds(seconds) : nil
                 } else {
                     duration = GoFlagSet.duration(retention)
                 }

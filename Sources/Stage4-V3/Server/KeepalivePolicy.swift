@@ -87,6 +87,7 @@ final class KeepalivePolicy: ChannelInboundHandler {
         guard silent >= settings.interval else { return scheduleCheck(context: context, in: settings.interval - silent) }
         context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(Self.pingData, ack: false))), promise: nil)
         let channel = context.channel
+        unanswered?.cancel()
         unanswered = context.eventLoop.scheduleTask(in: settings.timeout) { channel.close(promise: nil) }
         scheduleCheck(context: context, in: settings.interval)
     }

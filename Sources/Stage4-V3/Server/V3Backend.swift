@@ -85,10 +85,11 @@ public struct V3Backend: Sendable {
 
     private func exceedsOps(_ txn: Etcdserverpb_TxnRequest) -> Bool {
         if txn.compare.count > maxTxnOps || txn.success.count > maxTxnOps || txn.failure.count > maxTxnOps { return true }
-        return (txn.success + txn.failure).contains { op in
+        func nestedExceeds(_ op: Etcdserverpb_RequestOp) -> Bool {
             if case .requestTxn(let nested) = op.request { return exceedsOps(nested) }
             return false
         }
+        return txn.success.contains(where: nestedExceeds) || txn.failure.contains(where: nestedExceeds)
     }
 
     /// A keep-alive, answered by the leader's lessor (forwarded there from a follower): the TTL,

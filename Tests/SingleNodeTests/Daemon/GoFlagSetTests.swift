@@ -77,4 +77,14 @@ struct V1FlagsTests {
         #expect(throws: V1Flags.InvalidValue.self) { try V1Flags.configuration(from: ["n": "a/b"]) }
         #expect(throws: V1Flags.InvalidValue.self) { try V1Flags.configuration(from: ["m": "many"]) }
     }
+
+    @Test("Go durations: units summed, '0' alone, and what does not fit in nanoseconds refused")
+    func durations() {
+        #expect(GoFlagSet.duration("1m30s") == .seconds(90))
+        #expect(GoFlagSet.duration("250ms") == .milliseconds(250))
+        #expect(GoFlagSet.duration("0") == .zero)
+        #expect(GoFlagSet.duration("5") == nil)
+        #expect(GoFlagSet.duration("3000000h") == nil)
+        #expect(GoFlagSet.duration("") == nil)
+    }
 }
