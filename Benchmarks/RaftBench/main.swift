@@ -3,7 +3,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Raft
+import RaftCore
+import RaftDisk
 
 let seconds = Double(CommandLine.arguments.dropFirst().first ?? "") ?? 2
 

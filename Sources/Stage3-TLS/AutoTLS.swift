@@ -6,6 +6,7 @@ import Glibc
 #endif
 import SwiftASN1
 import X509
+import RaftDisk
 
 /// `--auto-tls` and `--peer-auto-tls`: TLS without a CA, as etcd offers it. At its first start a
 /// member makes a self-signed certificate (ECDSA P-256, for the hosts of its listen URLs) and

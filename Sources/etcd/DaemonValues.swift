@@ -1,4 +1,5 @@
 import Raft
+import RaftDisk
 import SingleNode
 
 /// Where the daemon's settings come from, as etcd takes them: the command line and `ETCD_*`

@@ -4,6 +4,7 @@ import V3
 
 #if canImport(Glibc)
 import Glibc
+import RaftDisk
 #endif
 
 /// `etcd snapshot restore FILE`: founds a member of a new cluster from a file saved with

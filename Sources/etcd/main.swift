@@ -4,6 +4,7 @@ import Metrics
 import NIOPosix
 import Prometheus
 import Raft
+import RaftDisk
 import SingleNode
 import TLS
 import V3

@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 
 @testable import TLS
+import RaftCore
 
 /// TLS between peers, through Stage 2's real transport: frames cross when both sides use the
 /// same CA, and every mismatch is refused with a log line on both ends.

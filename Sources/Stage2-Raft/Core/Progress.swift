@@ -6,14 +6,16 @@
 /// - `replicate`: the follower is caught up to `match`; appends are pipelined optimistically,
 ///   at most `Inflights.capacity` unacknowledged at a time.
 /// - `snapshot`: the follower needs a snapshot; nothing else is sent until it is applied.
-struct Progress: Sendable, Hashable {
-    enum State: Sendable, Hashable { case probe, replicate, snapshot }
+public struct Progress: Sendable, Hashable {
+    /// How the leader sends to this follower (see above).
+    public enum State: Sendable, Hashable { case probe, replicate, snapshot }
 
-    // The highest index known to be replicated on the follower.
-    var match: UInt64 = 0
-    // The next index to send; match < next always.
-    var next: UInt64
-    var state = State.probe
+    /// The highest index known to be replicated on the follower.
+    public internal(set) var match: UInt64 = 0
+    /// The next index to send; match < next always.
+    public internal(set) var next: UInt64
+    /// The flow-control state.
+    public internal(set) var state = State.probe
     // In `snapshot`: the index of the snapshot being sent.
     var pendingSnapshot: UInt64 = 0
     // Whether the follower answered since the last CheckQuorum.
@@ -21,7 +23,8 @@ struct Progress: Sendable, Hashable {
     // In `probe`: an append is out and unanswered.
     var isProbeSent = false
     var inflights: Inflights
-    var isLearner: Bool
+    /// Whether the follower is a learner (replicated to, never counted in a quorum).
+    public internal(set) var isLearner: Bool
 
     init(next: UInt64, maxInflight: Int, isLearner: Bool) {
         self.next = next

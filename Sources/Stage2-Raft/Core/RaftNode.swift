@@ -24,8 +24,8 @@ public struct RaftNode<Storage: RaftStorage> {
 
     var log: RaftLog<Storage>
     let config: RaftConfig
-    // The leader's view of every member, voters and learners, itself included.
-    var progress: [NodeID: Progress] = [:]
+    /// The leader's view of every member, voters and learners, itself included (empty unless leader).
+    public internal(set) var progress: [NodeID: Progress] = [:]
     var voters: Set<NodeID> = []
     var learners: Set<NodeID> = []
     // Votes received in the current (pre-)election: true for granted.

@@ -1,3 +1,4 @@
+import RaftCore
 import SingleNode
 
 /// The daemon's setup, from the original v1 flags: which member to be, where to keep its data,

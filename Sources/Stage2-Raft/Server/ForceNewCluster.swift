@@ -9,6 +9,9 @@
 ///
 /// The rewrite goes through the WAL like any write (appending at the commit index + 1 replaces
 /// the uncommitted suffix on replay), so a crash during it leaves either the old log or the new.
+import RaftCore
+import RaftDisk
+
 public enum ForceNewCluster {
     /// What was done, for the log.
     public struct Outcome: Sendable, Equatable {

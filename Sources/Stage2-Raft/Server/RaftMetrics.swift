@@ -1,4 +1,6 @@
 import Metrics
+import RaftCore
+import RaftDisk
 import Synchronization
 
 /// What a member reports through swift-metrics, under etcd's metric names so that dashboards
@@ -36,13 +38,18 @@ enum RaftMetrics {
         counter(receivedCounters, "etcd_network_peer_received_bytes_total", "From", id).increment(by: bytes)
     }
 
+    /// Records one WAL sync's duration (`DiskStorage.walSyncObserver`).
+    static func recordWALSync(_ duration: Duration) { record(duration, in: walFsync) }
+
+    static func record(_ duration: Duration, in timer: Timer) {
+        let (seconds, attoseconds) = duration.components
+        timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
     /// Runs `body` and records how long it took in `timer`.
     static func time<T, E: Error>(_ timer: Timer, _ body: () throws(E) -> T) throws(E) -> T {
         let start = ContinuousClock.now
-        defer {
-            let (seconds, attoseconds) = (ContinuousClock.now - start).components
-            timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-        }
+        defer { record(ContinuousClock.now - start, in: timer) }
         return try body()
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import RaftCore
 import SingleNode
 
 /// Applying committed entries to the store, and proposing what clients and the TTL clock ask.

@@ -1,4 +1,6 @@
+import BinaryCodec
 import NIOCore
+import RaftCore
 import SingleNode
 
 /// A second state machine fed by the same log as the v1 store: Stage 4's v3 store plugs in

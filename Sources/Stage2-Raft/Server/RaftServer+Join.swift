@@ -1,4 +1,5 @@
 import NIOCore
+import RaftCore
 import SingleNode
 
 /// The v1 join protocol over the peer port: a new machine asks any member; a follower points it

@@ -1,4 +1,7 @@
+import BinaryCodec
 import NIOCore
+import RaftCore
+import RaftDisk
 import SingleNode
 
 /// What operators ask of a running member besides data: handing leadership over, and backups

@@ -1,4 +1,5 @@
 import NIOCore
+import RaftCore
 
 /// What peers send: Raft messages stepped into the core, joins, questions for the leader,
 /// snapshot pieces and refusals. Runs on the Raft loop (the transport hands every frame over

@@ -1,4 +1,7 @@
+import BinaryCodec
 import NIOCore
+import RaftCore
+import RaftDisk
 import SingleNode
 
 /// Snapshots of the v1 store: taken every `snapshotCount` applied entries (and when a member

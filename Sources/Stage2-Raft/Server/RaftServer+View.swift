@@ -1,4 +1,5 @@
 import NIOCore
+import RaftCore
 import SingleNode
 
 /// The cluster as clients and v3 headers see it, published from the Raft loop for readers on

@@ -1,3 +1,11 @@
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import RaftCore
+import RaftDisk
+import SingleNode
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,6 +133,7 @@ public final class RaftServer: @unchecked Sendable {
         let storage = try DiskStorage.open(
             directory: configuration.dataDirectory, walDirectory: configuration.walDirectory, initialConfState: founding,
             segmentSize: configuration.segmentSize)
+        storage.walSyncObserver = RaftMetrics.recordWALSync
         for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
         var clusterID = ClusterIdentity.load(configuration.dataDirectory)
         // A member added by peer URL (`etcdctl member add`) has an ID other than its name's; it

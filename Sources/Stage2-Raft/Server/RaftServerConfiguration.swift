@@ -1,4 +1,5 @@
 import NIOCore
+import RaftCore
 
 /// How a replicated member runs.
 public struct RaftServerConfiguration: Sendable {

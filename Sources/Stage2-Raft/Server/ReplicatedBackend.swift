@@ -1,4 +1,5 @@
 import NIOCore
+import RaftCore
 import SingleNode
 
 /// Stage 1's v1 API on a replicated member: reads and watches from the local store (as in v1,

@@ -1,3 +1,5 @@
+import RaftCore
+
 /// Raft storage on disk: the WAL and snapshot files, with a `MemoryStorage` in front that
 /// serves the core's reads. This is what a member's data directory holds:
 ///
@@ -22,6 +24,11 @@ public final class DiskStorage: RaftStorage {
     private let snapshots: SnapshotStore
     /// What opening found and repaired, if anything (a torn last record), for the log.
     public let repairs: [String]
+    /// Told how long each WAL sync took (see `WriteAheadLog.syncObserver`).
+    public var walSyncObserver: ((Duration) -> Void)? {
+        get { wal.syncObserver }
+        set { wal.syncObserver = newValue }
+    }
 
     private init(memory: MemoryStorage, wal: WriteAheadLog, snapshots: SnapshotStore, repairs: [String]) {
         self.memory = memory

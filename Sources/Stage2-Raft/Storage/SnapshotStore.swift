@@ -1,3 +1,6 @@
+import BinaryCodec
+import RaftCore
+
 /// Snapshot files: `<term>-<index>.snap` (16 hex digits each), written atomically (temporary
 /// file, sync, rename, directory sync) and checksummed.
 ///

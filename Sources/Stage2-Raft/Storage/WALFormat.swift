@@ -1,3 +1,6 @@
+import BinaryCodec
+import RaftCore
+
 /// The WAL's on-disk format, version 1.
 ///
 /// A segment file is named `<sequence>-<first index>.wal` (16 hex digits each) and starts with

@@ -1,3 +1,6 @@
+import BinaryCodec
+import RaftCore
+
 /// Reading the log back: every record checked, a torn tail cut off, anything else refused.
 extension WriteAheadLog {
     fileprivate static func corrupt(_ path: String, _ offset: Int, _ problem: String) -> StorageError {

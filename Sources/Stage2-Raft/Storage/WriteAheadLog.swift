@@ -1,3 +1,5 @@
+import RaftCore
+
 /// The durable log: Raft entries, hard state and snapshot markers, appended in batches with one
 /// `fdatasync` per batch (see `WALFormat` for the bytes).
 ///
@@ -47,6 +49,9 @@ public final class WriteAheadLog {
     private var failure: StorageError?
     /// How many syncs the log has done (for benchmarks and tests).
     public private(set) var syncCount = 0
+    /// Told how long each sync took. The shell records it as etcd's
+    /// `etcd_disk_wal_fsync_duration_seconds`; the log itself knows nothing of metrics.
+    public var syncObserver: ((Duration) -> Void)?
     // The current segment ends in bytes written without a sync (a commit index that moved alone).
     private var hasUnsyncedTail = false
 
@@ -116,7 +121,7 @@ public final class WriteAheadLog {
             try fillAhead(through: offset + batch.count)
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
             if mustSync {
-                try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
+                try timedSync()
             }
         }
         if mustSync { syncCount += 1 }
@@ -124,6 +129,12 @@ public final class WriteAheadLog {
         offset += batch.count
         if let last = entries.last { lastIndex = last.index }
         if let newState { hardState = newState }
+    }
+
+    private func timedSync() throws(StorageError) {
+        let start = ContinuousClock.now
+        defer { syncObserver?(ContinuousClock.now - start) }
+        try fileSystem.sync(descriptor, path: segments.last!.path)
     }
 
     /// Records that a snapshot now covers everything up to `index`, then deletes segments
@@ -135,7 +146,7 @@ public final class WriteAheadLog {
         try guarded { () throws(StorageError) in
             try fillAhead(through: offset + batch.count)
             try fileSystem.write(descriptor, batch, at: offset, path: segments.last!.path)
-            try RaftMetrics.time(RaftMetrics.walFsync) { () throws(StorageError) in try fileSystem.sync(descriptor, path: segments.last!.path) }
+            try timedSync()
         }
         syncCount += 1
         hasUnsyncedTail = false

@@ -2,6 +2,9 @@
 /// bounds-checked so a damaged or hostile frame is refused rather than trusted.
 ///
 /// A frame is `u32 length` then `length` bytes: `u8 frame kind`, then the body.
+import RaftCore
+import BinaryCodec
+
 public enum PeerFrame: Sendable, Equatable {
     /// A Raft message.
     case raft(Message)
@@ -155,10 +158,6 @@ public enum PeerFrame: Sendable, Equatable {
             return nil
         }
     }
-}
-
-extension ByteReader {
-    mutating func string() -> String? { blob().flatMap { String(validating: $0, as: UTF8.self) } }
 }
 
 /// The fields of a `Message`, in order.

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SingleNode
+import RaftCore
 import Synchronization
 
 /// Splits the byte stream from a peer into frames: `u32 length` (little-endian), then the body.
@@ -240,7 +241,7 @@ public final class PeerTransport: Sendable {
             connection.isConnecting = true
             return true
         }
-        guard shouldConnect, let (host, port) = Self.hostPort(url) else { return }
+        guard shouldConnect, let (host, port) = PeerAddress.hostPort(url) else { return }
         ClientBootstrap(group: group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(1))
@@ -265,7 +266,7 @@ public final class PeerTransport: Sendable {
 
     /// Opens a one-off connection (for a join request) and returns it once connected.
     public func dial(_ url: String) async throws -> any Channel {
-        guard let (host, port) = Self.hostPort(url) else { throw PeerProtocolError(description: "not a peer address: \(url)") }
+        guard let (host, port) = PeerAddress.hostPort(url) else { throw PeerProtocolError(description: "not a peer address: \(url)") }
         return try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(2))
             .channelInitializer { self.pipeline($0, dialedHost: host) }
@@ -278,10 +279,5 @@ public final class PeerTransport: Sendable {
         let channels = connections.withLock { connections in connections.values.compactMap(\.channel) }
             + accepted.withLock { Array($0.values) }
         for channel in channels { try? await channel.close() }
-    }
-
-    /// `http://host:port` or `host:port` to its parts, by the daemon's own address rules.
-    static func hostPort(_ url: String) -> (String, Int)? {
-        (try? V1Flags.hostPort(url, flag: "peer")).map { ($0.host, $0.port) }
     }
 }

@@ -1,5 +1,5 @@
+import BinaryCodec
 import EtcdAPI
-import Raft
 
 /// Hashes of the store, for `etcdctl endpoint hashkv` and `endpoint hash`: members that
 /// applied the same log agree on them, which is how operators check replicas match.

@@ -1,4 +1,4 @@
-import Raft
+import BinaryCodec
 
 /// The store as bytes, for Raft snapshots: every key's history, so that reads at old revisions
 /// and watches from them work the same after a restart or on a member that caught up from a

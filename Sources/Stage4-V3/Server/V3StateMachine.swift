@@ -1,3 +1,4 @@
+import BinaryCodec
 import EtcdAPI
 import Raft
 import Synchronization

@@ -1,5 +1,5 @@
+import RaftCore
 import Testing
-import Raft
 
 @Suite("Raft paper §5.1-5.2 and §9.6: terms, votes and elections")
 struct ElectionTests {

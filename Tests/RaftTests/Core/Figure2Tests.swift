@@ -1,5 +1,5 @@
+import RaftCore
 import Testing
-import Raft
 
 /// The rules of the Raft paper's Figure 2 not already covered by the election and replication
 /// suites, one test each.

@@ -1,5 +1,5 @@
+import RaftCore
 import Testing
-import Raft
 
 @Suite("Raft paper §5.3-5.4: log replication, commitment and safety")
 struct ReplicationTests {

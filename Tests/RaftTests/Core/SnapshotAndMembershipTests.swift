@@ -1,5 +1,5 @@
+import RaftCore
 import Testing
-import Raft
 
 @Suite("Snapshots, log compaction and membership changes")
 struct SnapshotAndMembershipTests {

@@ -7,6 +7,7 @@ import NIOPosix
 import Raft
 import SingleNode
 import Testing
+import RaftDisk
 
 /// A port nobody listens on right now (the test binds its servers right after).
 func freePort() -> Int {

@@ -1,6 +1,8 @@
 import Logging
 import NIOPosix
 import Raft
+import RaftCore
+import RaftDisk
 import SingleNode
 import Testing
 

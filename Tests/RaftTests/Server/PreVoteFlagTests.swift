@@ -1,6 +1,8 @@
 import Testing
 
 @testable import Raft
+import RaftCore
+import RaftDisk
 
 /// `--pre-vote` reaches the core the server runs: a member whose election timeout fires asks
 /// first with pre-vote (its term stays), and campaigns at once without it (its term moves).

@@ -1,4 +1,4 @@
-import Raft
+import RaftCore
 
 /// Checks the safety properties of Raft (paper Figure 3) as a simulation runs. Each check is
 /// incremental: it looks at what one event changed, so it can run after every step.

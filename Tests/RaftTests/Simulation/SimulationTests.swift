@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Raft
 import Testing
+import RaftCore
 
 @Suite("Simulation: safety under drops, reordering, partitions, crashes, membership changes and snapshots")
 struct SimulationTests {

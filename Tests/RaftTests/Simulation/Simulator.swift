@@ -1,4 +1,4 @@
-import Raft
+import RaftCore
 
 /// A deterministic simulation of a Raft cluster: a network that drops, duplicates, delays and
 /// reorders messages and can be partitioned (symmetric, asymmetric, leader isolated); nodes

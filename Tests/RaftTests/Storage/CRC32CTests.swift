@@ -1,6 +1,6 @@
+@testable import BinaryCodec
+import RaftCore
 import Testing
-
-@testable import Raft
 
 @Suite("CRC-32C")
 struct CRC32CTests {

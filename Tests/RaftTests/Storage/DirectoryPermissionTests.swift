@@ -1,8 +1,8 @@
-import Raft
 import Testing
 
 #if canImport(Glibc)
 import Glibc
+import RaftDisk
 #endif
 
 @Suite("Data directory permissions")

@@ -1,5 +1,6 @@
+import RaftCore
+import RaftDisk
 import Testing
-import Raft
 
 @Suite("Snapshot files and disk storage")
 struct DiskStorageTests {

@@ -1,5 +1,6 @@
+import RaftCore
+@testable import RaftDisk
 import Testing
-@testable import Raft
 
 private func entries(_ range: ClosedRange<UInt64>, term: UInt64 = 1, size: Int = 40) -> [Entry] {
     range.map { Entry(term: term, index: $0, data: Array(repeating: UInt8(truncatingIfNeeded: $0), count: size)) }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Raft
 import Synchronization
+import RaftDisk
 
 /// A temporary directory removed when the test is done.
 final class TemporaryDirectory: Sendable {

@@ -1,4 +1,4 @@
-import Raft
+import RaftCore
 
 /// Nodes wired by hand: every message goes into `inFlight`, and the test decides what is
 /// delivered. Each node's `Ready` is handled exactly as the contract says: persist to its

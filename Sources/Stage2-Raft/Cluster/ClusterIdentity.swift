@@ -1,4 +1,5 @@
-import SingleNode
+import RaftCore
+import RaftDisk
 
 /// Which cluster a member belongs to, so members of different clusters never talk: a data
 /// directory left from an earlier cluster, or a member founded with another
