@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "etcd", targets: ["etcd"]),
         .executable(name: "etcd-stage1", targets: ["etcd-stage1"]),
+        .executable(name: "etcd-stage2", targets: ["etcd-stage2"]),
+        .executable(name: "etcd-stage3", targets: ["etcd-stage3"]),
         .library(name: "SingleNode", targets: ["SingleNode"]),
         .library(name: "RaftCore", targets: ["RaftCore"]),
         .library(name: "Raft", targets: ["Raft"]),
@@ -150,6 +152,18 @@ let package = Package(
             name: "etcd-stage1",
             dependencies: ["SingleNode", .product(name: "Logging", package: "swift-log")],
             path: "Sources/etcd-stage1"
+        ),
+        // Stage 2 alone: the v1 API replicated over Raft, no TLS, no v3.
+        .executableTarget(
+            name: "etcd-stage2",
+            dependencies: ["SingleNode", "Raft", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/etcd-stage2"
+        ),
+        // Stage 3 alone: Stage 2 with TLS for clients and peers.
+        .executableTarget(
+            name: "etcd-stage3",
+            dependencies: ["SingleNode", "Raft", "TLS", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/etcd-stage3"
         ),
         // Benchmarks/stage2-raft.sh runs this in release.
         .executableTarget(

@@ -8,7 +8,7 @@
 # (extendedKeyUsage serverAuth and clientAuth, as etcd's peers need both).
 set -euo pipefail
 dir=$1; shift
-cd "$dir"
+mkdir -p "$dir" && cd "$dir"
 if [ ! -f ca.pem ]; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca-key.pem 2>/dev/null
     openssl req -x509 -new -key ca-key.pem -subj "/CN=etcd example CA" -days 1 -out ca.pem

@@ -37,7 +37,7 @@ if [ "$(id -u)" -eq 0 ]; then
     trap 'rm -rf "$STAGE"' EXIT
     tar --exclude=./.build --exclude=./.git -cf - . | tar -C "$STAGE" -xf -
     mkdir -p "$STAGE/.build/debug" "$STAGE/home"
-    cp "$BIN/etcd" "$BIN/etcd-stage1" "$STAGE/.build/debug/"
+    cp "$BIN/etcd" "$BIN/etcd-stage1" "$BIN/etcd-stage2" "$BIN/etcd-stage3" "$STAGE/.build/debug/"
     chown -R etcd-tests:etcd-tests "$STAGE"
     chmod 0755 "$STAGE"
     cd "$STAGE"
@@ -56,6 +56,9 @@ export ETCD_BIN=$BIN/etcd
 "${as_user[@]}" Tests/Integration/deployment.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
 "${as_user[@]}" Tests/Integration/python-etcd3.sh
-# The single-machine demos against Stage 1 alone, then every walkthrough against the daemon.
+# Each stage's demos against the smallest binary that has them (Stage 1 alone; the v1 cluster
+# of Stage 2; Stage 3's TLS), then every walkthrough against the daemon, which has them all.
 "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04
+"${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage2" Walkthroughs/run-all.sh 06 08
+"${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage3" Walkthroughs/run-all.sh 09
 "${as_user[@]}" Walkthroughs/run-all.sh

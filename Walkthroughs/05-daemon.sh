@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The daemon itself: its version, a mistake in its flags, its log milestones, and a clean stop.
+# Needs the full etcd: it checks etcd 3.4's --version shape.
 source "$(dirname "$0")/lib.sh"
 
 echo '$ etcd --version   # etcd 3.4'"'"'s shape: tools read the first line'

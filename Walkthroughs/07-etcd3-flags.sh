@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The same daemon configured with etcd 3's flags and ETCD_ variables: found a cluster with one
 # member, add a second with --initial-cluster-state existing, and use the v1 API on both.
+# Needs the full etcd: ETCD_* variables are read by the daemon, not by the stage binaries.
 source "$(dirname "$0")/lib.sh"
 
 C0=$(free_port); P0=$(free_port); C1=$(free_port); P1=$(free_port)

@@ -9,33 +9,9 @@ import Glibc
 import Darwin
 #endif
 
-let values: [String: String]
-do {
-    values = try V1Flags.flagSet.parse(Array(CommandLine.arguments.dropFirst()))
-} catch .helpRequested {
-    print(V1Flags.flagSet.usage(program: "etcd-stage1"))
-    exit(0)
-} catch {
-    FileHandleOutput.standardError("etcd-stage1: \(error)\n")
-    exit(2)
-}
-if values["version"] == "true" {
-    print("etcd \(V1Flags.versionText) (stage 1)")
-    exit(0)
-}
-let level: Logger.Level = values["v"] == "true" || values["vv"] == "true" ? .debug : .info
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = level
-    return handler
-}
+let values = DaemonCommand.begin(program: "etcd-stage1", stage: 1, flagSet: V1Flags.flagSet)
 let configuration: SingleNodeConfiguration
-do {
-    configuration = try V1Flags.configuration(from: values)
-} catch {
-    FileHandleOutput.standardError("etcd-stage1: \(error)\n")
-    exit(2)
-}
+do { configuration = try V1Flags.configuration(from: values) } catch { DaemonCommand.fail("etcd-stage1", error) }
 let stopSignals = StopSignals(SIGINT, SIGTERM)
 let logger = Logger(label: "etcd-stage1")
 do {

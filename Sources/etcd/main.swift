@@ -4,7 +4,6 @@ import Metrics
 import NIOPosix
 import Prometheus
 import Raft
-import RaftDisk
 import SingleNode
 import TLS
 import V3
@@ -96,15 +95,8 @@ do {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
 }
-if configuration.forceNewCluster {
-    // -f: the original's "force new configuration", data loss by design.
-    for entry in ["wal", "snap", "cluster-id", "member-id"] { ForceRemove.tree(configuration.server.dataDirectory + "/" + entry) }
-    if let walDirectory = configuration.server.walDirectory { ForceRemove.tree(walDirectory) }
-    logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(configuration.server.dataDirectory)"])
-}
-
-if let problem = RaftServer.walPlacementProblem(configuration.server) {
-    FileHandleOutput.standardError("etcd: \(problem)\n")
+do { try DataDirectory.prepare(configuration, logger: logger) } catch {
+    FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
 }
 
@@ -119,10 +111,6 @@ if operations.forceNewCluster {
         logger.critical("--force-new-cluster: cannot rewrite the log: \(error)")
         exit(1)
     }
-}
-
-for directory in [configuration.server.dataDirectory, configuration.server.walDirectory].compactMap({ $0 }) {
-    if let problem = DirectoryPermission.problem(directory) { logger.warning("\(problem)") }
 }
 
 // Stop on SIGINT or SIGTERM: hand over leadership, close the listeners, then exit 0.
@@ -182,26 +170,7 @@ do {
     }
 
     // Runs until a signal, or until this member applies its own removal from the cluster.
-    let (reasons, reason) = AsyncStream<String>.makeStream()
-    let signalWatch = Task {
-        for await signalNumber in stopSignals.stream {
-            reason.yield("signal \(signalNumber)")
-            return
-        }
-    }
-    let removalWatch = Task {
-        for await _ in server.removals {
-            reason.yield("removed from the cluster")
-            return
-        }
-    }
-    var why = "unknown"
-    for await stopReason in reasons {
-        why = stopReason
-        break
-    }
-    signalWatch.cancel()
-    removalWatch.cancel()
+    let why = await server.stopReason(signals: stopSignals)
     logger.info("shutting down", metadata: ["reason": "\(why)"])
     // A leader hands over first, so the others need not wait an election timeout; then calls
     // in flight finish (each listener waits up to its grace period), then the Raft loop stops

@@ -28,7 +28,7 @@ public enum ForceNewCluster {
     /// (a new member: it founds a cluster of one anyway).
     public static func rewrite(_ configuration: RaftServerConfiguration) throws -> Outcome? {
         let walDirectory = configuration.walDirectory ?? configuration.dataDirectory + "/wal"
-        guard RaftServer.hasLog(walDirectory) else { return nil }
+        guard DataDirectory.hasLog(walDirectory) else { return nil }
         let storage = try DiskStorage.open(
             directory: configuration.dataDirectory, walDirectory: configuration.walDirectory, initialConfState: ConfState(),
             segmentSize: configuration.segmentSize)

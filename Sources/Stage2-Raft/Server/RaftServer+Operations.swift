@@ -79,7 +79,7 @@ extension RaftServer {
         else {
             throw RestoreError(description: "the snapshot's header is damaged")
         }
-        guard !hasLog(directory + "/wal") else { throw RestoreError(description: "\(directory) already holds a member's data; restore into a new directory") }
+        guard !DataDirectory.hasLog(directory + "/wal") else { throw RestoreError(description: "\(directory) already holds a member's data; restore into a new directory") }
         let founders = (initialCluster.isEmpty ? [member] : initialCluster).sorted { $0.name < $1.name }
         guard founders.contains(where: { $0.id == member.id }) else { throw RestoreError(description: "\(member.name) is not in --initial-cluster") }
         let (v1, extensionData, _, _) = try splitSnapshot(payload)

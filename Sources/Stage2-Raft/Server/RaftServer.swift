@@ -124,7 +124,7 @@ public final class RaftServer: @unchecked Sendable {
         logger: Logger
     ) async throws -> RaftServer {
         let member = configuration.member
-        let isNewMember = !Self.hasLog(configuration.walDirectory ?? configuration.dataDirectory + "/wal")
+        let isNewMember = !DataDirectory.hasLog(configuration.walDirectory ?? configuration.dataDirectory + "/wal")
         let founders = configuration.initialCluster.count > 1 ? configuration.initialCluster.sorted { $0.name < $1.name } : [member]
         if founders.count > 1 && !founders.contains(where: { $0.id == member.id }) {
             throw JoinError(description: "\(member.name) is not in --initial-cluster")
@@ -193,20 +193,6 @@ public final class RaftServer: @unchecked Sendable {
             }
         }
         return server
-    }
-
-    /// Why the WAL cannot be opened where the configuration says, if it cannot: a member whose
-    /// log is in `<data-dir>/wal` started with a `--wal-dir` that holds none would otherwise
-    /// found a new cluster over its own data.
-    public static func walPlacementProblem(_ configuration: RaftServerConfiguration) -> String? {
-        guard let walDirectory = configuration.walDirectory, !hasLog(walDirectory) else { return nil }
-        let inDataDirectory = configuration.dataDirectory + "/wal"
-        guard hasLog(inDataDirectory) else { return nil }
-        return "--wal-dir \(walDirectory) holds no log, but \(inDataDirectory) does: move the files of \(inDataDirectory) into \(walDirectory), or start without --wal-dir"
-    }
-
-    static func hasLog(_ walDirectory: String) -> Bool {
-        ((try? PosixFileSystem().list(walDirectory)) ?? []).contains { $0.hasSuffix(".wal") }
     }
 
     private func begin() {
