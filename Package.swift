@@ -72,8 +72,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Sources/Stage2-Raft",
-            exclude: ["README.md", "Core", "Codec", "Storage"]
+            exclude: ["README.md", "Core", "Codec", "Storage", "TestKit"]
         ),
+        // For tests, the simulator and the benchmark: the one in-memory Ready loop, a cluster
+        // driven by hand, and readable printers of the core's values.
+        .target(name: "RaftTestKit", dependencies: ["RaftCore"], path: "Sources/Stage2-Raft/TestKit"),
         // Stage 3: TLS for the client and peer listeners, plugged into Stages 1 and 2 from outside.
         .target(
             name: "TLS",
@@ -168,13 +171,13 @@ let package = Package(
         // Benchmarks/stage2-raft.sh runs this in release.
         .executableTarget(
             name: "raft-bench",
-            dependencies: ["RaftCore", "RaftDisk"],
+            dependencies: ["RaftCore", "RaftDisk", "RaftTestKit"],
             path: "Benchmarks/RaftBench"
         ),
         .testTarget(
             name: "RaftTests",
             dependencies: [
-                "RaftCore", "RaftDisk", "BinaryCodec", "Raft", "SingleNode",
+                "RaftCore", "RaftDisk", "BinaryCodec", "RaftTestKit", "Raft", "SingleNode",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import RaftCore
 import RaftDisk
+import RaftTestKit
 
 let seconds = Double(CommandLine.arguments.dropFirst().first ?? "") ?? 2
 
@@ -40,21 +41,23 @@ struct Cluster {
         settle()
     }
 
+    /// Collects what a Ready sends (the benchmark delivers it at once).
+    struct Outbox: ReadyHandler {
+        var messages: [Message] = []
+        mutating func send(_ messages: [Message]) { self.messages += messages }
+    }
+
     mutating func settle() {
-        var pending: [Message] = []
+        var outbox = Outbox()
         repeat {
-            for position in nodes.indices where nodes[position].hasReady {
-                let ready = nodes[position].ready()
-                if let state = ready.hardState { nodes[position].storage.setHardState(state) }
-                nodes[position].storage.append(ready.entries)
-                pending += ready.messages
+            for position in nodes.indices {
+                guard let ready = nodes[position].handleReady(with: &outbox) else { continue }
                 if position == 0 { applied += ready.committedEntries.count }
-                nodes[position].advance(ready)
             }
-            let batch = pending
-            pending = []
+            let batch = outbox.messages
+            outbox.messages = []
             for message in batch { nodes[Int(message.to) - 1].step(message) }
-        } while !pending.isEmpty || nodes.contains { $0.hasReady }
+        } while !outbox.messages.isEmpty || nodes.contains { $0.hasReady }
     }
 
     mutating func compactIfLarge() {

@@ -1,11 +1,12 @@
 import RaftCore
+import RaftTestKit
 import Testing
 
 @Suite("Raft paper §5.1-5.2 and §9.6: terms, votes and elections")
 struct ElectionTests {
     @Test("A follower that hears from no leader for an election timeout campaigns (§5.2)")
     func followerTimesOut() {
-        var cluster = TestCluster(size: 3, preVote: false)
+        var cluster = MemoryCluster(size: 3, preVote: false)
         cluster.tick(1, times: 20)
         #expect(cluster.node(1).role == .candidate)
         #expect(cluster.node(1).term == 1)
@@ -31,7 +32,7 @@ struct ElectionTests {
 
     @Test("A candidate with votes from a majority becomes leader and appends an empty entry (§5.2, §8)")
     func candidateWins() {
-        var cluster = TestCluster(size: 5)
+        var cluster = MemoryCluster(size: 5)
         cluster.elect(3)
         #expect(cluster.leader == 3)
         #expect(cluster.node(3).lastIndex == 1)
@@ -40,7 +41,7 @@ struct ElectionTests {
 
     @Test("A node grants at most one vote per term (§5.2)")
     func oneVotePerTerm() {
-        var cluster = TestCluster(size: 3, preVote: false)
+        var cluster = MemoryCluster(size: 3, preVote: false)
         var voter = cluster.node(3)
         voter.step(Message(kind: .vote, to: 3, from: 1, term: 1))
         voter.step(Message(kind: .vote, to: 3, from: 2, term: 1))
@@ -52,7 +53,7 @@ struct ElectionTests {
 
     @Test("A node that sees a higher term adopts it and becomes a follower (§5.1)")
     func higherTermWins() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.nodes[1]!.step(Message(kind: .append, to: 1, from: 2, term: 5))
         #expect(cluster.node(1).role == .follower)
@@ -62,7 +63,7 @@ struct ElectionTests {
 
     @Test("A request from an earlier term is refused, and the answer carries the current term (§5.1)")
     func staleTermRefused() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.nodes[1]!.transferLeadership(to: 2)
         cluster.stabilize()
@@ -77,7 +78,7 @@ struct ElectionTests {
 
     @Test("A voter refuses a candidate whose log is less up to date (§5.4.1)")
     func upToDateRule() {
-        var cluster = TestCluster(size: 3, preVote: false)
+        var cluster = MemoryCluster(size: 3, preVote: false)
         cluster.elect(1)
         cluster.isolate(3)
         try! cluster.propose(1, "x")
@@ -92,7 +93,7 @@ struct ElectionTests {
 
     @Test("With PreVote, a node returning from a partition does not bump the term (§9.6)")
     func preVoteKeepsTerm() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.isolate(3)
         cluster.tick(3, times: 100)
@@ -108,7 +109,7 @@ struct ElectionTests {
 
     @Test("Without PreVote, the same node disrupts the cluster by bumping the term")
     func withoutPreVoteDisrupts() {
-        var cluster = TestCluster(size: 3, preVote: false, checkQuorum: false)
+        var cluster = MemoryCluster(size: 3, preVote: false, checkQuorum: false)
         cluster.elect(1)
         cluster.isolate(3)
         cluster.tick(3, times: 100)
@@ -122,7 +123,7 @@ struct ElectionTests {
 
     @Test("CheckQuorum: a leader that cannot hear a quorum steps down within an election timeout")
     func checkQuorumStepsDown() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.isolate(1)
         cluster.tick(1, times: 25)
@@ -131,7 +132,7 @@ struct ElectionTests {
 
     @Test("Leader lease: followers that hear from the leader ignore a disruptive vote request")
     func leaseIgnoresVotes() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         var follower = cluster.node(2)
         follower.step(Message(kind: .vote, to: 2, from: 3, term: 9, logTerm: 1, index: 1))

@@ -1,4 +1,5 @@
 import RaftCore
+import RaftTestKit
 import Testing
 
 /// The rules of the Raft paper's Figure 2 not already covered by the election and replication
@@ -62,7 +63,7 @@ struct Figure2Tests {
 
     @Test("Leaders (§5.2): a leader sends a heartbeat to every follower each heartbeat interval")
     func heartbeats() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.tick(1)
         let beats = cluster.take(.heartbeat)
@@ -71,7 +72,7 @@ struct Figure2Tests {
 
     @Test("All servers: entries are applied in log order, and applied never passes committed")
     func applyInOrder() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         for n in 0..<20 { try cluster.propose(1, "\(n)") }
         cluster.stabilize()

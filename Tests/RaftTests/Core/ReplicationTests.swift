@@ -1,11 +1,12 @@
 import RaftCore
+import RaftTestKit
 import Testing
 
 @Suite("Raft paper §5.3-5.4: log replication, commitment and safety")
 struct ReplicationTests {
     @Test("The leader replicates a proposal and every node applies it once a majority has it (§5.3)")
     func replicateAndCommit() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         try cluster.propose(1, "a")
         cluster.stabilize()
@@ -14,7 +15,7 @@ struct ReplicationTests {
 
     @Test("An entry on a minority is not committed; it commits once a majority has it (§5.3)")
     func majorityNeeded() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.isolate(1)
         try cluster.propose(1, "lonely")
@@ -29,7 +30,7 @@ struct ReplicationTests {
 
     @Test("Proposals since the last Ready are sent in one append per follower (batching)")
     func batching() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         for n in 0..<50 { try cluster.propose(1, "p\(n)") }
         let appends = cluster.take(.append)
@@ -39,7 +40,7 @@ struct ReplicationTests {
 
     @Test("Proposals to a follower are forwarded to the leader; with no leader they are refused")
     func forwarding() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         #expect(throws: RaftError.proposalDropped) { try cluster.propose(2, "nobody leads") }
         cluster.elect(1)
         try cluster.propose(2, "forwarded")
@@ -49,7 +50,7 @@ struct ReplicationTests {
 
     @Test("A follower with a divergent log is repaired: conflicting entries replaced (§5.3, Log Matching)")
     func repairDivergentLog() throws {
-        var cluster = TestCluster(size: 3, preVote: false, checkQuorum: false)
+        var cluster = MemoryCluster(size: 3, preVote: false, checkQuorum: false)
         cluster.elect(1)
         // Node 1 appends entries no one else gets, then loses leadership.
         cluster.isolate(1)
@@ -69,7 +70,7 @@ struct ReplicationTests {
 
     @Test("Fast backtracking: a follower behind by many entries of one term is repaired in a few round trips")
     func fastBacktracking() throws {
-        var cluster = TestCluster(size: 3, preVote: false, checkQuorum: false)
+        var cluster = MemoryCluster(size: 3, preVote: false, checkQuorum: false)
         cluster.elect(1)
         cluster.isolate(1)
         for n in 0..<200 { try cluster.propose(1, "orphan\(n)") }
@@ -146,7 +147,7 @@ struct ReplicationTests {
 
     @Test("ReadIndex: a read is confirmed by a quorum of heartbeats at the commit index (thesis §6.4)")
     func readIndex() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         try cluster.propose(1, "x")
         cluster.stabilize()
@@ -166,7 +167,7 @@ struct ReplicationTests {
 
     @Test("Leadership transfer: the target catches up, then campaigns and wins (thesis §3.10)")
     func transfer() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.isolate(3)
         try cluster.propose(1, "before")
@@ -184,7 +185,7 @@ struct ReplicationTests {
 struct ReplicationRegressionTests {
     @Test("Regression: a follower whose whole window of pipelined appends was lost catches up after heartbeats")
     func lostWindowRecovers() throws {
-        var cluster = TestCluster(size: 3) { $0.maxInflightMessages = 4 }
+        var cluster = MemoryCluster(size: 3) { $0.maxInflightMessages = 4 }
         cluster.elect(1)
         try cluster.propose(1, "first")
         cluster.stabilize()
@@ -206,7 +207,7 @@ struct ReplicationRegressionTests {
 
     @Test("Regression: a transfer asked of a follower hands leadership to the named member, not the follower")
     func transferFromFollower() {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.nodes[2]!.transferLeadership(to: 3)
         cluster.stabilize()

@@ -1,10 +1,11 @@
 import RaftCore
+import RaftTestKit
 import Testing
 
 @Suite("Snapshots, log compaction and membership changes")
 struct SnapshotAndMembershipTests {
     /// Compacts the leader's log through its applied index, as the shell does after a snapshot.
-    private func compactLeader(_ cluster: inout TestCluster, _ id: NodeID) throws {
+    private func compactLeader(_ cluster: inout MemoryCluster, _ id: NodeID) throws {
         var node = cluster.nodes[id]!
         let applied = node.appliedIndex
         let data = Array(cluster.appliedTexts(id).joined(separator: ",").utf8)
@@ -15,7 +16,7 @@ struct SnapshotAndMembershipTests {
 
     @Test("A follower behind the leader's compacted log is sent a snapshot, then entries after it (§7)")
     func installSnapshot() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         cluster.isolate(3)
         for n in 0..<10 { try cluster.propose(1, "e\(n)") }
@@ -36,7 +37,7 @@ struct SnapshotAndMembershipTests {
 
     @Test("A learner receives the log but does not vote or count towards commit, then is promoted")
     func learnerThenPromote() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.nodes[4] = RaftNode(
             config: { var c = RaftConfig(id: 4); c.randomSeed = 4; return c }(),
             storage: MemoryStorage(confState: ConfState(voters: [1, 2, 3], learners: [4])))
@@ -66,7 +67,7 @@ struct SnapshotAndMembershipTests {
 
     @Test("One membership change at a time: a second is refused until the first is applied")
     func oneChangeAtATime() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         try cluster.nodes[1]!.proposeConfChange(ConfChange(.addLearner, nodeID: 4))
         #expect(throws: RaftError.confChangePending) { try cluster.nodes[1]!.proposeConfChange(ConfChange(.addLearner, nodeID: 5)) }
@@ -77,7 +78,7 @@ struct SnapshotAndMembershipTests {
     @Test("A new leader accepts no membership change until an entry of its own term is applied")
     func leaderCommitsOwnTermFirst() throws {
         // The leader's empty entry is not yet applied: its Ready has not been handled.
-        var fresh = TestCluster(size: 3)
+        var fresh = MemoryCluster(size: 3)
         fresh.nodes[1]!.campaign()
         for message in fresh.take(.preVote) { fresh.nodes[message.to]!.step(message) }
         for message in fresh.take(.preVoteResponse) { fresh.nodes[1]!.step(message) }
@@ -91,7 +92,7 @@ struct SnapshotAndMembershipTests {
 
     @Test("Removing the leader: it steps down and the others elect a new one")
     func removeLeader() throws {
-        var cluster = TestCluster(size: 3)
+        var cluster = MemoryCluster(size: 3)
         cluster.elect(1)
         try cluster.nodes[1]!.proposeConfChange(ConfChange(.remove, nodeID: 1))
         cluster.stabilize()
@@ -110,7 +111,7 @@ struct SnapshotAndMembershipTests {
 
     @Test("A removed follower no longer counts: two of the remaining three commit")
     func removeFollower() throws {
-        var cluster = TestCluster(size: 4)
+        var cluster = MemoryCluster(size: 4)
         cluster.elect(1)
         try cluster.nodes[1]!.proposeConfChange(ConfChange(.remove, nodeID: 4))
         cluster.stabilize()

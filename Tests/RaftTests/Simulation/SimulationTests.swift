@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 import RaftCore
+import RaftTestKit
 
 @Suite("Simulation: safety under drops, reordering, partitions, crashes, membership changes and snapshots")
 struct SimulationTests {
@@ -61,7 +62,7 @@ struct SimulationTests {
     /// Figure 8 of the Raft paper on three nodes, step by step. Returns what the safety checker
     /// says about every entry every node applied.
     static func figure8History(fault: FaultInjection?) -> SafetyChecker.Violation? {
-        var cluster = TestCluster(size: 3, preVote: false, checkQuorum: false) { config in
+        var cluster = MemoryCluster(size: 3, preVote: false, checkQuorum: false) { config in
             config.maxSizePerMessage = 1  // one entry per append, so entries arrive one by one
             config.faultInjection = fault
         }

@@ -1,4 +1,5 @@
 import RaftCore
+import RaftTestKit
 
 /// A deterministic simulation of a Raft cluster: a network that drops, duplicates, delays and
 /// reorders messages and can be partitioned (symmetric, asymmetric, leader isolated); nodes
@@ -43,6 +44,9 @@ struct Simulator {
     private(set) var acknowledged: [String: (index: UInt64, term: UInt64)] = [:]
     private var proposedBy: [String: NodeID] = [:]
     private(set) var statistics: [String: Int] = [:]
+    // The node whose Ready is being handled, and how likely it is to crash at each point.
+    private var handling: NodeID = 0
+    private var crashChance = 0.0
 
     init(seed: UInt64, options: Options = Options()) {
         self.seed = seed
@@ -128,70 +132,20 @@ struct Simulator {
         }
     }
 
-    /// Handles one Ready per the contract, possibly crashing at one of its steps.
+    /// Handles one Ready with the shared loop, this simulator deciding where it crashes, where
+    /// messages go and what is checked between the steps (see the `ReadyHandler` conformance).
     private mutating func handleReady(_ id: NodeID, crashChance: Double) throws(SafetyChecker.Violation) {
-        var node = nodes[id]!
-        guard node.raft.hasReady else { return }
+        var raft = nodes[id]!.raft
+        guard raft.hasReady else { return }
         try check(id)
-        let ready = node.raft.ready()
-        if chance(crashChance) { return try crash(id, "before persisting") }
-
-        // A leader whose term and vote are on disk may send before (while) it writes.
-        let sendFirst = ready.canSendBeforePersisting
-        if sendFirst {
-            send(ready.messages)
-            if chance(crashChance) { return try crash(id, "after sending, before persisting (leader)") }
-        }
-
-        // 1. Persist.
-        let previousTerm = ready.entries.first.flatMap { node.raft.term(at: $0.index - 1) } ?? 0
-        try checker.checkAppended(ready.entries, previousTerm: previousTerm, node: id)
-        if let snapshot = ready.snapshot { try? node.raft.storage.applySnapshot(snapshot) }
-        node.raft.storage.append(ready.entries)
-        if let hardState = ready.hardState { node.raft.storage.setHardState(hardState) }
-        node.durable = node.raft.storage
-        nodes[id] = node
-        if chance(crashChance) { return try crash(id, "after persisting, before sending") }
-
-        // 2. Send (unless sent already).
-        if !sendFirst { send(ready.messages) }
-        if chance(crashChance) { return try crash(id, "after sending, before applying") }
-
-        // 3. Apply.
-        let raft = node.raft
-        try checker.checkCommitted(
-            through: ready.committedEntries.last?.index ?? 0, from: ready.committedEntries.first?.index ?? 1, node: id,
-            log: { raft.term(at: $0) })
-        for entry in ready.committedEntries {
-            try checker.checkApplied(entry, node: id)
-            switch entry.kind {
-            case .confChange:
-                if let change = ConfChange(encoded: entry.data) {
-                    node.raft.applyConfChange(change)
-                    // A member added behind a compacted log needs a snapshot that names it.
-                    if change.kind != .remove, node.raft.storage.firstIndex() > 1 {
-                        let data = Array("applied through \(entry.index)".utf8)
-                        if (try? node.raft.storage.createSnapshot(at: entry.index, confState: node.raft.confState, data: data)) != nil {
-                            try? node.durable.createSnapshot(at: entry.index, confState: node.raft.confState, data: data)
-                            count("snapshot for a new member")
-                        }
-                    }
-                }
-            case .normal:
-                let text = String(decoding: entry.data, as: UTF8.self)
-                if proposedBy[text] == id, node.raft.role == .leader {
-                    acknowledged[text] = (entry.index, entry.term)
-                    count("acknowledged")
-                }
-            }
-        }
-        // 4. Advance.
-        node.raft.advance(ready)
-        nodes[id] = node
+        (handling, self.crashChance) = (id, crashChance)
+        // Nil: the node crashed part way, and `restart` already replaced it from its durable state.
+        guard try raft.handleReady(with: &self) != nil else { return }
+        nodes[id]!.raft = raft
         try check(id)
     }
 
-    private mutating func send(_ messages: [Message]) {
+    mutating func send(_ messages: [Message]) {
         for message in messages {
             if chance(options.dropRate) {
                 count("dropped")
@@ -344,5 +298,48 @@ struct Simulator {
     private func isMember(_ id: NodeID, of leaderID: NodeID) -> Bool {
         let conf = nodes[leaderID]!.raft.confState
         return conf.voters.contains(id) || conf.learners.contains(id)
+    }
+}
+
+extension Simulator: ReadyHandler {
+    mutating func crashes(_ node: NodeID, at point: ReadyPoint) throws(SafetyChecker.Violation) -> Bool {
+        guard chance(crashChance) else { return false }
+        try crash(node, "\(point)")
+        return true
+    }
+
+    mutating func willPersist(_ ready: Ready, on raft: RaftNode<MemoryStorage>) throws(SafetyChecker.Violation) {
+        let previousTerm = ready.entries.first.flatMap { raft.term(at: $0.index - 1) } ?? 0
+        try checker.checkAppended(ready.entries, previousTerm: previousTerm, node: raft.id)
+    }
+
+    mutating func didPersist(_ ready: Ready, on raft: RaftNode<MemoryStorage>) throws(SafetyChecker.Violation) {
+        nodes[raft.id]!.durable = raft.storage
+    }
+
+    mutating func willApply(_ ready: Ready, on raft: RaftNode<MemoryStorage>) throws(SafetyChecker.Violation) {
+        try checker.checkCommitted(
+            through: ready.committedEntries.last?.index ?? 0, from: ready.committedEntries.first?.index ?? 1, node: raft.id,
+            log: { raft.term(at: $0) })
+    }
+
+    mutating func apply(_ entry: Entry, on raft: inout RaftNode<MemoryStorage>) throws(SafetyChecker.Violation) {
+        try checker.checkApplied(entry, node: raft.id)
+        switch entry.kind {
+        case .confChange:
+            // A member added behind a compacted log needs a snapshot that names it.
+            guard let change = ConfChange(encoded: entry.data), change.kind != .remove, raft.storage.firstIndex() > 1 else { return }
+            let data = Array("applied through \(entry.index)".utf8)
+            if (try? raft.storage.createSnapshot(at: entry.index, confState: raft.confState, data: data)) != nil {
+                try? nodes[raft.id]!.durable.createSnapshot(at: entry.index, confState: raft.confState, data: data)
+                count("snapshot for a new member")
+            }
+        case .normal:
+            let text = String(decoding: entry.data, as: UTF8.self)
+            if proposedBy[text] == raft.id, raft.role == .leader {
+                acknowledged[text] = (entry.index, entry.term)
+                count("acknowledged")
+            }
+        }
     }
 }
