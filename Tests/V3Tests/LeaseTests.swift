@@ -16,31 +16,31 @@ import Testing
         var now: ContinuousClock.Instant { instant.withLock { $0 } }
     }
 
-    func grant(_ id: Int64, ttl: Int64) -> [UInt8] {
+    func grant(_ id: Int64, ttl: Int64) -> V3Request {
         var request = Etcdserverpb_LeaseGrantRequest()
         request.id = id
         request.ttl = ttl
-        return try! V3Request.leaseGrant(request).encoded()
+        return .leaseGrant(request)
     }
 
-    func put(_ key: String, lease: Int64) -> [UInt8] {
+    func put(_ key: String, lease: Int64) -> V3Request {
         var request = Etcdserverpb_PutRequest()
         request.key = Data(key.utf8)
         request.value = Data("v".utf8)
         request.lease = lease
-        return try! V3Request.put(request).encoded()
+        return .put(request)
     }
 
-    func revoke(_ id: Int64) -> [UInt8] {
+    func revoke(_ id: Int64) -> V3Request {
         var request = Etcdserverpb_LeaseRevokeRequest()
         request.id = id
-        return try! V3Request.leaseRevoke(request).encoded()
+        return .leaseRevoke(request)
     }
 
-    func renew(_ id: Int64) -> [UInt8] {
+    func renew(_ id: Int64) -> V3Request {
         var request = Etcdserverpb_LeaseKeepAliveRequest()
         request.id = id
-        return try! V3Request.leaseRenew(request).encoded()
+        return .leaseRenew(request)
     }
 
     @Test func revokingALeaseDeletesItsKeysAtOneRevision() throws {
@@ -64,11 +64,11 @@ import Testing
     @Test func theLeaderRevokesOnlyWhatRanOutByItsClock() {
         let clock = TestClock()
         let machine = V3StateMachine(now: { clock.now })
-        _ = machine.apply(grant(1, ttl: 5), index: 1)
-        _ = machine.apply(put("held", lease: 1), index: 2)
+        _ = machine.apply(grant(1, ttl: 5), at: 1)
+        _ = machine.apply(put("held", lease: 1), at: 2)
         #expect(machine.dueLeases().isEmpty)
         clock.advance(.seconds(4))
-        _ = machine.apply(renew(1), index: 3)  // a keep-alive restarts the clock
+        _ = machine.apply(renew(1), at: 3)  // a keep-alive restarts the clock
         clock.advance(.seconds(4))
         #expect(machine.dueLeases().isEmpty)
         #expect(machine.remainingTTL(1)?.remaining == 1)
@@ -77,7 +77,7 @@ import Testing
         #expect(machine.dueLeases().isEmpty, "proposed once, not again while in flight")
         machine.revocationFailed(1)
         #expect(machine.dueLeases() == [1], "a failed proposal is retried")
-        _ = machine.apply(revoke(1), index: 4)
+        _ = machine.apply(revoke(1), at: 4)
         #expect(machine.read { $0.current(Array("held".utf8)) } == nil)
         #expect(machine.remainingTTL(1) == nil)
     }
@@ -85,7 +85,7 @@ import Testing
     @Test func aNewLeaderGivesEveryLeaseItsFullTTL() {
         let clock = TestClock()
         let machine = V3StateMachine(now: { clock.now })
-        _ = machine.apply(grant(9, ttl: 3), index: 1)
+        _ = machine.apply(grant(9, ttl: 3), at: 1)
         clock.advance(.seconds(10))  // long past due by this member's clock...
         machine.leadershipChanged(isLeader: true)  // ...but it only now became leader
         #expect(machine.dueLeases().isEmpty)
@@ -98,29 +98,30 @@ import Testing
     @Test func aKeepAliveOnTheLeaderRestartsTheClockWithoutTheLog() {
         let clock = TestClock()
         let machine = V3StateMachine(now: { clock.now })
-        _ = machine.apply(grant(1, ttl: 5), index: 1)
+        _ = machine.apply(grant(1, ttl: 5), at: 1)
         let revision = machine.read { $0.revision }
-        func ask(_ kind: UInt8, _ id: Int64) -> [UInt8]? {
-            var query = ByteWriter()
-            query.u8(kind)
-            query.u64(UInt64(bitPattern: id))
-            return machine.answerAsLeader(query.bytes)
+        // Through the codec, as a follower's question reaches the leader.
+        func ask(_ query: LeaseQuery) -> LeaseAnswer? {
+            let asked = V3StateMachine.decode(query: V3StateMachine.encode(query: query)[...])!
+            return machine.answerAsLeader(asked).flatMap { V3StateMachine.decode(answer: V3StateMachine.encode(answer: $0)[...]) }
         }
-        func ttl(_ answer: [UInt8]?) -> Int64? {
-            guard let answer, answer.first == 1 else { return nil }
-            var reader = ByteReader(answer[1...])
-            return reader.u64().map { Int64(bitPattern: $0) }
+        func ttl(_ answer: LeaseAnswer?) -> Int64? {
+            switch answer {
+            case .renewed(let ttl): ttl
+            case .timeToLive(let remaining, _, _): remaining
+            default: nil
+            }
         }
         clock.advance(.seconds(4))
-        #expect(ttl(ask(1, 1)) == 5)
+        #expect(ttl(ask(.keepAlive(1))) == 5)
         clock.advance(.seconds(4))
         #expect(machine.dueLeases().isEmpty, "the keep-alive restarted its clock")
-        #expect(ttl(ask(2, 1)) == 1, "time-to-live by the same clock")
+        #expect(ttl(ask(.timeToLive(1))) == 1, "time-to-live by the same clock")
         #expect(machine.read { $0.revision } == revision, "and nothing was written")
-        #expect(ask(1, 42) == [0], "an unknown lease")
+        #expect(ask(.keepAlive(42)) == .notFound, "an unknown lease")
         clock.advance(.seconds(2))
-        #expect(ttl(ask(1, 1)) == 0, "too late: past its deadline, though not yet being revoked")
+        #expect(ttl(ask(.keepAlive(1))) == 0, "too late: past its deadline, though not yet being revoked")
         #expect(machine.dueLeases() == [1])
-        #expect(ttl(ask(1, 1)) == 0, "too late: its revocation is under way")
+        #expect(ttl(ask(.keepAlive(1))) == 0, "too late: its revocation is under way")
     }
 }

@@ -139,13 +139,13 @@ import Testing
                 return true
             })
         _ = machine.watch(watcher, from: 2)
-        _ = machine.apply(try V3Request.txn({ var t = Etcdserverpb_TxnRequest(); t.success = [put("w1", "a")]; return t }()).encoded(), index: 1)
+        _ = machine.apply(V3Request.txn({ var t = Etcdserverpb_TxnRequest(); t.success = [put("w1", "a")]; return t }()), at: 1)
         // The leader's store moved on; this member installs its snapshot.
         var ahead = MVCCStore()
         ahead.put(Array("w1".utf8), Array("a".utf8), lease: 0, at: 2)
         ahead.put(Array("w2".utf8), Array("b".utf8), lease: 0, at: 3)
         ahead.put(Array("w3".utf8), Array("c".utf8), lease: 0, at: 4)
-        try machine.restore(from: ahead.encoded())
+        try machine.restore(from: ahead.encoded(), at: 4)
         #expect(seen.withLock { $0 } == ["a", "b", "c"], "each change once, in order, none lost across the install")
     }
 
@@ -154,15 +154,15 @@ import Testing
         var grant = Etcdserverpb_LeaseGrantRequest()
         grant.id = 5
         grant.ttl = 1
-        _ = machine.apply(try V3Request.leaseGrant(grant).encoded(), index: 1)
+        _ = machine.apply(V3Request.leaseGrant(grant), at: 1)
         machine.leadershipChanged(isLeader: true)
         // Pretend the lease ran out and the leader proposed its revocation.
         machine.state.withLock { $0.expiries[5] = ContinuousClock.now - .seconds(1) }
         #expect(machine.dueLeases() == [5])
         var renew = Etcdserverpb_LeaseKeepAliveRequest()
         renew.id = 5
-        let result = machine.apply(try V3Request.leaseRenew(renew).encoded(), index: 2) as? Result<MVCCStore.Applied, V3Error>
-        guard case .success(let applied)? = result, case .leaseRenew(_, let ttl) = applied.response else {
+        let result = machine.apply(V3Request.leaseRenew(renew), at: 2)
+        guard case .success(let applied) = result, case .leaseRenew(_, let ttl) = applied.response else {
             Issue.record("no renew answer")
             return
         }
@@ -186,7 +186,7 @@ import Testing
             })
         guard case (.started(let token), _) = machine.watch(watcher, from: 0) else { Issue.record("not started"); return }
         for (index, value) in ["a", "b", "c", "d", "e"].enumerated() {
-            _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data(value.utf8); return p }()).encoded(), index: UInt64(index + 1))
+            _ = machine.apply(V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data(value.utf8); return p }()), at: UInt64(index + 1))
         }
         #expect(seen.withLock { $0.values } == ["a", "b"])  // the outbox took two, then refused
         // Set aside, it is not "synced": no progress notification may claim it saw revision 6.
@@ -194,7 +194,7 @@ import Testing
         seen.withLock { $0.room = 100 }
         machine.retryBlockedWatchers([token])
         // The missed changes come from history in one batch; then it is live again.
-        _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w9".utf8); p.value = Data("f".utf8); return p }()).encoded(), index: 6)
+        _ = machine.apply(V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w9".utf8); p.value = Data("f".utf8); return p }()), at: 6)
         #expect(seen.withLock { $0.values } == ["a", "b", "c", "d", "e", "f"])
         #expect(machine.syncedWatchers([token]).0 == [token])
     }
@@ -215,9 +215,9 @@ import Testing
             })
         guard case (.started(let token), _) = machine.watch(watcher, from: 0) else { Issue.record("not started"); return }
         for index in 0..<4 {
-            _ = machine.apply(try V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data("v".utf8); return p }()).encoded(), index: UInt64(index + 1))
+            _ = machine.apply(V3Request.put({ var p = Etcdserverpb_PutRequest(); p.key = Data("w\(index)".utf8); p.value = Data("v".utf8); return p }()), at: UInt64(index + 1))
         }
-        _ = machine.apply(try V3Request.compact({ var c = Etcdserverpb_CompactionRequest(); c.revision = 4; return c }()).encoded(), index: 5)
+        _ = machine.apply(V3Request.compact({ var c = Etcdserverpb_CompactionRequest(); c.revision = 4; return c }()), at: 5)
         machine.retryBlockedWatchers([token])
         #expect(outcome.withLock { $0.cancelled } == 4)
     }

@@ -8,32 +8,8 @@ extension RaftServer {
         switch entry.kind {
         case .normal where entry.data.isEmpty:
             machine.skip(to: entry.index)  // a new leader's first entry
-        case .normal where entry.data.first == EntryCodec.extensionTag:
-            applyExtension(entry)
         case .normal:
-            guard let request = EntryCodec.decode(entry.data) else {
-                logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"])
-                machine.skip(to: entry.index)
-                return
-            }
-            // A member's announcement that commits after its removal must not bring it back.
-            if case .publish(let name, _, _) = request.command.kind,
-                members[request.origin != 0 ? request.origin : Member.id(forName: name)] == nil
-            {
-                machine.skip(to: entry.index)
-                return
-            }
-            let result = machine.apply(request.command, at: entry.index)
-            if case .expire(let key, _) = request.command.kind { expiring.remove(key) }
-            if case .publish(let name, let peerURL, let clientURL) = request.command.kind {
-                // Published by the member itself: its ID is the proposer's (a member added by
-                // peer URL has an ID other than its name's).
-                let memberID = request.origin != 0 ? request.origin : Member.id(forName: name)
-                members[memberID] = Member(name: name, peerURL: peerURL, clientURL: clientURL, id: memberID)
-            }
-            if request.origin == id, let waiter = pending.removeValue(forKey: request.requestID) {
-                waiter.promise.succeed(.completed(result))
-            }
+            applyNormal(entry)
         case .confChange:
             guard let change = ConfChange(encoded: entry.data) else {
                 machine.skip(to: entry.index)
@@ -94,7 +70,57 @@ extension RaftServer {
         }
     }
 
-    /// A client's write: proposed here if this member leads, else redirected to the leader.
+    /// An entry for one of the machines: applied by its owner, the result handed to the
+    /// caller waiting on this member if it proposed it.
+    private func applyNormal(_ entry: Entry) {
+        guard let envelope = Envelope(decoding: entry.data) else {
+            logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"])
+            machine.skip(to: entry.index)
+            return
+        }
+        let result: (any Sendable)?
+        if envelope.tag == StoreMachine.tag {
+            result = applyV1(envelope, at: entry.index)
+        } else {
+            // v1 indexes are Raft indexes: the v1 store moves past every entry it does not own.
+            machine.skip(to: entry.index)
+            guard let slot = machines[envelope.tag] else {
+                logger.error("skipping an entry for a state machine this member does not run", metadata: ["index": "\(entry.index)", "tag": "\(envelope.tag)"])
+                return
+            }
+            result = slot.apply(envelope.payload, entry.index)
+            if result == nil { logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"]) }
+        }
+        guard envelope.origin == id, let waiter = waiters.removeValue(forKey: envelope.requestID) else { return }
+        waiter.finish(result.map { .success($0) } ?? .failure(.unreadable))
+    }
+
+    /// A v1 command, with what the server itself learns from it: a member's published URLs,
+    /// and that a key it asked to expire has.
+    private func applyV1(_ envelope: Envelope, at index: UInt64) -> (any Sendable)? {
+        guard let command = StoreMachine.decode(envelope.payload) else {
+            logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(index)"])
+            machine.skip(to: index)
+            return nil
+        }
+        // A member's announcement that commits after its removal must not bring it back.
+        if case .publish(let name, _, _) = command.kind, members[envelope.origin != 0 ? envelope.origin : Member.id(forName: name)] == nil {
+            machine.skip(to: index)
+            return nil
+        }
+        let result = machine.apply(command, at: index)
+        if case .expire(let key, _) = command.kind { expiring.remove(key) }
+        if case .publish(let name, let peerURL, let clientURL) = command.kind {
+            // Published by the member itself: its ID is the proposer's (a member added by
+            // peer URL has an ID other than its name's).
+            let memberID = envelope.origin != 0 ? envelope.origin : Member.id(forName: name)
+            members[memberID] = Member(name: name, peerURL: peerURL, clientURL: clientURL, id: memberID)
+        }
+        return result
+    }
+
+    /// A client's v1 write: proposed here if this member leads, else redirected to the leader
+    /// (v1 clients follow a 307; they are never forwarded inside Raft).
     func propose(_ kind: Command.Kind, issuedAt time: Timestamp, promise: EventLoopPromise<WriteOutcome>) {
         guard node.role == .leader else {
             if let leader = members[node.leader], !leader.clientURL.isEmpty {
@@ -104,25 +130,31 @@ extension RaftServer {
             }
             return
         }
-        let requestID = nextRequestID
-        nextRequestID += 1
-        let data = EntryCodec.encode(EntryCodec.Request(origin: id, requestID: requestID, command: Command(kind, time: time)))
-        do {
-            try node.propose(data)
-        } catch {
-            promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "\(error)"))))
-            return
+        enqueue(tag: StoreMachine.tag, payload: StoreMachine.encode(Command(kind, time: time))) { outcome in
+            switch outcome {
+            case .success(let result as Result<V1Response, StoreError>): promise.succeed(.completed(result))
+            case .success: promise.succeed(.completed(.failure(StoreError(.raftInternal))))
+            case .failure(let error): promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: Self.v1Cause(error)))))
+            }
         }
-        pending[requestID] = (promise, .now() + configuration.requestTimeout)
-        scheduleReady()
+    }
+
+    /// The v1 API's words for a write that did not complete.
+    static func v1Cause(_ error: ProposalError) -> String {
+        switch error {
+        case .timedOut: "raft: Command timeout"
+        case .leaderChanged: "leadership changed; the write may or may not have happened"
+        case .stopped: "the server is stopping"
+        case .noLeader: "raft: proposal dropped"
+        case .unreadable: "the command could not be encoded"
+        }
     }
 
     /// As leader, the single authority on TTLs: propose an expiry for each key due now, once.
     func proposeExpirations() {
         let now = clock.now()
         for (key, expiration) in machine.dueExpirations(at: now) where !expiring.contains(key) {
-            let data = EntryCodec.encode(EntryCodec.Request(origin: id, requestID: 0, command: Command(.expire(key: key, expiration: expiration), time: now)))
-            if (try? node.propose(data)) != nil { expiring.insert(key) }
+            if proposeUnwaited(Command(.expire(key: key, expiration: expiration), time: now)) { expiring.insert(key) }
         }
     }
 }

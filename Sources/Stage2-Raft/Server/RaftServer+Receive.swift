@@ -19,7 +19,7 @@ extension RaftServer {
         case .joinRequest(let name, let peerURL, let clientURL):
             handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: channel)
         case .leaderQuery(let queryID, let query):
-            let answer = node.role == .leader ? configuration.stateMachine?.answerAsLeader(query) : nil
+            let answer = answerAsLeader(query)
             channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(id: queryID, answer: answer).encoded()), promise: nil)
         case .leaderAnswer(let queryID, _) where leaderQueries[queryID] != nil:
             // Asked over the persistent connection (see askLeader).

@@ -11,10 +11,9 @@ extension RaftServer {
     /// the log behind it, keeping `snapshotKeepEntries` for followers that lag a little. Here,
     /// on the Raft loop: for a new member behind a compacted log, which needs it at once.
     func takeSnapshot(at index: UInt64) {
-        let (store, applied) = machine.copyStore()
-        guard applied == index, index > lastSnapshotIndex else { return }
+        guard machine.appliedIndex == index, index > lastSnapshotIndex else { return }
         let data = Self.snapshotPayload(
-            v1: store.encoded(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values),
+            v1: machine.snapshotData(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values),
             removed: removedMembers)
         saveSnapshot(at: index, confState: node.confState, data: data)
     }
@@ -24,12 +23,12 @@ extension RaftServer {
     /// at a time; one that finishes after a newer snapshot was saved or installed is dropped.
     func takeSnapshotInBackground(at index: UInt64) {
         guard snapshotTask == nil, !isStopping else { return }
-        let (store, applied) = machine.copyStore()
-        guard applied == index, index > lastSnapshotIndex else { return }
+        guard machine.appliedIndex == index, index > lastSnapshotIndex else { return }
+        let encodeV1 = machine.snapshotSource()
         let encodeExtension = configuration.stateMachine?.snapshotSource()
         let (members, removed, confState) = (Array(self.members.values), removedMembers, node.confState)
         snapshotTask = Task.detached { [loop] in
-            let data = Self.snapshotPayload(v1: store.encoded(), extensionData: encodeExtension?(), members: members, removed: removed)
+            let data = Self.snapshotPayload(v1: encodeV1(), extensionData: encodeExtension?(), members: members, removed: removed)
             try? await loop.submit { [weak self] in
                 guard let self else { return }
                 self.snapshotTask = nil
@@ -57,11 +56,11 @@ extension RaftServer {
         guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
         do {
             let (v1, extensionData, table, removed) = try Self.splitSnapshot(snapshot.data)
-            let store = try KeyStore(encoded: v1)
             if let extensionData {
-                try configuration.stateMachine?.restore(from: extensionData)
+                try configuration.stateMachine?.restore(from: extensionData, at: snapshot.metadata.index)
             }
-            machine.replace(with: store, appliedIndex: snapshot.metadata.index)
+            try machine.restore(from: v1, at: snapshot.metadata.index)
+            let store = machine.copyStore().store
             removedMembers = removed
             members = table.map { Dictionary($0.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) } ?? Self.members(from: store.machines())
             lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)

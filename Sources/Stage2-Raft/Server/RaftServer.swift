@@ -1,17 +1,11 @@
-import Glibc
-import Logging
-import NIOCore
-import NIOPosix
-import RaftCore
-import RaftDisk
-import SingleNode
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 import Logging
 import NIOCore
 import NIOPosix
+import RaftCore
+import RaftDisk
 import SingleNode
 import Synchronization
 
@@ -37,14 +31,16 @@ public final class RaftServer: @unchecked Sendable {
     var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
     // The published cluster view needs rebuilding (members or the leader changed).
     var isViewStale = true
-    // Each with the moment it times out, checked every tick (a timer per proposal would cost an
-    // allocation and a linear search of the loop's timer heap on every write).
-    var pending: [UInt64: (promise: EventLoopPromise<WriteOutcome>, deadline: NIODeadline)] = [:]
+    // Proposals waiting on this member, by request number, each with the moment it times out,
+    // checked every tick (a timer per proposal would cost an allocation and a linear search of
+    // the loop's timer heap on every write).
+    var waiters: [UInt64: ProposalWaiter] = [:]
+    // The machines besides the v1 store, by the tag of their entries.
+    let machines: [UInt8: MachineSlot]
     // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
     // per run, so an entry proposed before a restart, applied after it, matches nobody.
     var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
-    // Proposals for the log state machine, and linearizable reads, waiting on this member.
-    var extensionPending: [UInt64: (promise: EventLoopPromise<any Sendable>, deadline: NIODeadline)] = [:]
+    // Linearizable reads waiting on this member.
     var readWaiters: [UInt64: (promise: EventLoopPromise<Void>, timeout: Scheduled<Void>, index: UInt64?)] = [:]
     var nextReadContext: UInt64 = 1
     // Linearizable reads waiting for the next ReadIndex, and the one in flight (unconfirmed).
@@ -102,6 +98,7 @@ public final class RaftServer: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
+        self.machines = Dictionary(configuration.stateMachine.map { [($0.tagValue, MachineSlot($0))] } ?? [], uniquingKeysWith: { $1 })
         self.statusBox = Mutex(RaftStatus(memberID: memberID))
         self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
         (self.removals, self.removalContinuation) = AsyncStream.makeStream()
@@ -218,11 +215,7 @@ public final class RaftServer: @unchecked Sendable {
         for stream in streams { await stream.value }
         try? await loop.submit {
             self.tickTask?.cancel()
-            for (_, waiter) in self.pending {
-                waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "the server is stopping"))))
-            }
-            self.pending = [:]
-            self.failExtensionProposals(.stopped)
+            self.failProposals(.stopped)
             for (_, waiter) in self.readWaiters {
                 waiter.timeout.cancel()
                 waiter.promise.fail(ProposalError.stopped)
@@ -270,8 +263,7 @@ public final class RaftServer: @unchecked Sendable {
         }
         publishTicks += 1
         guard publishTicks % configuration.electionTicks == 1 else { return }
-        let command = Command(.publish(name: me.name, raftURL: me.peerURL, etcdURL: me.clientURL), time: clock.now())
-        try? node.propose(EntryCodec.encode(EntryCodec.Request(origin: id, requestID: 0, command: command)))
+        _ = proposeUnwaited(Command(.publish(name: me.name, raftURL: me.peerURL, etcdURL: me.clientURL), time: clock.now()))
     }
 
     /// Runs one pass of the loop soon; calls made meanwhile share it, which is what batches
@@ -321,7 +313,7 @@ public final class RaftServer: @unchecked Sendable {
         if snapshotStreams.isEmpty { storage.releaseSnapshotData() }
         // The numbers every pass may move; who the members are is published with the view.
         let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
-        let pendingCount = pending.count + extensionPending.count
+        let pendingCount = waiters.count
         statusBox.withLock { status in
             status.pendingProposals = pendingCount
             status.term = term
@@ -373,14 +365,9 @@ public final class RaftServer: @unchecked Sendable {
         configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
         failUnconfirmedReads()
         guard role != .leader else { return }
-        failExtensionProposals(.leaderChanged)
         expiring = []
         // Entries proposed here may still commit under the next leader, but this node cannot
         // promise it: tell the clients to check and retry, as etcd does on a leader change.
-        if !pending.isEmpty { RaftMetrics.proposalsFailed.increment(by: pending.count) }
-        for (_, waiter) in pending {
-            waiter.promise.succeed(.completed(.failure(StoreError(.raftInternal, cause: "leadership changed; the write may or may not have happened"))))
-        }
-        pending = [:]
+        failProposals(.leaderChanged)
     }
 }

@@ -32,8 +32,10 @@ public struct RaftServerConfiguration: Sendable {
     public var snapshotCount: UInt64 = 10_000
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     public var snapshotKeepEntries: UInt64 = 5_000
-    /// A second state machine the log feeds (Stage 4's v3 store); nil for v1 only.
-    public var stateMachine: (any LogStateMachine)?
+    /// The machine the log feeds besides the v1 store (Stage 4's v3 store); nil for v1 only.
+    /// Snapshots hold the v1 store and this one (the snapshot container's version 3; a third
+    /// machine, such as auth, will grow the container).
+    public var stateMachine: (any ReplicatedStateMachine)?
     /// What wraps every peer connection (Stage 3's TLS); nil is plaintext.
     public var peerSecurity: PeerSecurity?
     /// `--initial-cluster-token`: part of a new cluster's ID, so that clusters founded with

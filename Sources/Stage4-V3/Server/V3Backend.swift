@@ -68,13 +68,10 @@ public struct V3Backend: Sendable {
             alarm.action = .activate
             alarm.memberID = raft.status.memberID
             alarm.alarm = .nospace
-            let raised = (try? V3Request.alarm(alarm).encoded()).map { raft.startProposal($0).map { _ in () } } ?? raft.eventLoop.makeSucceededVoidFuture()
+            let raised = raft.startProposal(V3Request.alarm(alarm), to: V3StateMachine.self).map { _ in () }
             return raised.recover { _ in () }.flatMapThrowing { _ in throw Self.rpcError(V3Error.noSpace) }
         }
-        return raft.startProposal(payload).flatMapThrowing { result in
-            guard let outcome = result as? Result<MVCCStore.Applied, V3Error> else {
-                throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result")
-            }
+        return raft.startProposal(encoded: payload, to: V3StateMachine.self).flatMapThrowing { outcome in
             switch outcome {
             case .success(let applied): return applied
             case .failure(let error): throw Self.rpcError(error)
@@ -96,36 +93,26 @@ public struct V3Backend: Sendable {
     /// A keep-alive, answered by the leader's lessor (forwarded there from a follower): the TTL,
     /// 0 if the lease is being revoked, nil if there is no such lease.
     func keepAlive(_ id: Int64) async throws -> Int64? {
-        var query = ByteWriter()
-        query.u8(1)
-        query.u64(UInt64(bitPattern: id))
-        var answer = try await askLeader(query.bytes)
-        if answer.first == 0 {
+        var answer = try await askLeader(.keepAlive(id))
+        if answer == .notFound {
             // A lease granted just now may not be applied on the leader yet: once it has
             // applied all that is committed, ask again.
             try await confirmLinearizable()
-            answer = try await askLeader(query.bytes)
+            answer = try await askLeader(.keepAlive(id))
         }
-        var reader = ByteReader(answer[...])
-        guard reader.u8() == 1, let ttl = reader.u64() else { return nil }
-        return Int64(bitPattern: ttl)
+        guard case .renewed(let ttl) = answer else { return nil }
+        return ttl
     }
 
     /// The time left on a lease by the leader's clock, which alone decides expiry.
     func timeToLive(_ id: Int64) async throws -> (remaining: Int64, granted: Int64, keys: [[UInt8]])? {
-        var query = ByteWriter()
-        query.u8(2)
-        query.u64(UInt64(bitPattern: id))
-        var reader = ByteReader(try await askLeader(query.bytes)[...])
-        guard reader.u8() == 1, let remaining = reader.u64(), let granted = reader.u64(), let count = reader.u32() else { return nil }
-        var keys: [[UInt8]] = []
-        for _ in 0..<count { if let key = reader.blob() { keys.append(key) } }
-        return (Int64(bitPattern: remaining), Int64(bitPattern: granted), keys)
+        guard case .timeToLive(let remaining, let granted, let keys) = try await askLeader(.timeToLive(id)) else { return nil }
+        return (remaining, granted, keys)
     }
 
-    private func askLeader(_ query: [UInt8]) async throws -> [UInt8] {
+    private func askLeader(_ query: LeaseQuery) async throws -> LeaseAnswer {
         do {
-            return try await raft.askLeader(query)
+            return try await raft.askLeader(query, of: V3StateMachine.self)
         } catch let error as ProposalError {
             throw Self.rpcError(error)
         } catch {
@@ -173,6 +160,7 @@ public struct V3Backend: Sendable {
         case .timedOut: rpcError(V3Error.timeout)
         case .leaderChanged: rpcError(V3Error.leaderChanged)
         case .stopped: rpcError(V3Error.stopped)
+        case .unreadable: RPCError(code: .internalError, message: "etcdserver: the request could not be written to or read from the log")
         }
     }
 

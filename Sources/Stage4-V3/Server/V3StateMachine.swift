@@ -3,10 +3,10 @@ import EtcdAPI
 import Raft
 import Synchronization
 
-/// The v3 store as Stage 2's log state machine: the Raft loop applies committed v3 writes here,
-/// in log order, and gRPC handlers read it. One lock guards the store and the watchers, so a
+/// The v3 store as one of the machines the log feeds (`ReplicatedStateMachine`, tag 2): the
+/// Raft loop applies committed v3 writes here, in log order, and gRPC handlers read it. One lock guards the store and the watchers, so a
 /// watcher registered at revision R sees exactly the changes after R, none twice, none lost.
-public final class V3StateMachine: LogStateMachine {
+public final class V3StateMachine: ReplicatedStateMachine {
     let state = Mutex(State())
 
     struct State {
@@ -53,13 +53,13 @@ public final class V3StateMachine: LogStateMachine {
         cost == 0 || quotaBytes <= 0 || state.withLock { $0.totalSize } + cost < quotaBytes
     }
 
-    public func apply(_ payload: [UInt8], index: UInt64) -> any Sendable {
-        let request: V3Request
-        do {
-            request = try V3Request(encoded: payload)
-        } catch {
-            return Result<MVCCStore.Applied, V3Error>.failure(V3Error(code: .invalidArgument, message: "\(error)"))
-        }
+    public static let tag: UInt8 = 2
+
+    public static func encode(_ command: V3Request) throws -> [UInt8] { try command.encoded() }
+
+    public static func decode(_ payload: ArraySlice<UInt8>) -> V3Request? { try? V3Request(encoded: Array(payload)) }
+
+    public func apply(_ request: V3Request, at index: UInt64) -> Swift.Result<MVCCStore.Applied, V3Error> {
         let instant = now()
         return state.withLock { state in
             let result = state.store.apply(request)
@@ -73,7 +73,7 @@ public final class V3StateMachine: LogStateMachine {
                     // as etcd answers a keep-alive for an expired lease.
                     var answer = applied
                     answer.response = .leaseRenew(id: id, ttl: 0)
-                    return Result<MVCCStore.Applied, V3Error>.success(answer)
+                    return Swift.Result<MVCCStore.Applied, V3Error>.success(answer)
                 case .leaseRenew(let id, let ttl): state.expiries[id] = instant + .seconds(ttl)
                 default: break
                 }
@@ -96,7 +96,7 @@ public final class V3StateMachine: LogStateMachine {
         return { store.encoded() }
     }
 
-    public func restore(from data: [UInt8]) throws {
+    public func restore(from data: [UInt8], at index: UInt64) throws {
         let store = try MVCCStore(encoded: data)
         let instant = now()
         state.withLock { state in
@@ -145,29 +145,63 @@ public final class V3StateMachine: LogStateMachine {
         }
     }
 
-    /// The lease questions only the leader answers (its clock decides expiry): keep-alive (1)
-    /// and time-to-live (2), each with the lease ID.
-    public func answerAsLeader(_ query: [UInt8]) -> [UInt8]? {
-        var reader = ByteReader(query[...])
-        guard let kind = reader.u8(), let raw = reader.u64() else { return nil }
-        let id = Int64(bitPattern: raw)
+    /// The lease questions only the leader answers, since its clock alone decides expiry.
+    public func answerAsLeader(_ query: LeaseQuery) -> LeaseAnswer? {
+        switch query {
+        case .keepAlive(let id): renew(id).map { .renewed(ttl: $0) } ?? .notFound
+        case .timeToLive(let id): remainingTTL(id).map { .timeToLive(remaining: $0.remaining, granted: $0.granted, keys: $0.keys) } ?? .notFound
+        }
+    }
+
+    public static func encode(query: LeaseQuery) -> [UInt8] {
         var writer = ByteWriter()
-        switch kind {
-        case 1:
-            guard let ttl = renew(id) else { writer.u8(0); return writer.bytes }
-            writer.u8(1)
-            writer.u64(UInt64(bitPattern: ttl))
-        case 2:
-            guard let lease = remainingTTL(id) else { writer.u8(0); return writer.bytes }
-            writer.u8(1)
-            writer.u64(UInt64(bitPattern: lease.remaining))
-            writer.u64(UInt64(bitPattern: lease.granted))
-            writer.u32(UInt32(lease.keys.count))
-            for key in lease.keys { writer.blob(key) }
-        default:
-            return nil
+        switch query {
+        case .keepAlive(let id): writer.u8(1); writer.u64(UInt64(bitPattern: id))
+        case .timeToLive(let id): writer.u8(2); writer.u64(UInt64(bitPattern: id))
         }
         return writer.bytes
+    }
+
+    public static func decode(query: ArraySlice<UInt8>) -> LeaseQuery? {
+        var reader = ByteReader(query)
+        guard let kind = reader.u8(), let raw = reader.u64() else { return nil }
+        switch kind {
+        case 1: return .keepAlive(Int64(bitPattern: raw))
+        case 2: return .timeToLive(Int64(bitPattern: raw))
+        default: return nil
+        }
+    }
+
+    public static func encode(answer: LeaseAnswer) -> [UInt8] {
+        var writer = ByteWriter()
+        switch answer {
+        case .notFound: writer.u8(0)
+        case .renewed(let ttl): writer.u8(1); writer.u64(UInt64(bitPattern: ttl))
+        case .timeToLive(let remaining, let granted, let keys):
+            writer.u8(2)
+            writer.u64(UInt64(bitPattern: remaining))
+            writer.u64(UInt64(bitPattern: granted))
+            writer.u32(UInt32(keys.count))
+            for key in keys { writer.blob(key) }
+        }
+        return writer.bytes
+    }
+
+    public static func decode(answer: ArraySlice<UInt8>) -> LeaseAnswer? {
+        var reader = ByteReader(answer)
+        switch reader.u8() {
+        case 0: return .notFound
+        case 1: return reader.u64().map { .renewed(ttl: Int64(bitPattern: $0)) }
+        case 2:
+            guard let remaining = reader.u64(), let granted = reader.u64(), let count = reader.u32() else { return nil }
+            var keys: [[UInt8]] = []
+            for _ in 0..<count {
+                guard let key = reader.blob() else { return nil }
+                keys.append(key)
+            }
+            return .timeToLive(remaining: Int64(bitPattern: remaining), granted: Int64(bitPattern: granted), keys: keys)
+        default: return nil
+        }
     }
 
     /// A proposed revocation failed (say, leadership moved): the lease may be tried again.
@@ -240,4 +274,20 @@ public final class V3StateMachine: LogStateMachine {
     public func read<T>(_ body: (MVCCStore) throws -> T) rethrows -> T {
         try state.withLock { try body($0.store) }
     }
+}
+
+/// A question about a lease that only the leader's lessor answers.
+public enum LeaseQuery: Sendable, Equatable {
+    case keepAlive(Int64)
+    case timeToLive(Int64)
+}
+
+/// The leader's answer to a `LeaseQuery`.
+public enum LeaseAnswer: Sendable, Equatable {
+    /// No such lease.
+    case notFound
+    /// A keep-alive restarted the lease's clock: its TTL, or 0 if it ran out already.
+    case renewed(ttl: Int64)
+    /// Seconds left (rounded up) and granted, and the keys attached, in byte order.
+    case timeToLive(remaining: Int64, granted: Int64, keys: [[UInt8]])
 }

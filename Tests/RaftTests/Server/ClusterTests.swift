@@ -70,7 +70,8 @@ final class TestMember: @unchecked Sendable {
 
     func start(
         join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil,
-        snapshotChunkSize: Int = 1024, requestTimeout: TimeAmount? = nil, strictReconfigCheck: Bool = true
+        snapshotChunkSize: Int = 1024, requestTimeout: TimeAmount? = nil, strictReconfigCheck: Bool = true,
+        stateMachine: (any ReplicatedStateMachine)? = nil
     ) async throws {
         var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/" + dataName, peerListenPort: peerPort)
         configuration.join = join
@@ -87,6 +88,7 @@ final class TestMember: @unchecked Sendable {
         configuration.snapshotChunkSize = snapshotChunkSize
         if let requestTimeout { configuration.requestTimeout = requestTimeout }
         configuration.strictReconfigCheck = strictReconfigCheck
+        configuration.stateMachine = stateMachine
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
@@ -185,7 +187,7 @@ struct ClusterTests {
         // Both at once, so that both time out before the leader notices it lost its quorum.
         let started = ContinuousClock.now
         let server = members[0].server!
-        async let v3: Result<any Sendable, any Error> = { do { return .success(try await server.propose([1, 2, 3])) } catch { return .failure(error) } }()
+        async let v3: Result<Int64, any Error> = { do { return .success(try await server.propose(1, to: Tally.self)) } catch { return .failure(error) } }()
         guard case .completed(.failure(let error)) = try await members[0].write(.set(key: "/k", value: "2", expiration: nil)) else {
             Issue.record("a write without a quorum did not fail")
             return

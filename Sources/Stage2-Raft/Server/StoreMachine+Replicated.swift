@@ -1,48 +1,21 @@
 import BinaryCodec
-import RaftCore
 import SingleNode
 
-/// What the replicated log carries for the v1 store: client commands (with who is waiting for
-/// the answer), and the member behind each membership change. Binary, version 1.
-enum EntryCodec {
-    /// The first byte of an entry for the log state machine (v1 requests start with 1):
-    /// then the proposer's ID, its request number, and the machine's own payload.
-    static let extensionTag: UInt8 = 2
+/// Stage 1's store as a replicated state machine: the log carries its commands (the time each
+/// was issued, then the command), binary, version 1. v1 indexes are Raft indexes, so the server
+/// also moves its applied index past every entry another machine owns (`skip(to:)`).
+extension StoreMachine: ReplicatedStateMachine {
+    public static let tag: UInt8 = 1
 
-    static func encodeExtension(origin: NodeID, requestID: UInt64, payload: [UInt8]) -> [UInt8] {
+    public static func encode(_ command: Command) -> [UInt8] {
         var writer = ByteWriter()
-        writer.u8(extensionTag)
-        writer.u64(origin)
-        writer.u64(requestID)
-        writer.bytes += payload
-        return writer.bytes
-    }
-
-    static func decodeExtension(_ bytes: [UInt8]) -> (origin: NodeID, requestID: UInt64, payload: [UInt8])? {
-        var reader = ByteReader(bytes[...])
-        guard reader.u8() == extensionTag, let origin = reader.u64(), let requestID = reader.u64() else { return nil }
-        return (origin, requestID, Array(bytes[reader.position...]))
-    }
-
-    /// A client command, tagged with the proposing node and its request number.
-    struct Request: Equatable {
-        var origin: NodeID
-        var requestID: UInt64
-        var command: Command
-    }
-
-    static func encode(_ request: Request) -> [UInt8] {
-        var writer = ByteWriter()
-        writer.u8(1)
-        writer.u64(request.origin)
-        writer.u64(request.requestID)
-        writer.u64(UInt64(bitPattern: request.command.time.nanoseconds))
+        writer.u64(UInt64(bitPattern: command.time.nanoseconds))
         func expiration(_ value: Timestamp?) {
             writer.u8(value == nil ? 0 : 1)
             writer.u64(UInt64(bitPattern: value?.nanoseconds ?? 0))
         }
         func text(_ value: String) { writer.blob(Array(value.utf8)) }
-        switch request.command.kind {
+        switch command.kind {
         case .set(let key, let value, let exp): writer.u8(1); text(key); text(value); expiration(exp)
         case .testAndSet(let key, let prev, let value, let exp): writer.u8(2); text(key); text(prev); text(value); expiration(exp)
         case .delete(let key): writer.u8(3); text(key)
@@ -55,11 +28,9 @@ enum EntryCodec {
         return writer.bytes
     }
 
-    static func decode(_ bytes: [UInt8]) -> Request? {
-        var reader = ByteReader(bytes[...])
-        guard reader.u8() == 1, let origin = reader.u64(), let requestID = reader.u64(), let time = reader.u64(),
-            let kind = reader.u8()
-        else { return nil }
+    public static func decode(_ payload: ArraySlice<UInt8>) -> Command? {
+        var reader = ByteReader(payload)
+        guard let time = reader.u64(), let kind = reader.u8() else { return nil }
         func expiration() -> Timestamp?? {
             guard let flag = reader.u8(), let value = reader.u64() else { return nil }
             return .some(flag == 1 ? Timestamp(nanoseconds: Int64(bitPattern: value)) : nil)
@@ -87,6 +58,22 @@ enum EntryCodec {
         default: command = nil
         }
         guard let command, reader.isAtEnd else { return nil }
-        return Request(origin: origin, requestID: requestID, command: Command(command, time: Timestamp(nanoseconds: Int64(bitPattern: time))))
+        return Command(command, time: Timestamp(nanoseconds: Int64(bitPattern: time)))
+    }
+
+    public func apply(_ command: Command, at index: UInt64) -> Swift.Result<V1Response, StoreError> {
+        apply(command, at: Optional(index))
+    }
+
+    /// Copied now (cheap: the store is copy-on-write), encoded when called.
+    public func snapshotSource() -> @Sendable () -> [UInt8] {
+        let store = copyStore().store
+        return { store.encoded() }
+    }
+
+    public func snapshotData() -> [UInt8] { copyStore().store.encoded() }
+
+    public func restore(from data: [UInt8], at index: UInt64) throws {
+        replace(with: try KeyStore(encoded: data), appliedIndex: index)
     }
 }

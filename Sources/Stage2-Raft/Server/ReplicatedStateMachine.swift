@@ -1,0 +1,116 @@
+import BinaryCodec
+import RaftCore
+
+/// A state machine replicated through the log: the seam between Raft and what it replicates.
+/// The v1 store (`StoreMachine`, tag 1) and Stage 4's v3 store (tag 2) are peers behind it, as
+/// auth and the v2 store will be: each owns the entries that carry its tag, and the server
+/// applies every committed entry, in log order, to the machine that owns it, then hands the
+/// typed result back to the member that proposed the command.
+///
+/// A machine is driven only from the Raft loop (`apply`, `restore`, `leadershipChanged`), and
+/// read from anywhere (its own locks decide how).
+public protocol ReplicatedStateMachine: AnyObject, Sendable {
+    /// What a client asks the machine to do: what its entries carry.
+    associatedtype Command: Sendable
+    /// What applying a command gave, for the member that proposed it.
+    associatedtype Result: Sendable
+    /// A question only the leader can answer (about state it keeps without replicating it,
+    /// such as when leases run out), and its answer; `Never` for machines with none.
+    associatedtype LeaderQuery: Sendable = Never
+    associatedtype LeaderAnswer: Sendable = Never
+
+    /// The first byte of this machine's entries, unique among a server's machines.
+    static var tag: UInt8 { get }
+    /// The command as an entry's payload.
+    static func encode(_ command: Command) throws -> [UInt8]
+    /// A payload back to its command; nil if this build cannot read it.
+    static func decode(_ payload: ArraySlice<UInt8>) -> Command?
+    /// Applies a committed command; `index` is its entry's.
+    func apply(_ command: Command, at index: UInt64) -> Result
+
+    /// The machine's whole state as of the last entry applied, for a snapshot.
+    func snapshotData() -> [UInt8]
+    /// The state as of now, to encode later off the Raft loop (periodic snapshots and backups
+    /// must not hold up writes). By default, encoded now.
+    func snapshotSource() -> @Sendable () -> [UInt8]
+    /// Replaces the whole state with that of a snapshot taken at entry `index`.
+    func restore(from data: [UInt8], at index: UInt64) throws
+    /// This member became leader (true) or stopped being it (false).
+    func leadershipChanged(isLeader: Bool)
+
+    static func encode(query: LeaderQuery) -> [UInt8]
+    static func decode(query: ArraySlice<UInt8>) -> LeaderQuery?
+    static func encode(answer: LeaderAnswer) -> [UInt8]
+    static func decode(answer: ArraySlice<UInt8>) -> LeaderAnswer?
+    /// Answers `query` on the leader; nil if it cannot (the server then says no leader).
+    func answerAsLeader(_ query: LeaderQuery) -> LeaderAnswer?
+}
+
+extension ReplicatedStateMachine {
+    /// `Self.tag`, reachable through an existential.
+    var tagValue: UInt8 { Self.tag }
+
+    public func snapshotSource() -> @Sendable () -> [UInt8] {
+        let data = snapshotData()
+        return { data }
+    }
+
+    public func leadershipChanged(isLeader: Bool) {}
+}
+
+extension ReplicatedStateMachine where LeaderQuery == Never, LeaderAnswer == Never {
+    public static func encode(query: Never) -> [UInt8] { switch query {} }
+    public static func decode(query: ArraySlice<UInt8>) -> Never? { nil }
+    public static func encode(answer: Never) -> [UInt8] { switch answer {} }
+    public static func decode(answer: ArraySlice<UInt8>) -> Never? { nil }
+    public func answerAsLeader(_ query: Never) -> Never? { switch query {} }
+}
+
+/// How every normal entry with data is framed, whichever machine owns it: the owner's tag, who
+/// proposed it and under which request number (so the proposer, and only it, finds the caller
+/// waiting for the result), then the owner's payload. v1 entries written before this seam
+/// existed have the same bytes (their tag was always 1).
+struct Envelope: Equatable {
+    var tag: UInt8
+    var origin: NodeID
+    var requestID: UInt64
+    var payload: ArraySlice<UInt8>
+
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u8(tag)
+        writer.u64(origin)
+        writer.u64(requestID)
+        writer.bytes += payload
+        return writer.bytes
+    }
+
+    init(tag: UInt8, origin: NodeID, requestID: UInt64, payload: ArraySlice<UInt8>) {
+        (self.tag, self.origin, self.requestID, self.payload) = (tag, origin, requestID, payload)
+    }
+
+    init?(decoding bytes: [UInt8]) {
+        var reader = ByteReader(bytes[...])
+        guard let tag = reader.u8(), let origin = reader.u64(), let requestID = reader.u64() else { return nil }
+        self.init(tag: tag, origin: origin, requestID: requestID, payload: bytes[reader.position...])
+    }
+}
+
+/// A registered machine with its types erased, so the server can keep machines of different
+/// types in one table; each closure was made by `init(_:)` from the machine's own types, so the
+/// results it returns are always that machine's `Result` and `LeaderAnswer`.
+struct MachineSlot: Sendable {
+    let tag: UInt8
+    let apply: @Sendable (ArraySlice<UInt8>, UInt64) -> (any Sendable)?
+    let answer: @Sendable (ArraySlice<UInt8>) -> [UInt8]?
+    let machine: any ReplicatedStateMachine
+
+    init<Machine: ReplicatedStateMachine>(_ machine: Machine) {
+        tag = Machine.tag
+        self.machine = machine
+        apply = { payload, index in Machine.decode(payload).map { machine.apply($0, at: index) } }
+        answer = { query in
+            Machine.decode(query: query).flatMap { machine.answerAsLeader($0) }.map { Machine.encode(answer: $0) }
+        }
+    }
+}
