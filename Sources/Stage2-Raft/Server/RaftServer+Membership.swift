@@ -4,9 +4,6 @@ import RaftCore
 import SingleNode
 
 extension RaftServer {
-    /// etcd 3.4 lets one learner in at a time.
-    static let maxLearners = 1
-
     /// The members this one heard from within the health interval, itself included: who
     /// counts as connected when a membership change is checked.
     public func connectedMembers() async -> Set<NodeID> {
@@ -117,72 +114,15 @@ extension RaftServer {
             .recover { error in .failed(error as? MembershipError ?? .timedOut) }
     }
 
+    /// The leader's view, for `MembershipRules`.
     private func checkMembershipChange(_ request: MembershipRequest) -> Result<ConfChange, MembershipError> {
-        let conf = node.confState
-        let voters = Set(conf.voters)
-        func quorum(_ count: Int) -> Int { count / 2 + 1 }
-        // A member is started once it has announced its name (etcd: a member with a name).
-        func started(_ ids: Set<NodeID>) -> Int { ids.filter { !(members[$0]?.name.isEmpty ?? true) }.count }
-        let live = self.connected()
-        // --strict-reconfig-check=false skips the quorum and connectivity rules, as etcd does;
-        // what is malformed, duplicated or not ready (a learner behind) is refused either way.
-        let strict = configuration.strictReconfigCheck
-        func connectedCount(_ ids: Set<NodeID>) -> Int { ids.intersection(live).count }
-        switch request {
-        case .add(let peerURL, let isLearner):
-            guard Self.isValidPeerURL(peerURL) else { return .failure(.badURL) }
-            guard !members.values.contains(where: { $0.peerURL == peerURL }) else { return .failure(.peerURLExists) }
-            guard members.count < configuration.maxClusterSize else { return .failure(.notEnoughStarted) }
-            if isLearner {
-                guard conf.learners.count < Self.maxLearners else { return .failure(.tooManyLearners) }
-            } else if strict {
-                // The new voter is not started: the started ones must still make a quorum.
-                let afterwards = voters.count + 1
-                guard started(voters) >= quorum(afterwards) || (started(voters) == 1 && afterwards == 2) else { return .failure(.notEnoughStarted) }
-            }
-            // As etcd: only a leader connected to every voter adds anyone, so the change cannot
-            // leave a quorum that depends on a member already gone.
-            guard !strict || connectedCount(voters) == voters.count else { return .failure(.unhealthy) }
-            var newID = Member.fnv1a(Array("\(peerURL)\n\(NIODeadline.now().uptimeNanoseconds)\n\(UInt64.random(in: 0...UInt64.max))".utf8))
-            while newID == 0 || members[newID] != nil { newID &+= 1 }
-            let member = Member(name: "", peerURL: peerURL, clientURL: "", id: newID)
-            return .success(ConfChange(isLearner ? .addLearner : .addVoter, nodeID: newID, context: member.encoded))
-        case .remove(let target):
-            guard members[target] != nil || voters.contains(target) || conf.learners.contains(target) else { return .failure(.notFound) }
-            if strict && voters.contains(target) {
-                let remaining = voters.subtracting([target])
-                guard started(remaining) >= quorum(remaining.count) else { return .failure(.notEnoughStarted) }
-                // A member that is down is safe to remove: it is not part of the live quorum.
-                if target == id || connectedCount([target]) == 1 {
-                    guard connectedCount(voters) - 1 >= quorum(remaining.count) else { return .failure(.unhealthy) }
-                }
-            }
-            return .success(ConfChange(.remove, nodeID: target))
-        case .update(let target, let peerURL):
-            guard Self.isValidPeerURL(peerURL) else { return .failure(.badURL) }
-            guard var member = members[target] else { return .failure(.notFound) }
-            guard !members.values.contains(where: { $0.peerURL == peerURL && $0.id != target }) else { return .failure(.peerURLExists) }
-            member.peerURL = peerURL
-            return .success(ConfChange(.update, nodeID: target, context: member.encoded))
-        case .promote(let target):
-            guard let member = members[target] else { return .failure(.notFound) }
-            guard conf.learners.contains(target) else { return .failure(.notLearner) }
-            // etcd's readiness rule: the learner has at least 90% of what the leader has.
-            let learnerMatch = node.progress[target]?.match ?? 0
-            let leaderMatch = node.progress[id]?.match ?? node.lastIndex
-            guard Double(learnerMatch) >= Double(leaderMatch) * 0.9 else { return .failure(.learnerNotReady) }
-            guard !strict || started(voters) + 1 >= quorum(voters.count + 1) else { return .failure(.notEnoughStarted) }
-            return .success(ConfChange(.addVoter, nodeID: target, context: member.encoded))
+        let rules = MembershipRules(
+            leader: id, members: members, confState: node.confState, connected: connected(),
+            match: node.progress.mapValues(\.match), leaderLastIndex: node.lastIndex,
+            isStrict: configuration.strictReconfigCheck, maxClusterSize: configuration.maxClusterSize)
+        return rules.check(request) { peerURL in
+            Member.fnv1a(Array("\(peerURL)\n\(NIODeadline.now().uptimeNanoseconds)\n\(UInt64.random(in: 0...UInt64.max))".utf8))
         }
-    }
-
-    /// http(s)://host:port with a numeric port: what a member can be dialled at.
-    static func isValidPeerURL(_ url: String) -> Bool {
-        guard let rest = url.hasPrefix("http://") ? url.dropFirst(7) : url.hasPrefix("https://") ? url.dropFirst(8) : nil,
-            let colon = rest.lastIndex(of: ":"), colon != rest.startIndex,
-            let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port)
-        else { return false }
-        return !rest[..<colon].contains("/")
     }
 
     /// Completes the waiters for a membership change applied at `index`.

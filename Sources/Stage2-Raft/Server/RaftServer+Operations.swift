@@ -47,7 +47,7 @@ extension RaftServer {
             return (store, index, self.node.term(at: index) ?? self.node.term, Array(self.members.values),
                     self.configuration.stateMachine?.snapshotSource())
         }.get()
-        let payload = Self.snapshotPayload(v1: store.encoded(), extensionData: encodeExtension?(), members: members)
+        let payload = SnapshotContainer(v1: store.encoded(), other: encodeExtension?(), members: members).encoded()
         var writer = ByteWriter()
         writer.bytes = Self.backupMagic
         writer.u64(index)
@@ -82,9 +82,9 @@ extension RaftServer {
         guard !DataDirectory.hasLog(directory + "/wal") else { throw RestoreError(description: "\(directory) already holds a member's data; restore into a new directory") }
         let founders = (initialCluster.isEmpty ? [member] : initialCluster).sorted { $0.name < $1.name }
         guard founders.contains(where: { $0.id == member.id }) else { throw RestoreError(description: "\(member.name) is not in --initial-cluster") }
-        let (v1, extensionData, _, _) = try splitSnapshot(payload)
+        let container = try SnapshotContainer(decoding: payload)
         // The founders replace the old cluster's machine list, at the snapshot's index.
-        var store = try KeyStore(encoded: v1)
+        var store = try KeyStore(encoded: container.v1)
         let at = max(index, UInt64(founders.count))
         for machine in store.machines() { _ = store.apply(Command(.leave(name: machine.name), time: Timestamp(seconds: 0)), at: at) }
         for founder in founders {
@@ -95,7 +95,7 @@ extension RaftServer {
         let clusterID = ClusterIdentity.id(token: clusterToken, founders: founders)
         try ClusterIdentity.store(clusterID, in: directory)
         try ClusterIdentity.storeMemberID(member.id, in: directory)
-        let data = snapshotPayload(v1: store.encoded(), extensionData: extensionData, members: founders)
+        let data = SnapshotContainer(v1: store.encoded(), other: container.other, members: founders).encoded()
         let snapshot = Snapshot(metadata: SnapshotMetadata(index: at, term: 1, confState: conf), data: data)
         try storage.persist(entries: [], hardState: HardState(term: 1, vote: 0, commit: at), snapshot: snapshot)
     }

@@ -12,9 +12,9 @@ extension RaftServer {
     /// on the Raft loop: for a new member behind a compacted log, which needs it at once.
     func takeSnapshot(at index: UInt64) {
         guard machine.appliedIndex == index, index > lastSnapshotIndex else { return }
-        let data = Self.snapshotPayload(
-            v1: machine.snapshotData(), extensionData: configuration.stateMachine?.snapshotData(), members: Array(members.values),
-            removed: removedMembers)
+        let data = SnapshotContainer(
+            v1: machine.snapshotData(), other: configuration.stateMachine?.snapshotData(), members: Array(members.values),
+            removed: removedMembers).encoded()
         saveSnapshot(at: index, confState: node.confState, data: data)
     }
 
@@ -28,7 +28,7 @@ extension RaftServer {
         let encodeExtension = configuration.stateMachine?.snapshotSource()
         let (members, removed, confState) = (Array(self.members.values), removedMembers, node.confState)
         snapshotTask = Task.detached { [loop] in
-            let data = Self.snapshotPayload(v1: encodeV1(), extensionData: encodeExtension?(), members: members, removed: removed)
+            let data = SnapshotContainer(v1: encodeV1(), other: encodeExtension?(), members: members, removed: removed).encoded()
             try? await loop.submit { [weak self] in
                 guard let self else { return }
                 self.snapshotTask = nil
@@ -55,88 +55,20 @@ extension RaftServer {
     func restore(_ snapshot: Snapshot) {
         guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
         do {
-            let (v1, extensionData, table, removed) = try Self.splitSnapshot(snapshot.data)
-            if let extensionData {
-                try configuration.stateMachine?.restore(from: extensionData, at: snapshot.metadata.index)
+            let container = try SnapshotContainer(decoding: snapshot.data)
+            if let other = container.other {
+                try configuration.stateMachine?.restore(from: other, at: snapshot.metadata.index)
             }
-            try machine.restore(from: v1, at: snapshot.metadata.index)
-            let store = machine.copyStore().store
+            try machine.restore(from: container.v1, at: snapshot.metadata.index)
+            let (table, removed) = (container.members, container.removed)
             removedMembers = removed
-            members = table.map { Dictionary($0.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) } ?? Self.members(from: store.machines())
+            members = table.map { Dictionary($0.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) } ?? SnapshotContainer.members(from: machine.copyStore().store.machines())
             lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)
             logger.info("restored the store from a snapshot", metadata: ["index": "\(snapshot.metadata.index)"])
         } catch {
             logger.critical("cannot read the store snapshot: stopping rather than serve a wrong store", metadata: ["error": "\(error)"])
             fatalError("\(error)")
         }
-    }
-
-    /// What a snapshot holds: the v1 store alone (as before the v3 store existed), or a
-    /// container marked by a prefix no v1 store encoding starts with. Version 2 holds both
-    /// stores; version 3 adds the member table, since a member added by peer URL has an ID its
-    /// name does not give (before it, members were read back from `/_etcd/machines`).
-    static let containerMagic: [UInt8] = Array("etcd-swift-snapshot/2\n".utf8)
-    static let containerMagicV3: [UInt8] = Array("etcd-swift-snapshot/3\n".utf8)
-
-    static func snapshotPayload(v1: [UInt8], extensionData: [UInt8]?, members: [Member], removed: Set<NodeID> = []) -> [UInt8] {
-        var writer = ByteWriter()
-        writer.bytes = containerMagicV3
-        writer.blob(v1)
-        writer.u8(extensionData == nil ? 0 : 1)
-        writer.blob(extensionData ?? [])
-        writer.u32(UInt32(members.count))
-        for member in members.sorted(by: { $0.id < $1.id }) { writer.blob(member.encoded) }
-        writer.u32(UInt32(removed.count))
-        for id in removed.sorted() { writer.u64(id) }
-        return writer.bytes
-    }
-
-    static func splitSnapshot(_ data: [UInt8]) throws -> (v1: [UInt8], extensionData: [UInt8]?, members: [Member]?, removed: Set<NodeID>) {
-        if data.starts(with: containerMagicV3) {
-            var reader = ByteReader(data[containerMagicV3.count...])
-            guard let v1 = reader.blob(), let hasExtension = reader.u8(), let extensionData = reader.blob(), let count = reader.u32()
-            else { throw SnapshotFormatError() }
-            var members: [Member] = []
-            for _ in 0..<count {
-                guard let bytes = reader.blob(), let member = Member(encoded: bytes) else { throw SnapshotFormatError() }
-                members.append(member)
-            }
-            // Members removed, refused if they come back.
-            guard let removedCount = reader.u32() else { throw SnapshotFormatError() }
-            var removed = Set<NodeID>()
-            for _ in 0..<removedCount {
-                guard let id = reader.u64() else { throw SnapshotFormatError() }
-                removed.insert(id)
-            }
-            guard reader.isAtEnd else { throw SnapshotFormatError() }
-            return (v1, hasExtension == 1 ? extensionData : nil, members, removed)
-        }
-        guard data.starts(with: containerMagic) else { return (data, nil, nil, []) }
-        var reader = ByteReader(data[containerMagic.count...])
-        guard let v1 = reader.blob(), let extensionData = reader.blob(), reader.isAtEnd else {
-            throw SnapshotFormatError()
-        }
-        return (v1, extensionData, nil, [])
-    }
-
-    struct SnapshotFormatError: Error, CustomStringConvertible {
-        var description: String { "the snapshot's container is damaged" }
-    }
-
-    /// Members from `/_etcd/machines` entries, whose values are `raft=<peer URL>&etcd=<client URL>`.
-    static func members(from machines: [(name: String, value: String)]) -> [NodeID: Member] {
-        var result: [NodeID: Member] = [:]
-        for (name, value) in machines {
-            var fields: [Substring: Substring] = [:]
-            for pair in value.split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2 { fields[parts[0]] = parts[1] }
-            }
-            guard let raft = fields["raft"], let etcd = fields["etcd"] else { continue }
-            let member = Member(name: name, peerURL: String(raft), clientURL: String(etcd))
-            result[member.id] = member
-        }
-        return result
     }
 }
 
