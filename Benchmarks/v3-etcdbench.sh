@@ -6,7 +6,9 @@
 #
 # Rows: put with 1, 16 and 256 clients, linearizable and serializable get with 16 clients; on
 # one member, then on three. Prints requests/s, p50 and p99 for both and the ratio ours/etcd,
-# and each server's memory after. Set OURS_BIN to use an already built release binary.
+# and each server's memory after. Set OURS_BIN to use an already built release binary, and
+# OURS_FLAGS for flags of ours only (e.g. OURS_FLAGS="--grpc-transport plain" measures grpc-swift's
+# own transport, the baseline of Stage 4's "Making it fast").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOTAL=${1:-20000}
@@ -27,7 +29,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # cluster KIND SIZE: starts SIZE members of KIND (ours|etcd); sets ENDPOINTS and MEMBER_PIDS.
 cluster() {
     local kind=$1 size=$2 bin
-    [ "$kind" = ours ] && bin=$OURS_BIN || bin=etcd
+    local extra=()
+    if [ "$kind" = ours ]; then bin=$OURS_BIN; read -r -a extra <<<"${OURS_FLAGS:-}"; else bin=etcd; fi
     local C=() P=() initial="" n
     for ((n = 0; n < size; n++)); do C+=("$(free_port)"); P+=("$(free_port)"); initial+="${initial:+,}$kind$n=http://127.0.0.1:${P[$n]}"; done
     MEMBER_PIDS=()
@@ -35,7 +38,7 @@ cluster() {
     for ((n = 0; n < size; n++)); do
         "$bin" --name "$kind$n" --data-dir "$WORK/$kind-$size-$n" --initial-cluster "$initial" --initial-cluster-state new \
             --listen-client-urls "http://127.0.0.1:${C[$n]}" --advertise-client-urls "http://127.0.0.1:${C[$n]}" \
-            --listen-peer-urls "http://127.0.0.1:${P[$n]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$n]}" \
+            --listen-peer-urls "http://127.0.0.1:${P[$n]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$n]}" "${extra[@]}" \
             >"$WORK/$kind-$size-$n.log" 2>&1 &
         PIDS+=($!); MEMBER_PIDS+=($!)
         ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:${C[$n]}"

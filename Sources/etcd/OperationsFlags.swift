@@ -32,6 +32,7 @@ struct OperationsFlags {
         .init(["experimental-corrupt-check-time"], default: "0s", usage: "etcd 3: how often the leader compares HashKV with its peers (a mismatch raises the CORRUPT alarm); 0 is never"),
         .init(["cors"], default: "*", usage: "etcd 3: comma-separated origins whose browsers get CORS headers; * for any"),
         .init(["host-whitelist"], default: "*", usage: "etcd 3: host names plaintext HTTP requests may use (against DNS rebinding); * for any"),
+        .init(["grpc-transport"], default: "fast", usage: "this implementation's own: fast (gRPC and the v1 API on each client port) or plain (grpc-swift's own transport: gRPC only, plaintext; to read and to measure against)"),
     ]
 
     static func owns(_ name: String) -> Bool { flags.contains { $0.names[0] == name } }
@@ -54,6 +55,7 @@ struct OperationsFlags {
     var corsOrigins: Set<String> = ["*"]
     var forceNewCluster = false
     var extensiveMetrics = false
+    var grpcTransport = V3Server.Transport.fast
     /// Warnings to log once logging is set up.
     var notes: [String] = []
     var initialCorruptCheck = false
@@ -122,6 +124,13 @@ struct OperationsFlags {
         case "basic": break
         case "extensive": extensiveMetrics = true
         case let other: throw V1Flags.InvalidValue(description: "--metrics \(other): expected basic or extensive")
+        }
+        switch values["grpc-transport"] ?? "fast" {
+        case "fast": break
+        case "plain":
+            grpcTransport = .plain
+            notes.append("--grpc-transport plain: the client ports serve gRPC only, in plaintext; the v1 API, /health, /metrics and /version are not served on them")
+        case let other: throw V1Flags.InvalidValue(description: "--grpc-transport \(other): expected fast or plain")
         }
         func list(_ flag: String) -> Set<String> {
             let items = Set((values[flag] ?? "*").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })

@@ -138,11 +138,12 @@ do {
     let callMetrics = GRPCCallMetrics(extensive: operations.extensiveMetrics)
     for (host, port) in configuration.clientListeners {
         listeners.append(try await V3Server.start(
-            host: host, port: port, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, logger: logger))
+            host: host, port: port, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, transport: operations.grpcTransport, logger: logger))
     }
     for path in configuration.clientSocketPaths {
         listeners.append(try await V3Server.start(
-            host: "", port: 0, unixSocketPath: path, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, logger: logger))
+            host: "", port: 0, unixSocketPath: path, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics,
+            transport: operations.grpcTransport, logger: logger))
     }
     var metricsListeners: [MetricsListener] = []
     for (host, port) in operations.metricsListeners {

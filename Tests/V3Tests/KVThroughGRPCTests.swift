@@ -10,11 +10,12 @@ import Testing
 /// and one grpc-swift serves (a lease) on the same connection.
 @Suite("KV calls through gRPC", .serialized)
 struct KVThroughGRPCTests {
-    @Test("Put, Range, Txn, DeleteRange and Compact answer as etcd does; errors carry etcd's code and text")
-    func kvCalls() async throws {
+    /// On both transports: the fast one must answer exactly as grpc-swift's own does.
+    @Test("Put, Range, Txn, DeleteRange and Compact answer as etcd does; errors carry etcd's code and text", arguments: V3Server.Transport.allCases)
+    func kvCalls(transport kind: V3Server.Transport) async throws {
         let server = WatchStreamTests.Server()
         defer { Task { await server.stop() } }
-        try await server.start(progressInterval: .seconds(600))
+        try await server.start(progressInterval: .seconds(600), transport: kind)
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: server.v3.port), transportSecurity: .plaintext)
         try await withGRPCClient(transport: transport) { client in
             let kv = Etcdserverpb_KV.Client(wrapping: client)

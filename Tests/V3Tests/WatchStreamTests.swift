@@ -21,7 +21,7 @@ struct WatchStreamTests {
         var v3: V3Server!
         var backend: V3Backend!
 
-        func start(progressInterval: Duration) async throws {
+        func start(progressInterval: Duration, transport: V3Server.Transport = .fast) async throws {
             let machine = V3StateMachine()
             var configuration = RaftServerConfiguration(
                 member: Member(name: "solo", peerURL: "http://127.0.0.1:0", clientURL: "http://127.0.0.1:0"), dataDirectory: directory, peerListenPort: 0)
@@ -31,7 +31,8 @@ struct WatchStreamTests {
             backend = V3Backend(raft: raft, machine: machine)
             backend.progressNotifyInterval = progressInterval
             v3 = try await V3Server.start(
-                host: "127.0.0.1", port: 0, backend: backend, v1: V1HTTPService(backend: ReplicatedBackend(server: raft)), logger: logger)
+                host: "127.0.0.1", port: 0, backend: backend, v1: V1HTTPService(backend: ReplicatedBackend(server: raft)), tls: nil,
+                metrics: nil, transport: transport, logger: logger)
             let deadline = ContinuousClock.now + .seconds(10)
             while raft.status.leader == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         }
@@ -129,11 +130,11 @@ struct WatchStreamTests {
         #expect(silent.count == 1)  // only `created`, in a second of five intervals
     }
 
-    @Test("A client that reads late gets every change once, in order")
-    func slowReader() async throws {
+    @Test("A client that reads late gets every change once, in order", arguments: V3Server.Transport.allCases)
+    func slowReader(transport kind: V3Server.Transport) async throws {
         let server = Server()
         defer { Task { await server.stop() } }
-        try await server.start(progressInterval: .seconds(600))
+        try await server.start(progressInterval: .seconds(600), transport: kind)
         var create = Etcdserverpb_WatchCreateRequest()
         create.key = Data("slow/".utf8)
         create.rangeEnd = Data("slow0".utf8)

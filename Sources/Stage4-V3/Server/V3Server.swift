@@ -1,5 +1,6 @@
 import EtcdAPI
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import Logging
 import NIOPosix
 import Raft
@@ -7,15 +8,32 @@ import SingleNode
 
 /// A client port serving the v3 API over gRPC and the v1 API over HTTP/1, plaintext or TLS.
 public final class V3Server: Sendable {
-    let server: GRPCServer<ClientPortTransport>
+    /// Which gRPC transport serves the port.
+    public enum Transport: Sendable, CaseIterable {
+        /// This project's own (`Fast/`): gRPC and the v1 API on one port, as etcd serves them,
+        /// KV calls answered on the connection's event loop without a task. What the daemon runs.
+        case fast
+        /// grpc-swift's own HTTP/2 transport, untouched: gRPC only (no v1 API on the port),
+        /// plaintext only. The version to read first, and the baseline the fast one is measured
+        /// against (Stage 4's README, "Making it fast").
+        case plain
+    }
+
+    let beginShutdown: @Sendable () -> Void
     let task: Task<Void, any Error>
     /// The port bound.
     public let port: Int
 
-    private init(server: GRPCServer<ClientPortTransport>, task: Task<Void, any Error>, port: Int) {
-        self.server = server
+    private init(beginShutdown: @escaping @Sendable () -> Void, task: Task<Void, any Error>, port: Int) {
+        self.beginShutdown = beginShutdown
         self.task = task
         self.port = port
+    }
+
+    /// The services every transport serves, in front of the call gate.
+    static func services(_ backend: V3Backend, kv: KVCalls) -> [any RegistrableRPCService] {
+        [KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend), ClusterService(backend: backend),
+         MaintenanceService(backend: backend)]
     }
 
     /// Serves on `host:port` (0 picks a port): gRPC for `backend`, HTTP/1 for `v1`; `tls`, if
@@ -30,19 +48,41 @@ public final class V3Server: Sendable {
     /// `unixSocketPath`, if given, is listened on instead of `host:port`.
     public static func start(
         host: String, port: Int, unixSocketPath: String? = nil, backend: V3Backend, v1: V1HTTPService, tls: ConnectionSetup?,
-        metrics: GRPCCallMetrics?, logger: Logger
+        metrics: GRPCCallMetrics?, transport kind: Transport = .fast, logger: Logger
     ) async throws -> V3Server {
-        // KV calls are served by the fast path; the rest by grpc-swift's server.
         let kv = KVCalls(backend: backend)
+        let interceptors: [any ServerInterceptor] = (metrics.map { [$0.interceptor] } ?? []) + [CallGate(backend: backend)]
+        if kind == .plain {
+            guard tls == nil, unixSocketPath == nil else {
+                throw V3ServerError(description: "the plain gRPC transport serves plaintext TCP only")
+            }
+            var config = HTTP2ServerTransport.Posix.Config.defaults
+            config.rpc.maxRequestPayloadSize = backend.maxRequestBytes + 512 * 1024
+            config.http2.maxConcurrentStreams = backend.maxConcurrentStreams
+            let transport = HTTP2ServerTransport.Posix(
+                address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config)
+            let server = GRPCServer(transport: transport, services: services(backend, kv: kv), interceptors: interceptors)
+            let task = Task { try await server.serve() }
+            let bound: Int
+            do {
+                guard let port = try await transport.listeningAddress.ipv4?.port else {
+                    throw V3ServerError(description: "the listener did not bind an IPv4 address")
+                }
+                bound = port
+            } catch {
+                task.cancel()
+                throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error)")
+            }
+            logger.info("listening for client requests (v3 gRPC only, grpc-swift's plain transport)", metadata: ["address": "\(host):\(bound)"])
+            return V3Server(beginShutdown: { server.beginGracefulShutdown() }, task: task, port: bound)
+        }
+        // KV calls are served by the fast path; the rest by grpc-swift's server.
         let transport = ClientPortTransport(.init(
             host: host, port: port, unixSocketPath: unixSocketPath, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
             fastPath: UnaryRoutes.kv(kv), metrics: metrics?.interceptor,
             maxRequestSize: backend.maxRequestBytes + 512 * 1024, maxConcurrentStreams: backend.maxConcurrentStreams,
             keepalive: backend.keepalive))
-        let server = GRPCServer(transport: transport, services: [
-                KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend),
-                ClusterService(backend: backend), MaintenanceService(backend: backend),
-            ], interceptors: (metrics.map { [$0.interceptor] } ?? []) + [CallGate(backend: backend)])
+        let server = GRPCServer(transport: transport, services: services(backend, kv: kv), interceptors: interceptors)
         let task = Task { try await server.serve() }
         let bound: Int
         do {
@@ -59,13 +99,13 @@ public final class V3Server: Sendable {
         logger.info(
             "listening for client requests (v3 gRPC and v1 HTTP)",
             metadata: ["address": "\(unixSocketPath.map { "unix://" + $0 } ?? "\(host):\(bound)")", "tls": "\(tls != nil)"])
-        return V3Server(server: server, task: task, port: bound)
+        return V3Server(beginShutdown: { server.beginGracefulShutdown() }, task: task, port: bound)
     }
 
     /// Stops accepting, lets running calls finish for up to `grace`, then ends the rest (a watch
     /// never finishes by itself), and ends HTTP/1 connections.
     public func stop(grace: Duration = .seconds(2)) async {
-        server.beginGracefulShutdown()
+        beginShutdown()
         let serving = task
         let deadline = Task {
             try await Task.sleep(for: grace)
