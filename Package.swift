@@ -50,8 +50,8 @@ let package = Package(
             path: "Sources/Stage1-SingleNode",
             exclude: ["README.md"]
         ),
-        // Stage 2, part 1: Raft as a pure state machine. No dependencies at all, so the compiler
-        // keeps it free of clocks, sockets, files and threads.
+        // Stage 2, part 1: Raft as a pure state machine. No dependencies at all: no package can
+        // creep in (it imports nothing, not even Foundation or the C library, and must stay so).
         .target(name: "RaftCore", path: "Sources/Stage2-Raft/Core"),
         // Little-endian codecs and CRC-32C, shared by the log, the peer frames and Stage 4's MVCC.
         .target(name: "BinaryCodec", path: "Sources/Stage2-Raft/Codec"),

@@ -15,6 +15,7 @@ let values = DaemonCommand.begin(program: "etcd-stage2", stage: 2, flagSet: Daem
 let configuration: DaemonConfiguration
 do { configuration = try DaemonConfiguration.from(values) } catch { DaemonCommand.fail("etcd-stage2", error) }
 let logger = Logger(label: "etcd-stage2")
+do { try DataDirectory.prepare(configuration, logger: logger) } catch { DaemonCommand.fail("etcd-stage2", error) }
 do {
     try await V1ClusterDaemon.run(configuration, stopSignals: StopSignals(SIGINT, SIGTERM), logger: logger)
 } catch {

@@ -32,6 +32,7 @@ do {
 } catch {
     DaemonCommand.fail(program, error)
 }
+do { try DataDirectory.prepare(configuration, logger: logger) } catch { DaemonCommand.fail("etcd-stage3", error) }
 do {
     try await V1ClusterDaemon.run(configuration, clientSetup: clientSetup, stopSignals: StopSignals(SIGINT, SIGTERM), logger: logger)
 } catch {

@@ -95,6 +95,10 @@ do {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
 }
+if operations.grpcTransport == .plain && (clientTLS != nil || !configuration.clientSocketPaths.isEmpty) {
+    FileHandleOutput.standardError("etcd: --grpc-transport plain serves plaintext TCP only: drop it, or the client TLS flags and unix:// client URLs\n")
+    exit(2)
+}
 do { try DataDirectory.prepare(configuration, logger: logger) } catch {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)

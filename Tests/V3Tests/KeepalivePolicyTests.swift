@@ -10,11 +10,12 @@ import Testing
 struct KeepalivePolicyTests {
     let loop = EmbeddedEventLoop()
     let channel: EmbeddedChannel
+    let activity = ServerActivity()
 
     init() throws {
         channel = EmbeddedChannel(loop: loop)
         try channel.pipeline.syncOperations.addHandler(
-            KeepalivePolicy(.init(minTime: .seconds(5), interval: .seconds(60), timeout: .seconds(20))))
+            KeepalivePolicy(.init(minTime: .seconds(5), interval: .seconds(60), timeout: .seconds(20)), activity: activity))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2379)).wait()
     }
 
@@ -47,6 +48,21 @@ struct KeepalivePolicyTests {
         #expect(goAway.0 == .enhanceYourCalm)
         #expect(goAway.1 == "too_many_pings")
         #expect(!channel.isActive)
+    }
+
+    @Test("Pings that follow what the server sent are forgiven however often (grpc-go's BDP pings under load)")
+    func pingsAfterDataAreForgiven() throws {
+        // A stream's write passes its marker, as in every stream the client port opens.
+        let stream = EmbeddedChannel(handler: ActivityMarker(activity), loop: loop)
+        for _ in 0..<20 {
+            try stream.writeOutbound(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: "x")))))
+            try ping(after: .milliseconds(10))
+        }
+        #expect(try sentGoAway() == nil)
+        #expect(channel.isActive)
+        // Once the server goes quiet, the rule applies again.
+        for _ in 0..<4 { try ping(after: .milliseconds(10)) }
+        #expect(try sentGoAway()?.1 == "too_many_pings")
     }
 
     @Test("A ping that keeps its distance forgives earlier strikes")

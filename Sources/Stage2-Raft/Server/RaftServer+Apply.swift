@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import RaftCore
 import SingleNode
@@ -85,8 +88,9 @@ extension RaftServer {
             // v1 indexes are Raft indexes: the v1 store moves past every entry it does not own.
             machine.skip(to: entry.index)
             guard let slot = machines[envelope.tag] else {
-                logger.error("skipping an entry for a state machine this member does not run", metadata: ["index": "\(entry.index)", "tag": "\(envelope.tag)"])
-                return
+                // Skipping it would lose that machine's data for good once a snapshot covers it.
+                logger.critical("\(Self.missingMachine)", metadata: ["index": "\(entry.index)", "tag": "\(envelope.tag)"])
+                exit(1)
             }
             result = slot.apply(envelope.payload, entry.index)
             if result == nil { logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"]) }

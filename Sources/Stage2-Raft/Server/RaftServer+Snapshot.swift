@@ -51,13 +51,26 @@ extension RaftServer {
         }
     }
 
-    /// Replaces the store (and the member list derived from it) with a snapshot's.
+    /// Replaces the store (and the member list derived from it) with a snapshot's; a snapshot
+    /// that cannot be read, or holds a machine this member does not run, stops the member.
     func restore(_ snapshot: Snapshot) {
+        do {
+            try restoreOrThrow(snapshot)
+        } catch {
+            logger.critical("cannot read the store snapshot: stopping rather than serve a wrong store", metadata: ["error": "\(error)"])
+            fatalError("\(error)")
+        }
+    }
+
+    /// `restore`, for the start, where a problem is an error to report rather than a crash.
+    func restoreOrThrow(_ snapshot: Snapshot) throws {
         guard snapshot.metadata.index > 0, !snapshot.data.isEmpty else { return }
         do {
             let container = try SnapshotContainer(decoding: snapshot.data)
             if let other = container.other {
-                try configuration.stateMachine?.restore(from: other, at: snapshot.metadata.index)
+                // Dropping it would lose that machine's data at the next snapshot.
+                guard let stateMachine = configuration.stateMachine else { throw Self.missingMachine }
+                try stateMachine.restore(from: other, at: snapshot.metadata.index)
             }
             try machine.restore(from: container.v1, at: snapshot.metadata.index)
             let (table, removed) = (container.members, container.removed)
@@ -65,9 +78,16 @@ extension RaftServer {
             members = table.map { Dictionary($0.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) } ?? SnapshotContainer.members(from: machine.copyStore().store.machines())
             lastSnapshotIndex = max(lastSnapshotIndex, snapshot.metadata.index)
             logger.info("restored the store from a snapshot", metadata: ["index": "\(snapshot.metadata.index)"])
-        } catch {
-            logger.critical("cannot read the store snapshot: stopping rather than serve a wrong store", metadata: ["error": "\(error)"])
-            fatalError("\(error)")
+        }
+    }
+
+    /// A snapshot or an entry for a machine this build does not run: the v3 store's, read by
+    /// `etcd-stage2` or `etcd-stage3` on a data directory the full etcd wrote.
+    static let missingMachine = MissingMachine()
+
+    public struct MissingMachine: Error, CustomStringConvertible {
+        public var description: String {
+            "this data directory holds the v3 store, which this binary does not run: start the full etcd on it (a stage binary would drop the v3 data at its next snapshot)"
         }
     }
 }

@@ -171,7 +171,12 @@ public final class RaftServer: @unchecked Sendable {
         let raftThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = RaftServer(configuration: configuration, memberID: memberID, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
-        if let snapshot = try? storage.snapshot() { server.restore(snapshot) }
+        if let snapshot = try? storage.snapshot() {
+            do { try server.restoreOrThrow(snapshot) } catch {
+                try? await raftThread.shutdownGracefully()
+                throw error
+            }
+        }
         storage.releaseSnapshotData()
         server.transport = PeerTransport(group: raftThread, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }

@@ -61,6 +61,7 @@ extension StoreMachine: ReplicatedStateMachine {
         return Command(command, time: Timestamp(nanoseconds: Int64(bitPattern: time)))
     }
 
+    @discardableResult
     public func apply(_ command: Command, at index: UInt64) -> Swift.Result<V1Response, StoreError> {
         apply(command, at: Optional(index))
     }

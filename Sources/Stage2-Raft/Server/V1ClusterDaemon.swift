@@ -8,7 +8,7 @@ import SingleNode
 /// The full `etcd` serves v3 beside v1 on the same ports, so it runs the same steps with
 /// listeners of its own.
 public enum V1ClusterDaemon {
-    /// Starts the member and its listeners, serves until told to stop, then stops in order: a
+    /// Starts the member and its listeners (the caller has run `DataDirectory.prepare`), serves until told to stop, then stops in order: a
     /// leader hands over first (so the others need not wait an election timeout), the listeners
     /// close, then the Raft loop (every write it acknowledged was synced before the answer).
     public static func run(
@@ -17,7 +17,6 @@ public enum V1ClusterDaemon {
         if let path = configuration.clientSocketPaths.first {
             throw ListenError(description: "cannot listen on unix socket \(path): unix:// client URLs are served by the full etcd only")
         }
-        try DataDirectory.prepare(configuration, logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
         let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
         let backend = ReplicatedBackend(server: server)

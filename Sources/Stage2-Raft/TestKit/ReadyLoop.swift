@@ -61,8 +61,11 @@ extension RaftNode where Storage == MemoryStorage {
             if try handler.crashes(id, at: .afterSendingBeforePersisting) { return nil }
         }
         try handler.willPersist(ready, on: self)
-        // A snapshot the leader sent cannot fail to apply here: the core offers only newer ones.
-        if let snapshot = ready.snapshot { try? storage.applySnapshot(snapshot) }
+        if let snapshot = ready.snapshot {
+            // The core offers only a snapshot newer than what the storage holds: a failure here
+            // is a bug in the core, not a condition to carry on from.
+            do { try storage.applySnapshot(snapshot) } catch { preconditionFailure("node \(id) could not apply snapshot \(snapshot.metadata): \(error)") }
+        }
         storage.append(ready.entries)
         if let hardState = ready.hardState { storage.setHardState(hardState) }
         try handler.didPersist(ready, on: self)
@@ -71,7 +74,10 @@ extension RaftNode where Storage == MemoryStorage {
         if try handler.crashes(id, at: .afterSending) { return nil }
         try handler.willApply(ready, on: self)
         for entry in ready.committedEntries {
-            if entry.kind == .confChange, let change = ConfChange(encoded: entry.data) { applyConfChange(change) }
+            if entry.kind == .confChange {
+                guard let change = ConfChange(encoded: entry.data) else { preconditionFailure("node \(id) committed an unreadable conf change at \(entry.index)") }
+                applyConfChange(change)
+            }
             try handler.apply(entry, on: &self)
         }
         advance(ready)

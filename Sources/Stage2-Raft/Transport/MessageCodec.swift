@@ -33,7 +33,8 @@ public enum PeerFrame: Sendable, Equatable {
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
     /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
     /// dialer's cluster ID follows it (u64), so members of different clusters never talk.
-    public static let preamble: [UInt8] = Array("etcd-swift-peer/1\n".utf8)
+    /// Version 2: questions for the leader name the machine they are for (its tag).
+    public static let preamble: [UInt8] = Array("etcd-swift-peer/2\n".utf8)
 
     /// How a join went.
     public enum JoinAnswer: Sendable, Equatable {

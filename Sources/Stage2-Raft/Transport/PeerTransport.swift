@@ -52,6 +52,9 @@ final class PeerFrameDecoder: ByteToMessageDecoder {
         if let first = bytes.first, (0x41...0x5A).contains(first) {
             return "an HTTP request arrived at the peer port: clients belong on the client port"
         }
+        if bytes.starts(with: Array("etcd-swift-peer/".utf8)) {
+            return "a member of another version of this etcd (peer protocol \(String(decoding: bytes.dropFirst(16).prefix { $0 != 0x0A }, as: UTF8.self)), this one speaks \(String(decoding: PeerFrame.preamble.dropFirst(16).dropLast(), as: UTF8.self))): upgrade every member to the same build"
+        }
         return "not an etcd peer (its first bytes are not the peer preamble)"
     }
 }

@@ -158,16 +158,18 @@ final class ClientPortTransport: ServerTransport {
             return false
         }
         let tracked = Connection(channel: channel)
+        let activity = ServerActivity()
         _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: connection, streamConfiguration: stream) { stream in
             stream.eventLoop.makeCompletedFuture {
                 tracked.streamOpened(stream)
                 let handlers = stream.pipeline.syncOperations
+                try handlers.addHandler(ActivityMarker(activity))
                 try handlers.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize))
                 try handlers.addHandler(GRPCStreamBridge(maxMessageSize: maxRequestSize, deliver: deliver))
             }
         }
         try sync.addHandler(GoAwayOnQuiesce())
-        try sync.addHandler(KeepalivePolicy(settings.keepalive))
+        try sync.addHandler(KeepalivePolicy(settings.keepalive, activity: activity))
         let id = ObjectIdentifier(channel)
         state.withLock { $0.connections[id] = tracked }
         channel.closeFuture.whenComplete { [weak self] _ in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } }

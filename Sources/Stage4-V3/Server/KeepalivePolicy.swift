@@ -8,7 +8,10 @@ import NIOHTTP2
 /// - A client may ping at most once per `minTime`: each ping sooner than that after the
 ///   previous one is a strike, and past two strikes the connection gets GOAWAY with
 ///   ENHANCE_YOUR_CALM and "too_many_pings", then is closed (grpc-go's words, which clients
-///   recognise and back off from). A ping that keeps its distance forgives the strikes.
+///   recognise and back off from). A ping that keeps its distance forgives the strikes, and
+///   so does one that follows anything the server sent on a stream since the last ping: as
+///   grpc-go does, since its clients ping to measure the bandwidth each time data arrives
+///   (BDP pings), many times a second under load; counting those closed busy connections.
 ///   Pings are allowed without calls in flight (etcdctl pings an idle watch every ~10 s).
 /// - A connection silent for `interval` is pinged; no answer within `timeout` closes it, so a
 ///   client that vanished without a FIN does not hold its watches forever.
@@ -28,13 +31,17 @@ final class KeepalivePolicy: ChannelInboundHandler {
     static let pingData = HTTP2PingData(withInteger: 0x6574_6364)  // "etcd"
 
     private let settings: Settings
+    private let activity: ServerActivity
     private var lastPing: NIODeadline?
     private var strikes = 0
     private var lastHeard = NIODeadline.now()
     private var check: Scheduled<Void>?
     private var unanswered: Scheduled<Void>?
 
-    init(_ settings: Settings) { self.settings = settings }
+    init(_ settings: Settings, activity: ServerActivity = ServerActivity()) {
+        self.settings = settings
+        self.activity = activity
+    }
 
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -66,6 +73,11 @@ final class KeepalivePolicy: ChannelInboundHandler {
     /// Records a client's ping at `now`; true once it has pinged too often.
     func judge(pingAt now: NIODeadline) -> Bool {
         defer { lastPing = now }
+        if activity.hasSpoken {
+            activity.hasSpoken = false
+            strikes = 0
+            return false
+        }
         if let last = lastPing, now - last < settings.minTime {
             strikes += 1
         } else {
@@ -90,5 +102,26 @@ final class KeepalivePolicy: ChannelInboundHandler {
         unanswered?.cancel()
         unanswered = context.eventLoop.scheduleTask(in: settings.timeout) { channel.close(promise: nil) }
         scheduleCheck(context: context, in: settings.interval)
+    }
+}
+
+/// Whether the server sent headers or data on any stream of one connection since the client's
+/// last ping. Written by each stream's `ActivityMarker`, read by the connection's
+/// `KeepalivePolicy`; `@unchecked Sendable` because a connection and its streams share one event
+/// loop, and only that loop touches it.
+final class ServerActivity: @unchecked Sendable {
+    var hasSpoken = false
+}
+
+/// First in each HTTP/2 stream's pipeline, so every frame the stream writes passes it.
+final class ActivityMarker: ChannelOutboundHandler {
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    private let activity: ServerActivity
+
+    init(_ activity: ServerActivity) { self.activity = activity }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        activity.hasSpoken = true
+        context.write(data, promise: promise)
     }
 }

@@ -60,13 +60,15 @@ public final class V3Server: Sendable {
             config.rpc.maxRequestPayloadSize = backend.maxRequestBytes + 512 * 1024
             config.http2.maxConcurrentStreams = backend.maxConcurrentStreams
             let transport = HTTP2ServerTransport.Posix(
-                address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: config)
+                address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port), transportSecurity: .plaintext,
+                config: config)
             let server = GRPCServer(transport: transport, services: services(backend, kv: kv), interceptors: interceptors)
             let task = Task { try await server.serve() }
             let bound: Int
             do {
-                guard let port = try await transport.listeningAddress.ipv4?.port else {
-                    throw V3ServerError(description: "the listener did not bind an IPv4 address")
+                let address = try await transport.listeningAddress
+                guard let port = address.ipv4?.port ?? address.ipv6?.port else {
+                    throw V3ServerError(description: "the listener did not bind an IP address")
                 }
                 bound = port
             } catch {

@@ -6,6 +6,8 @@ import RaftTestKit
 /// Ready, deliver or drop messages, cut links, and look at nodes and logs.
 struct InteractionEnvironment {
     private var cluster = MemoryCluster(size: 1)
+    private var preVote = true
+    private var checkQuorum = true
 
     struct CommandError: Error, CustomStringConvertible {
         var description: String
@@ -33,8 +35,8 @@ struct InteractionEnvironment {
         switch verb {
         case "cluster":
             guard let size = ids.first, size > 0 else { throw CommandError(description: "cluster: expected a size") }
-            cluster = MemoryCluster(
-                size: Int(size), preVote: options["prevote"] != "false", checkQuorum: options["checkquorum"] != "false")
+            (preVote, checkQuorum) = (options["prevote"] != "false", options["checkquorum"] != "false")
+            cluster = MemoryCluster(size: Int(size), preVote: preVote, checkQuorum: checkQuorum)
             return lines(cluster.ids.map { cluster.node($0).describe() })
         case "campaign":
             cluster.nodes[try node()]!.campaign()
@@ -54,7 +56,7 @@ struct InteractionEnvironment {
                 throw CommandError(description: "propose-conf-change: expected NODE add-voter|add-learner|remove ID")
             }
             if kind != .remove, cluster.nodes[target] == nil {
-                cluster.nodes[target] = RaftNode(config: Self.config(target, cluster), storage: MemoryStorage())
+                cluster.nodes[target] = RaftNode(config: config(target), storage: MemoryStorage())
             }
             do { try cluster.nodes[id]!.proposeConfChange(ConfChange(kind, nodeID: target)) } catch { return ["refused: \(error)"] }
             return ["ok"]
@@ -93,9 +95,11 @@ struct InteractionEnvironment {
 
     private static let changeKinds: [String: ConfChange.Kind] = ["add-voter": .addVoter, "add-learner": .addLearner, "remove": .remove]
 
-    /// A newcomer configured as the founders were, starting with an empty log.
-    private static func config(_ id: NodeID, _ cluster: MemoryCluster) -> RaftConfig {
+    /// A newcomer configured as the founders were (`MemoryCluster.init`), with an empty log.
+    private func config(_ id: NodeID) -> RaftConfig {
         var config = RaftConfig(id: id)
+        config.preVote = preVote
+        config.checkQuorum = checkQuorum
         config.randomSeed = 42
         return config
     }

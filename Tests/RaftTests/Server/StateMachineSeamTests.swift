@@ -1,5 +1,6 @@
 import BinaryCodec
-import Raft
+@testable import Raft
+import RaftDisk
 import SingleNode
 import Synchronization
 import Testing
@@ -121,5 +122,32 @@ struct StateMachineSeamTests {
         try await waitUntil("the restarted member has the total") { restarted.total == 21 }
         // Restored from the snapshot, then only the entries after it replayed.
         #expect(restarted.indexes.count < 6)
+    }
+}
+
+@Suite("A machine the data directory holds and the binary does not run", .serialized)
+struct MissingMachineTests {
+    @Test("A member whose snapshot holds another machine's state refuses to start without that machine, rather than drop it")
+    func refusesToDropAMachine() async throws {
+        let member = TestMember("node1")
+        try await member.start(snapshotCount: 3, stateMachine: Tally())
+        try await waitUntil("node1 leads") { member.isLeader }
+        for value in 1...5 { _ = try await member.server!.propose(Int64(value), to: Tally.self) }
+        try await waitUntil("a snapshot holds the tally") {
+            (try? PosixFileSystem().list(member.directory.path + "/data/snap"))?.contains { $0.hasSuffix(".snap") } ?? false
+        }
+        await member.stop()
+        await #expect(throws: RaftServer.MissingMachine.self) { try await member.start(snapshotCount: 3) }
+        // With the machine, it starts and has it all.
+        let tally = Tally()
+        try await member.start(snapshotCount: 3, stateMachine: tally)
+        defer { Task { await member.stop() } }
+        try await waitUntil("the total is back") { tally.total == 15 }
+    }
+
+    @Test("A peer of another protocol version is told so, with the fix")
+    func anotherPeerVersionIsNamed() {
+        let text = PeerFrameDecoder.stranger(Array("etcd-swift-peer/1\nxxxxxxxx".utf8))
+        #expect(text.contains("another version") && text.contains("peer protocol 1") && text.contains("upgrade every member"))
     }
 }

@@ -44,8 +44,7 @@ struct Simulator {
     private(set) var acknowledged: [String: (index: UInt64, term: UInt64)] = [:]
     private var proposedBy: [String: NodeID] = [:]
     private(set) var statistics: [String: Int] = [:]
-    // The node whose Ready is being handled, and how likely it is to crash at each point.
-    private var handling: NodeID = 0
+    // How likely the node whose Ready is being handled is to crash at each point.
     private var crashChance = 0.0
 
     init(seed: UInt64, options: Options = Options()) {
@@ -138,7 +137,7 @@ struct Simulator {
         var raft = nodes[id]!.raft
         guard raft.hasReady else { return }
         try check(id)
-        (handling, self.crashChance) = (id, crashChance)
+        self.crashChance = crashChance
         // Nil: the node crashed part way, and `restart` already replaced it from its durable state.
         guard try raft.handleReady(with: &self) != nil else { return }
         nodes[id]!.raft = raft
