@@ -44,8 +44,13 @@ public struct DaemonConfiguration: Sendable {
         let name = noFlags ? (values["n"] ?? "default") : stage1.name
         let member = Member(name: name, peerURL: "http://\(peer.host):\(peer.port)", clientURL: "http://\(client.host):\(client.port)")
         let dataDirectory = values["d"] ?? "\(name).etcd"
-        var server = RaftServerConfiguration(member: member, dataDirectory: dataDirectory, peerListenPort: peer.port)
-        server.peerListenHost = peer.host
+        // etcd 3 listens where --listen-*-urls say and tells others the --*advertise* URLs: a
+        // container listens on 0.0.0.0:2380 and is reached at its service's name, or on another
+        // port behind a forward. Without listen URLs, it listens where it advertises (v1's -c, -s).
+        let peerListen = try Self.firstTCP(values["listen-peer-urls"], flag: "listen-peer-urls") ?? peer
+        let clientListen = try Self.firstTCP(values["listen-client-urls"], flag: "listen-client-urls")
+        var server = RaftServerConfiguration(member: member, dataDirectory: dataDirectory, peerListenPort: peerListen.port)
+        server.peerListenHost = peerListen.host
         server.historyCapacity = stage1.historyCapacity
         server.join = (values["C"] ?? "").split(separator: ",").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty }
         if let text = values["maxsize"] {
@@ -73,7 +78,7 @@ public struct DaemonConfiguration: Sendable {
         server.heartbeatInterval = .milliseconds(Int64(heartbeat))
         server.electionTicks = election / heartbeat
         let listenHost = values["cl"] ?? client.host
-        var listeners = [(listenHost, client.port)]
+        var listeners = [clientListen ?? (listenHost, client.port)]
         if values.isEmpty || !values.keys.contains(where: { etcd3Only.contains($0) || ["c", "s", "n", "d", "C"].contains($0) }) {
             listeners.append((listenHost, 4001))
         }
@@ -101,6 +106,13 @@ public struct DaemonConfiguration: Sendable {
 }
 
 extension DaemonConfiguration {
+    /// The first TCP URL of a comma-separated list (unix:// ones are sockets, not ports).
+    static func firstTCP(_ urls: String?, flag: String) throws(V1Flags.InvalidValue) -> (host: String, port: Int)? {
+        guard let url = urls?.split(separator: ",").map({ String($0).trimmingCharacters() }).first(where: { unixSocketPath($0) == nil })
+        else { return nil }
+        return try V1Flags.hostPort(url, flag: flag)
+    }
+
     /// Translates etcd 3's URL flags into the original ones (`-c`, `-s`, `-cl`, `-C`), so one
     /// path builds the configuration. Only what this build can honour is accepted.
     static func applyEtcd3Flags(_ values: inout [String: String]) throws(V1Flags.InvalidValue) {

@@ -35,6 +35,19 @@ struct DaemonConfigurationTests {
         #expect(configuration.server.member.clientURL == "http://10.0.0.5:2379")
     }
 
+    @Test("Listen URLs say where to bind, advertise URLs what others are told, as in a container behind a forward")
+    func listenApartFromAdvertise() throws {
+        let configuration = try parse([
+            "--name", "node1", "--initial-cluster", "node1=http://node1.example:12380",
+            "--listen-client-urls", "http://0.0.0.0:2379", "--advertise-client-urls", "http://10.1.2.3:12379",
+            "--listen-peer-urls", "http://0.0.0.0:2380", "--initial-advertise-peer-urls", "http://node1.example:12380",
+        ])
+        #expect(configuration.clientListeners.map { "\($0.host):\($0.port)" } == ["0.0.0.0:2379"])
+        #expect(configuration.server.member.clientURL == "http://10.1.2.3:12379")
+        #expect(configuration.server.peerListenHost == "0.0.0.0" && configuration.server.peerListenPort == 2380)
+        #expect(configuration.server.member.peerURL == "http://node1.example:12380")
+    }
+
     @Test("unix:// and unixs:// listen URLs are socket files named as etcd names them, beside the TCP listeners")
     func unixSockets() throws {
         let configuration = try parse(["--listen-client-urls", "unix://localhost:2379,http://127.0.0.1:2379,unixs:///run/etcd.sock"])
