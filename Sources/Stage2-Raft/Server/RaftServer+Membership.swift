@@ -13,7 +13,7 @@ extension RaftServer {
     /// Heard from recently, and still connected: a crashed peer's connection closes at once,
     /// as etcd's transport sees it, without waiting out the interval.
     func connected() -> Set<NodeID> {
-        let since = NIODeadline.now() - configuration.healthInterval
+        let since = loop.now - configuration.healthInterval
         let recent = heardFrom.filter { $0.value >= since }.keys.filter { peer in
             members[peer].map { transport.isConnected(to: $0.peerURL) } ?? false
         }

@@ -67,7 +67,7 @@ extension RaftServer {
         } catch {
             return finish(.failure(.noLeader))
         }
-        waiters[requestID] = ProposalWaiter(deadline: .now() + configuration.requestTimeout, finish: finish)
+        waiters[requestID] = ProposalWaiter(deadline: loop.now + configuration.requestTimeout, finish: finish)
         scheduleReady()
     }
 
@@ -135,7 +135,7 @@ extension RaftServer {
     /// Fails the proposals waiting longer than the request timeout (checked every tick).
     func expireProposals() {
         guard !waiters.isEmpty else { return }
-        let now = NIODeadline.now()
+        let now = loop.now
         for (requestID, waiter) in waiters where waiter.deadline <= now {
             waiters[requestID] = nil
             RaftMetrics.proposalsFailed.increment()

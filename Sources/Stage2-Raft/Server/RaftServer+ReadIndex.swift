@@ -50,7 +50,7 @@ extension RaftServer {
         }
         readWaiters[context] = (batch, timeout, nil)
         unconfirmedRead = context
-        unconfirmedReadSince = .now()
+        unconfirmedReadSince = loop.now
         scheduleReady()
     }
 
@@ -61,8 +61,8 @@ extension RaftServer {
     func retryUnconfirmedRead() {
         guard let context = unconfirmedRead, node.leader != 0 else { return }
         let interval = configuration.heartbeatInterval * Int64(max(configuration.electionTicks / 2, 1))
-        guard NIODeadline.now() - unconfirmedReadSince >= interval else { return }
-        unconfirmedReadSince = .now()
+        guard loop.now - unconfirmedReadSince >= interval else { return }
+        unconfirmedReadSince = loop.now
         var writer = ByteWriter()
         writer.u64(context)
         node.readIndex(context: writer.bytes)

@@ -13,7 +13,7 @@ extension RaftServer {
                 channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.refused(Self.removedReason).encoded()), promise: nil)
                 return
             }
-            heardFrom[message.from] = .now()
+            heardFrom[message.from] = loop.now
             node.step(message)
             scheduleReady()
         case .joinRequest(let name, let peerURL, let clientURL):
@@ -36,7 +36,7 @@ extension RaftServer {
         case .snapshotDone(var message):
             guard let data = snapshotParts.removeValue(forKey: ObjectIdentifier(channel)), message.snapshot != nil else { return }
             message.snapshot?.data = data
-            heardFrom[message.from] = .now()
+            heardFrom[message.from] = loop.now
             node.step(message)
             scheduleReady()
         case .joinResponse, .membershipResponse, .leaderAnswer:
