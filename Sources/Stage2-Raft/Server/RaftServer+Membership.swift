@@ -135,12 +135,11 @@ extension RaftServer {
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
             guard self.machine.appliedIndex < index else { return self.loop.makeSucceededVoidFuture() }
             let promise = self.loop.makePromise(of: Void.self)
-            let context = self.nextReadContext
-            self.nextReadContext += 1
-            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
-                self?.readWaiters.removeValue(forKey: context)?.promise.fail(ProposalError.timedOut)
+            let context = self.reads.wait(promise, for: index)
+            self.readTimeouts[context] = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
+                self?.readTimeouts[context] = nil
+                for waiter in self?.reads.takeTimedOut(context) ?? [] { waiter.fail(ProposalError.timedOut) }
             }
-            self.readWaiters[context] = (promise, timeout, index)
             return promise.futureResult
         }.get()
     }

@@ -40,13 +40,9 @@ public final class RaftServer: @unchecked Sendable {
     // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
     // per run, so an entry proposed before a restart, applied after it, matches nobody.
     var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
-    // Linearizable reads waiting on this member.
-    var readWaiters: [UInt64: (promise: EventLoopPromise<Void>, timeout: Scheduled<Void>, index: UInt64?)] = [:]
-    var nextReadContext: UInt64 = 1
-    // Linearizable reads waiting for the next ReadIndex, and the one in flight (unconfirmed).
-    var queuedReads: [EventLoopPromise<Void>] = []
-    var unconfirmedRead: UInt64?
-    var unconfirmedReadSince = NIODeadline.uptimeNanoseconds(0)
+    // Linearizable reads (and waits for an index) on this member, and their timeouts.
+    var reads = ReadIndexQueue<EventLoopPromise<Void>>()
+    var readTimeouts: [UInt64: Scheduled<Void>] = [:]
     var lastSnapshotReadError: String?
     var isReadyScheduled = false
     // Keys whose expiry this leader proposed and has not seen applied yet.
@@ -221,14 +217,9 @@ public final class RaftServer: @unchecked Sendable {
         try? await loop.submit {
             self.tickTask?.cancel()
             self.failProposals(.stopped)
-            for (_, waiter) in self.readWaiters {
-                waiter.timeout.cancel()
-                waiter.promise.fail(ProposalError.stopped)
-            }
-            self.readWaiters = [:]
-            for promise in self.queuedReads { promise.fail(ProposalError.stopped) }
-            self.queuedReads = []
-            self.unconfirmedRead = nil
+            for (_, timeout) in self.readTimeouts { timeout.cancel() }
+            self.readTimeouts = [:]
+            for promise in self.reads.takeAll() { promise.fail(ProposalError.stopped) }
             for (_, promise) in self.joinAnswers { promise.fail(ProposalError.stopped) }
             self.joinAnswers = [:]
             for (_, waiter) in self.leaderQueries {
@@ -299,7 +290,7 @@ public final class RaftServer: @unchecked Sendable {
             if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
             if !ready.readStates.isEmpty { confirmReads(ready.readStates) }
-            if !readWaiters.isEmpty { completeReads() }
+            if !reads.requests.isEmpty { completeReads() }
             if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshotInBackground(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)

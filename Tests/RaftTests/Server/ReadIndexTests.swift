@@ -11,7 +11,7 @@ struct ReadIndexTests {
     /// How many ReadIndex requests a member has started.
     func readIndexesStarted(_ member: TestMember) async throws -> UInt64 {
         let server = member.server!
-        return try await server.loop.submit { server.nextReadContext }.get()
+        return try await server.loop.submit { server.reads.contextsIssued }.get()
     }
 
     @Test("Concurrent reads share one ReadIndex; a read after a write sees it")
@@ -50,9 +50,9 @@ struct ReadIndexTests {
         // the connection drops just then). Reads arriving now queue behind it.
         let server = members[2].server!
         try await server.loop.submit {
-            server.unconfirmedRead = server.nextReadContext
-            server.nextReadContext += 1
-            server.unconfirmedReadSince = .now()
+            // Taken into a ReadIndex that is never asked of Raft.
+            server.reads.enqueue(server.loop.makePromise(of: Void.self))
+            _ = server.reads.startNext(at: server.loop.now)
         }.get()
         let done = Mutex(false)
         let reader = Task {
