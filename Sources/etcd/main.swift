@@ -140,13 +140,22 @@ do {
     let access = HTTPAccessControl(allowedHosts: operations.allowedHosts, corsOrigins: operations.corsOrigins, checksHosts: clientTLS == nil)
     let v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
     let callMetrics = GRPCCallMetrics(extensive: operations.extensiveMetrics)
+    // Each URL by its own scheme, as etcd: http:// and unix:// stay plaintext beside TLS ones.
+    func tls(for address: String) -> ConnectionSetup? {
+        guard configuration.plaintextClientAddresses.contains(address) else { return clientTLS }
+        if clientTLS != nil {
+            logger.warning("scheme is HTTP while key and cert files are present; ignoring key and cert files", metadata: ["client-url": "\(address)"])
+        }
+        return nil
+    }
     for (host, port) in configuration.clientListeners {
         listeners.append(try await V3Server.start(
-            host: host, port: port, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics, transport: operations.grpcTransport, logger: logger))
+            host: host, port: port, backend: backend, v1: v1, tls: tls(for: "\(host):\(port)"), metrics: callMetrics,
+            transport: operations.grpcTransport, logger: logger))
     }
     for path in configuration.clientSocketPaths {
         listeners.append(try await V3Server.start(
-            host: "", port: 0, unixSocketPath: path, backend: backend, v1: v1, tls: clientTLS, metrics: callMetrics,
+            host: "", port: 0, unixSocketPath: path, backend: backend, v1: v1, tls: tls(for: path), metrics: callMetrics,
             transport: operations.grpcTransport, logger: logger))
     }
     var metricsListeners: [MetricsListener] = []
@@ -167,7 +176,7 @@ do {
         logger.error("failed to notify systemd for readiness: \(problem)")
     }
     for (host, port) in configuration.clientListeners {
-        if clientTLS == nil {
+        if clientTLS == nil || configuration.plaintextClientAddresses.contains("\(host):\(port)") {
             logger.notice("serving insecure client requests on \(host):\(port), this is strongly discouraged!")
         } else {
             logger.info("serving client requests on \(host):\(port)")

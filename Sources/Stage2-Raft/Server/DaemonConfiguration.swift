@@ -12,6 +12,10 @@ public struct DaemonConfiguration: Sendable {
     /// `--listen-client-urls` is the socket file `localhost:2379`, as etcd names it (relative
     /// to the working directory; `unix:///run/etcd.sock` is an absolute path).
     public var clientSocketPaths: [String] = []
+    /// Listeners given as `http://host:port` or `unix://path` in `--listen-client-urls`
+    /// ("host:port", or the path): plaintext even when client TLS is configured, as etcd serves
+    /// each URL by its own scheme.
+    public var plaintextClientAddresses: Set<String> = []
     /// `-f`: discard the data directory's log and snapshots first.
     public var forceNewCluster = false
 
@@ -99,6 +103,14 @@ public struct DaemonConfiguration: Sendable {
         }
         var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
         configuration.clientSocketPaths = listenURLs.compactMap(Self.unixSocketPath)
+        for url in listenURLs where url.hasPrefix("http://") || url.hasPrefix("unix://") {
+            if let path = Self.unixSocketPath(url) {
+                configuration.plaintextClientAddresses.insert(path)
+            } else {
+                let (host, port) = try V1Flags.hostPort(url, flag: "listen-client-urls")
+                configuration.plaintextClientAddresses.insert("\(host):\(port)")
+            }
+        }
         configuration.forceNewCluster = values["f"] == "true"
         if let token = values["initial-cluster-token"] { configuration.server.clusterToken = token }
         return configuration

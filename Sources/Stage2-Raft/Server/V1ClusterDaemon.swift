@@ -23,7 +23,9 @@ public enum V1ClusterDaemon {
         var listeners: [V1HTTPServer] = []
         do {
             for (host, port) in configuration.clientListeners {
-                listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: backend, setup: clientSetup, group: group, logger: logger))
+                // http:// in --listen-client-urls stays plaintext beside TLS ones, as in etcd.
+                let setup = configuration.plaintextClientAddresses.contains("\(host):\(port)") ? nil : clientSetup
+                listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: backend, setup: setup, group: group, logger: logger))
             }
         } catch {
             for listener in listeners { try? await listener.close() }

@@ -48,6 +48,16 @@ struct DaemonConfigurationTests {
         #expect(configuration.server.member.peerURL == "http://node1.example:12380")
     }
 
+    @Test("http:// and unix:// listen URLs are marked plaintext, https:// and unixs:// are not: each URL by its own scheme")
+    func schemesPerURL() throws {
+        let configuration = try parse([
+            "--listen-client-urls", "https://127.0.0.1:2379,http://127.0.0.1:2378,unix://plain.sock,unixs://secure.sock",
+            "--advertise-client-urls", "https://127.0.0.1:2379",
+        ])
+        #expect(configuration.plaintextClientAddresses == ["127.0.0.1:2378", "plain.sock"])
+        #expect(configuration.clientListeners.map(\.port) == [2379, 2378])
+    }
+
     @Test("unix:// and unixs:// listen URLs are socket files named as etcd names them, beside the TCP listeners")
     func unixSockets() throws {
         let configuration = try parse(["--listen-client-urls", "unix://localhost:2379,http://127.0.0.1:2379,unixs:///run/etcd.sock"])
