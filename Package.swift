@@ -94,6 +94,8 @@ let package = Package(
             path: "Sources/Stage3-TLS",
             exclude: ["README.md"]
         ),
+        // SQLite from the system (libsqlite3-dev): the file Stage 4's backend keeps revisions in.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Stage 4's wire contract: Swift generated from Protos/ by Scripts/generate-protos.sh.
         .target(
             name: "EtcdAPI",
@@ -108,7 +110,7 @@ let package = Package(
         .target(
             name: "V3",
             dependencies: [
-                "EtcdAPI", "BinaryCodec", "RaftCore", "RaftDisk", "Raft", "SingleNode",
+                "EtcdAPI", "BinaryCodec", "RaftCore", "RaftDisk", "Raft", "SingleNode", "CSQLite",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -4,6 +4,7 @@ import Metrics
 import NIOPosix
 import Prometheus
 import Raft
+import RaftDisk
 import SingleNode
 import TLS
 import V3
@@ -103,6 +104,16 @@ do { try DataDirectory.prepare(configuration, logger: logger) } catch {
     FileHandleOutput.standardError("etcd: \(error)\n")
     exit(2)
 }
+// The v3 store's file, beside the snapshots as etcd keeps it (member/snap/db there): whatever
+// discards the snapshots discards it too, so it never outlives the log it was applied from.
+do {
+    let snapDirectory = configuration.server.dataDirectory + "/snap"
+    try PosixFileSystem().createDirectory(snapDirectory)
+    try v3Store.openBackend(at: snapDirectory + "/db", batch: operations.backendBatch)
+} catch {
+    logger.critical("cannot open the v3 backend: \(error)")
+    exit(1)
+}
 
 if operations.forceNewCluster {
     do {
@@ -163,6 +174,7 @@ do {
         metricsListeners.append(try await MetricsListener.start(host: host, port: port, routes: endpoints.routes, logger: logger))
     }
     let leaseExpiry = LeaseExpiry.run(backend: backend, logger: logger)
+    let committer = BackendCommitter.run(machine: v3Store, every: operations.backendBatch.interval)
     let corruptionWatch = operations.corruptCheckInterval.map {
         CorruptionCheck.periodic(every: $0, backend: backend, credentials: peerHashCredentials, logger: logger)
     }
@@ -191,6 +203,7 @@ do {
     // (every entry it acknowledged was synced to the WAL before the acknowledgement).
     await server.transferLeadershipBeforeStopping()
     leaseExpiry.cancel()
+    committer.cancel()
     compactor?.cancel()
     corruptionWatch?.cancel()
     await withTaskGroup(of: Void.self) { group in
@@ -198,6 +211,8 @@ do {
         for listener in metricsListeners { group.addTask { await listener.stop() } }
     }
     await server.stop()
+    // Not needed for safety (the WAL has every entry), but it spares the next start a replay.
+    v3Store.commitNow()
     logger.info("stopped serving client requests")
 } catch {
     logger.critical("cannot serve: \(error)")

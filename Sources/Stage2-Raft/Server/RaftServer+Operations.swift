@@ -45,9 +45,9 @@ extension RaftServer {
         let (store, index, term, members, encodeExtension) = try await loop.submit {
             let (store, index) = self.machine.copyStore()
             return (store, index, self.node.term(at: index) ?? self.node.term, Array(self.members.values),
-                    self.configuration.stateMachine?.snapshotSource())
+                    self.configuration.stateMachine?.transferSource())
         }.get()
-        let payload = SnapshotContainer(v1: store.encoded(), other: encodeExtension?(), members: members).encoded()
+        let payload = SnapshotContainer(v1: store.encoded(), other: try encodeExtension?(), members: members).encoded()
         var writer = ByteWriter()
         writer.bytes = Self.backupMagic
         writer.u64(index)

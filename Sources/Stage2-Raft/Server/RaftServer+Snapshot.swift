@@ -106,9 +106,17 @@ extension RaftServer {
         header.snapshot?.data = []
         logger.info("sending a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "index": "\(snapshot.metadata.index)", "bytes": "\(snapshot.data.count)"])
         let follower = message.to
+        // A machine whose snapshots point at its own file sends a copy of that file instead.
+        let transfer = configuration.stateMachine?.transferSource()
         snapshotStreams[follower] = Task { [transport, loop, logger] in
             var failed = false
             do {
+                var snapshot = snapshot
+                if let transfer {
+                    var container = try SnapshotContainer(decoding: snapshot.data)
+                    container.other = try transfer()
+                    snapshot.data = container.encoded()
+                }
                 let channel = try await transport!.dial(url)
                 defer { channel.close(promise: nil) }
                 // Written with a deadline per piece: a peer that stops reading ends the stream.

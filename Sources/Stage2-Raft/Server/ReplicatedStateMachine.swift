@@ -33,6 +33,10 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
     /// The state as of now, to encode later off the Raft loop (periodic snapshots and backups
     /// must not hold up writes). By default, encoded now.
     func snapshotSource() -> @Sendable () -> [UInt8]
+    /// The whole state, for a member that has none of it (a follower behind the compacted
+    /// log) or a backup: a machine whose own snapshots only point at state it keeps on disk
+    /// (Stage 4's backend file) gives a copy of that state here. By default, `snapshotSource`.
+    func transferSource() -> @Sendable () throws -> [UInt8]
     /// Replaces the whole state with that of a snapshot taken at entry `index`.
     func restore(from data: [UInt8], at index: UInt64) throws
     /// This member became leader (true) or stopped being it (false).
@@ -53,6 +57,11 @@ extension ReplicatedStateMachine {
     public func snapshotSource() -> @Sendable () -> [UInt8] {
         let data = snapshotData()
         return { data }
+    }
+
+    public func transferSource() -> @Sendable () throws -> [UInt8] {
+        let source = snapshotSource()
+        return { source() }
     }
 
     public func leadershipChanged(isLeader: Bool) {}

@@ -101,6 +101,7 @@ extension MVCCStore {
         default:
             response.alarms = alarms.sorted().map(Self.message)
         }
+        if request.action != .get { backend.saveAlarms(alarms.sorted()) }
         return response
     }
 
@@ -123,6 +124,21 @@ extension MVCCStore {
         if request.countOnly {
             // Counted without gathering the values.
             response.count = Int64(count(key, end, at: at))
+            return response
+        }
+        let filtered = request.minModRevision != 0 || request.maxModRevision != 0 || request.minCreateRevision != 0 || request.maxCreateRevision != 0
+        let keyOrder = request.sortOrder == .none || (request.sortTarget == .key && request.sortOrder == .ascend)
+        if request.limit > 0 && !filtered && keyOrder {
+            // The first `limit` keys are the answer: only their values are read from the
+            // backend, and the rest are counted in the index (a paginated list of a large store).
+            let kvs = range(key, end, at: at, limit: Int(request.limit))
+            response.count = Int64(count(key, end, at: at))
+            response.more = response.count > Int64(kvs.count)
+            response.kvs = kvs.map { kv in
+                var message = kv.message
+                if request.keysOnly { message.value = Data() }
+                return message
+            }
             return response
         }
         var kvs = range(key, end, at: at)

@@ -29,6 +29,8 @@ public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public static let notLeader = V3Error(code: .failedPrecondition, message: "etcdserver: not leader")
     public static let unhealthy = V3Error(code: .unavailable, message: "etcdserver: unhealthy cluster")
     public static let corrupt = V3Error(code: .dataLoss, message: "etcdserver: corrupt cluster")
+    /// An entry the store already holds (see `V3StateMachine.apply`); its result is not known.
+    public static let appliedBefore = V3Error(code: .unavailable, message: "etcdserver: request was already applied from a snapshot; its result is unknown")
     public static let notSupportedForLearner = V3Error(code: .unavailable, message: "etcdserver: rpc not supported for learner")
     public static let badLeaderTransferee = V3Error(code: .failedPrecondition, message: "etcdserver: bad leader transferee")
     public static let memberExist = V3Error(code: .failedPrecondition, message: "etcdserver: member ID already exist")

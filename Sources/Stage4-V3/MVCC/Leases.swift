@@ -10,11 +10,13 @@ extension MVCCStore {
         guard leases[id] == nil else { throw V3Error.leaseExists }
         guard ttl <= Self.maxLeaseTTL else { throw V3Error.leaseTTLTooLarge }
         leases[id] = Lease(ttl: ttl)
+        backend.saveLease(id, ttl: ttl)
     }
 
     /// Ends lease `id` and deletes its keys, all at one new revision.
     public mutating func revokeLease(_ id: Int64) throws(V3Error) -> [Event] {
         guard let lease = leases.removeValue(forKey: id) else { throw V3Error.leaseNotFound }
+        backend.removeLease(id)
         let revision = nextRevision
         var events: [Event] = []
         for key in lease.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {

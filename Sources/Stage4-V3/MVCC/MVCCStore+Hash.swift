@@ -9,9 +9,10 @@ extension MVCCStore {
     /// a tombstone; value: the KeyValue message), after the bucket's name. Records compacted
     /// away are gone from this store, as etcd skips them.
     public func hashKV(at revision: Int64) -> UInt32 {
-        var records: [(revision: Int64, sub: Int32, key: [UInt8], kv: KeyValue?)] = []
+        // Sorted without their values, which are read one at a time as they are hashed.
+        var records: [(revision: Int64, sub: Int32, key: [UInt8], record: Record)] = []
         forEachRecord { key, record in
-            if record.revision <= revision { records.append((record.revision, record.sub, key, record.kv)) }
+            if record.revision <= revision { records.append((record.revision, record.sub, key, record)) }
         }
         records.sort { ($0.revision, $0.sub) < ($1.revision, $1.sub) }
         var crc = CRC32C.update(0, Array("key".utf8))
@@ -23,7 +24,7 @@ extension MVCCStore {
             for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(record.sub) >> UInt64(shift))) }
             var message = Mvccpb_KeyValue()
             message.key = .init(record.key)
-            if let kv = record.kv {
+            if let kv = keyValue(record.key, record.record) {
                 message = kv.message
             } else {
                 revisionKey.append(UInt8(ascii: "t"))
@@ -35,5 +36,9 @@ extension MVCCStore {
     }
 
     /// etcd's Hash: a checksum of the whole store (its snapshot encoding, the backend's bytes).
-    public var hash: UInt32 { CRC32C.update(0, encoded()) }
+    public var hash: UInt32 {
+        var crc: UInt32 = 0
+        encode { crc = CRC32C.update(crc, $0) }
+        return crc
+    }
 }

@@ -5,7 +5,19 @@ import BinaryCodec
 /// snapshot. Version 1: `revision`, `compactRevision`, then per key its records.
 extension MVCCStore {
     public func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        encode { bytes += $0 }
+        return bytes
+    }
+
+    /// The encoding in pieces of about a megabyte, for a store too large to hold twice.
+    func encode(_ output: ([UInt8]) -> Void) {
         var writer = ByteWriter()
+        func flushIfLarge() {
+            guard writer.bytes.count >= 1 << 20 else { return }
+            output(writer.bytes)
+            writer.bytes.removeAll(keepingCapacity: true)
+        }
         writer.u8(1)
         writer.u64(UInt64(bitPattern: revision))
         writer.u64(UInt64(bitPattern: compactRevision))
@@ -16,7 +28,7 @@ extension MVCCStore {
             for record in history {
                 writer.u64(UInt64(bitPattern: record.revision))
                 writer.u32(UInt32(bitPattern: record.sub))
-                if let kv = record.kv {
+                if let kv = keyValue(key, record) {
                     writer.u8(1)
                     writer.blob(kv.value)
                     writer.u64(UInt64(bitPattern: kv.createRevision))
@@ -25,6 +37,7 @@ extension MVCCStore {
                 } else {
                     writer.u8(0)
                 }
+                flushIfLarge()
             }
             return true
         }
@@ -41,41 +54,51 @@ extension MVCCStore {
             writer.u64(alarm.memberID)
             writer.u32(UInt32(bitPattern: alarm.kind))
         }
-        return writer.bytes
+        output(writer.bytes)
     }
 
     public struct SnapshotError: Error, CustomStringConvertible {
         public var description: String { "the v3 store snapshot is damaged or of an unknown version" }
     }
 
-    public init(encoded bytes: [UInt8]) throws {
+    /// The store a snapshot holds, its values written into `backend` (an empty one).
+    public init(encoded bytes: [UInt8], into backend: any MVCCBackend = MemoryBackend()) throws {
         var reader = ByteReader(bytes[...])
         guard reader.u8() == 1, let revision = reader.u64(), let compactRevision = reader.u64(), let keyCount = reader.u64() else {
             throw SnapshotError()
         }
         self.init()
+        self.backend = backend
         self.revision = Int64(bitPattern: revision)
         self.compactRevision = Int64(bitPattern: compactRevision)
+        var pending: [(key: [UInt8], position: Int, change: BackendChange)] = []
         for _ in 0..<keyCount {
             guard let key = reader.blob(), let recordCount = reader.u32() else { throw SnapshotError() }
             var history: [Record] = []
             for _ in 0..<recordCount {
                 guard let rev = reader.u64(), let sub = reader.u32(), let live = reader.u8() else { throw SnapshotError() }
                 let modRevision = Int64(bitPattern: rev)
+                var change = BackendChange(revision: modRevision, sub: Int32(bitPattern: sub), key: key, value: nil, createRevision: 0, version: 0, lease: 0)
+                var stamp: Stamp?
                 if live == 1 {
                     guard let value = reader.blob(), let create = reader.u64(), let version = reader.u64(), let lease = reader.u64() else {
                         throw SnapshotError()
                     }
-                    let kv = KeyValue(
-                        key: key, value: value, createRevision: Int64(bitPattern: create), modRevision: modRevision,
-                        version: Int64(bitPattern: version), lease: Int64(bitPattern: lease))
-                    history.append(Record(revision: modRevision, sub: Int32(bitPattern: sub), kv: kv))
-                } else {
-                    history.append(Record(revision: modRevision, sub: Int32(bitPattern: sub), kv: nil))
+                    change.value = value
+                    (change.createRevision, change.version, change.lease) = (Int64(bitPattern: create), Int64(bitPattern: version), Int64(bitPattern: lease))
+                    stamp = Stamp(createRevision: change.createRevision, version: change.version, lease: change.lease, valueSize: value.count)
                 }
+                history.append(Record(revision: modRevision, sub: change.sub, row: 0, stamp: stamp))
+                pending.append((key, history.count - 1, change))
                 sizeInUse += Self.size(of: history[history.count - 1], key: key)
             }
             index[key] = history
+        }
+        // Into the backend in (revision, sub) order, the order rows must keep.
+        pending.sort { ($0.change.revision, $0.change.sub) < ($1.change.revision, $1.change.sub) }
+        for (key, position, change) in pending {
+            let row = self.backend.insert(change)
+            index.modify(key, initial: []) { $0[position].row = row }
         }
         guard let leaseCount = reader.u64() else { throw SnapshotError() }
         for _ in 0..<leaseCount {
@@ -86,6 +109,7 @@ extension MVCCStore {
                 lease.keys.insert(key)
             }
             leases[Int64(bitPattern: id)] = lease
+            self.backend.saveLease(Int64(bitPattern: id), ttl: lease.ttl)
         }
         if !reader.isAtEnd {
             guard let alarmCount = reader.u32() else { throw SnapshotError() }
@@ -95,5 +119,7 @@ extension MVCCStore {
             }
         }
         guard reader.isAtEnd else { throw SnapshotError() }
+        if !alarms.isEmpty { self.backend.saveAlarms(alarms.sorted()) }
+        lastChange = pending.last.map { ($0.change.revision, $0.change.sub) } ?? (0, -1)
     }
 }

@@ -5,6 +5,10 @@
 ///
 /// Per key, the history is the list of its writes in revision order; a delete is a tombstone.
 /// Reading at revision R finds, per key, the last write at or before R.
+///
+/// As etcd's, the store is two halves: the key index (each key's writes: revision, version,
+/// lease) in memory here, and the values in a backend (`MVCCBackend`): a dictionary, or a
+/// SQLite file for a store larger than memory. The backend is told every change as it happens.
 public struct MVCCStore: Sendable {
     /// A key's state, as `mvccpb.KeyValue` carries it.
     public struct KeyValue: Sendable, Equatable {
@@ -29,8 +33,10 @@ public struct MVCCStore: Sendable {
     public internal(set) var revision: Int64 = 1
     /// Revisions at or below this one have been compacted (0: never).
     public internal(set) var compactRevision: Int64 = 0
-    /// Per key, writes in revision order (`nil` value: a tombstone).
+    /// Per key, writes in revision order (`nil` stamp: a tombstone).
     var index = OrderedIndex<[Record]>()
+    /// Where the values live.
+    public internal(set) var backend: any MVCCBackend
     /// Leases: the TTL granted and the keys attached. Replicated with the store; when each one
     /// expires is the lessor's business (`V3StateMachine`), decided by the leader alone.
     public internal(set) var leases: [Int64: Lease] = [:]
@@ -58,18 +64,37 @@ public struct MVCCStore: Sendable {
 
     /// What one record costs: its key and value, and about what etcd's backend spends besides
     /// (a 17-byte revision key and the KeyValue's framing).
-    static func size(of record: Record, key: [UInt8]) -> Int { key.count + (record.kv?.value.count ?? 0) + 48 }
+    static func size(of record: Record, key: [UInt8]) -> Int { key.count + (record.stamp?.valueSize ?? 0) + 48 }
 
     public struct Lease: Sendable, Equatable {
         public var ttl: Int64
         public var keys: Set<[UInt8]> = []
     }
 
+    /// One write of a key, as the index keeps it: everything but the value, which stays in the
+    /// backend's `row`.
     struct Record: Sendable, Equatable {
         var revision: Int64
         /// The change's place within its revision (a transaction's writes, in op order).
         var sub: Int32
-        var kv: KeyValue?
+        var row: Int64
+        /// nil: a tombstone.
+        var stamp: Stamp?
+    }
+
+    struct Stamp: Sendable, Equatable {
+        var createRevision: Int64
+        var version: Int64
+        var lease: Int64
+        var valueSize: Int
+    }
+
+    /// The key's value as a record holds it, read from the backend; nil for a tombstone.
+    func keyValue(_ key: [UInt8], _ record: Record) -> KeyValue? {
+        guard let stamp = record.stamp else { return nil }
+        return KeyValue(
+            key: key, value: backend.value(record.row), createRevision: stamp.createRevision, modRevision: record.revision,
+            version: stamp.version, lease: stamp.lease)
     }
 
     // The last change's revision and place in it, to number the next one.
@@ -80,7 +105,7 @@ public struct MVCCStore: Sendable {
         return lastChange.sub
     }
 
-    public init() {}
+    public init() { backend = MemoryBackend() }
 
     public enum ReadError: Error, Equatable {
         case compacted
@@ -104,44 +129,54 @@ public struct MVCCStore: Sendable {
     }
 
     /// The live values in the range as of `revision` (already checked), in key order.
-    public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64) -> [KeyValue] {
+    /// `limit` (0: none) stops after that many; only their values are read from the backend.
+    public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64, limit: Int = 0) -> [KeyValue] {
         var result: [KeyValue] = []
-        visit(key, end, at: revision) { result.append($0) }
+        visit(key, end, at: revision) { key, record in
+            if let kv = keyValue(key, record) { result.append(kv) }
+            return limit <= 0 || result.count < limit
+        }
         return result
     }
 
-    /// How many live keys the range holds as of `revision`.
+    /// How many live keys the range holds as of `revision` (no value is read).
     public func count(_ key: [UInt8], _ end: [UInt8], at revision: Int64) -> Int {
         var total = 0
-        visit(key, end, at: revision) { _ in total += 1 }
+        visit(key, end, at: revision) { _, _ in
+            total += 1
+            return true
+        }
         return total
     }
 
-    private func visit(_ key: [UInt8], _ end: [UInt8], at revision: Int64, _ body: (KeyValue) -> Void) {
+    /// Calls `body` with each key live at `revision` in the range and the record it has there,
+    /// in key order, until `body` returns false.
+    private func visit(_ key: [UInt8], _ end: [UInt8], at revision: Int64, _ body: ([UInt8], Record) -> Bool) {
         let (start, stop, single) = Self.bounds(key, end)
         if single {
-            if let history = index[start], let kv = Self.value(in: history, at: revision) { body(kv) }
+            if let history = index[start], let record = Self.live(in: history, at: revision) { _ = body(start, record) }
             return
         }
-        index.forEach(from: start, below: stop) { _, history in
-            if let kv = Self.value(in: history, at: revision) { body(kv) }
-            return true
+        index.forEach(from: start, below: stop) { key, history in
+            guard let record = Self.live(in: history, at: revision) else { return true }
+            return body(key, record)
         }
     }
 
-    /// The key's value as of `revision`: its last write at or before it, unless a delete.
-    static func value(in history: [Record], at revision: Int64) -> KeyValue? {
+    /// The key's write in effect at `revision`: its last at or before it, unless a delete.
+    static func live(in history: [Record], at revision: Int64) -> Record? {
         var low = 0, high = history.count
         while low < high {
             let middle = (low + high) / 2
             if history[middle].revision <= revision { low = middle + 1 } else { high = middle }
         }
-        return low == 0 ? nil : history[low - 1].kv
+        return low == 0 || history[low - 1].stamp == nil ? nil : history[low - 1]
     }
 
     /// The key's latest live value.
     public func current(_ key: [UInt8]) -> KeyValue? {
-        index[key].flatMap { $0.last?.kv }
+        guard let last = index[key]?.last else { return nil }
+        return keyValue(key, last)
     }
 
     // MARK: Writes, each at the revision of the transaction it belongs to (`nextRevision`); the
@@ -159,7 +194,12 @@ public struct MVCCStore: Sendable {
             version: (previous?.version ?? 0) + 1, lease: lease)
         // A key written twice at one revision (a delete then a put in one transaction) keeps
         // both records, ordered by `sub`; reads see the last.
-        let record = Record(revision: revision, sub: nextSub(at: revision), kv: kv)
+        let sub = nextSub(at: revision)
+        let row = backend.insert(BackendChange(
+            revision: revision, sub: sub, key: key, value: value, createRevision: kv.createRevision, version: kv.version, lease: lease))
+        let record = Record(
+            revision: revision, sub: sub, row: row,
+            stamp: Stamp(createRevision: kv.createRevision, version: kv.version, lease: lease, valueSize: value.count))
         index.modify(key, initial: []) { $0.append(record) }
         sizeInUse += Self.size(of: record, key: key)
         if let old = previous?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
@@ -173,7 +213,9 @@ public struct MVCCStore: Sendable {
         let doomed = range(key, end, at: self.revision)
         var events: [Event] = []
         for previous in doomed {
-            let record = Record(revision: revision, sub: nextSub(at: revision), kv: nil)
+            let sub = nextSub(at: revision)
+            let row = backend.insert(BackendChange(revision: revision, sub: sub, key: previous.key, value: nil, createRevision: 0, version: 0, lease: 0))
+            let record = Record(revision: revision, sub: sub, row: row, stamp: nil)
             index.modify(previous.key, initial: []) { $0.append(record) }
             sizeInUse += Self.size(of: record, key: previous.key)
             if previous.lease != 0 { leases[previous.lease]?.keys.remove(previous.key) }
@@ -190,18 +232,30 @@ public struct MVCCStore: Sendable {
         if revision > self.revision { throw .futureRevision }
         if revision <= compactRevision { throw .compacted }
         compactRevision = revision
+        prune(through: revision)
+    }
+
+    /// Drops from the index every record a compaction at `revision` leaves behind, and tells
+    /// the backend their rows may go.
+    mutating func prune(through revision: Int64) {
         var freed = 0
+        var rows: [Int64] = []
         index.compactMap { key, history in
             // Keep the last write at or before `revision` (what a read there sees) unless it is
             // a tombstone, and everything after it.
             var firstKept = 0
             if let last = history.lastIndex(where: { $0.revision <= revision }) {
-                firstKept = history[last].kv == nil ? last + 1 : last
+                firstKept = history[last].stamp == nil ? last + 1 : last
             }
-            for record in history[..<firstKept] { freed += Self.size(of: record, key: key) }
+            for record in history[..<firstKept] {
+                freed += Self.size(of: record, key: key)
+                rows.append(record.row)
+            }
             return firstKept == history.count ? nil : Array(history[firstKept...])
         }
         sizeInUse -= freed
+        rows.sort()
+        backend.remove(rows)
     }
 
     /// The changes to keys in the range after `revision` (exclusive), in order: what a watcher
@@ -211,9 +265,9 @@ public struct MVCCStore: Sendable {
         let (start, stop, single) = Self.bounds(key, end)
         func collect(_ key: [UInt8], _ history: [Record]) {
             for (position, record) in history.enumerated() where record.revision > revision {
-                let previous = position > 0 ? history[position - 1].kv : nil
+                let previous = position > 0 ? keyValue(key, history[position - 1]) : nil
                 let event: Event
-                if let kv = record.kv {
+                if let kv = keyValue(key, record) {
                     event = Event(kind: .put, kv: kv, previous: previous)
                 } else {
                     event = Event(kind: .delete, kv: KeyValue(key: key, value: [], createRevision: 0, modRevision: record.revision, version: 0, lease: 0), previous: previous)
@@ -244,15 +298,4 @@ public struct MVCCStore: Sendable {
     /// How many keys have any history (live or not), for status.
     public var keyCount: Int { index.count }
 
-    /// Roughly the bytes the store holds (keys and values of every version kept), reported as
-    /// the "db size" etcd reports for its database file.
-    public var encodedSizeEstimate: Int {
-        var total = 0
-        index.forEach(from: [], below: nil) { key, history in
-            total += key.count + 16
-            for record in history { total += 24 + (record.kv?.value.count ?? 0) }
-            return true
-        }
-        return total
-    }
 }

@@ -20,7 +20,17 @@ public final class V3StateMachine: ReplicatedStateMachine {
         var revoking: Set<Int64> = []
         /// What the store has grown to (etcd's db size): freed space stays counted until a
         /// defragmentation, as a database file keeps its pages. This member's own figure.
+        /// With a file backend, the file's own size is the figure instead.
         var totalSize = 0
+        /// The file the store keeps its revisions in (nil: in memory), and how its batches go.
+        var file: SQLiteBackend?
+        var batch = BatchPolicy()
+        /// The index of the last entry applied (etcd's consistent index): entries at or below
+        /// it are already in the store, so a replay of the log after a restart skips them.
+        var consistentIndex: UInt64 = 0
+        /// Entries applied since the last commit of the file, and when that was.
+        var uncommitted = 0
+        var lastCommit: ContinuousClock.Instant?
     }
 
     let now: @Sendable () -> ContinuousClock.Instant
@@ -38,19 +48,28 @@ public final class V3StateMachine: ReplicatedStateMachine {
 
     /// The store's size as etcd reports it: total (grown to) and in use.
     public var sizes: (total: Int, inUse: Int) {
-        state.withLock { ($0.totalSize, $0.store.sizeInUse) }
+        state.withLock { $0.sizes }
     }
 
-    /// Gives back the space freed by compactions (etcd's defragment): the total drops to what
-    /// is in use. Local to this member, as in etcd.
-    public func defragment() {
-        state.withLock { $0.totalSize = $0.store.sizeInUse }
+    /// Gives back the space freed by compactions (etcd's defragment): the file is rebuilt
+    /// without its free pages, or in memory the total drops to what is in use. Local to this
+    /// member, as in etcd.
+    public func defragment() throws {
+        let instant = now()
+        try state.withLock { state in
+            guard let file = state.file else {
+                state.totalSize = state.store.sizeInUse
+                return
+            }
+            state.commit(at: instant)
+            try file.defragment()
+        }
     }
 
     /// Whether a write adding about `cost` bytes fits in the quota.
     func fitsQuota(cost: Int) -> Bool {
         // As etcd: strictly below the quota.
-        cost == 0 || quotaBytes <= 0 || state.withLock { $0.totalSize } + cost < quotaBytes
+        cost == 0 || quotaBytes <= 0 || state.withLock { $0.sizes.total } + cost < quotaBytes
     }
 
     public static let tag: UInt8 = 2
@@ -62,6 +81,10 @@ public final class V3StateMachine: ReplicatedStateMachine {
     public func apply(_ request: V3Request, at index: UInt64) -> Swift.Result<MVCCStore.Applied, V3Error> {
         let instant = now()
         return state.withLock { state in
+            // Already in the store (a replay after a restart, or a snapshot from the leader
+            // that was newer than the entry): applying it again would write it twice.
+            if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
+            defer { state.noteApplied(index, at: instant) }
             let result = state.store.apply(request)
             state.totalSize = max(state.totalSize, state.store.sizeInUse)
             if case .success(let applied) = result {
@@ -87,26 +110,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
     }
 
     public func snapshotData() -> [UInt8] {
-        state.withLock { $0.store.encoded() }
-    }
-
-    public func snapshotSource() -> @Sendable () -> [UInt8] {
-        // A copy of the store shares its storage until the next write: cheap to take here.
-        let store = state.withLock { $0.store }
-        return { store.encoded() }
-    }
-
-    public func restore(from data: [UInt8], at index: UInt64) throws {
-        let store = try MVCCStore(encoded: data)
-        let instant = now()
-        state.withLock { state in
-            state.store = store
-            state.totalSize = store.sizeInUse
-            state.expiries = state.store.leases.mapValues { instant + .seconds($0.ttl) }
-            state.revoking = []
-            // Watchers carry on from the new store's history, as etcd's do after a restore.
-            state.watchers.resync(with: store)
-        }
+        snapshotSource()()
     }
 
     public func leadershipChanged(isLeader: Bool) {

@@ -51,7 +51,9 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
-        backend.machine.defragment()
+        do { try backend.machine.defragment() } catch {
+            throw V3Backend.rpcError(V3Error(code: .unknown, message: "etcdserver: defragment failed: \(error)"))
+        }
         var response = Etcdserverpb_DefragmentResponse()
         response.header = backend.header(revision: backend.machine.read { $0.revision })
         return response

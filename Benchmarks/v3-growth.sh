@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Stage 4 benchmark: a store that grows. Ours and the real etcd 3.4, one member each, same
+# machine, same run; each round puts PUTS fresh keys (random 16-byte keys, 1 KiB values, 64
+# clients over 16 connections, the official Go client) into each, then records puts/s, p99,
+# the member's memory (RSS) and its backend file. The question: does a put cost the same with
+# 2 GiB stored as with 50 MB, and does memory follow the key index rather than the data?
+#
+#   Benchmarks/v3-growth.sh [rounds, default 40] [puts per round, default 50000]
+#
+# 40 rounds of 50,000 puts store about 2 GiB in each (etcd's default quota; both run with an
+# 8 GiB quota so neither stops). Then both are killed with -9 and restarted, and the time to
+# their first answered read is measured. OURS_BIN and ETCDBENCH as for v3-etcdbench.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-40}
+PUTS=${2:-50000}
+command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+BENCH=${ETCDBENCH:-/tmp/etcdbench}
+[ -x "$BENCH" ] || { [ -n "${ETCDBENCH_BUILD:-}" ] && bash "$ETCDBENCH_BUILD" "$BENCH" >/dev/null; } \
+    || { echo "no etcdbench at $BENCH: set ETCDBENCH to its binary (or ETCDBENCH_BUILD to a script that builds it)" >&2; exit 1; }
+if [ -z "${OURS_BIN:-}" ]; then
+    swift build -c release --product etcd >/dev/null
+    OURS_BIN="$(swift build -c release --show-bin-path)/etcd"
+fi
+WORK=$(mktemp -d -p "$PWD/.build")   # on the project's disk: syncs must reach the device
+declare -A PID PORT
+trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# start KIND: starts (or restarts, on its data) one member of KIND (ours|etcd); prints the
+# seconds until it answered a read.
+start() {
+    local kind=$1 bin=etcd
+    [ "$kind" = ours ] && bin=$OURS_BIN
+    [ -n "${PORT[$kind]:-}" ] || PORT[$kind]="$(free_port) $(free_port)"
+    local client peer
+    read -r client peer <<<"${PORT[$kind]}"
+    local begin
+    begin=$(date +%s.%N)
+    "$bin" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
+        --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
+        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        >>"$WORK/$kind.log" 2>&1 &
+    PID[$kind]=$!
+    for _ in $(seq 6000); do
+        if ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1; then
+            awk -v a="$begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "$kind did not start" >&2; exit 1
+}
+
+# round KIND -> "rps p99"
+round() {
+    local client
+    read -r client _ <<<"${PORT[$1]}"
+    "$BENCH" -endpoints "127.0.0.1:$client" -clients 64 -conns 16 -total "$PUTS" -op put \
+        -key-size 16 -key-space 1000000000 -val-size 1024 -timeout 600s \
+        | sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/'
+}
+
+rss() { echo $(( $(ps -o rss= -p "${PID[$1]}") / 1024 )); }
+dbsize() {
+    local client
+    read -r client _ <<<"${PORT[$1]}"
+    ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" endpoint status -w json \
+        | sed -E 's/.*"dbSize":([0-9]+).*/\1/' | awk '{ printf "%.0f", $1 / 1048576 }'
+}
+
+start ours >/dev/null
+start etcd >/dev/null
+echo "| keys stored | ours puts/s | etcd puts/s | ours/etcd | ours p99 ms | etcd p99 ms | ours RSS MiB | etcd RSS MiB | ours db MiB | etcd db MiB |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for ((r = 1; r <= ROUNDS; r++)); do
+    read -r o_rps o_p99 < <(round ours)
+    read -r e_rps e_p99 < <(round etcd)
+    printf '| %dk | %.0f | %.0f | %.2fx | %.1f | %.1f | %d | %d | %d | %d |\n' $((r * PUTS / 1000)) \
+        "$o_rps" "$e_rps" "$(awk -v a="$o_rps" -v b="$e_rps" 'BEGIN { print a / b }')" "$o_p99" "$e_p99" \
+        "$(rss ours)" "$(rss etcd)" "$(dbsize ours)" "$(dbsize etcd)"
+done
+# A crash with everything stored: how long until each answers again.
+for kind in ours etcd; do kill -9 "${PID[$kind]}"; wait "${PID[$kind]}" 2>/dev/null || true; done
+o_ready=$(start ours)
+e_ready=$(start etcd)
+echo
+echo "Restart after kill -9 with $((ROUNDS * PUTS / 1000))k keys: ours ${o_ready} s, etcd ${e_ready} s to the first answered read; RSS after: ours $(rss ours) MiB, etcd $(rss etcd) MiB"

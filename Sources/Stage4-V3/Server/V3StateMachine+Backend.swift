@@ -1,0 +1,243 @@
+import BinaryCodec
+import Foundation
+
+/// The v3 store on disk: opening its file, committing batches, and what snapshots carry.
+///
+/// With a file, a Raft snapshot no longer copies the store: the file already holds it, so the
+/// snapshot records only a marker (the consistent index the file reached, committed and synced
+/// when the snapshot is taken), and the log before it can go. Only a member that needs the
+/// whole state (a follower behind the compacted log, a backup) gets a copy of the file,
+/// made by SQLite from its last commit while writes carry on.
+extension V3StateMachine {
+    /// When the open batch is committed: etcd's `--backend-batch-interval` (100 ms) and
+    /// `--backend-batch-limit` (10,000 entries), whichever comes first.
+    public struct BatchPolicy: Sendable {
+        public var interval: Duration = .milliseconds(100)
+        public var limit = 10_000
+        /// Rows deleted per step after a compaction (`--experimental-compaction-batch-limit`).
+        public var removals = SQLiteBackend.defaultRemovalBatch
+        public init() {}
+    }
+
+    /// Keeps the store in the SQLite file at `path` (created if missing): the key index is
+    /// rebuilt from it, and entries up to the index it records will be skipped.
+    public func openBackend(at path: String, batch: BatchPolicy = BatchPolicy()) throws {
+        let file = try SQLiteBackend(path: path)
+        let store = try MVCCStore(loading: file)
+        let instant = now()
+        state.withLock { state in
+            state.store = store
+            state.file = file
+            state.batch = batch
+            state.consistentIndex = file.committed.consistentIndex
+            state.lastCommit = instant
+            state.totalSize = store.sizeInUse
+        }
+    }
+
+    /// The index of the last entry the store holds.
+    public var consistentIndex: UInt64 { state.withLock { $0.consistentIndex } }
+
+    /// The index the file holds durably (its last commit); nil without a file.
+    public var committedIndex: UInt64? { state.withLock { $0.file?.committed.consistentIndex } }
+
+    /// Commits the open batch if it is old enough, and deletes a batch of rows a compaction
+    /// freed. Returns whether rows are still waiting, so the caller comes back soon.
+    @discardableResult
+    public func backgroundStep() -> Bool {
+        let instant = now()
+        return state.withLock { state in
+            guard let file = state.file else { return false }
+            let more = file.hasPendingRemovals && file.removeSome(limit: state.batch.removals)
+            if file.hasPendingRemovals || more { state.uncommitted += 1 }
+            if state.uncommitted > 0, let last = state.lastCommit, last.duration(to: instant) >= state.batch.interval {
+                state.commit(at: instant)
+            }
+            return file.hasPendingRemovals
+        }
+    }
+
+    /// Commits now: what a clean shutdown does last.
+    public func commitNow() {
+        let instant = now()
+        state.withLock { $0.commit(at: instant) }
+    }
+
+    // MARK: Snapshots
+
+    /// What a local snapshot records: with a file, a marker (after a commit, so the file holds
+    /// everything applied); in memory, the store, encoded later off the Raft loop.
+    public func snapshotSource() -> @Sendable () -> [UInt8] {
+        let instant = now()
+        return state.withLock { state in
+            guard state.file != nil else {
+                // A copy of the store shares its storage until the next write: cheap here.
+                let store = state.store
+                return { store.encoded() }
+            }
+            state.commit(at: instant)
+            let marker = SnapshotData.marker(consistentIndex: state.consistentIndex).encoded()
+            return { marker }
+        }
+    }
+
+    /// The whole state, for another member or a backup: a copy of the file as of now (taken
+    /// off the Raft loop, from the last commit, which this call makes).
+    public func transferSource() -> @Sendable () throws -> [UInt8] {
+        let instant = now()
+        return state.withLock { state in
+            guard let file = state.file else {
+                let store = state.store
+                return { store.encoded() }
+            }
+            state.commit(at: instant)
+            let path = file.path
+            return {
+                let copy = path + ".copy-\(UInt64.random(in: 1...UInt64.max))"
+                defer { Self.removeFile(copy) }
+                try SQLiteBackend.copy(path, to: copy)
+                return try [UInt8](Data(contentsOf: URL(fileURLWithPath: copy)))
+            }
+        }
+    }
+
+    public struct BackendBehind: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func restore(from data: [UInt8], at index: UInt64) throws {
+        let instant = now()
+        let file = state.withLock { $0.file }
+        switch SnapshotData(data) {
+        case .marker(let marked):
+            // The state is in this member's file, which must have reached the marker.
+            guard let file else { throw BackendBehind(description: "the snapshot's v3 store is in a backend file, and this member runs without one") }
+            let held = state.withLock { $0.consistentIndex }
+            guard held >= marked else {
+                throw BackendBehind(description:
+                    "the v3 backend \(file.path) holds entries up to \(held) but the snapshot needs \(marked): the file was lost or replaced; restore this member from a backup, or remove it and add it back with an empty data directory")
+            }
+        case .file(let bytes):
+            let store = try storeFromFile(bytes, into: file)
+            if let store { replaceStore(with: store, at: instant) }
+        case .encoded(let bytes):
+            if let file {
+                // An older snapshot format, from before the file: written into the file if newer.
+                guard index > state.withLock({ $0.consistentIndex }) else { break }
+                state.withLock { $0.commit(at: instant) }
+                try file.clear()
+                let store = try MVCCStore(encoded: bytes, into: file)
+                state.withLock { state in
+                    state.consistentIndex = index
+                    state.store = store
+                    state.commit(at: instant)
+                }
+                replaceStore(with: store, at: instant)
+            } else {
+                let store = try MVCCStore(encoded: bytes)
+                state.withLock { $0.consistentIndex = index }
+                replaceStore(with: store, at: instant)
+            }
+        }
+    }
+
+    /// The store in a copy of a file another member sent; nil if this member's store is
+    /// already as new (it stays). With a file, the copy replaces the file's contents.
+    private func storeFromFile(_ bytes: [UInt8], into file: SQLiteBackend?) throws -> MVCCStore? {
+        let directory = file.map { ($0.path as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
+        let incoming = directory + "/db.incoming-\(UInt64.random(in: 1...UInt64.max))"
+        defer { Self.removeFile(incoming) }
+        try Data(bytes).write(to: URL(fileURLWithPath: incoming))
+        let counters = try SQLiteBackend.counters(ofFile: incoming)
+        guard counters.consistentIndex > state.withLock({ $0.consistentIndex }) else { return nil }
+        guard let file else {
+            // In memory (tests): read the copy, then keep it in memory.
+            let copy = try SQLiteBackend(path: incoming)
+            let store = try MVCCStore(encoded: MVCCStore(loading: copy).encoded())
+            state.withLock { $0.consistentIndex = counters.consistentIndex }
+            return store
+        }
+        let instant = now()
+        return try state.withLock { state in
+            state.commit(at: instant)
+            try file.replace(with: incoming)
+            state.consistentIndex = file.committed.consistentIndex
+            return try MVCCStore(loading: file)
+        }
+    }
+
+    private func replaceStore(with store: MVCCStore, at instant: ContinuousClock.Instant) {
+        state.withLock { state in
+            state.store = store
+            state.totalSize = store.sizeInUse
+            state.uncommitted = 0
+            state.expiries = state.store.leases.mapValues { instant + .seconds($0.ttl) }
+            state.revoking = []
+            // Watchers carry on from the new store's history, as etcd's do after a restore.
+            state.watchers.resync(with: store)
+        }
+    }
+
+    static func removeFile(_ path: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+    }
+}
+
+extension V3StateMachine.State {
+    var sizes: (total: Int, inUse: Int) {
+        file?.fileSizes ?? (totalSize, store.sizeInUse)
+    }
+
+    mutating func noteApplied(_ index: UInt64, at instant: ContinuousClock.Instant) {
+        if index > 0 { consistentIndex = index }
+        if file == nil {
+            totalSize = max(totalSize, store.sizeInUse)
+            return
+        }
+        uncommitted += 1
+        if uncommitted >= batch.limit { commit(at: instant) }
+    }
+
+    /// Makes the file hold everything applied, with the counters that say so.
+    mutating func commit(at instant: ContinuousClock.Instant) {
+        guard let file else { return }
+        file.commit(BackendCounters(revision: store.revision, compactRevision: store.compactRevision, consistentIndex: consistentIndex))
+        uncommitted = 0
+        lastCommit = instant
+    }
+}
+
+/// What the v3 part of a snapshot holds, told apart by how it starts.
+enum SnapshotData {
+    /// The store as `MVCCStore.encoded()` writes it (in memory, and snapshots from before the file).
+    case encoded([UInt8])
+    /// "The store is in this member's file, at this consistent index or later."
+    case marker(consistentIndex: UInt64)
+    /// A copy of a backend file.
+    case file([UInt8])
+
+    static let markerMagic = Array("etcd-swift-v3-backend\n".utf8)
+    static let sqliteMagic = Array("SQLite format 3\u{0}".utf8)
+
+    init(_ bytes: [UInt8]) {
+        if bytes.starts(with: Self.markerMagic) {
+            var reader = ByteReader(bytes[Self.markerMagic.count...])
+            self = .marker(consistentIndex: reader.u64() ?? 0)
+        } else if bytes.starts(with: Self.sqliteMagic) {
+            self = .file(bytes)
+        } else {
+            self = .encoded(bytes)
+        }
+    }
+
+    func encoded() -> [UInt8] {
+        switch self {
+        case .encoded(let bytes), .file(let bytes): return bytes
+        case .marker(let index):
+            var writer = ByteWriter()
+            writer.bytes = Self.markerMagic
+            writer.u64(index)
+            return writer.bytes
+        }
+    }
+}
