@@ -27,8 +27,8 @@ declare -A PID PORT
 trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# start KIND: starts (or restarts, on its data) one member of KIND (ours|etcd); prints the
-# seconds until it answered a read.
+# start KIND: starts (or restarts, on its data) one member of KIND (ours|etcd); sets READY to
+# the seconds until it answered a read.
 start() {
     local kind=$1 bin=etcd
     [ "$kind" = ours ] && bin=$OURS_BIN
@@ -45,7 +45,7 @@ start() {
     PID[$kind]=$!
     for _ in $(seq 6000); do
         if ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1; then
-            awk -v a="$begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'
+            READY=$(awk -v a="$begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
             return 0
         fi
         sleep 0.05
@@ -70,8 +70,8 @@ dbsize() {
         | sed -E 's/.*"dbSize":([0-9]+).*/\1/' | awk '{ printf "%.0f", $1 / 1048576 }'
 }
 
-start ours >/dev/null
-start etcd >/dev/null
+start ours
+start etcd
 echo "| keys stored | ours puts/s | etcd puts/s | ours/etcd | ours p99 ms | etcd p99 ms | ours RSS MiB | etcd RSS MiB | ours db MiB | etcd db MiB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -83,7 +83,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 # A crash with everything stored: how long until each answers again.
 for kind in ours etcd; do kill -9 "${PID[$kind]}"; wait "${PID[$kind]}" 2>/dev/null || true; done
-o_ready=$(start ours)
-e_ready=$(start etcd)
+start ours; o_ready=$READY
+start etcd; e_ready=$READY
 echo
 echo "Restart after kill -9 with $((ROUNDS * PUTS / 1000))k keys: ours ${o_ready} s, etcd ${e_ready} s to the first answered read; RSS after: ours $(rss ours) MiB, etcd $(rss etcd) MiB"

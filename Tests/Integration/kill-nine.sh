@@ -2,7 +2,9 @@
 # Nothing acknowledged is lost: four v1 writers (curl) and a v3 writer (etcdctl) put keys into a
 # 3-machine cluster while machines, the leader included, are killed with SIGKILL and restarted;
 # afterwards every acknowledged write must be on every machine with its value, and the machines'
-# stores (v1 and v3) must be identical.
+# stores (v1 and v3) must be identical. The v3 store holds about 100 MB before the chaos starts,
+# and snapshots come every 50 entries with 200 kept behind them, so restarts reopen a real file and
+# a member that fell behind is sent a copy of it (and may be killed while installing it).
 #   Tests/Integration/kill-nine.sh [seconds of chaos, default 20]
 source "$(dirname "$0")/../../Walkthroughs/lib.sh"
 CHAOS=${1:-20}
@@ -12,9 +14,18 @@ for n in 1 2 3; do CLIENT[$n]=$(free_port); PEER[$n]=$(free_port); done
 start_node() {
     local join=()
     [ "$1" = 1 ] || join=(-C "127.0.0.1:${PEER[1]}")
-    start_etcd "node$1" -s "${PEER[$1]}" -c "${CLIENT[$1]}" -d "$WORK/node$1" "${join[@]}"
+    start_etcd "node$1" -s "${PEER[$1]}" -c "${CLIENT[$1]}" -d "$WORK/node$1" "${join[@]}" \
+        -snapshot-count 50 --experimental-snapshot-catchup-entries 200
 }
 for n in 1 2 3; do start_node $n; done
+if command -v etcdctl >/dev/null; then
+    # About 100 MB of values, 1 MB each (etcd's request limit is 1.5 MiB).
+    head -c 750000 /dev/urandom | base64 -w0 >"$WORK/big"
+    for i in $(seq 100); do
+        ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:${CLIENT[1]}" --command-timeout=20s put "big/$i" <"$WORK/big" >/dev/null
+    done
+    echo "v3 store before the chaos: $(du -sm "$WORK/node1/snap/db" | cut -f1) MB on node1"
+fi
 
 # writer W: puts w<W>-<i> = v<i> through a random machine (curl -L follows redirects to the
 # leader) and records the keys whose SET was acknowledged.

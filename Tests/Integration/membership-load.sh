@@ -2,7 +2,10 @@
 # Membership changes under load: while etcdctl writers put keys through every member, a fourth
 # member is added as a learner, started, promoted, made leader and removed; then a fifth is
 # added as a voter and one of the founders removed. Nothing acknowledged may be lost, and at
-# the end HashKV must agree on every member (the cross-check that replicas hold the same).
+# the end HashKV must agree on every member (the cross-check that replicas hold the same), after a
+# compaction and a defragmentation. The v3 store holds about 100 MB before the changes begin, and
+# more entries than the log keeps behind each snapshot (1,000) came after it, so each new member
+# is sent a copy of the backend file to start from.
 #
 #   Tests/Integration/membership-load.sh      (ETCD_BIN: our binary; needs etcdctl 3.4)
 set -euo pipefail
@@ -35,7 +38,8 @@ for n in m0 m1 m2 l3 v4; do C[$n]=${ports[$i]}; P[$n]=${ports[$((i + 1))]}; i=$(
 start() {  # NAME STATE CLUSTER
     "$ETCD_BIN" --name "$1" --data-dir "$WORK/$1" --initial-cluster "$3" --initial-cluster-state "$2" \
         --listen-client-urls "http://127.0.0.1:${C[$1]}" --advertise-client-urls "http://127.0.0.1:${C[$1]}" \
-        --listen-peer-urls "http://127.0.0.1:${P[$1]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$1]}" >"$WORK/$1.log" 2>&1 &
+        --listen-peer-urls "http://127.0.0.1:${P[$1]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$1]}" \
+        --snapshot-count 50 --experimental-snapshot-catchup-entries 1000 >"$WORK/$1.log" 2>&1 &
     PID[$1]=$!
     PIDS+=($!)
 }
@@ -43,6 +47,28 @@ founders="m0=http://127.0.0.1:${P[m0]},m1=http://127.0.0.1:${P[m1]},m2=http://12
 for n in m0 m1 m2; do start $n new "$founders"; done
 for n in m0 m1 m2; do until_true 20 etcdctl --endpoints="127.0.0.1:${C[$n]}" --command-timeout=1s get x; done
 ctl() { etcdctl --endpoints="127.0.0.1:${C[m0]},127.0.0.1:${C[m1]}" --command-timeout=5s "$@"; }
+# About 100 MB of values, 1 MB each (etcd's request limit is 1.5 MiB), some overwritten twice so
+# that compaction has history to remove.
+head -c 750000 /dev/urandom | base64 -w0 >"$WORK/big"
+for i in $(seq 100); do ctl --command-timeout=20s put "big/$((i % 80))" <"$WORK/big" >/dev/null; done
+# Then 1,100 small v1 writes, one connection, so the log moves past what it keeps.
+python3 - "${C[m0]}" <<'PY'
+import http.client, sys
+from urllib.parse import urlsplit
+connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+i = 0
+while i < 1100:
+    connection.request("POST", f"/v1/keys/fill/{i}", body=f"value={i}", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    response.read()
+    if response.status in (301, 302, 307):  # a follower names the leader: write there
+        leader = urlsplit(response.getheader("Location"))
+        connection = http.client.HTTPConnection(leader.hostname, leader.port, timeout=10)
+        continue
+    assert response.status == 200, (i, response.status)
+    i += 1
+PY
+echo "v3 store before the changes: $(du -sm "$WORK/m0/snap/db" | cut -f1) MB on m0"
 
 # writer W: puts w<W>/<i> through the members in turn, recording what was acknowledged.
 writer() {
@@ -61,7 +87,8 @@ for w in 1 2 3; do writer $w & WRITERS+=($!); PIDS+=($!); done
 echo "add l3 as a learner, start it, promote it"
 learner=$(ctl member add l3 --peer-urls="http://127.0.0.1:${P[l3]}" --learner | awk 'NR==1{print $2}')
 start l3 existing "$founders,l3=http://127.0.0.1:${P[l3]}"
-until_true 30 ctl member promote "$learner"
+until_true 60 ctl member promote "$learner"
+grep -q "restored the store from a snapshot" "$WORK/l3.log" || { echo "l3 did not start from a copy of the leader's store" >&2; exit 1; }
 echo "make it leader, then remove it"
 until_true 20 etcdctl --endpoints="127.0.0.1:${C[m0]},127.0.0.1:${C[m1]},127.0.0.1:${C[m2]},127.0.0.1:${C[l3]}" move-leader "$learner"
 until_true 20 ctl member remove "$learner"
@@ -85,7 +112,12 @@ remaining=(m0 m1 v4)
 endpoints="127.0.0.1:${C[m0]},127.0.0.1:${C[m1]},127.0.0.1:${C[v4]}"
 echo "$(ctl member list | wc -l) members: $(ctl member list | awk -F', ' '{print $3}' | sort | tr '\n' ' ')"
 [ "$(ctl member list | awk -F', ' '{print $3}' | sort | tr '\n' ' ')" = "m0 m1 v4 " ] || { echo "unexpected members" >&2; exit 1; }
-# A final write through each member, then every member has applied the same revision.
+grep -q "restored the store from a snapshot" "$WORK/v4.log" || { echo "v4 did not start from a copy of the leader's store" >&2; exit 1; }
+# Compaction (rows deleted in batches) and defragmentation (each member rebuilds its file), then
+# a final write through each member, so every member has applied the same revision.
+revision=$(ctl get final -w json | sed -E 's/.*"revision":([0-9]+).*/\1/')
+ctl compact "$revision" >/dev/null
+etcdctl --endpoints="$endpoints" --command-timeout=30s defrag
 for n in "${remaining[@]}"; do etcdctl --endpoints="127.0.0.1:${C[$n]}" put final "$n" >/dev/null; done
 agree() { [ "$(etcdctl --endpoints="$endpoints" endpoint hashkv | awk '{print $2}' | sort -u | wc -l)" = 1 ]; }
 until_true 20 agree

@@ -160,7 +160,8 @@ import Testing
         #expect(throws: V3StateMachine.BackendBehind.self) { try empty.restore(from: marker, at: 10) }
 
         // What a follower behind the compacted log gets: the file, as of the copy.
-        let copy = try leader.transferSource()()
+        let transfer = try #require(leader.transferSource())
+        let copy = try transfer()
         #expect(copy.starts(with: Array("SQLite format 3".utf8)))
         let follower = try Self.machine(directory + "/follower.db")
         try follower.restore(from: copy, at: 10)

@@ -22,6 +22,7 @@ public struct DaemonConfiguration: Sendable {
     /// The daemon's flags: the original's, plus those only a replicated member has.
     public static let flagSet = GoFlagSet(V1Flags.flagSet.flags + [
         .init(["snapshot-count", "snapshotCount"], default: "10000", usage: "applied entries between snapshots of the store (the log is compacted behind each)"),
+        .init(["experimental-snapshot-catchup-entries"], default: "5000", usage: "etcd 3.5: entries kept in the log behind each snapshot, for followers that lag a little (one further behind gets the snapshot)"),
         .init(["snapshot"], isBool: true, usage: "accepted for compatibility: snapshots are always taken"),
         .init(["heartbeat-interval"], default: "100", usage: "milliseconds between a leader's heartbeats (one Raft tick)"),
         .init(["election-timeout"], default: "1000", usage: "milliseconds without a leader before a member campaigns; at least 5 heartbeats"),
@@ -68,6 +69,12 @@ public struct DaemonConfiguration: Sendable {
                 throw V1Flags.InvalidValue(description: "-snapshot-count \(text): expected a positive number of entries")
             }
             server.snapshotCount = count
+        }
+        if let text = values["experimental-snapshot-catchup-entries"] {
+            guard let count = UInt64(text), count > 0 else {
+                throw V1Flags.InvalidValue(description: "--experimental-snapshot-catchup-entries \(text): expected a positive number of entries")
+            }
+            server.snapshotKeepEntries = count
         }
         let heartbeat = Int(values["heartbeat-interval"] ?? "100") ?? 0
         let election = Int(values["election-timeout"] ?? "1000") ?? 0

@@ -45,7 +45,7 @@ extension RaftServer {
         let (store, index, term, members, encodeExtension) = try await loop.submit {
             let (store, index) = self.machine.copyStore()
             return (store, index, self.node.term(at: index) ?? self.node.term, Array(self.members.values),
-                    self.configuration.stateMachine?.transferSource())
+                    self.configuration.stateMachine.map { machine in machine.transferSource() ?? { machine.snapshotSource()() } })
         }.get()
         let payload = SnapshotContainer(v1: store.encoded(), other: try encodeExtension?(), members: members).encoded()
         var writer = ByteWriter()

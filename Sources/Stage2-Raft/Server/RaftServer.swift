@@ -333,7 +333,11 @@ public final class RaftServer: @unchecked Sendable {
     private func send(_ messages: [Message]) {
         var byPeer: [NodeID: [PeerFrame]] = [:]
         for message in messages {
-            if let snapshot = message.snapshot, snapshot.data.count > configuration.snapshotChunkSize {
+            // Large ones, and those whose machine sends its state apart from the snapshot (Stage
+            // 4's file), go on a stream of their own.
+            if let snapshot = message.snapshot,
+                snapshot.data.count > configuration.snapshotChunkSize || configuration.stateMachine?.sendsStateApart == true
+            {
                 // One stream per follower at a time: the core asks again (its heartbeats see the
                 // follower still behind) while one is on its way; the stream reports when done.
                 if !snapshotStreams.keys.contains(message.to) { streamSnapshot(message) }

@@ -33,10 +33,15 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
     /// The state as of now, to encode later off the Raft loop (periodic snapshots and backups
     /// must not hold up writes). By default, encoded now.
     func snapshotSource() -> @Sendable () -> [UInt8]
-    /// The whole state, for a member that has none of it (a follower behind the compacted
-    /// log) or a backup: a machine whose own snapshots only point at state it keeps on disk
-    /// (Stage 4's backend file) gives a copy of that state here. By default, `snapshotSource`.
-    func transferSource() -> @Sendable () throws -> [UInt8]
+    /// The whole state as of now, for a member that has none of it (a follower behind the
+    /// compacted log) or a backup, when a snapshot does not hold it: a machine whose snapshots
+    /// only point at state it keeps on disk (Stage 4's backend file) gives a copy of that state
+    /// here. Nil (the default): the snapshot is the whole state. The state given may be newer
+    /// than the snapshot it is sent with, so the machine must skip the entries it already holds.
+    func transferSource() -> (@Sendable () throws -> [UInt8])?
+    /// Whether `transferSource` gives state apart from snapshots (then every snapshot sent to
+    /// a follower carries it). False by default.
+    var sendsStateApart: Bool { get }
     /// Replaces the whole state with that of a snapshot taken at entry `index`.
     func restore(from data: [UInt8], at index: UInt64) throws
     /// This member became leader (true) or stopped being it (false).
@@ -59,10 +64,8 @@ extension ReplicatedStateMachine {
         return { data }
     }
 
-    public func transferSource() -> @Sendable () throws -> [UInt8] {
-        let source = snapshotSource()
-        return { source() }
-    }
+    public func transferSource() -> (@Sendable () throws -> [UInt8])? { nil }
+    public var sendsStateApart: Bool { false }
 
     public func leadershipChanged(isLeader: Bool) {}
 }

@@ -68,7 +68,10 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
             throw NotABackend(description: "\(path) is not a v3 store this etcd can read (application id \(application), schema \(version))")
         }
         // WAL: readers (snapshot copies) never block the writer; FULL: each commit is synced.
-        try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384")
+        // No automatic checkpoints: they would copy pages into the main file and sync it inside
+        // a commit, under the store's lock; `Checkpointer` does it from a connection of its own.
+        try connection.execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0")
         pageSize = Int(try connection.integer("PRAGMA page_size"))
         insertChange = try connection.prepare(
             "INSERT INTO kv (rev, sub, key, value, create_rev, version, lease) VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -198,6 +201,22 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
     }
 }
 
+/// Moves committed pages from the file's write-ahead log into the file itself, off the writer's
+/// path (SQLite's passive checkpoint: it never waits for, or holds up, the writer). Without it
+/// the -wal file would grow with every write.
+public final class Checkpointer: @unchecked Sendable {
+    private let connection: SQLiteConnection
+
+    public init(path: String) throws {
+        connection = try SQLiteConnection(path: path)
+    }
+
+    /// One pass; a failure is retried at the next (the log keeps the pages meanwhile).
+    public func run() {
+        try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    }
+}
+
 // MARK: Reading the whole file, copying it, replacing it, shrinking it.
 
 extension SQLiteBackend {
@@ -236,15 +255,28 @@ extension SQLiteBackend {
         return (leases, alarms)
     }
 
-    /// Writes a compact copy of the last commit to `destination` (which must not exist), from a
-    /// connection of its own: writes on this one carry on meanwhile. Every commit holds its
-    /// counters, so the copy is the store as of its own consistent index.
-    public static func copy(_ path: String, to destination: String) throws {
-        let reader = try SQLiteConnection(path: path, readOnly: true)
-        let vacuum = try reader.prepare("VACUUM INTO ?")
-        vacuum.bind(1, text: destination)
-        try vacuum.run()
+    /// The last commit, held for copying: a connection of its own with a read transaction
+    /// begun now, so later commits (writes carry on meanwhile) are not in the copy. Every commit
+    /// holds its counters, so the copy is the store as of its own consistent index.
+    public final class PinnedCopy: @unchecked Sendable {
+        private let reader: SQLiteConnection
+
+        init(path: String) throws {
+            reader = try SQLiteConnection(path: path, readOnly: true)
+            try reader.execute("BEGIN")
+            _ = try reader.integer("SELECT count(*) FROM meta")  // the read transaction starts here
+        }
+
+        /// Writes the copy to `destination`, a new file.
+        public func write(to destination: String) throws {
+            defer { try? reader.execute("COMMIT") }
+            let target = try SQLiteConnection(path: destination)
+            try target.copy(from: reader)
+        }
     }
+
+    /// Pins the last commit for a copy (see `PinnedCopy`).
+    public func pinCopy() throws -> PinnedCopy { try PinnedCopy(path: path) }
 
     /// Replaces the whole contents with the database at `source` (a copy another member made),
     /// in one transaction: a crash leaves the old contents or the new. Pending removals belong

@@ -3,13 +3,21 @@
 /// on a timer and its compactor deletes in batches with pauses: neither holds writes up long.
 public enum BackendCommitter {
     /// Runs until cancelled.
+    /// Also checkpoints the file's write-ahead log about once a second, on a connection of its
+    /// own (see `Checkpointer`).
     public static func run(machine: V3StateMachine, every interval: Duration) -> Task<Void, Never> {
-        Task {
+        let checkpointer = machine.backendPath.flatMap { try? Checkpointer(path: $0) }
+        return Task.detached {
             var removing = false
+            var lastCheckpoint = ContinuousClock.now
             while !Task.isCancelled {
                 // While rows wait to be deleted, come back soon: a batch, a pause, a batch.
                 try? await Task.sleep(for: removing ? .milliseconds(10) : min(interval, .milliseconds(100)))
                 removing = machine.backgroundStep()
+                if let checkpointer, lastCheckpoint.duration(to: .now) >= .seconds(1) {
+                    checkpointer.run()
+                    lastCheckpoint = .now
+                }
             }
         }
     }

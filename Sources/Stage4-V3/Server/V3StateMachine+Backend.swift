@@ -35,6 +35,12 @@ extension V3StateMachine {
         }
     }
 
+    /// With a file, snapshots are markers and followers are sent a copy of the file.
+    public var sendsStateApart: Bool { backendPath != nil }
+
+    /// The backend file's path; nil in memory.
+    public var backendPath: String? { state.withLock { $0.file?.path } }
+
     /// The index of the last entry the store holds.
     public var consistentIndex: UInt64 { state.withLock { $0.consistentIndex } }
 
@@ -81,21 +87,20 @@ extension V3StateMachine {
         }
     }
 
-    /// The whole state, for another member or a backup: a copy of the file as of now (taken
-    /// off the Raft loop, from the last commit, which this call makes).
-    public func transferSource() -> @Sendable () throws -> [UInt8] {
+    /// The whole state, for another member or a backup, as of this call (on the Raft loop):
+    /// a commit, then that commit pinned and copied off the loop while writes go on. Nil in
+    /// memory, where a snapshot holds the whole state already.
+    public func transferSource() -> (@Sendable () throws -> [UInt8])? {
         let instant = now()
         return state.withLock { state in
-            guard let file = state.file else {
-                let store = state.store
-                return { store.encoded() }
-            }
+            guard let file = state.file else { return nil }
             state.commit(at: instant)
             let path = file.path
+            let pinned = Swift.Result { try file.pinCopy() }
             return {
                 let copy = path + ".copy-\(UInt64.random(in: 1...UInt64.max))"
                 defer { Self.removeFile(copy) }
-                try SQLiteBackend.copy(path, to: copy)
+                try pinned.get().write(to: copy)
                 return try [UInt8](Data(contentsOf: URL(fileURLWithPath: copy)))
             }
         }
