@@ -167,6 +167,10 @@ import Testing
         try follower.restore(from: copy, at: 10)
         #expect(follower.consistentIndex == 10)
         #expect(follower.read { $0.encoded() } == leader.read { $0.encoded() })
+        // The swapped-in file is the follower's own from now on: a restart finds it.
+        let followerAgain = try Self.machine(directory + "/follower.db")
+        #expect(followerAgain.consistentIndex == 10)
+        #expect(followerAgain.read { $0.encoded() } == follower.read { $0.encoded() })
         Self.apply(follower, 0..<Self.history.count)
         Self.apply(leader, 10..<Self.history.count)
         #expect(follower.read { $0.encoded() } == leader.read { $0.encoded() })
@@ -179,6 +183,21 @@ import Testing
         let inMemory = V3StateMachine()
         try inMemory.restore(from: copy, at: 10)
         #expect(inMemory.read { $0.encoded() } == Self.model(Self.history[..<10]).encoded())
+    }
+
+    @Test func aCopyTakenWhileWritesGoOnIsTheStoreAsOfItsStart() throws {
+        let directory = try Self.directory()
+        let leader = try Self.machine(directory + "/leader.db")
+        Self.apply(leader, 0..<12)
+        let transfer = try #require(leader.transferSource())
+        // Writes and commits after the copy was asked for, before it is made.
+        Self.apply(leader, 12..<Self.history.count)
+        leader.commitNow()
+        let copy = try transfer()
+        let follower = V3StateMachine()
+        try follower.restore(from: copy, at: 12)
+        #expect(follower.consistentIndex == 12)
+        #expect(follower.read { $0.encoded() } == Self.model(Self.history[..<12]).encoded())
     }
 
     @Test func aSnapshotInTheOlderFormatIsWrittenIntoTheFile() throws {

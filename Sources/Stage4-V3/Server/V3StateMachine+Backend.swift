@@ -22,6 +22,12 @@ extension V3StateMachine {
     /// Keeps the store in the SQLite file at `path` (created if missing): the key index is
     /// rebuilt from it, and entries up to the index it records will be skipped.
     public func openBackend(at path: String, batch: BatchPolicy = BatchPolicy()) throws {
+        // Copies for followers and received ones a crash left behind.
+        let directory = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where leftover.hasPrefix(name + ".copy-") || leftover.hasPrefix(name + ".incoming-") {
+            unlink(directory + "/" + leftover)
+        }
         let file = try SQLiteBackend(path: path)
         let store = try MVCCStore(loading: file)
         let instant = now()
@@ -150,7 +156,8 @@ extension V3StateMachine {
     /// already as new (it stays). With a file, the copy replaces the file's contents.
     private func storeFromFile(_ bytes: [UInt8], into file: SQLiteBackend?) throws -> MVCCStore? {
         let directory = file.map { ($0.path as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
-        let incoming = directory + "/db.incoming-\(UInt64.random(in: 1...UInt64.max))"
+        let name = file.map { ($0.path as NSString).lastPathComponent } ?? "db"
+        let incoming = directory + "/\(name).incoming-\(UInt64.random(in: 1...UInt64.max))"
         defer { Self.removeFile(incoming) }
         try Data(bytes).write(to: URL(fileURLWithPath: incoming))
         let counters = try SQLiteBackend.counters(ofFile: incoming)
