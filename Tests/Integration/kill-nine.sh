@@ -52,7 +52,23 @@ v3writer() {
 }
 WRITERS=()
 for w in 1 2 3 4; do writer $w & WRITERS+=($!); done
-if command -v etcdctl >/dev/null; then v3writer & WRITERS+=($!); fi
+# The maintainer: rewrites a big value, compacts and defragments a random machine, again and
+# again, so that kills also land in the middle of a compaction's batches and of a defrag.
+maintainer() {
+    while [ ! -e "$WORK/stop" ]; do
+        local n=$((RANDOM % 3 + 1)) revision
+        local ctl=(etcdctl --endpoints="127.0.0.1:${CLIENT[$n]}" --dial-timeout=1s --command-timeout=10s)
+        ETCDCTL_API=3 "${ctl[@]}" put "big/$((RANDOM % 100 + 1))" <"$WORK/big" >/dev/null 2>&1 || true
+        revision=$(ETCDCTL_API=3 "${ctl[@]}" get big/1 -w json 2>/dev/null | sed -E 's/.*"revision":([0-9]+).*/\1/') || true
+        if [[ "$revision" =~ ^[0-9]+$ ]]; then ETCDCTL_API=3 "${ctl[@]}" compact $((revision - 2)) >/dev/null 2>&1 || true; fi
+        ETCDCTL_API=3 "${ctl[@]}" defrag >/dev/null 2>&1 || true
+        sleep 0.3
+    done
+}
+if command -v etcdctl >/dev/null; then
+    v3writer & WRITERS+=($!)
+    maintainer & WRITERS+=($!)
+fi
 
 deadline=$((SECONDS + CHAOS))
 kills=0

@@ -42,6 +42,15 @@ extension RaftServer {
     /// taken on the Raft loop (cheap: the stores are copy-on-write) and encoded off it, so
     /// writes carry on meanwhile.
     public func backup() async throws -> [UInt8] {
+        // A member that just installed a leader's copy of a machine's file may hold that
+        // machine's state beyond the entries it has applied (it skips them as they come): a
+        // backup waits until it has, so that no store in it is ahead of the index it records
+        // (a cluster restored from it would skip its own new entries up to there).
+        let deadline = NIODeadline.now() + configuration.requestTimeout
+        while try await loop.submit({ (self.configuration.stateMachine?.appliedThrough ?? 0) > self.machine.appliedIndex }).get() {
+            guard NIODeadline.now() < deadline else { throw ProposalError.timedOut }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         let (store, index, term, members, encodeExtension) = try await loop.submit {
             let (store, index) = self.machine.copyStore()
             return (store, index, self.node.term(at: index) ?? self.node.term, Array(self.members.values),

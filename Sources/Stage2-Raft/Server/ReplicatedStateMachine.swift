@@ -42,6 +42,9 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
     /// Whether `transferSource` gives state apart from snapshots (then every snapshot sent to
     /// a follower carries it). False by default.
     var sendsStateApart: Bool { get }
+    /// The index of the last entry whose effect the machine holds, if it tracks it (after a
+    /// leader's copy of its state, this may run ahead of the entries applied); 0 otherwise.
+    var appliedThrough: UInt64 { get }
     /// Replaces the whole state with that of a snapshot taken at entry `index`.
     func restore(from data: [UInt8], at index: UInt64) throws
     /// This member became leader (true) or stopped being it (false).
@@ -66,6 +69,7 @@ extension ReplicatedStateMachine {
 
     public func transferSource() -> (@Sendable () throws -> [UInt8])? { nil }
     public var sendsStateApart: Bool { false }
+    public var appliedThrough: UInt64 { 0 }
 
     public func leadershipChanged(isLeader: Bool) {}
 }

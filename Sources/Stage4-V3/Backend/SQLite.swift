@@ -58,8 +58,10 @@ final class SQLiteConnection {
     func copy(from source: SQLiteConnection) throws(SQLiteError) {
         guard let backup = sqlite3_backup_init(handle, "main", source.handle, "main") else { throw error("backup", sqlite3_errcode(handle)) }
         let code = sqlite3_backup_step(backup, -1)
+        // The message before `finish`, which may replace it.
+        let stepError = code == SQLITE_DONE ? nil : error("backup", code)
         let finished = sqlite3_backup_finish(backup)
-        guard code == SQLITE_DONE else { throw error("backup", code) }
+        if let stepError { throw stepError }
         guard finished == SQLITE_OK else { throw error("backup", finished) }
     }
 }

@@ -55,7 +55,9 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
         let version = try connection.integer("PRAGMA user_version")
         let tables = try connection.integer("SELECT count(*) FROM sqlite_schema")
         if tables == 0 {
+            // In one transaction: a crash while creating leaves an empty file, never half a schema.
             try connection.execute("""
+                BEGIN;
                 PRAGMA application_id = \(Self.applicationID);
                 PRAGMA user_version = \(Self.schemaVersion);
                 CREATE TABLE kv (row INTEGER PRIMARY KEY, rev INTEGER NOT NULL, sub INTEGER NOT NULL, key BLOB NOT NULL,
@@ -63,6 +65,7 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
                 CREATE TABLE lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL);
                 CREATE TABLE alarm (member INTEGER NOT NULL, kind INTEGER NOT NULL, PRIMARY KEY (member, kind));
                 CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                COMMIT;
                 """)
         } else if application != Self.applicationID || version != Self.schemaVersion {
             throw NotABackend(description: "\(path) is not a v3 store this etcd can read (application id \(application), schema \(version))")
@@ -255,10 +258,11 @@ extension SQLiteBackend {
         return (leases, alarms)
     }
 
-    /// The last commit, held for copying: a connection of its own with a read transaction
-    /// begun now, so later commits (writes carry on meanwhile) are not in the copy. Every commit
-    /// holds its counters, so the copy is the store as of its own consistent index.
-    public final class PinnedCopy: @unchecked Sendable {
+    /// The last commit, held for reading off the store's lock: a connection of its own with a
+    /// read transaction begun now, so later commits (writes carry on meanwhile) are not seen.
+    /// Every commit holds its counters, so what it holds is the store as of its own consistent
+    /// index. Used once, by one thread.
+    public final class PinnedCommit: @unchecked Sendable {
         private let reader: SQLiteConnection
 
         init(path: String) throws {
@@ -267,16 +271,32 @@ extension SQLiteBackend {
             _ = try reader.integer("SELECT count(*) FROM meta")  // the read transaction starts here
         }
 
-        /// Writes the copy to `destination`, a new file.
+        /// Writes a copy of the file to `destination`, a new file.
         public func write(to destination: String) throws {
             defer { try? reader.execute("COMMIT") }
             let target = try SQLiteConnection(path: destination)
             try target.copy(from: reader)
         }
+
+        /// Every change at or below `revision` in (revision, sub) order, with its value.
+        public func forEachChange(through revision: Int64, _ body: (_ row: Int64, BackendChange) -> Void) throws {
+            defer { try? reader.execute("COMMIT") }
+            let select = try reader.prepare(
+                "SELECT row, rev, sub, key, value, create_rev, version, lease FROM kv WHERE rev <= ? ORDER BY row")
+            select.bind(1, revision)
+            while try select.step() {
+                body(select.int64(0), BackendChange(
+                    revision: select.int64(1), sub: Int32(truncatingIfNeeded: select.int64(2)), key: select.blob(3) ?? [],
+                    value: select.blob(4), createRevision: select.int64(5), version: select.int64(6), lease: select.int64(7)))
+            }
+        }
     }
 
-    /// Pins the last commit for a copy (see `PinnedCopy`).
-    public func pinCopy() throws -> PinnedCopy { try PinnedCopy(path: path) }
+    /// Pins the last commit (see `PinnedCommit`).
+    public func pinCommit() throws -> PinnedCommit { try PinnedCommit(path: path) }
+
+    /// Rows compaction freed that are still in the file.
+    public var rowsAwaitingRemoval: Set<Int64> { Set(pendingRemovals[pendingStart...]) }
 
     /// Replaces the whole contents with the database at `source` (a copy another member made),
     /// in one transaction: a crash leaves the old contents or the new. Pending removals belong
@@ -288,7 +308,7 @@ extension SQLiteBackend {
             throw NotABackend(description: "the received v3 store is not one this etcd can read (application id \(application))")
         }
         try connection.execute("COMMIT")
-        defer { try? connection.execute("BEGIN") }
+        defer { reopenBatch() }
         try connection.copy(from: incoming)
         pendingRemovals = []
         pendingStart = 0
@@ -309,6 +329,17 @@ extension SQLiteBackend {
         pendingStart = 0
     }
 
+    /// Opens the next batch after work outside one; without it, writes would commit one by one
+    /// without their counters, so a failure here stops the member.
+    private func reopenBatch() {
+        do { try connection.execute("BEGIN") } catch { fail(error) }
+    }
+
+    /// Drops the open batch (a restore that failed halfway) and opens the next.
+    func rollback() {
+        do { try connection.execute("ROLLBACK; BEGIN") } catch { fail(error) }
+    }
+
     /// Rebuilds the file without its free pages (etcd's defragment), after deleting every row
     /// compaction freed. Writes wait meanwhile, as they do for etcd's. The caller commits first:
     /// every commit must carry the counters of what it holds.
@@ -316,7 +347,9 @@ extension SQLiteBackend {
         while removeSome(limit: 100_000) {}
         commit(committed)
         try connection.execute("COMMIT")
-        defer { try? connection.execute("BEGIN") }
-        try connection.execute("VACUUM; PRAGMA wal_checkpoint(TRUNCATE)")
+        defer { reopenBatch() }
+        // A passive checkpoint: a copy in progress may hold an older read, and this runs under
+        // the store's lock, so it must not wait for it (the checkpointer finishes later).
+        try connection.execute("VACUUM; PRAGMA wal_checkpoint(PASSIVE)")
     }
 }

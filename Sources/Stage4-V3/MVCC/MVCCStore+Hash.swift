@@ -15,24 +15,37 @@ extension MVCCStore {
             if record.revision <= revision { records.append((record.revision, record.sub, key, record)) }
         }
         records.sort { ($0.revision, $0.sub) < ($1.revision, $1.sub) }
-        var crc = CRC32C.update(0, Array("key".utf8))
+        var hash = HashKV()
         for record in records {
+            hash.add(revision: record.revision, sub: record.sub, key: record.key, keyValue(record.key, record.record))
+        }
+        return hash.value
+    }
+
+    /// HashKV's running checksum, fed records in (revision, sub) order: by the store above, or
+    /// straight from a backend file's rows (`V3StateMachine.hashKV`).
+    public struct HashKV {
+        public private(set) var value = CRC32C.update(0, Array("key".utf8))
+
+        public init() {}
+
+        /// `kv` nil: a tombstone of `key`.
+        public mutating func add(revision: Int64, sub: Int32, key: [UInt8], _ kv: KeyValue?) {
             // Big-endian, as etcd's revision keys sort.
             var revisionKey: [UInt8] = []
-            for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: record.revision) >> UInt64(shift))) }
+            for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(bitPattern: revision) >> UInt64(shift))) }
             revisionKey.append(UInt8(ascii: "_"))
-            for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(record.sub) >> UInt64(shift))) }
+            for shift in stride(from: 56, through: 0, by: -8) { revisionKey.append(UInt8(truncatingIfNeeded: UInt64(sub) >> UInt64(shift))) }
             var message = Mvccpb_KeyValue()
-            message.key = .init(record.key)
-            if let kv = keyValue(record.key, record.record) {
+            message.key = .init(key)
+            if let kv {
                 message = kv.message
             } else {
                 revisionKey.append(UInt8(ascii: "t"))
             }
-            crc = CRC32C.update(crc, revisionKey)
-            crc = CRC32C.update(crc, (try? message.serializedBytes()) ?? [])
+            value = CRC32C.update(value, revisionKey)
+            value = CRC32C.update(value, (try? message.serializedBytes()) ?? [])
         }
-        return crc
     }
 
     /// etcd's Hash: a checksum of the whole store (its snapshot encoding, the backend's bytes).

@@ -62,7 +62,7 @@ public enum CorruptionCheck {
             if backend.raft.status.leader != 0, (try? await backend.confirmLinearizable()) != nil { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        let (local, compact, revision) = localHash(backend)
+        let (local, compact, revision) = try localHash(backend)
         logger.info("starting initial corruption check", metadata: ["revision": "\(revision)", "compact-revision": "\(compact)"])
         let (answers, failures) = await peerHashes(backend: backend, revision: revision, credentials: credentials)
         for failure in failures { logger.warning("cannot fetch hash from remote peer", metadata: ["error": "\(failure)"]) }
@@ -91,7 +91,7 @@ public enum CorruptionCheck {
                 guard status.leader != 0, status.leader == status.memberID else { continue }
                 // Raised already: every member refuses changes until an operator disarms it.
                 if backend.machine.read({ $0.alarms }).contains(where: { $0.kind == MVCCStore.Alarm.corrupt }) { continue }
-                let (local, compact, revision) = localHash(backend)
+                guard let (local, compact, revision) = try? localHash(backend) else { continue }
                 let (answers, _) = await peerHashes(backend: backend, revision: revision, credentials: credentials)
                 let differing = mismatches(localHash: local, localCompactRevision: compact, peers: answers)
                 guard let first = differing.first else {
@@ -112,9 +112,9 @@ public enum CorruptionCheck {
         }
     }
 
-    static func localHash(_ backend: V3Backend) -> (UInt32, Int64, Int64) {
-        let store = backend.machine.read { $0 }
-        return (store.hashKV(at: store.revision), store.compactRevision == 0 ? -1 : store.compactRevision, store.revision)
+    static func localHash(_ backend: V3Backend) throws -> (UInt32, Int64, Int64) {
+        let hashed = try backend.machine.hashKV(at: 0)
+        return (hashed.hash, hashed.compactRevision == 0 ? -1 : hashed.compactRevision, hashed.revision)
     }
 
     /// HashKV at `revision` from every other member with a client URL, five seconds each.

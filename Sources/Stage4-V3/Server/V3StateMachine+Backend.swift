@@ -47,6 +47,8 @@ extension V3StateMachine {
     /// The backend file's path; nil in memory.
     public var backendPath: String? { state.withLock { $0.file?.path } }
 
+    public var appliedThrough: UInt64 { consistentIndex }
+
     /// The index of the last entry the store holds.
     public var consistentIndex: UInt64 { state.withLock { $0.consistentIndex } }
 
@@ -60,8 +62,10 @@ extension V3StateMachine {
         let instant = now()
         return state.withLock { state in
             guard let file = state.file else { return false }
-            let more = file.hasPendingRemovals && file.removeSome(limit: state.batch.removals)
-            if file.hasPendingRemovals || more { state.uncommitted += 1 }
+            if file.hasPendingRemovals {
+                file.removeSome(limit: state.batch.removals)
+                state.uncommitted += 1  // deletions to commit
+            }
             if state.uncommitted > 0, let last = state.lastCommit, last.duration(to: instant) >= state.batch.interval {
                 state.commit(at: instant)
             }
@@ -102,7 +106,7 @@ extension V3StateMachine {
             guard let file = state.file else { return nil }
             state.commit(at: instant)
             let path = file.path
-            let pinned = Swift.Result { try file.pinCopy() }
+            let pinned = Swift.Result { try file.pinCommit() }
             return {
                 let copy = path + ".copy-\(UInt64.random(in: 1...UInt64.max))"
                 defer { Self.removeFile(copy) }
@@ -110,6 +114,37 @@ extension V3StateMachine {
                 return try [UInt8](Data(contentsOf: URL(fileURLWithPath: copy)))
             }
         }
+    }
+
+    /// etcd's HashKV at `revision` (which the caller checked), with the store's revision and
+    /// compacted revision of the moment. With a file, the rows are read from a pinned commit off
+    /// the lock, so a large store's hash never holds up the Raft loop: the file's rows at that
+    /// commit, less those a compaction freed and not yet deleted, are the index's records.
+    public func hashKV(at requested: Int64) throws -> (hash: UInt32, revision: Int64, compactRevision: Int64) {
+        let instant = now()
+        let pinned: (SQLiteBackend.PinnedCommit, Set<Int64>, Int64, Int64, Int64)? = try state.withLock { state in
+            let revision = requested == 0 ? state.store.revision : requested
+            guard let file = state.file else { return nil }
+            state.commit(at: instant)
+            return (try file.pinCommit(), file.rowsAwaitingRemoval, revision, state.store.revision, state.store.compactRevision)
+        }
+        guard let (commit, freed, revision, current, compacted) = pinned else {
+            return state.withLock { state in
+                let store = state.store
+                return (store.hashKV(at: requested == 0 ? store.revision : requested), store.revision, store.compactRevision)
+            }
+        }
+        var hash = MVCCStore.HashKV()
+        try commit.forEachChange(through: revision) { row, change in
+            guard !freed.contains(row) else { return }
+            let kv = change.value.map {
+                MVCCStore.KeyValue(
+                    key: change.key, value: $0, createRevision: change.createRevision, modRevision: change.revision,
+                    version: change.version, lease: change.lease)
+            }
+            hash.add(revision: change.revision, sub: change.sub, key: change.key, kv)
+        }
+        return (hash.value, current, compacted)
     }
 
     public struct BackendBehind: Error, CustomStringConvertible {
@@ -129,64 +164,46 @@ extension V3StateMachine {
                     "the v3 backend \(file.path) holds entries up to \(held) but the snapshot needs \(marked): the file was lost or replaced; restore this member from a backup, or remove it and add it back with an empty data directory")
             }
         case .file(let bytes):
-            let store = try storeFromFile(bytes, into: file)
-            if let store { replaceStore(with: store, at: instant) }
-        case .encoded(let bytes):
-            if let file {
-                // An older snapshot format, from before the file: written into the file if newer.
-                guard index > state.withLock({ $0.consistentIndex }) else { break }
-                state.withLock { $0.commit(at: instant) }
-                try file.clear()
-                let store = try MVCCStore(encoded: bytes, into: file)
-                state.withLock { state in
-                    state.consistentIndex = index
-                    state.store = store
-                    state.commit(at: instant)
+            // Written out first (no lock needed), then swapped in and read under one lock, so no
+            // read or commit ever sees the new file with the old index.
+            let directory = file.map { ($0.path as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
+            let name = file.map { ($0.path as NSString).lastPathComponent } ?? "db"
+            let incoming = directory + "/\(name).incoming-\(UInt64.random(in: 1...UInt64.max))"
+            defer { Self.removeFile(incoming) }
+            try Data(bytes).write(to: URL(fileURLWithPath: incoming))
+            let counters = try SQLiteBackend.counters(ofFile: incoming)
+            try state.withLock { state in
+                // This member's store is as new already: it stays.
+                guard counters.consistentIndex > state.consistentIndex else { return }
+                guard let file else {
+                    // In memory (tests): read the copy, then keep it in memory.
+                    let copy = try SQLiteBackend(path: incoming)
+                    state.install(try MVCCStore(encoded: MVCCStore(loading: copy).encoded()), consistentIndex: counters.consistentIndex, at: instant)
+                    return
                 }
-                replaceStore(with: store, at: instant)
-            } else {
-                let store = try MVCCStore(encoded: bytes)
-                state.withLock { $0.consistentIndex = index }
-                replaceStore(with: store, at: instant)
+                state.commit(at: instant)
+                try file.replace(with: incoming)
+                state.install(try MVCCStore(loading: file), consistentIndex: file.committed.consistentIndex, at: instant)
             }
-        }
-    }
-
-    /// The store in a copy of a file another member sent; nil if this member's store is
-    /// already as new (it stays). With a file, the copy replaces the file's contents.
-    private func storeFromFile(_ bytes: [UInt8], into file: SQLiteBackend?) throws -> MVCCStore? {
-        let directory = file.map { ($0.path as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
-        let name = file.map { ($0.path as NSString).lastPathComponent } ?? "db"
-        let incoming = directory + "/\(name).incoming-\(UInt64.random(in: 1...UInt64.max))"
-        defer { Self.removeFile(incoming) }
-        try Data(bytes).write(to: URL(fileURLWithPath: incoming))
-        let counters = try SQLiteBackend.counters(ofFile: incoming)
-        guard counters.consistentIndex > state.withLock({ $0.consistentIndex }) else { return nil }
-        guard let file else {
-            // In memory (tests): read the copy, then keep it in memory.
-            let copy = try SQLiteBackend(path: incoming)
-            let store = try MVCCStore(encoded: MVCCStore(loading: copy).encoded())
-            state.withLock { $0.consistentIndex = counters.consistentIndex }
-            return store
-        }
-        let instant = now()
-        return try state.withLock { state in
-            state.commit(at: instant)
-            try file.replace(with: incoming)
-            state.consistentIndex = file.committed.consistentIndex
-            return try MVCCStore(loading: file)
-        }
-    }
-
-    private func replaceStore(with store: MVCCStore, at instant: ContinuousClock.Instant) {
-        state.withLock { state in
-            state.store = store
-            state.totalSize = store.sizeInUse
-            state.uncommitted = 0
-            state.expiries = state.store.leases.mapValues { instant + .seconds($0.ttl) }
-            state.revoking = []
-            // Watchers carry on from the new store's history, as etcd's do after a restore.
-            state.watchers.resync(with: store)
+        case .encoded(let bytes):
+            try state.withLock { state in
+                guard let file else {
+                    state.install(try MVCCStore(encoded: bytes), consistentIndex: index, at: instant)
+                    return
+                }
+                // An older snapshot format, from before the file: written into it if newer.
+                guard index > state.consistentIndex else { return }
+                state.commit(at: instant)
+                do {
+                    try file.clear()
+                    let store = try MVCCStore(encoded: bytes, into: file)
+                    state.install(store, consistentIndex: index, at: instant)
+                    state.commit(at: instant)
+                } catch {
+                    file.rollback()  // never commit half a restore
+                    throw error
+                }
+            }
         }
     }
 
@@ -196,6 +213,19 @@ extension V3StateMachine {
 }
 
 extension V3StateMachine.State {
+    /// A store restored from a snapshot takes over: its leases get their full TTL on this
+    /// member's clock, and watchers carry on from its history, as etcd's do after a restore.
+    mutating func install(_ restored: MVCCStore, consistentIndex index: UInt64, at instant: ContinuousClock.Instant) {
+        store = restored
+        consistentIndex = index
+        totalSize = restored.sizeInUse
+        uncommitted = 0
+        lastCommit = instant
+        expiries = restored.leases.mapValues { instant + .seconds($0.ttl) }
+        revoking = []
+        watchers.resync(with: restored)
+    }
+
     var sizes: (total: Int, inUse: Int) {
         file?.fileSizes ?? (totalSize, store.sizeInUse)
     }

@@ -60,24 +60,29 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        let store = backend.machine.read { $0 }
+        // Under the store's lock: the whole store is read (etcd's Hash is a rarely used, whole-
+        // database check; HashKV is the one operators and the corruption check use).
+        let (hash, revision) = backend.machine.read { ($0.hash, $0.revision) }
         var response = Etcdserverpb_HashResponse()
-        response.header = backend.header(revision: store.revision)
-        response.hash = store.hash
+        response.header = backend.header(revision: revision)
+        response.hash = hash
         return response
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
-        let store = backend.machine.read { $0 }
-        let revision = request.revision == 0 ? store.revision : request.revision
-        if revision > store.revision { throw V3Backend.rpcError(V3Error.futureRevision) }
-        if request.revision > 0 && revision <= store.compactRevision { throw V3Backend.rpcError(V3Error.compacted) }
+        let (current, compacted) = backend.machine.read { ($0.revision, $0.compactRevision) }
+        let revision = request.revision == 0 ? current : request.revision
+        if revision > current { throw V3Backend.rpcError(V3Error.futureRevision) }
+        if request.revision > 0 && revision <= compacted { throw V3Backend.rpcError(V3Error.compacted) }
+        let hashed: (hash: UInt32, revision: Int64, compactRevision: Int64)
+        do { hashed = try backend.machine.hashKV(at: request.revision) } catch {
+            throw V3Backend.rpcError(V3Error(code: .unknown, message: "etcdserver: cannot read the backend: \(error)"))
+        }
         var response = Etcdserverpb_HashKVResponse()
-        response.header = backend.header(revision: store.revision)
-        // Hashed off the lock: `store` is this member's copy of the moment.
-        response.hash = store.hashKV(at: revision)
+        response.header = backend.header(revision: hashed.revision)
+        response.hash = hashed.hash
         // etcd says -1 for a store never compacted.
-        response.compactRevision = store.compactRevision == 0 ? -1 : store.compactRevision
+        response.compactRevision = hashed.compactRevision == 0 ? -1 : hashed.compactRevision
         return response
     }
 
