@@ -1,5 +1,6 @@
 import EtcdAPI
 import Foundation
+import Raft
 import Synchronization
 import Testing
 
@@ -160,8 +161,8 @@ import Testing
         #expect(throws: V3StateMachine.BackendBehind.self) { try empty.restore(from: marker, at: 10) }
 
         // What a follower behind the compacted log gets: the file, as of the copy.
-        let transfer = try #require(leader.transferSource())
-        let copy = try transfer()
+        let data = try leader.transferData()
+        let copy = try #require(data)
         #expect(copy.starts(with: Array("SQLite format 3".utf8)))
         let follower = try Self.machine(directory + "/follower.db")
         try follower.restore(from: copy, at: 10)
@@ -193,11 +194,17 @@ import Testing
         // Writes and commits after the copy was asked for, before it is made.
         Self.apply(leader, 12..<Self.history.count)
         leader.commitNow()
-        let copy = try transfer()
-        let follower = V3StateMachine()
-        try follower.restore(from: copy, at: 12)
+        let received = directory + "/state.received-1"
+        try transfer(received)
+        // As a follower takes it: from the file it was received into, which then goes.
+        let follower = try Self.machine(directory + "/follower.db")
+        try follower.restore(from: SpooledState.reference(to: received), at: 12)
         #expect(follower.consistentIndex == 12)
         #expect(follower.read { $0.encoded() } == Self.model(Self.history[..<12]).encoded())
+        #expect(!FileManager.default.fileExists(atPath: received))
+        // After a restart, the snapshot still names the file, which is gone: nothing to do.
+        try follower.restore(from: SpooledState.reference(to: received), at: 12)
+        #expect(follower.consistentIndex == 12)
     }
 
     @Test func aSnapshotInTheOlderFormatIsWrittenIntoTheFile() throws {

@@ -1,5 +1,11 @@
 import BinaryCodec
 import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RaftCore
 import RaftDisk
 import SingleNode
@@ -54,7 +60,15 @@ extension RaftServer {
         let (store, index, term, members, encodeExtension) = try await loop.submit {
             let (store, index) = self.machine.copyStore()
             return (store, index, self.node.term(at: index) ?? self.node.term, Array(self.members.values),
-                    self.configuration.stateMachine.map { machine in machine.transferSource() ?? { machine.snapshotSource()() } })
+                    self.configuration.stateMachine.map { machine -> @Sendable () throws -> [UInt8] in
+                        guard let transfer = machine.transferSource() else { return { machine.snapshotSource()() } }
+                        let path = SpooledState.newPath(in: self.stateDirectory, "sending")
+                        return {
+                            defer { unlink(path) }
+                            try transfer(path)
+                            return try FileReader(path: path).readAll()
+                        }
+                    })
         }.get()
         let payload = SnapshotContainer(v1: store.encoded(), other: try encodeExtension?(), members: members).encoded()
         var writer = ByteWriter()

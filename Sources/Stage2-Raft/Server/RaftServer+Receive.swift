@@ -1,4 +1,10 @@
 import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RaftCore
 
 /// What peers send: Raft messages stepped into the core, joins, questions for the leader,
@@ -33,8 +39,41 @@ extension RaftServer {
                 channel.closeFuture.whenComplete { [weak self] _ in self?.loop.execute { self?.snapshotParts[key] = nil } }
             }
             snapshotParts[key, default: []] += bytes
+        case .stateChunk(let bytes):
+            let key = ObjectIdentifier(channel)
+            if stateSpools[key] == nil {
+                let path = SpooledState.newPath(in: stateDirectory, "received")
+                guard let file = try? FileWriter(path: path) else {
+                    logger.error("cannot write a received state to \(path): the snapshot is refused")
+                    channel.close(promise: nil)
+                    return
+                }
+                stateSpools[key] = (path, file)
+                // Removed if the connection ends before the snapshot does.
+                channel.closeFuture.whenComplete { [weak self] _ in
+                    self?.loop.execute { if let spool = self?.stateSpools.removeValue(forKey: key) { unlink(spool.path) } }
+                }
+            }
+            do { try stateSpools[key]?.file.write(bytes) } catch {
+                logger.error("cannot write a received state: \(error)")
+                channel.close(promise: nil)
+            }
         case .snapshotDone(var message):
-            guard let data = snapshotParts.removeValue(forKey: ObjectIdentifier(channel)), message.snapshot != nil else { return }
+            let key = ObjectIdentifier(channel)
+            guard var data = snapshotParts.removeValue(forKey: key), message.snapshot != nil else { return }
+            if let spool = stateSpools.removeValue(forKey: key) {
+                // The state came apart, into a file: the snapshot names that file in its place.
+                do {
+                    try spool.file.finish()
+                    var container = try SnapshotContainer(decoding: data)
+                    container.other = SpooledState.reference(to: spool.path)
+                    data = container.encoded()
+                } catch {
+                    logger.error("cannot take a received snapshot: \(error)")
+                    unlink(spool.path)
+                    return
+                }
+            }
             message.snapshot?.data = data
             heardFrom[message.from] = loop.now
             node.step(message)

@@ -1,5 +1,11 @@
 import BinaryCodec
 import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RaftCore
 import RaftDisk
 import SingleNode
@@ -106,17 +112,14 @@ extension RaftServer {
         header.snapshot?.data = []
         logger.info("sending a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "index": "\(snapshot.metadata.index)", "bytes": "\(snapshot.data.count)"])
         let follower = message.to
-        // A machine whose snapshots point at its own file sends a copy of that file instead.
+        // A machine whose snapshots point at its own file sends a copy of that file first, read
+        // from disk a piece at a time; the follower writes it to disk as it comes.
         let transfer = configuration.stateMachine?.transferSource()
+        let spool = SpooledState.newPath(in: stateDirectory, "sending")
         snapshotStreams[follower] = Task { [transport, loop, logger] in
             var failed = false
             do {
                 var snapshot = snapshot
-                if let transfer {
-                    var container = try SnapshotContainer(decoding: snapshot.data)
-                    container.other = try transfer()
-                    snapshot.data = container.encoded()
-                }
                 let channel = try await transport!.dial(url)
                 defer { channel.close(promise: nil) }
                 // Written with a deadline per piece: a peer that stops reading ends the stream.
@@ -124,6 +127,18 @@ extension RaftServer {
                     let stall = channel.eventLoop.scheduleTask(in: Self.snapshotStallTimeout) { channel.close(promise: nil) }
                     defer { stall.cancel() }
                     try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
+                }
+                if let transfer {
+                    defer { unlink(spool) }
+                    try transfer(spool)
+                    let file = try FileReader(path: spool)
+                    while let piece = try file.read(upTo: chunkSize) {
+                        try Task.checkCancellation()
+                        try await write(.stateChunk(piece))
+                    }
+                    var container = try SnapshotContainer(decoding: snapshot.data)
+                    container.other = SpooledState.reference(to: "")  // the follower names its own file
+                    snapshot.data = container.encoded()
                 }
                 var offset = 0
                 while offset < snapshot.data.count {

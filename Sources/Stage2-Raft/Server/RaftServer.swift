@@ -53,6 +53,10 @@ public final class RaftServer: @unchecked Sendable {
     var nextLeaderQuery: UInt64 = 1
     // Snapshots arriving in pieces, by connection.
     var snapshotParts: [ObjectIdentifier: [UInt8]] = [:]
+    /// Files receiving a machine's state sent apart from a snapshot, per connection.
+    var stateSpools: [ObjectIdentifier: (path: String, file: FileWriter)] = [:]
+    /// Where those files go: beside the snapshots.
+    var stateDirectory: String { configuration.dataDirectory + "/snap" }
     // Snapshots being streamed to followers, one per follower.
     var snapshotStreams: [NodeID: Task<Void, Never>] = [:]
     // Membership changes asked through the API, waiting for their entry to apply.
@@ -174,6 +178,7 @@ public final class RaftServer: @unchecked Sendable {
             }
         }
         storage.releaseSnapshotData()
+        SpooledState.removeLeftovers(in: server.stateDirectory)
         server.transport = PeerTransport(group: raftThread, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
             server?.loop.execute { server?.receive(frame, on: channel) }
         }

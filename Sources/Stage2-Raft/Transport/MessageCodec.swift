@@ -29,12 +29,16 @@ public enum PeerFrame: Sendable, Equatable {
     case snapshotChunk([UInt8])
     /// The snapshot message whose data the chunks before it on this connection carried.
     case snapshotDone(Message)
+    /// A piece of a machine's state sent apart from the snapshot (Stage 4's backend file), before
+    /// the snapshot's own chunks on the same connection: the receiver writes it to a file.
+    case stateChunk([UInt8])
 
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
     /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
     /// dialer's cluster ID follows it (u64), so members of different clusters never talk.
-    /// Version 2: questions for the leader name the machine they are for (its tag).
-    public static let preamble: [UInt8] = Array("etcd-swift-peer/2\n".utf8)
+    /// Version 2: questions for the leader name the machine they are for (its tag). Version 3: a
+    /// machine's state may come apart from its snapshot (`stateChunk`), as a file.
+    public static let preamble: [UInt8] = Array("etcd-swift-peer/3\n".utf8)
 
     /// How a join went.
     public enum JoinAnswer: Sendable, Equatable {
@@ -102,6 +106,9 @@ public enum PeerFrame: Sendable, Equatable {
         case .snapshotDone(let message):
             body.u8(10)
             MessageCodec.encode(message, into: &body)
+        case .stateChunk(let bytes):
+            body.u8(11)
+            body.blob(bytes)
         }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
@@ -155,6 +162,9 @@ public enum PeerFrame: Sendable, Equatable {
         case 10:
             guard let message = MessageCodec.decode(&reader), reader.isAtEnd else { return nil }
             return .snapshotDone(message)
+        case 11:
+            guard let bytes = reader.blob(), reader.isAtEnd else { return nil }
+            return .stateChunk(bytes)
         default:
             return nil
         }

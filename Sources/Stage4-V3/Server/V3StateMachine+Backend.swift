@@ -1,5 +1,6 @@
 import BinaryCodec
 import Foundation
+import Raft
 
 /// The v3 store on disk: opening its file, committing batches, and what snapshots carry.
 ///
@@ -100,20 +101,28 @@ extension V3StateMachine {
     /// The whole state, for another member or a backup, as of this call (on the Raft loop):
     /// a commit, then that commit pinned and copied off the loop while writes go on. Nil in
     /// memory, where a snapshot holds the whole state already.
-    public func transferSource() -> (@Sendable () throws -> [UInt8])? {
+    public func transferSource() -> (@Sendable (_ path: String) throws -> Void)? {
         let instant = now()
         return state.withLock { state in
             guard let file = state.file else { return nil }
             state.commit(at: instant)
-            let path = file.path
             let pinned = Swift.Result { try file.pinCommit() }
-            return {
-                let copy = path + ".copy-\(UInt64.random(in: 1...UInt64.max))"
-                defer { Self.removeFile(copy) }
-                try pinned.get().write(to: copy)
-                return try [UInt8](Data(contentsOf: URL(fileURLWithPath: copy)))
+            return { path in
+                do { try pinned.get().write(to: path) } catch {
+                    Self.removeFile(path)
+                    throw error
+                }
             }
         }
+    }
+
+    /// A copy of the whole state as bytes (tests); nil in memory.
+    func transferData() throws -> [UInt8]? {
+        guard let transfer = transferSource() else { return nil }
+        let path = NSTemporaryDirectory() + "/etcd-v3-copy-\(UInt64.random(in: 1...UInt64.max))"
+        defer { Self.removeFile(path) }
+        try transfer(path)
+        return try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
     /// etcd's HashKV at `revision` (which the caller checked), with the store's revision and
@@ -163,28 +172,20 @@ extension V3StateMachine {
                 throw BackendBehind(description:
                     "the v3 backend \(file.path) holds entries up to \(held) but the snapshot needs \(marked): the file was lost or replaced; restore this member from a backup, or remove it and add it back with an empty data directory")
             }
+        case .spooled(let incoming):
+            // Received into a file as it came (a follower behind the compacted log): taken from
+            // there, then the file goes. Missing, it was taken before a restart.
+            guard FileManager.default.fileExists(atPath: incoming) else { return }
+            defer { Self.removeFile(incoming) }
+            try swapIn(incoming, at: instant)
         case .file(let bytes):
-            // Written out first (no lock needed), then swapped in and read under one lock, so no
-            // read or commit ever sees the new file with the old index.
+            // Written out first (no lock needed), then swapped in.
             let directory = file.map { ($0.path as NSString).deletingLastPathComponent } ?? NSTemporaryDirectory()
             let name = file.map { ($0.path as NSString).lastPathComponent } ?? "db"
             let incoming = directory + "/\(name).incoming-\(UInt64.random(in: 1...UInt64.max))"
             defer { Self.removeFile(incoming) }
             try Data(bytes).write(to: URL(fileURLWithPath: incoming))
-            let counters = try SQLiteBackend.counters(ofFile: incoming)
-            try state.withLock { state in
-                // This member's store is as new already: it stays.
-                guard counters.consistentIndex > state.consistentIndex else { return }
-                guard let file else {
-                    // In memory (tests): read the copy, then keep it in memory.
-                    let copy = try SQLiteBackend(path: incoming)
-                    state.install(try MVCCStore(encoded: MVCCStore(loading: copy).encoded()), consistentIndex: counters.consistentIndex, at: instant)
-                    return
-                }
-                state.commit(at: instant)
-                try file.replace(with: incoming)
-                state.install(try MVCCStore(loading: file), consistentIndex: file.committed.consistentIndex, at: instant)
-            }
+            try swapIn(incoming, at: instant)
         case .encoded(let bytes):
             try state.withLock { state in
                 guard let file else {
@@ -204,6 +205,26 @@ extension V3StateMachine {
                     throw error
                 }
             }
+        }
+    }
+
+    /// Takes the store in a copy of a backend file at `incoming`, unless this member's store is
+    /// already as new: swapped in and read under one lock, so no read or commit ever sees the
+    /// new file with the old index.
+    private func swapIn(_ incoming: String, at instant: ContinuousClock.Instant) throws {
+        let counters = try SQLiteBackend.counters(ofFile: incoming)
+        let file = state.withLock { $0.file }
+        try state.withLock { state in
+            guard counters.consistentIndex > state.consistentIndex else { return }
+            guard let file else {
+                // In memory (tests): read the copy, then keep it in memory.
+                let copy = try SQLiteBackend(path: incoming)
+                state.install(try MVCCStore(encoded: MVCCStore(loading: copy).encoded()), consistentIndex: counters.consistentIndex, at: instant)
+                return
+            }
+            state.commit(at: instant)
+            try file.replace(with: incoming)
+            state.install(try MVCCStore(loading: file), consistentIndex: file.committed.consistentIndex, at: instant)
         }
     }
 
@@ -257,12 +278,16 @@ enum SnapshotData {
     case marker(consistentIndex: UInt64)
     /// A copy of a backend file.
     case file([UInt8])
+    /// A copy of a backend file received into a file of this member's (`SpooledState`).
+    case spooled(path: String)
 
     static let markerMagic = Array("etcd-swift-v3-backend\n".utf8)
     static let sqliteMagic = Array("SQLite format 3\u{0}".utf8)
 
     init(_ bytes: [UInt8]) {
-        if bytes.starts(with: Self.markerMagic) {
+        if let path = SpooledState.path(in: bytes) {
+            self = .spooled(path: path)
+        } else if bytes.starts(with: Self.markerMagic) {
             var reader = ByteReader(bytes[Self.markerMagic.count...])
             self = .marker(consistentIndex: reader.u64() ?? 0)
         } else if bytes.starts(with: Self.sqliteMagic) {
@@ -275,6 +300,7 @@ enum SnapshotData {
     func encoded() -> [UInt8] {
         switch self {
         case .encoded(let bytes), .file(let bytes): return bytes
+        case .spooled(let path): return SpooledState.reference(to: path)
         case .marker(let index):
             var writer = ByteWriter()
             writer.bytes = Self.markerMagic
