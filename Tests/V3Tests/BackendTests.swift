@@ -195,16 +195,22 @@ import Testing
         Self.apply(leader, 12..<Self.history.count)
         leader.commitNow()
         let received = directory + "/state.received-1"
-        try transfer(received)
+        let note = try transfer(received)
         // As a follower takes it: from the file it was received into, which then goes.
         let follower = try Self.machine(directory + "/follower.db")
-        try follower.restore(from: SpooledState.reference(to: received), at: 12)
+        try follower.restore(from: SpooledState.reference(to: received, note: note), at: 12)
         #expect(follower.consistentIndex == 12)
         #expect(follower.read { $0.encoded() } == Self.model(Self.history[..<12]).encoded())
         #expect(!FileManager.default.fileExists(atPath: received))
-        // After a restart, the snapshot still names the file, which is gone: nothing to do.
-        try follower.restore(from: SpooledState.reference(to: received), at: 12)
+        // After a restart, the snapshot still names the file, which is gone: the store holds
+        // what the note says the file held, so nothing is to be done.
+        try follower.restore(from: SpooledState.reference(to: received, note: note), at: 12)
         #expect(follower.consistentIndex == 12)
+        // A member whose file lost it refuses, as for a marker.
+        let emptied = try Self.machine(directory + "/emptied.db")
+        #expect(throws: V3StateMachine.BackendBehind.self) {
+            try emptied.restore(from: SpooledState.reference(to: received, note: note), at: 12)
+        }
     }
 
     @Test func aSnapshotInTheOlderFormatIsWrittenIntoTheFile() throws {

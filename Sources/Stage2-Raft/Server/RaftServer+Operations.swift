@@ -65,7 +65,7 @@ extension RaftServer {
                         let path = SpooledState.newPath(in: self.stateDirectory, "sending")
                         return {
                             defer { unlink(path) }
-                            try transfer(path)
+                            _ = try transfer(path)
                             return try FileReader(path: path).readAll()
                         }
                     })

@@ -42,42 +42,43 @@ extension RaftServer {
         case .stateChunk(let bytes):
             let key = ObjectIdentifier(channel)
             if stateSpools[key] == nil {
-                let path = SpooledState.newPath(in: stateDirectory, "received")
-                guard let file = try? FileWriter(path: path) else {
-                    logger.error("cannot write a received state to \(path): the snapshot is refused")
-                    channel.close(promise: nil)
-                    return
-                }
-                stateSpools[key] = (path, file)
+                let spool = ReceivedState(path: SpooledState.newPath(in: stateDirectory, "received"))
+                stateSpools[key] = spool
                 // Removed if the connection ends before the snapshot does.
                 channel.closeFuture.whenComplete { [weak self] _ in
-                    self?.loop.execute { if let spool = self?.stateSpools.removeValue(forKey: key) { unlink(spool.path) } }
+                    self?.loop.execute { self?.stateSpools.removeValue(forKey: key)?.discard() }
                 }
             }
-            do { try stateSpools[key]?.file.write(bytes) } catch {
-                logger.error("cannot write a received state: \(error)")
-                channel.close(promise: nil)
-            }
-        case .snapshotDone(var message):
+            stateSpools[key]?.append(bytes)
+        case .snapshotDone(let message):
             let key = ObjectIdentifier(channel)
-            guard var data = snapshotParts.removeValue(forKey: key), message.snapshot != nil else { return }
-            if let spool = stateSpools.removeValue(forKey: key) {
-                // The state came apart, into a file: the snapshot names that file in its place.
-                do {
-                    try spool.file.finish()
-                    var container = try SnapshotContainer(decoding: data)
-                    container.other = SpooledState.reference(to: spool.path)
-                    data = container.encoded()
-                } catch {
-                    logger.error("cannot take a received snapshot: \(error)")
-                    unlink(spool.path)
-                    return
+            guard let data = snapshotParts.removeValue(forKey: key), message.snapshot != nil else { return }
+            let spool = stateSpools.removeValue(forKey: key)
+            guard let container = try? SnapshotContainer(decoding: data), let reference = container.other.flatMap(SpooledState.parse) else {
+                spool?.discard()
+                stepSnapshot(message, data: data)
+                return
+            }
+            // The state came apart, into a file: once it is synced, the snapshot names that file
+            // in its place. A state that did not arrive whole refuses the snapshot (the leader
+            // finds the follower still behind and sends another).
+            guard let spool else {
+                logger.error("a snapshot arrived without the state it refers to: refused")
+                return
+            }
+            spool.finish { [weak self] failure in
+                self?.loop.execute {
+                    guard let self else { return }
+                    if let failure {
+                        self.logger.error("cannot take a received snapshot: \(failure)")
+                        return
+                    }
+                    var named = container
+                    named.other = SpooledState.reference(to: spool.path, note: reference.note)
+                    self.receivedStates.insert(spool.path)
+                    self.stepSnapshot(message, data: named.encoded())
                 }
             }
-            message.snapshot?.data = data
-            heardFrom[message.from] = loop.now
-            node.step(message)
-            scheduleReady()
         case .joinResponse, .membershipResponse, .leaderAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
         case .membershipRequest(let request):
@@ -92,5 +93,13 @@ extension RaftServer {
                 removalContinuation.yield(())
             }
         }
+    }
+
+    private func stepSnapshot(_ message: Message, data: [UInt8]) {
+        var message = message
+        message.snapshot?.data = data
+        heardFrom[message.from] = loop.now
+        node.step(message)
+        scheduleReady()
     }
 }

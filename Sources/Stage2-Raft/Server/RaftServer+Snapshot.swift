@@ -60,6 +60,11 @@ extension RaftServer {
     /// Replaces the store (and the member list derived from it) with a snapshot's; a snapshot
     /// that cannot be read, or holds a machine this member does not run, stops the member.
     func restore(_ snapshot: Snapshot) {
+        defer {
+            // Whatever it named is taken; every other received file is of a refused snapshot.
+            for path in receivedStates { unlink(path) }
+            receivedStates = []
+        }
         do {
             try restoreOrThrow(snapshot)
         } catch {
@@ -130,14 +135,14 @@ extension RaftServer {
                 }
                 if let transfer {
                     defer { unlink(spool) }
-                    try transfer(spool)
+                    let note = try transfer(spool)
                     let file = try FileReader(path: spool)
                     while let piece = try file.read(upTo: chunkSize) {
                         try Task.checkCancellation()
                         try await write(.stateChunk(piece))
                     }
                     var container = try SnapshotContainer(decoding: snapshot.data)
-                    container.other = SpooledState.reference(to: "")  // the follower names its own file
+                    container.other = SpooledState.reference(to: "", note: note)  // the follower names its own file
                     snapshot.data = container.encoded()
                 }
                 var offset = 0

@@ -54,7 +54,10 @@ public final class RaftServer: @unchecked Sendable {
     // Snapshots arriving in pieces, by connection.
     var snapshotParts: [ObjectIdentifier: [UInt8]] = [:]
     /// Files receiving a machine's state sent apart from a snapshot, per connection.
-    var stateSpools: [ObjectIdentifier: (path: String, file: FileWriter)] = [:]
+    var stateSpools: [ObjectIdentifier: ReceivedState] = [:]
+    /// Received files stepped into the core in snapshots: once one is restored, the others (the
+    /// core refused them, or a newer one replaced them) are removed.
+    var receivedStates: Set<String> = []
     /// Where those files go: beside the snapshots.
     var stateDirectory: String { configuration.dataDirectory + "/snap" }
     // Snapshots being streamed to followers, one per follower.

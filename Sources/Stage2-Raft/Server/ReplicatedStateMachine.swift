@@ -36,11 +36,12 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
     /// The whole state as of now, for a member that has none of it (a follower behind the
     /// compacted log) or a backup, when a snapshot does not hold it: a machine whose snapshots
     /// only point at state it keeps on disk (Stage 4's backend file) gives here a function that
-    /// writes a copy of that state to a new file (called off the Raft loop). Nil (the default):
+    /// writes a copy of that state to a new file (called off the Raft loop) and returns a note on
+    /// what the copy holds, which the follower's `restore` gets back. Nil (the default):
     /// the snapshot is the whole state. The state given may be newer than the snapshot it is
     /// sent with, so the machine must skip the entries it already holds. A follower's `restore`
-    /// then gets `SpooledState.reference(to:)` the file it was received into.
-    func transferSource() -> (@Sendable (_ path: String) throws -> Void)?
+    /// then gets `SpooledState.reference(to:note:)` the file it was received into.
+    func transferSource() -> (@Sendable (_ path: String) throws -> [UInt8])?
     /// Whether `transferSource` gives state apart from snapshots (then every snapshot sent to
     /// a follower carries it). False by default.
     var sendsStateApart: Bool { get }
@@ -69,7 +70,7 @@ extension ReplicatedStateMachine {
         return { data }
     }
 
-    public func transferSource() -> (@Sendable (_ path: String) throws -> Void)? { nil }
+    public func transferSource() -> (@Sendable (_ path: String) throws -> [UInt8])? { nil }
     public var sendsStateApart: Bool { false }
     public var appliedThrough: UInt64 { 0 }
 

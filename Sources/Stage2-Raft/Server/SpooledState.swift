@@ -1,3 +1,6 @@
+import BinaryCodec
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,15 +12,25 @@ import Darwin
 /// file where the state would be, and the machine takes the state from there when it restores.
 /// Files live in the snapshot directory, so whatever discards the snapshots discards them.
 public enum SpooledState {
-    static let magic = Array("etcd-swift-spooled-state/1\n".utf8)
+    static let magic = Array("etcd-swift-spooled-state/2\n".utf8)
 
-    /// What a snapshot carries in place of the state: the file's path.
-    public static func reference(to path: String) -> [UInt8] { magic + Array(path.utf8) }
+    /// What a snapshot carries in place of the state: the file's path, and the machine's note
+    /// on what the file holds (Stage 4: the consistent index it reached), so that a missing file
+    /// can be told from one already taken.
+    public static func reference(to path: String, note: [UInt8]) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.bytes = magic
+        writer.blob(Array(path.utf8))
+        writer.blob(note)
+        return writer.bytes
+    }
 
-    /// The path a reference names; nil if `bytes` is not a reference.
-    public static func path(in bytes: [UInt8]) -> String? {
+    /// The path and note a reference names; nil if `bytes` is not a reference.
+    public static func parse(_ bytes: [UInt8]) -> (path: String, note: [UInt8])? {
         guard bytes.starts(with: magic) else { return nil }
-        return String(decoding: bytes.dropFirst(magic.count), as: UTF8.self)
+        var reader = ByteReader(bytes[magic.count...])
+        guard let path = reader.blob(), let note = reader.blob(), reader.isAtEnd else { return nil }
+        return (String(decoding: path, as: UTF8.self), note)
     }
 
     /// A new file name in `directory` for state being sent or received.
@@ -36,6 +49,59 @@ public enum SpooledState {
         }
         closedir(handle)
         for name in names { unlink(directory + "/" + name) }
+    }
+}
+
+/// A state being received on one connection: its pieces are written, then synced, in order on a
+/// serial queue of its own, never on the Raft loop (a large file's writes and its sync would
+/// hold up ticks and heartbeats). After any failure the rest is dropped and the file removed.
+final class ReceivedState: @unchecked Sendable {
+    let path: String
+    private let queue = DispatchQueue(label: "etcd.received-state")
+    // Touched on `queue` only.
+    private var writer: FileWriter?
+    private var failure: SpoolError?
+
+    init(path: String) {
+        self.path = path
+    }
+
+    func append(_ bytes: [UInt8]) {
+        queue.async { [self] in
+            guard failure == nil else { return }
+            do throws(SpoolError) {
+                if writer == nil { writer = try FileWriter(path: path) }
+                try writer?.write(bytes)
+            } catch {
+                failure = error
+                writer = nil
+                unlink(path)
+            }
+        }
+    }
+
+    /// Syncs the file once every piece is written, then calls `done` (on the queue) with the
+    /// failure, if any: then the file is gone.
+    func finish(_ done: @escaping @Sendable (SpoolError?) -> Void) {
+        queue.async { [self] in
+            if failure == nil {
+                do throws(SpoolError) { try writer?.finish() } catch {
+                    failure = error
+                    unlink(path)
+                }
+                if writer == nil && failure == nil { failure = SpoolError(operation: "receive", path: path, errno: ENOENT) }
+            }
+            writer = nil
+            done(failure)
+        }
+    }
+
+    /// The connection ended before the snapshot did.
+    func discard() {
+        queue.async { [self] in
+            writer = nil
+            unlink(path)
+        }
     }
 }
 

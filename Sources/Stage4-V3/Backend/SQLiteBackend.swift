@@ -264,11 +264,15 @@ extension SQLiteBackend {
     /// index. Used once, by one thread.
     public final class PinnedCommit: @unchecked Sendable {
         private let reader: SQLiteConnection
+        /// The consistent index of the commit pinned.
+        public let consistentIndex: UInt64
 
         init(path: String) throws {
             reader = try SQLiteConnection(path: path, readOnly: true)
             try reader.execute("BEGIN")
-            _ = try reader.integer("SELECT count(*) FROM meta")  // the read transaction starts here
+            // The read transaction starts here.
+            consistentIndex = UInt64(bitPattern: try reader.integer(
+                "SELECT coalesce((SELECT value FROM meta WHERE name = 'consistent_index'), 0)"))
         }
 
         /// Writes a copy of the file to `destination`, a new file.

@@ -101,17 +101,20 @@ extension V3StateMachine {
     /// The whole state, for another member or a backup, as of this call (on the Raft loop):
     /// a commit, then that commit pinned and copied off the loop while writes go on. Nil in
     /// memory, where a snapshot holds the whole state already.
-    public func transferSource() -> (@Sendable (_ path: String) throws -> Void)? {
+    public func transferSource() -> (@Sendable (_ path: String) throws -> [UInt8])? {
         let instant = now()
         return state.withLock { state in
             guard let file = state.file else { return nil }
             state.commit(at: instant)
             let pinned = Swift.Result { try file.pinCommit() }
             return { path in
-                do { try pinned.get().write(to: path) } catch {
+                let commit = try pinned.get()
+                do { try commit.write(to: path) } catch {
                     Self.removeFile(path)
                     throw error
                 }
+                // The note: what the copy holds, as a marker would say it.
+                return SnapshotData.marker(consistentIndex: commit.consistentIndex).encoded()
             }
         }
     }
@@ -121,7 +124,7 @@ extension V3StateMachine {
         guard let transfer = transferSource() else { return nil }
         let path = NSTemporaryDirectory() + "/etcd-v3-copy-\(UInt64.random(in: 1...UInt64.max))"
         defer { Self.removeFile(path) }
-        try transfer(path)
+        _ = try transfer(path)
         return try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
@@ -172,10 +175,15 @@ extension V3StateMachine {
                 throw BackendBehind(description:
                     "the v3 backend \(file.path) holds entries up to \(held) but the snapshot needs \(marked): the file was lost or replaced; restore this member from a backup, or remove it and add it back with an empty data directory")
             }
-        case .spooled(let incoming):
+        case .spooled(let incoming, let note):
             // Received into a file as it came (a follower behind the compacted log): taken from
-            // there, then the file goes. Missing, it was taken before a restart.
-            guard FileManager.default.fileExists(atPath: incoming) else { return }
+            // there, then the file goes. Missing, it was taken before a restart, so the store
+            // must hold what the note says the file held.
+            guard FileManager.default.fileExists(atPath: incoming) else {
+                guard case .marker(let held) = SnapshotData(note) else { throw BackendBehind(description: "a received v3 store's note is unreadable") }
+                try restore(from: SnapshotData.marker(consistentIndex: held).encoded(), at: index)
+                return
+            }
             defer { Self.removeFile(incoming) }
             try swapIn(incoming, at: instant)
         case .file(let bytes):
@@ -278,15 +286,16 @@ enum SnapshotData {
     case marker(consistentIndex: UInt64)
     /// A copy of a backend file.
     case file([UInt8])
-    /// A copy of a backend file received into a file of this member's (`SpooledState`).
-    case spooled(path: String)
+    /// A copy of a backend file received into a file of this member's (`SpooledState`), with
+    /// the sender's note on it (a marker).
+    case spooled(path: String, note: [UInt8])
 
     static let markerMagic = Array("etcd-swift-v3-backend\n".utf8)
     static let sqliteMagic = Array("SQLite format 3\u{0}".utf8)
 
     init(_ bytes: [UInt8]) {
-        if let path = SpooledState.path(in: bytes) {
-            self = .spooled(path: path)
+        if let (path, note) = SpooledState.parse(bytes) {
+            self = .spooled(path: path, note: note)
         } else if bytes.starts(with: Self.markerMagic) {
             var reader = ByteReader(bytes[Self.markerMagic.count...])
             self = .marker(consistentIndex: reader.u64() ?? 0)
@@ -300,7 +309,7 @@ enum SnapshotData {
     func encoded() -> [UInt8] {
         switch self {
         case .encoded(let bytes), .file(let bytes): return bytes
-        case .spooled(let path): return SpooledState.reference(to: path)
+        case .spooled(let path, let note): return SpooledState.reference(to: path, note: note)
         case .marker(let index):
             var writer = ByteWriter()
             writer.bytes = Self.markerMagic
