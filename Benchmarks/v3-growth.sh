@@ -14,18 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-40}
 PUTS=${2:-50000}
-command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
-BENCH=${ETCDBENCH:-/tmp/etcdbench}
-[ -x "$BENCH" ] || { [ -n "${ETCDBENCH_BUILD:-}" ] && bash "$ETCDBENCH_BUILD" "$BENCH" >/dev/null; } \
-    || { echo "no etcdbench at $BENCH: set ETCDBENCH to its binary (or ETCDBENCH_BUILD to a script that builds it)" >&2; exit 1; }
-if [ -z "${OURS_BIN:-}" ]; then
-    swift build -c release --product etcd >/dev/null
-    OURS_BIN="$(swift build -c release --show-bin-path)/etcd"
-fi
-WORK=$(mktemp -d -p "$PWD/.build")   # on the project's disk: syncs must reach the device
+source Benchmarks/lib-v3.sh
 declare -A PID PORT
 trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # start KIND: starts (or restarts, on its data) one member of KIND (ours|etcd); sets READY to
 # the seconds until it answered a read.

@@ -7,10 +7,10 @@ export ETCDCTL_API=3
 CLIENT_PORT=$(free_port); PEER_PORT=$(free_port); METRICS_PORT=$(free_port)
 EP=127.0.0.1:$CLIENT_PORT
 ctl() { etcdctl --endpoints=$EP "$@"; }
-echo "\$ etcd --name ops --quota-backend-bytes=16384 --listen-metrics-urls=http://127.0.0.1:<metrics port> ..."
+echo "\$ etcd --name ops --quota-backend-bytes=65536 --listen-metrics-urls=http://127.0.0.1:<metrics port> ..."
 start_etcd ops --name ops --listen-client-urls http://$EP --advertise-client-urls http://$EP \
     --listen-peer-urls http://127.0.0.1:$PEER_PORT --initial-advertise-peer-urls http://127.0.0.1:$PEER_PORT \
-    --initial-cluster ops=http://127.0.0.1:$PEER_PORT --quota-backend-bytes=16384 \
+    --initial-cluster ops=http://127.0.0.1:$PEER_PORT --quota-backend-bytes=65536 \
     --listen-metrics-urls http://127.0.0.1:$METRICS_PORT
 until_true 10 sh -c "curl -fs http://$EP/health >/dev/null"
 
@@ -34,7 +34,7 @@ echo '$ etcd --log-level=loud'
 expect "$("$ETCD_BIN" --log-level=loud 2>&1; echo "exit $?")" $'etcd: --log-level loud: expected debug, info, warn, error, panic or fatal\nexit 2'
 
 echo
-echo '# Fill the store past its 16 KiB quota:'
+echo '# Fill the store past its 64 KiB quota:'
 value=$(head -c 3000 /dev/zero | tr '\0' x)
 i=0
 until ! out=$(ctl put "big$i" "$value" 2>&1); do

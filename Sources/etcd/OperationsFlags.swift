@@ -32,7 +32,7 @@ struct OperationsFlags {
         .init(["experimental-corrupt-check-time"], default: "0s", usage: "etcd 3: how often the leader compares HashKV with its peers (a mismatch raises the CORRUPT alarm); 0 is never"),
         .init(["cors"], default: "*", usage: "etcd 3: comma-separated origins whose browsers get CORS headers; * for any"),
         .init(["host-whitelist"], default: "*", usage: "etcd 3: host names plaintext HTTP requests may use (against DNS rebinding); * for any"),
-        .init(["backend-batch-interval"], default: "100ms", usage: "etcd 3: the longest the v3 backend file waits before committing applied writes (the WAL holds them meanwhile)"),
+        .init(["backend-batch-interval"], default: "", usage: "etcd 3: the longest the v3 backend file waits before committing applied writes (the WAL holds them meanwhile)"),
         .init(["backend-batch-limit"], default: "10000", usage: "etcd 3: the most applied entries the v3 backend file takes before committing them"),
         .init(["experimental-compaction-batch-limit"], default: "1000", usage: "etcd 3: how many compacted revisions the backend deletes per step, so writes are never held up long"),
         .init(["grpc-transport"], default: "fast", usage: "this implementation's own: fast (gRPC and the v1 API on each client port) or plain (grpc-swift's own transport: gRPC only, plaintext; to read and to measure against)"),
@@ -161,8 +161,10 @@ struct OperationsFlags {
             timeout == .zero ? .seconds(20) : timeout
         )
         // etcd's 0 (or an empty value) means its default for both.
-        let batchInterval = try duration("backend-batch-interval", .milliseconds(100))
-        if batchInterval > .zero { backendBatch.interval = batchInterval }
+        if values["backend-batch-interval"] != "" {
+            let batchInterval = try duration("backend-batch-interval", .milliseconds(100))
+            if batchInterval > .zero { backendBatch.interval = batchInterval }
+        }
         if let text = values["backend-batch-limit"], text != "0" {
             backendBatch.limit = try Self.count(values, "backend-batch-limit", default: backendBatch.limit, example: "10000")
         }

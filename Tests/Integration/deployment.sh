@@ -50,7 +50,7 @@ echo "# (starts, no warning), accepted with one warning saying why, or refused s
 declare -A CASES=(
     [wal-dir]="$WORK/wal-dir-case|ready" [snapshot-count]="500|ready" [heartbeat-interval]="50|ready" [election-timeout]="500|ready"
     [initial-election-tick-advance]="false|warn" [max-snapshots]="3|warn" [max-wals]="3|warn" [quota-backend-bytes]="100000000|ready"
-    [backend-batch-interval]="50ms|warn" [backend-batch-limit]="100|warn" [max-txn-ops]="64|ready" [max-request-bytes]="100000|ready"
+    [backend-batch-interval]="50ms|ready" [backend-batch-limit]="100|ready" [max-txn-ops]="64|ready" [max-request-bytes]="100000|ready"
     [max-concurrent-streams]="100|ready" [grpc-keepalive-min-time]="10s|ready" [grpc-keepalive-interval]="1h|ready"
     [grpc-keepalive-timeout]="10s|ready" [initial-cluster-state]="new|ready" [initial-cluster-token]="other-token|ready"
     [discovery]="https://discovery.example/x|refuse:this server has no discovery" [discovery-fallback]="exit|refuse:this server has no discovery"
@@ -73,7 +73,7 @@ declare -A CASES=(
     [proxy-write-timeout]="500|refuse:this server has no v2 proxy" [proxy-read-timeout]="500|refuse:this server has no v2 proxy"
     [experimental-initial-corrupt-check]="true|ready" [experimental-corrupt-check-time]="1m|ready" [experimental-enable-v2v3]="/v2|warn"
     [experimental-backend-bbolt-freelist-type]="map|warn" [experimental-enable-lease-checkpoint]="true|warn"
-    [experimental-compaction-batch-limit]="10|warn" [experimental-peer-skip-client-san-verification]="true|warn"
+    [experimental-compaction-batch-limit]="10|ready" [experimental-peer-skip-client-san-verification]="true|warn"
     [experimental-watch-progress-notify-interval]="5s|ready" [experimental-warning-apply-duration]="1s|warn"
     [force-new-cluster]="true|ready" [debug]="true|ready" [log-package-levels]="etcdserver=DEBUG|warn"
 )

@@ -1,7 +1,6 @@
 import EtcdAPI
 import Foundation
 import Raft
-import Synchronization
 import Testing
 
 @testable import V3
@@ -11,11 +10,7 @@ import Testing
 /// `V3StateMachine` as the Raft loop does (entries with their log indices) and compares with the
 /// same entries applied to a store in memory, the model.
 @Suite struct BackendTests {
-    final class TestClock: Sendable {
-        let instant = Mutex(ContinuousClock.now)
-        func advance(_ duration: Duration) { instant.withLock { $0 = $0 + duration } }
-        var now: ContinuousClock.Instant { instant.withLock { $0 } }
-    }
+    typealias TestClock = LeaseTests.TestClock
 
     /// A fresh directory for one test's files.
     static func directory() throws -> String {
