@@ -5,7 +5,7 @@
 # the end HashKV must agree on every member (the cross-check that replicas hold the same), after a
 # compaction and a defragmentation. The v3 store holds about 100 MB before the changes begin, and
 # more entries than the log keeps behind each snapshot (1,000) came after it, so each new member
-# is sent a copy of the backend file to start from.
+# is sent a copy of the backend file to start from (the first is killed while it takes it in).
 #
 #   Tests/Integration/membership-load.sh      (ETCD_BIN: our binary; needs etcdctl 3.4)
 set -euo pipefail
@@ -86,6 +86,14 @@ for w in 1 2 3; do writer $w & WRITERS+=($!); PIDS+=($!); done
 
 echo "add l3 as a learner, start it, promote it"
 learner=$(ctl member add l3 --peer-urls="http://127.0.0.1:${P[l3]}" --learner | awk 'NR==1{print $2}')
+start l3 existing "$founders,l3=http://127.0.0.1:${P[l3]}"
+# A crash while the copy of the leader's store arrives or is swapped in: kill -9 as soon as it is
+# under way (or done, if it was quick), then start it again on the same data directory.
+receiving() { compgen -G "$WORK/l3/snap/state.received-*" >/dev/null || grep -q "restored the store from a snapshot" "$WORK/l3.log"; }
+until_true 60 receiving
+kill -9 "${PID[l3]}"
+wait "${PID[l3]}" 2>/dev/null || true
+echo "killed l3 while it took the leader's store; starting it again"
 start l3 existing "$founders,l3=http://127.0.0.1:${P[l3]}"
 until_true 60 ctl member promote "$learner"
 # (Promotion may come first: the leader counts a snapshot sent as caught up.)

@@ -140,10 +140,12 @@ public final class RaftServer: @unchecked Sendable {
         // learns it when it joins and keeps it here.
         let recordedID = ClusterIdentity.loadMemberID(configuration.dataDirectory)
         let memberID = !isNewMember && recordedID != 0 ? recordedID : member.id
-        // A joiner stopped before its join completed left an empty log and no member ID: it
-        // joins again (else it would run under its name's ID and never hear from the cluster).
+        // A joiner stopped before its log holds anything (before its join completed, or killed
+        // while the first snapshot came in) knows no member but itself: nothing it persisted
+        // names them. It joins again (else it would never hear from the cluster, or never be
+        // able to answer it); the cluster answers with its ID and the members.
         let snapshotIndex = storage.snapshotMetadata.index
-        let isJoining = !configuration.join.isEmpty && (isNewMember || (storage.lastIndex() == 0 && snapshotIndex == 0 && recordedID == 0))
+        let isJoining = !configuration.join.isEmpty && (isNewMember || (storage.lastIndex() == 0 && snapshotIndex == 0))
         if isNewMember && configuration.join.isEmpty {
             try ClusterIdentity.storeMemberID(memberID, in: configuration.dataDirectory)
             // Recorded before the founding entries: a log never exists without its cluster.
