@@ -1,5 +1,6 @@
 import BinaryCodec
 import Dispatch
+import RaftDisk
 
 #if canImport(Glibc)
 import Glibc
@@ -41,14 +42,9 @@ public enum SpooledState {
     /// Removes what transfers left behind (a crash mid-stream): once a member has restored its
     /// snapshot at start, no received file is needed any more.
     static func removeLeftovers(in directory: String) {
-        guard let handle = opendir(directory) else { return }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if name.hasPrefix("state.received-") || name.hasPrefix("state.sending-") { names.append(name) }
+        for name in (try? PosixFileSystem().list(directory)) ?? [] where name.hasPrefix("state.received-") || name.hasPrefix("state.sending-") {
+            unlink(directory + "/" + name)
         }
-        closedir(handle)
-        for name in names { unlink(directory + "/" + name) }
     }
 }
 

@@ -23,10 +23,9 @@ extension V3StateMachine {
     /// Keeps the store in the SQLite file at `path` (created if missing): the key index is
     /// rebuilt from it, and entries up to the index it records will be skipped.
     public func openBackend(at path: String, batch: BatchPolicy = BatchPolicy()) throws {
-        // Copies for followers and received ones a crash left behind.
+        // Received copies (from an older snapshot format) a crash left behind.
         let directory = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
-        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where leftover.hasPrefix(name + ".copy-") || leftover.hasPrefix(name + ".incoming-") {
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where leftover.hasPrefix(name + ".incoming-") {
             unlink(directory + "/" + leftover)
         }
         let file = try SQLiteBackend(path: path)
