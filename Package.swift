@@ -96,6 +96,8 @@ let package = Package(
         ),
         // SQLite from the system (libsqlite3-dev): the file Stage 4's backend keeps revisions in.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // libxcrypt from the system (libcrypt-dev): bcrypt, for the passwords of v3 users.
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // Stage 4's wire contract: Swift generated from Protos/ by Scripts/generate-protos.sh.
         .target(
             name: "EtcdAPI",
@@ -110,7 +112,7 @@ let package = Package(
         .target(
             name: "V3",
             dependencies: [
-                "EtcdAPI", "BinaryCodec", "RaftCore", "RaftDisk", "Raft", "SingleNode", "CSQLite",
+                "EtcdAPI", "BinaryCodec", "RaftCore", "RaftDisk", "Raft", "SingleNode", "CSQLite", "CCrypt",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

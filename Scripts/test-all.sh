@@ -12,6 +12,7 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v openssl >/dev/null || missing+=(openssl)
 # SQLite's headers and library: Stage 4 keeps its store in a SQLite file.
 [ -f /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
+[ -f /usr/include/crypt.h ] || missing+=(libcrypt-dev)
 # The real etcdctl 3.4 drives the v3 API; the real etcd 3.4 answers the same commands beside ours.
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 [ -x /usr/bin/etcd ] || missing+=(etcd-server)

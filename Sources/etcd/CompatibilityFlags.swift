@@ -73,9 +73,6 @@ struct CompatibilityFlag {
         // APIs and features not built (yet).
         .ignored("enable-v2", "false", isBool: true, "this server has no v2 API; it serves the v1 and v3 APIs"),
         .ignored("experimental-enable-v2v3", "", "this server has no v2 API"),
-        .ignored("auth-token", "simple", "v3 authentication is not implemented yet: every client may read and write"),
-        .ignored("bcrypt-cost", "10", "v3 authentication is not implemented yet"),
-        .ignored("auth-token-ttl", "300", "v3 authentication is not implemented yet"),
         .ignored("enable-pprof", "false", isBool: true, "there is no Go profiler here; use perf or valgrind on the process"),
         .ignored("log-package-levels", "", "this server's log has one level: use --log-level"),
         // Modes of etcd 3.4 that this server does not have.

@@ -68,7 +68,9 @@ MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 var configuration: DaemonConfiguration
 let clientTLS: ConnectionSetup?
 var peerHashCredentials: CorruptionCheck.Credentials?
+var clientCertAuth = false
 let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
+v3Store.setTokenTTL(operations.tokenTTL)
 do {
     // TLS and operational flags say how to run, not who: the rest decide ports and defaults.
     configuration = try DaemonConfiguration.from(values.filter {
@@ -82,6 +84,7 @@ do {
         peerHosts: [configuration.server.peerListenHost])
     for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
+    clientCertAuth = tls.client?.requireClientCertificate ?? false
     peerHashCredentials = tls.client.map {
         CorruptionCheck.Credentials(certFile: $0.certFile, keyFile: $0.keyFile, caFile: $0.caFile, verifiesPeers: !$0.isSelfSigned)
     }
@@ -138,6 +141,9 @@ do {
     backend.progressNotifyInterval = operations.progressNotifyInterval
     backend.maxRequestBytes = operations.maxRequestBytes
     backend.maxTxnOps = operations.maxTxnOps
+    backend.bcryptCost = operations.bcryptCost
+    // With --client-cert-auth, a call without a token is its certificate's Common Name.
+    backend.clientCertAuth = clientCertAuth
     backend.maxConcurrentStreams = operations.maxConcurrentStreams
     (backend.keepaliveMinTime, backend.keepaliveInterval, backend.keepaliveTimeout) = operations.keepalive
     // Before serving: a member whose history differs from its peers' must not answer reads.

@@ -18,12 +18,16 @@ extension MVCCStore {
     /// no copy of the store taken: a copy would be paid for on every write, the first change
     /// to a shared chunk of the index copying all of it.
     public mutating func apply(_ request: V3Request) -> Result<Applied, V3Error> {
-        applyInPlace(request)
+        if case .asUser(let who, let inner) = request { return applyInPlace(inner, as: who) }
+        return applyInPlace(request, as: nil)
     }
 
-    private mutating func applyInPlace(_ request: V3Request) -> Result<Applied, V3Error> {
+    /// `who`: the client the request came from, whose permissions are checked first; nil for
+    /// the server's own requests.
+    private mutating func applyInPlace(_ request: V3Request, as who: AuthInfo?) -> Result<Applied, V3Error> {
         // From here on, a `throw` must come before the first write (see `apply`).
         do {
+            if let who { try authorize(request, as: who) }
             let writeRevision = nextRevision
             var events: [Event] = []
             let response: V3Response
@@ -73,6 +77,13 @@ extension MVCCStore {
                 response = .leaseRenew(id: renew.id, ttl: lease.ttl)
             case .alarm(let request):
                 response = .alarm(self.alarm(request))
+            case .auth(let request):
+                let before = (auth.revision, auth.isEnabled)
+                response = .auth(try auth.apply(request, as: who))
+                if (auth.revision, auth.isEnabled) != before { backend.saveAuth(auth.encoded()) }
+            case .asUser:
+                // Only the outermost request names its sender.
+                throw V3Request.damaged
             }
             return .success(Applied(response: response, events: events, revision: revision))
         } catch let error as V3Error {

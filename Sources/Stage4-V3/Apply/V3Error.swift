@@ -3,6 +3,7 @@
 public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
         case invalidArgument, outOfRange, notFound, failedPrecondition, unavailable, resourceExhausted, canceled, unimplemented, dataLoss, unknown
+        case permissionDenied, unauthenticated
     }
 
     public var code: Code
@@ -45,6 +46,26 @@ public struct V3Error: Error, Equatable, Sendable, CustomStringConvertible {
     public static let learnerNotReady = V3Error(
         code: .failedPrecondition, message: "etcdserver: can only promote a learner member which is in sync with leader")
     public static let tooManyLearners = V3Error(code: .failedPrecondition, message: "etcdserver: too many learner members in cluster")
+
+    // Authentication's, as etcd's rpctypes words them.
+    public static let rootUserNotExist = V3Error(code: .failedPrecondition, message: "etcdserver: root user does not exist")
+    public static let rootRoleNotExist = V3Error(code: .failedPrecondition, message: "etcdserver: root user does not have root role")
+    public static let userAlreadyExist = V3Error(code: .failedPrecondition, message: "etcdserver: user name already exists")
+    public static let userEmpty = V3Error(code: .invalidArgument, message: "etcdserver: user name is empty")
+    public static let userNotFound = V3Error(code: .failedPrecondition, message: "etcdserver: user name not found")
+    public static let roleAlreadyExist = V3Error(code: .failedPrecondition, message: "etcdserver: role name already exists")
+    public static let roleNotFound = V3Error(code: .failedPrecondition, message: "etcdserver: role name not found")
+    public static let roleEmpty = V3Error(code: .invalidArgument, message: "etcdserver: role name is empty")
+    public static let authFailed = V3Error(code: .invalidArgument, message: "etcdserver: authentication failed, invalid user ID or password")
+    public static let permissionDenied = V3Error(code: .permissionDenied, message: "etcdserver: permission denied")
+    public static let roleNotGranted = V3Error(code: .failedPrecondition, message: "etcdserver: role is not granted to the user")
+    public static let permissionNotGranted = V3Error(code: .failedPrecondition, message: "etcdserver: permission is not granted to the role")
+    public static let authNotEnabled = V3Error(code: .failedPrecondition, message: "etcdserver: authentication is not enabled")
+    public static let invalidAuthToken = V3Error(code: .unauthenticated, message: "etcdserver: invalid auth token")
+    public static let invalidAuthManagement = V3Error(code: .invalidArgument, message: "etcdserver: invalid auth management")
+    public static let authOldRevision = V3Error(code: .invalidArgument, message: "etcdserver: revision of auth store is old")
+    /// Not one of rpctypes' errors, so etcd sends it with code Unknown and its own words.
+    public static let noPasswordUser = V3Error(code: .unknown, message: "auth: authentication failed, password was given for no password user")
 
     static func from(_ error: MVCCStore.ReadError) -> V3Error {
         switch error {

@@ -1,3 +1,4 @@
+import BinaryCodec
 import EtcdAPI
 import Foundation
 import SwiftProtobuf
@@ -16,11 +17,19 @@ public enum V3Request: Sendable, Equatable {
     case leaseRenew(Etcdserverpb_LeaseKeepAliveRequest)
     /// Raise or clear an alarm (GET is answered locally, never proposed).
     case alarm(Etcdserverpb_AlarmRequest)
+    /// A change to (or question for) users, roles and permissions.
+    case auth(AuthRequest)
+    /// A client's request with who sent it (etcd's RequestHeader username and auth revision):
+    /// the store checks its permissions when it applies it, against the auth store as it is
+    /// then. A request without this wrapper comes from the server itself (a lease's expiry, an
+    /// alarm, auto-compaction) and is not checked.
+    indirect case asUser(AuthInfo, V3Request)
 
     /// Whether it may write new data: what a NOSPACE alarm refuses (etcd's applierV3Capped),
     /// and what the quota checks before proposing.
     public var addsData: Bool {
         switch self {
+        case .asUser(_, let request): request.addsData
         case .put, .leaseGrant: true
         case .txn(let txn): Self.hasPuts(txn)
         default: false
@@ -31,6 +40,7 @@ public enum V3Request: Sendable, Equatable {
     /// transaction: its costlier branch), 64 per lease; nothing else.
     public var quotaCost: Int {
         switch self {
+        case .asUser(_, let request): request.quotaCost
         case .put(let put): 256 + put.key.count + put.value.count
         case .leaseGrant: 64
         case .txn(let txn): Self.cost(txn)
@@ -62,6 +72,20 @@ public enum V3Request: Sendable, Equatable {
     }
 
     public func encoded() throws -> [UInt8] {
+        switch self {
+        case .auth(let request):
+            var writer = ByteWriter()
+            writer.u8(9)
+            request.encode(into: &writer)
+            return writer.bytes
+        case .asUser(let who, let request):
+            var writer = ByteWriter()
+            writer.u8(10)
+            writer.blob(Array(who.user.utf8))
+            writer.u64(who.revision)
+            return writer.bytes + (try request.encoded())
+        default: break
+        }
         let (tag, body): (UInt8, any SwiftProtobuf.Message) =
             switch self {
             case .put(let request): (1, request)
@@ -72,9 +96,12 @@ public enum V3Request: Sendable, Equatable {
             case .leaseRevoke(let request): (6, request)
             case .leaseRenew(let request): (7, request)
             case .alarm(let request): (8, request)
+            case .auth, .asUser: fatalError("encoded above")
             }
         return [tag] + (try body.serializedBytes() as [UInt8])
     }
+
+    static let damaged = V3Error(code: .invalidArgument, message: "damaged v3 request")
 
     public init(encoded bytes: [UInt8]) throws {
         guard let tag = bytes.first else { throw V3Error(code: .invalidArgument, message: "empty v3 request") }
@@ -88,6 +115,14 @@ public enum V3Request: Sendable, Equatable {
         case 6: self = .leaseRevoke(try Etcdserverpb_LeaseRevokeRequest(serializedBytes: body))
         case 7: self = .leaseRenew(try Etcdserverpb_LeaseKeepAliveRequest(serializedBytes: body))
         case 8: self = .alarm(try Etcdserverpb_AlarmRequest(serializedBytes: body))
+        case 9:
+            var reader = ByteReader(bytes[1...])
+            guard let request = AuthRequest(from: &reader), reader.isAtEnd else { throw Self.damaged }
+            self = .auth(request)
+        case 10:
+            var reader = ByteReader(bytes[1...])
+            guard let name = reader.blob(), let user = String(bytes: name, encoding: .utf8), let revision = reader.u64() else { throw Self.damaged }
+            self = .asUser(AuthInfo(user: user, revision: revision), try V3Request(encoded: Array(bytes[reader.position...])))
         default: throw V3Error(code: .invalidArgument, message: "unknown v3 request kind \(tag)")
         }
     }
@@ -103,4 +138,5 @@ public enum V3Response: Sendable {
     case leaseRevoke(Etcdserverpb_LeaseRevokeResponse)
     case leaseRenew(id: Int64, ttl: Int64)
     case alarm(Etcdserverpb_AlarmResponse)
+    case auth(AuthResponse)
 }

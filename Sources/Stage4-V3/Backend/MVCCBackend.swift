@@ -18,6 +18,8 @@ public protocol MVCCBackend: Sendable {
     mutating func saveLease(_ id: Int64, ttl: Int64)
     mutating func removeLease(_ id: Int64)
     mutating func saveAlarms(_ alarms: [MVCCStore.Alarm])
+    /// Replaces the auth store's saved state (`AuthStore.encoded`).
+    mutating func saveAuth(_ state: [UInt8])
     /// Makes every change so far durable, with the store's counters.
     mutating func commit(_ counters: BackendCounters)
     /// The file's size and the part of it in use, in bytes; nil if it is not a file.
@@ -67,6 +69,7 @@ public struct MemoryBackend: MVCCBackend {
     public mutating func saveLease(_ id: Int64, ttl: Int64) {}
     public mutating func removeLease(_ id: Int64) {}
     public mutating func saveAlarms(_ alarms: [MVCCStore.Alarm]) {}
+    public mutating func saveAuth(_ state: [UInt8]) {}
     public mutating func commit(_ counters: BackendCounters) {}
     public var fileSizes: (total: Int, inUse: Int)? { nil }
 }

@@ -7,7 +7,7 @@ extension MVCCStore {
         var records = OrderedIndex<[Record]>()
         var size = 0
         var last: (revision: Int64, sub: Int32) = (0, -1)
-        let (savedLeases, savedAlarms) = try file.load { change in
+        let (savedLeases, savedAlarms, savedAuth) = try file.load { change in
             let stamp = change.isTombstone
                 ? nil : Stamp(createRevision: change.createRevision, version: change.version, lease: change.lease, valueSize: change.valueSize)
             let record = Record(revision: change.revision, sub: change.sub, row: change.row, stamp: stamp)
@@ -27,6 +27,7 @@ extension MVCCStore {
             return true
         }
         alarms = Set(savedAlarms)
+        if let savedAuth { auth = try AuthStore(encoded: savedAuth) }
         // A compaction whose rows were not all deleted before the member stopped: its rows are
         // found again and queued again.
         if compactRevision > 0 { prune(through: compactRevision) }

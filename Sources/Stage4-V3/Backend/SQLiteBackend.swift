@@ -70,6 +70,8 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
         } else if application != Self.applicationID || version != Self.schemaVersion {
             throw NotABackend(description: "\(path) is not a v3 store this etcd can read (application id \(application), schema \(version))")
         }
+        // The auth store, one row: added to schema 1 later, so made here in files without it.
+        try connection.execute("CREATE TABLE IF NOT EXISTS auth (id INTEGER PRIMARY KEY, state BLOB NOT NULL)")
         // WAL: readers (snapshot copies) never block the writer; FULL: each commit is synced.
         // No automatic checkpoints: they would copy pages into the main file and sync it inside
         // a commit, under the store's lock; `Checkpointer` does it from a connection of its own.
@@ -179,6 +181,14 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
         } catch { fail(error) }
     }
 
+    public func saveAuth(_ state: [UInt8]) {
+        do {
+            let upsert = try connection.prepare("INSERT OR REPLACE INTO auth (id, state) VALUES (1, ?)")
+            upsert.bind(1, state)
+            try upsert.run()
+        } catch { fail(error) }
+    }
+
     public func commit(_ counters: BackendCounters) {
         do {
             for (name, value) in [
@@ -236,9 +246,9 @@ extension SQLiteBackend {
         public var valueSize: Int
     }
 
-    /// Every change in row order (the log's), then the leases and alarms: what the store's
-    /// index is rebuilt from at start, as etcd rebuilds its treeIndex from bbolt.
-    public func load(_ body: (LoadedChange) -> Void) throws -> (leases: [(id: Int64, ttl: Int64)], alarms: [MVCCStore.Alarm]) {
+    /// Every change in row order (the log's), then the leases, alarms and auth store: what the
+    /// store's index is rebuilt from at start, as etcd rebuilds its treeIndex from bbolt.
+    public func load(_ body: (LoadedChange) -> Void) throws -> (leases: [(id: Int64, ttl: Int64)], alarms: [MVCCStore.Alarm], auth: [UInt8]?) {
         let select = try connection.prepare(
             "SELECT row, rev, sub, key, value IS NULL, create_rev, version, lease, length(value) FROM kv ORDER BY row")
         while try select.step() {
@@ -255,7 +265,9 @@ extension SQLiteBackend {
         while try selectAlarms.step() {
             alarms.append(MVCCStore.Alarm(memberID: UInt64(bitPattern: selectAlarms.int64(0)), kind: Int32(truncatingIfNeeded: selectAlarms.int64(1))))
         }
-        return (leases, alarms)
+        let selectAuth = try connection.prepare("SELECT state FROM auth WHERE id = 1")
+        let auth = try selectAuth.step() ? selectAuth.blob(0) ?? [] : nil
+        return (leases, alarms, auth)
     }
 
     /// The last commit, held for reading off the store's lock: a connection of its own with a
@@ -328,7 +340,7 @@ extension SQLiteBackend {
     /// Empties every table, in the open batch (a restore from an older snapshot format fills
     /// them again before the batch commits).
     func clear() throws {
-        try connection.execute("DELETE FROM kv; DELETE FROM lease; DELETE FROM alarm; DELETE FROM meta")
+        try connection.execute("DELETE FROM kv; DELETE FROM lease; DELETE FROM alarm; DELETE FROM auth; DELETE FROM meta")
         pendingRemovals = []
         pendingStart = 0
     }

@@ -28,7 +28,7 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
 
     private enum State {
         case waitingForHeaders
-        case receiving(UnaryRoute, body: ByteBuffer?)
+        case receiving(UnaryRoute, body: ByteBuffer?, caller: AuthInfo?)
         case answering
     }
 
@@ -58,14 +58,19 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
             }
             metrics?.countStarted(route.descriptor)
             if metrics?.timesCalls == true { startedAt = .now() }
-            if let refusal = routes.refusal(route, headers.headers) {
-                answer(.failure(refusal), route: route, context: context)
-            } else if headers.endStream {
-                call(route, body: nil, context: context)
-            } else {
-                state = .receiving(route, body: nil)
+            let caller: AuthInfo?
+            do throws(RPCError) {
+                if let refusal = routes.refusal(route, headers.headers) { throw refusal }
+                caller = try routes.identify(headers.headers)
+            } catch {
+                return answer(.failure(error), route: route, context: context)
             }
-        case .receiving(let route, var body):
+            if headers.endStream {
+                call(route, body: nil, caller: caller, context: context)
+            } else {
+                state = .receiving(route, body: nil, caller: caller)
+            }
+        case .receiving(let route, var body, let caller):
             switch payload {
             case .data(let frame):
                 guard case .byteBuffer(var bytes) = frame.data else { return }
@@ -74,12 +79,12 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
                     let message = "grpc: received message larger than max (\(body!.readableBytes - 5) vs. \(maxRequestSize))"
                     answer(.failure(RPCError(code: .resourceExhausted, message: message)), route: route, context: context)
                 } else if frame.endStream {
-                    call(route, body: body, context: context)
+                    call(route, body: body, caller: caller, context: context)
                 } else {
-                    state = .receiving(route, body: body)
+                    state = .receiving(route, body: body, caller: caller)
                 }
             case .headers(let trailers) where trailers.endStream:
-                call(route, body: body, context: context)
+                call(route, body: body, caller: caller, context: context)
             default:
                 break
             }
@@ -89,7 +94,7 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Unwraps the request's one length-prefixed message and runs the call.
-    private func call(_ route: UnaryRoute, body: ByteBuffer?, context: ChannelHandlerContext) {
+    private func call(_ route: UnaryRoute, body: ByteBuffer?, caller: AuthInfo?, context: ChannelHandlerContext) {
         state = .answering
         var body = body ?? ByteBuffer()
         guard let compressed = body.readInteger(as: UInt8.self), let length = body.readInteger(as: UInt32.self),
@@ -103,7 +108,7 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
             return answer(.failure(error), route: route, context: context)
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        route.call(message, context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+        route.call(message, context.eventLoop, caller).hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = bound.value
             handler.answer(result, route: route, context: context)
         }
@@ -147,21 +152,21 @@ final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
 /// stream's event loop.
 struct UnaryRoute: Sendable {
     let descriptor: MethodDescriptor
-    let call: @Sendable (_ request: [UInt8], _ loop: any EventLoop) -> EventLoopFuture<[UInt8]>
+    let call: @Sendable (_ request: [UInt8], _ loop: any EventLoop, _ caller: AuthInfo?) -> EventLoopFuture<[UInt8]>
 
     init<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ service: String, _ method: String,
-        _ call: @escaping @Sendable (Request, any EventLoop) -> EventLoopFuture<Response>
+        _ call: @escaping @Sendable (Request, any EventLoop, AuthInfo?) -> EventLoopFuture<Response>
     ) {
         descriptor = MethodDescriptor(fullyQualifiedService: service, method: method)
-        self.call = { bytes, loop in
+        self.call = { bytes, loop, caller in
             let request: Request
             do {
                 request = try Request(serializedBytes: bytes)
             } catch {
                 return loop.makeFailedFuture(RPCError(code: .internalError, message: "grpc: error unmarshalling request: \(error)"))
             }
-            return call(request, loop).flatMapThrowing { try $0.serializedBytes() }
+            return call(request, loop, caller).flatMapThrowing { try $0.serializedBytes() }
         }
     }
 }
@@ -171,10 +176,16 @@ struct UnaryRoutes: Sendable {
     private let byPath: [String: UnaryRoute]
     /// Why a call is refused before it runs (a learner, `hasleader` with no leader), if it is.
     let refusal: @Sendable (UnaryRoute, HPACKHeaders) -> RPCError?
+    /// Who a call comes from (`CallIdentity`), or why its credentials are refused.
+    let identify: @Sendable (HPACKHeaders) throws(RPCError) -> AuthInfo?
 
-    init(_ routes: [UnaryRoute], refusal: @escaping @Sendable (UnaryRoute, HPACKHeaders) -> RPCError?) {
+    init(
+        _ routes: [UnaryRoute], refusal: @escaping @Sendable (UnaryRoute, HPACKHeaders) -> RPCError?,
+        identify: @escaping @Sendable (HPACKHeaders) throws(RPCError) -> AuthInfo?
+    ) {
         byPath = Dictionary(uniqueKeysWithValues: routes.map { ("/\($0.descriptor.fullyQualifiedMethod)", $0) })
         self.refusal = refusal
+        self.identify = identify
     }
 
     /// The KV service's five methods, served by `calls`.
@@ -186,9 +197,9 @@ struct UnaryRoutes: Sendable {
             UnaryRoute(service, "DeleteRange", calls.deleteRange),
             UnaryRoute(service, "Txn", calls.txn),
             UnaryRoute(service, "Compact", calls.compact),
-        ]) { route, headers in
+        ], refusal: { route, headers in
             CallGate.refusal(method: route.descriptor.method, requiresLeader: headers.first(name: "hasleader") == "true", backend: calls.backend)
-        }
+        }, identify: { headers throws(RPCError) in try CallIdentity.resolve(headers, backend: calls.backend) })
     }
 
     /// The route for a request's headers, if the fast path takes it: a POST of one of its

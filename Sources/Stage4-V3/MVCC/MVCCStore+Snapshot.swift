@@ -54,6 +54,8 @@ extension MVCCStore {
             writer.u64(alarm.memberID)
             writer.u32(UInt32(bitPattern: alarm.kind))
         }
+        // The auth store came later still: a snapshot without it has auth off and no users.
+        writer.blob(auth.encoded())
         output(writer.bytes)
     }
 
@@ -117,6 +119,11 @@ extension MVCCStore {
                 guard let member = reader.u64(), let kind = reader.u32() else { throw SnapshotError() }
                 alarms.insert(Alarm(memberID: member, kind: Int32(bitPattern: kind)))
             }
+        }
+        if !reader.isAtEnd {
+            guard let saved = reader.blob() else { throw SnapshotError() }
+            auth = try AuthStore(encoded: saved)
+            self.backend.saveAuth(saved)
         }
         guard reader.isAtEnd else { throw SnapshotError() }
         if !alarms.isEmpty { self.backend.saveAlarms(alarms.sorted()) }

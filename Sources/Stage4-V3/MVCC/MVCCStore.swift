@@ -46,6 +46,9 @@ public struct MVCCStore: Sendable {
     public internal(set) var sizeInUse = 0
     /// Raised alarms, replicated so that every member refuses what they forbid.
     public internal(set) var alarms: Set<Alarm> = []
+    /// Users, roles and whether authentication is on: replicated with the store, and kept in
+    /// the same backend and snapshots, as etcd keeps them in its bbolt file.
+    public internal(set) var auth = AuthStore()
 
     /// An alarm a member raised (etcd's AlarmMember): `kind` is etcd's AlarmType number.
     public struct Alarm: Sendable, Hashable, Comparable {

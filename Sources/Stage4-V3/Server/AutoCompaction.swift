@@ -119,7 +119,7 @@ public enum AutoCompaction {
                 var request = Etcdserverpb_CompactionRequest()
                 request.revision = target
                 do {
-                    _ = try await backend.write(.compact(request))
+                    _ = try await backend.write(.compact(request), from: .server)
                     logger.info("Finished auto-compaction at revision \(target)")
                     schedule.compacted(target, now: origin.duration(to: clock.now))
                 } catch let error as RPCError where error.message == V3Error.compacted.message {

@@ -107,7 +107,7 @@ public enum CorruptionCheck {
                 alarm.action = .activate
                 alarm.memberID = first
                 alarm.alarm = .corrupt
-                _ = try? await backend.write(.alarm(alarm))
+                _ = try? await backend.write(.alarm(alarm), from: .server)
             }
         }
     }

@@ -16,7 +16,7 @@ public enum LeaseExpiry {
                     var request = Etcdserverpb_LeaseRevokeRequest()
                     request.id = id
                     do {
-                        _ = try await backend.write(.leaseRevoke(request))
+                        _ = try await backend.write(.leaseRevoke(request), from: .server)
                         logger.debug("lease expired and was revoked", metadata: ["lease": "\(id)"])
                     } catch {
                         backend.machine.revocationFailed(id)

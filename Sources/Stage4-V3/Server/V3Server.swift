@@ -33,7 +33,7 @@ public final class V3Server: Sendable {
     /// The services every transport serves, in front of the call gate.
     static func services(_ backend: V3Backend, kv: KVCalls) -> [any RegistrableRPCService] {
         [KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend), ClusterService(backend: backend),
-         MaintenanceService(backend: backend)]
+         MaintenanceService(backend: backend), AuthService(backend: backend)]
     }
 
     /// Serves on `host:port` (0 picks a port): gRPC for `backend`, HTTP/1 for `v1`; `tls`, if

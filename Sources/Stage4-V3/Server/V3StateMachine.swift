@@ -31,6 +31,8 @@ public final class V3StateMachine: ReplicatedStateMachine {
         /// Entries applied since the last commit of the file, and when that was.
         var uncommitted = 0
         var lastCommit: ContinuousClock.Instant?
+        /// This member's login tokens (not replicated state: see `SimpleTokens`).
+        var tokens = SimpleTokens(ttl: .seconds(300))
     }
 
     let now: @Sendable () -> ContinuousClock.Instant
@@ -85,8 +87,11 @@ public final class V3StateMachine: ReplicatedStateMachine {
             // that was newer than the entry): applying it again would write it twice.
             if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
             defer { state.noteApplied(index, at: instant) }
-            let result = state.store.apply(request)
+            var result = state.store.apply(request)
             state.totalSize = max(state.totalSize, state.store.sizeInUse)
+            if case .success(let applied) = result, case .auth(let answer) = applied.response {
+                result = .success(state.afterAuthChange(request, answer: answer, applied: applied, index: index, now: instant))
+            }
             if case .success(let applied) = result {
                 if !applied.events.isEmpty { state.watchers.deliver(applied.events, revision: applied.revision) }
                 switch applied.response {
@@ -106,6 +111,25 @@ public final class V3StateMachine: ReplicatedStateMachine {
                 state.revoking.remove(revoke.id)
             }
             return result
+        }
+    }
+
+    /// `--auth-token-ttl`: how long a login token lives unused.
+    public func setTokenTTL(_ ttl: Duration) {
+        state.withLock { $0.tokens.ttl = ttl }
+    }
+
+    /// Who a call comes from: the user its token belongs to, else (with `--client-cert-auth`)
+    /// its certificate's Common Name, else nobody (nil). A token this member does not know (or
+    /// that expired) is refused, as etcd refuses it, even with auth off.
+    public func identify(token: String?, commonName: String?) throws(V3Error) -> AuthInfo? {
+        let instant = now()
+        return try state.withLock { state throws(V3Error) -> AuthInfo? in
+            if let token {
+                guard let user = state.tokens.user(for: token, now: instant) else { throw V3Error.invalidAuthToken }
+                return AuthInfo(user: user, revision: state.store.auth.revision)
+            }
+            return commonName.map { AuthInfo(user: $0, revision: state.store.auth.revision) }
         }
     }
 
@@ -294,4 +318,32 @@ public enum LeaseAnswer: Sendable, Equatable {
     case renewed(ttl: Int64)
     /// Seconds left (rounded up) and granted, and the keys attached, in byte order.
     case timeToLive(remaining: Int64, granted: Int64, keys: [[UInt8]])
+}
+
+extension V3StateMachine.State {
+    /// What an applied auth request does to this member's tokens: a login gets its token, and
+    /// deleting a user, changing its password or turning auth off ends the tokens it concerns.
+    mutating func afterAuthChange(
+        _ request: V3Request, answer: AuthResponse, applied: MVCCStore.Applied, index: UInt64, now: ContinuousClock.Instant
+    ) -> MVCCStore.Applied {
+        let inner: V3Request
+        if case .asUser(_, let wrapped) = request { inner = wrapped } else { inner = request }
+        guard case .auth(let auth) = inner else { return applied }
+        switch auth {
+        case .authenticate(_, _, let prefix):
+            guard case .authenticated(let user) = answer else { return applied }
+            let token = "\(prefix).\(index)"
+            tokens.assign(token, to: user, now: now)
+            var answered = applied
+            answered.response = .auth(.token(token))
+            return answered
+        case .userDelete(let name), .userChangePassword(let name, _):
+            tokens.invalidate(user: name)
+        case .disable:
+            tokens.removeAll()
+        default:
+            break
+        }
+        return applied
+    }
 }

@@ -33,6 +33,8 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     /// Runs a change and returns what it did, as etcd's errors on failure.
     private func change(_ request: MembershipRequest) async throws -> MembershipResult {
+        // etcd 3.4 lets any client change the membership; here, with auth on, only root may.
+        try backend.requireAdmin()
         do {
             return try await backend.raft.changeMembership(request)
         } catch {

@@ -9,15 +9,17 @@ import NIOPosix
 struct KVCalls: Sendable {
     let backend: V3Backend
 
-    func range(_ request: Etcdserverpb_RangeRequest, on loop: any EventLoop) -> EventLoopFuture<Etcdserverpb_RangeResponse> {
-        if request.serializable { return loop.makeCompletedFuture { try read(request) } }
+    func range(_ request: Etcdserverpb_RangeRequest, on loop: any EventLoop, as caller: AuthInfo?) -> EventLoopFuture<Etcdserverpb_RangeResponse> {
+        if request.serializable { return loop.makeCompletedFuture { try read(request, as: caller) } }
         if backend.isLearner { return loop.makeFailedFuture(V3Backend.rpcError(V3Error.notSupportedForLearner)) }
-        return backend.startConfirmingLinearizable().hop(to: loop).flatMapThrowing { try read(request) }
+        return backend.startConfirmingLinearizable().hop(to: loop).flatMapThrowing { try read(request, as: caller) }
     }
 
-    private func read(_ request: Etcdserverpb_RangeRequest) throws(RPCError) -> Etcdserverpb_RangeResponse {
+    private func read(_ request: Etcdserverpb_RangeRequest, as caller: AuthInfo?) throws(RPCError) -> Etcdserverpb_RangeResponse {
         let (outcome, revision) = backend.machine.read { store -> (Result<Etcdserverpb_RangeResponse, V3Error>, Int64) in
             do throws(V3Error) {
+                // Checked under the same lock as the read, so against the same auth store.
+                try store.auth.check(.read, key: Array(request.key), rangeEnd: Array(request.rangeEnd), as: caller ?? .nobody)
                 return (.success(try store.range(request)), store.revision)
             } catch {
                 return (.failure(error), store.revision)
@@ -32,24 +34,24 @@ struct KVCalls: Sendable {
         return answer
     }
 
-    func put(_ request: Etcdserverpb_PutRequest, on loop: any EventLoop) -> EventLoopFuture<Etcdserverpb_PutResponse> {
-        backend.startWrite(.put(request)).hop(to: loop).flatMapThrowing { applied in
+    func put(_ request: Etcdserverpb_PutRequest, on loop: any EventLoop, as caller: AuthInfo?) -> EventLoopFuture<Etcdserverpb_PutResponse> {
+        backend.startWrite(.put(request), from: .client(caller)).hop(to: loop).flatMapThrowing { applied in
             guard case .put(var response) = applied.response else { throw Self.unexpected }
             response.header = backend.header(revision: applied.revision)
             return response
         }
     }
 
-    func deleteRange(_ request: Etcdserverpb_DeleteRangeRequest, on loop: any EventLoop) -> EventLoopFuture<Etcdserverpb_DeleteRangeResponse> {
-        backend.startWrite(.deleteRange(request)).hop(to: loop).flatMapThrowing { applied in
+    func deleteRange(_ request: Etcdserverpb_DeleteRangeRequest, on loop: any EventLoop, as caller: AuthInfo?) -> EventLoopFuture<Etcdserverpb_DeleteRangeResponse> {
+        backend.startWrite(.deleteRange(request), from: .client(caller)).hop(to: loop).flatMapThrowing { applied in
             guard case .deleteRange(var response) = applied.response else { throw Self.unexpected }
             response.header = backend.header(revision: applied.revision)
             return response
         }
     }
 
-    func txn(_ request: Etcdserverpb_TxnRequest, on loop: any EventLoop) -> EventLoopFuture<Etcdserverpb_TxnResponse> {
-        backend.startWrite(.txn(request)).hop(to: loop).flatMapThrowing { applied in
+    func txn(_ request: Etcdserverpb_TxnRequest, on loop: any EventLoop, as caller: AuthInfo?) -> EventLoopFuture<Etcdserverpb_TxnResponse> {
+        backend.startWrite(.txn(request), from: .client(caller)).hop(to: loop).flatMapThrowing { applied in
             guard case .txn(var response) = applied.response else { throw Self.unexpected }
             response.header = backend.header(revision: applied.revision)
             stampHeaders(&response.responses, revision: applied.revision)
@@ -57,8 +59,8 @@ struct KVCalls: Sendable {
         }
     }
 
-    func compact(_ request: Etcdserverpb_CompactionRequest, on loop: any EventLoop) -> EventLoopFuture<Etcdserverpb_CompactionResponse> {
-        backend.startWrite(.compact(request)).hop(to: loop).map { applied in
+    func compact(_ request: Etcdserverpb_CompactionRequest, on loop: any EventLoop, as caller: AuthInfo?) -> EventLoopFuture<Etcdserverpb_CompactionResponse> {
+        backend.startWrite(.compact(request), from: .client(caller)).hop(to: loop).map { applied in
             var response = Etcdserverpb_CompactionResponse()
             response.header = backend.header(revision: applied.revision)
             return response
@@ -101,22 +103,22 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     private var loop: any EventLoop { MultiThreadedEventLoopGroup.singleton.any() }
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
-        try await calls.range(request, on: loop).get()
+        try await calls.range(request, on: loop, as: CallIdentity.current).get()
     }
 
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
-        try await calls.put(request, on: loop).get()
+        try await calls.put(request, on: loop, as: CallIdentity.current).get()
     }
 
     func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
-        try await calls.deleteRange(request, on: loop).get()
+        try await calls.deleteRange(request, on: loop, as: CallIdentity.current).get()
     }
 
     func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
-        try await calls.txn(request, on: loop).get()
+        try await calls.txn(request, on: loop, as: CallIdentity.current).get()
     }
 
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
-        try await calls.compact(request, on: loop).get()
+        try await calls.compact(request, on: loop, as: CallIdentity.current).get()
     }
 }

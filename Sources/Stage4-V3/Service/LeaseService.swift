@@ -14,14 +14,14 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         if grant.id == 0 { grant.id = Int64.random(in: 1...Int64.max) }
         // Like etcd, no lease shorter than the time a new leader may take to notice it.
         grant.ttl = max(grant.ttl, 2)
-        let applied = try await backend.write(.leaseGrant(grant))
+        let applied = try await backend.write(.leaseGrant(grant), from: .client(CallIdentity.current))
         guard case .leaseGrant(var response) = applied.response else { throw RPCError(code: .internalError, message: "etcdserver: unexpected response") }
         response.header = backend.header(revision: applied.revision)
         return response
     }
 
     func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
-        let applied = try await backend.write(.leaseRevoke(request))
+        let applied = try await backend.write(.leaseRevoke(request), from: .client(CallIdentity.current))
         var response = Etcdserverpb_LeaseRevokeResponse()
         response.header = backend.header(revision: applied.revision)
         return response
@@ -49,6 +49,8 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
             response.ttl = -1  // etcd's answer for a lease that does not exist
             return response
         }
+        // Its keys are the lease's to see only for a caller who may read them all (etcd 3.5).
+        for key in lease.keys { try backend.requireRead(key: key) }
         response.ttl = lease.remaining
         response.grantedTtl = lease.granted
         if request.keys { response.keys = lease.keys.map { Data($0) } }

@@ -38,7 +38,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         var response: Etcdserverpb_AlarmResponse
         switch request.action {
         case .activate, .deactivate:
-            let applied = try await backend.write(.alarm(request))
+            let applied = try await backend.write(.alarm(request), from: .client(CallIdentity.current))
             guard case .alarm(let answer) = applied.response else { throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result") }
             response = answer
         default:
@@ -51,6 +51,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws -> Etcdserverpb_DefragmentResponse {
+        try backend.requireAdmin(asMaintenance: true)
         do { try backend.machine.defragment() } catch {
             throw V3Backend.rpcError(V3Error(code: .unknown, message: "etcdserver: defragment failed: \(error)"))
         }
@@ -60,6 +61,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+        try backend.requireAdmin(asMaintenance: true)
         // Under the store's lock: the whole store is read (etcd's Hash is a rarely used, whole-
         // database check; HashKV is the one operators and the corruption check use).
         let (hash, revision) = backend.machine.read { ($0.hash, $0.revision) }
@@ -70,6 +72,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+        try backend.requireAdmin(asMaintenance: true)
         let (current, compacted) = backend.machine.read { ($0.revision, $0.compactRevision) }
         let revision = request.revision == 0 ? current : request.revision
         if revision > current { throw V3Backend.rpcError(V3Error.futureRevision) }
@@ -90,6 +93,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     static let chunkSize = 32 * 1024
 
     func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
+        try backend.requireAdmin(asMaintenance: true)
         let body = SnapshotFile.padded(try await backend.raft.backup())
         // As etcd: the data in chunks, each saying how much is left after it; then the
         // SHA-256 of all of it in a last message of its own.
@@ -110,6 +114,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     }
 
     func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws -> Etcdserverpb_MoveLeaderResponse {
+        try backend.requireAdmin(asMaintenance: true)
         let status = backend.raft.status
         guard status.leader == status.memberID else { throw V3Backend.rpcError(V3Error.notLeader) }
         var response = Etcdserverpb_MoveLeaderResponse()

@@ -17,16 +17,23 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
         if request.metadata[stringValues: "hasleader"].contains("true") && backend.raft.status.leader == 0 {
             throw V3Backend.rpcError(V3Error.noLeader)
         }
+        // Kept to check each watch the stream creates, as etcd does (a token may expire meanwhile).
+        let credentials = WatchSession.Credentials(
+            token: CallIdentity.token(request.metadata),
+            commonName: backend.clientCertAuth ? request.metadata[stringValues: CallIdentity.commonNameHeader].first(where: { _ in true }) : nil)
         return StreamingServerResponse { writer in
-            try await serve(request.messages, writer)
+            try await serve(request.messages, writer, credentials: credentials)
             return [:]
         }
     }
 
-    private func serve(_ request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, _ response: RPCWriter<Etcdserverpb_WatchResponse>) async throws {
+    private func serve(
+        _ request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, _ response: RPCWriter<Etcdserverpb_WatchResponse>,
+        credentials: WatchSession.Credentials
+    ) async throws {
         let (outbox, continuation) = AsyncStream<Etcdserverpb_WatchResponse>.makeStream()
         let sink = Outbox(continuation)
-        let session = WatchSession(backend: backend, sink: sink)
+        let session = WatchSession(backend: backend, sink: sink, credentials: credentials)
         let interval = backend.progressNotifyInterval
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -114,9 +121,33 @@ final class WatchSession: Sendable {
         var idle: [Int64: Bool] = [:]
     }
 
-    init(backend: V3Backend, sink: Outbox) {
+    /// The stream's token and certificate name, from which each watch's caller is found.
+    struct Credentials: Sendable {
+        var token: String?
+        var commonName: String?
+    }
+
+    let credentials: Credentials
+
+    init(backend: V3Backend, sink: Outbox, credentials: Credentials = Credentials()) {
         self.backend = backend
         self.sink = sink
+        self.credentials = credentials
+    }
+
+    /// Why the caller may not watch [key, end), as etcd words it in a cancel reason (the whole
+    /// gRPC error text), or nil if it may.
+    private func refusal(key: [UInt8], end: [UInt8]) -> String? {
+        let outcome: Result<Void, V3Error>
+        do {
+            let caller = try backend.machine.identify(token: credentials.token, commonName: credentials.commonName) ?? .nobody
+            outcome = backend.machine.read { store in Result { () throws(V3Error) in try store.auth.check(.read, key: key, rangeEnd: end, as: caller) } }
+        } catch {
+            outcome = .failure(error)
+        }
+        guard case .failure(let error) = outcome else { return nil }
+        let rpc = V3Backend.rpcError(error)
+        return "rpc error: code = \(GRPCMetrics.name(rpc.code)) desc = \(error.message)"
     }
 
     func handle(_ message: Etcdserverpb_WatchRequest) {
@@ -137,6 +168,16 @@ final class WatchSession: Sendable {
     private func create(_ request: Etcdserverpb_WatchCreateRequest) {
         // An empty key is the smallest key, as in etcd.
         let key = request.key.isEmpty ? [UInt8(0)] : Array(request.key)
+        if let reason = refusal(key: key, end: Array(request.rangeEnd)) {
+            var refused = Etcdserverpb_WatchResponse()
+            refused.header = backend.header(revision: backend.machine.read { $0.revision })
+            refused.watchID = -1
+            refused.created = true
+            refused.canceled = true
+            refused.cancelReason = reason
+            sink.yield(refused)
+            return
+        }
         let id: Int64? = state.withLock { state in
             guard !state.ended else { return nil }
             var id = request.watchID
