@@ -28,17 +28,25 @@ struct UnaryFastPathTests {
         let channel = EmbeddedChannel()
         let behind = Behind()
         let calls = NIOLockedValueBox(0)
+        let callers = NIOLockedValueBox<[AuthInfo?]>([])
 
         init(failure: RPCError? = nil, refusal: RPCError? = nil, maxRequestSize: Int = 1024) throws {
             let calls = self.calls
-            let put = UnaryRoute("etcdserverpb.KV", "Put") { (request: Etcdserverpb_PutRequest, loop) -> EventLoopFuture<Etcdserverpb_PutResponse> in
+            let callers = self.callers
+            let put = UnaryRoute("etcdserverpb.KV", "Put") { (request: Etcdserverpb_PutRequest, loop, caller) -> EventLoopFuture<Etcdserverpb_PutResponse> in
                 calls.withLockedValue { $0 += 1 }
+                callers.withLockedValue { $0.append(caller) }
                 if let failure { return loop.makeFailedFuture(failure) }
                 var response = Etcdserverpb_PutResponse()
                 response.header.revision = Int64(request.key.count)
                 return loop.makeSucceededFuture(response)
             }
-            let routes = UnaryRoutes([put]) { _, _ in refusal }
+            // A token "bad" is unknown; any other names its user.
+            let routes = UnaryRoutes([put], refusal: { _, _ in refusal }, identify: { headers throws(RPCError) in
+                guard let token = headers.first(name: "token") else { return nil }
+                if token == "bad" { throw V3Backend.rpcError(V3Error.invalidAuthToken) }
+                return AuthInfo(user: token, revision: 1)
+            })
             try channel.pipeline.syncOperations.addHandler(behind)
             try channel.pipeline.syncOperations.addHandler(UnaryFastPath(routes: routes, metrics: nil, maxRequestSize: maxRequestSize), position: .first)
         }
@@ -193,10 +201,49 @@ struct UnaryFastPathTests {
         #expect(stream.calls.withLockedValue { $0 } == 0)
     }
 
+    @Test("The caller's token names who the call runs as; an unknown token is refused before the call runs")
+    func passesTheCaller() throws {
+        let stream = try Stream()
+        try stream.send(Self.headers(extra: [("token", "alice")]))
+        try stream.send(Self.data(Self.framed(try Self.putRequest(key: "k"))))
+        #expect(try stream.written().count == 3)  // headers, the answer, status OK
+        #expect(stream.callers.withLockedValue { $0 } == [AuthInfo(user: "alice", revision: 1)])
+
+        let refused = try Stream()
+        try refused.send(Self.headers(extra: [("token", "bad")]))
+        let (code, message) = Self.status(try refused.written())
+        #expect(code == "16")
+        #expect(message == "etcdserver: invalid auth token")
+        #expect(refused.calls.withLockedValue { $0 } == 0)
+    }
+
     @Test("grpc-message is percent-encoded outside printable ASCII and for '%' only")
     func percentEncoding() {
         #expect(GRPCFraming.percentEncoded("etcdserver: key not found") == "etcdserver: key not found")
         #expect(GRPCFraming.percentEncoded("100% done\n") == "100%25 done%0A")
         #expect(GRPCFraming.percentEncoded("é") == "%C3%A9")
+    }
+}
+
+/// The header that carries a verified client certificate's name is the TLS session's to set.
+@Suite struct VerifiedNameHeaderTests {
+    static func headers(_ extra: [(String, String)]) -> HTTP2Frame.FramePayload {
+        .headers(.init(headers: HPACKHeaders([(":method", "POST"), (":path", "/etcdserverpb.KV/Put")] + extra)))
+    }
+
+    static func passed(_ handler: VerifiedNameHeader, _ frame: HTTP2Frame.FramePayload) throws -> HPACKHeaders? {
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.writeInbound(frame)
+        guard case .headers(let out) = try channel.readInbound(as: HTTP2Frame.FramePayload.self) else { return nil }
+        return out.headers
+    }
+
+    @Test func aClientCannotNameItselfAndTheVerifiedNameIsAdded() throws {
+        let forged = Self.headers([(CallIdentity.commonNameHeader, "root")])
+        let plaintext = try Self.passed(VerifiedNameHeader(commonName: nil), forged)
+        #expect(plaintext?[CallIdentity.commonNameHeader] == [])
+        let verified = try Self.passed(VerifiedNameHeader(commonName: "etcd client"), forged)
+        #expect(verified?[CallIdentity.commonNameHeader] == ["etcd client"])
+        #expect(verified?.first(name: ":path") == "/etcdserverpb.KV/Put")
     }
 }

@@ -47,7 +47,7 @@ struct WatchStreamTests {
             var request = Etcdserverpb_PutRequest()
             request.key = Data(key.utf8)
             request.value = Data(value)
-            _ = try await backend.write(.put(request))
+            _ = try await backend.write(.put(request), from: .client(nil))
         }
 
         /// Opens a watch with `create` and collects responses until `enough` says so, or until

@@ -163,6 +163,7 @@ final class ClientPortTransport: ServerTransport {
             stream.eventLoop.makeCompletedFuture {
                 tracked.streamOpened(stream)
                 let handlers = stream.pipeline.syncOperations
+                try handlers.addHandler(VerifiedNameHeader(commonName: tracked.verifiedCommonName))
                 try handlers.addHandler(ActivityMarker(activity))
                 try handlers.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize))
                 try handlers.addHandler(GRPCStreamBridge(maxMessageSize: maxRequestSize, deliver: deliver))
@@ -195,6 +196,17 @@ final class Connection: @unchecked Sendable {
     private var isClosingWhenIdle = false
 
     init(channel: any Channel) { self.channel = channel }
+
+    /// The verified client certificate's Common Name (`VerifiedNameHeader`), read at the first
+    /// stream, after the handshake.
+    private var commonName: String??
+    var verifiedCommonName: String? {
+        channel.eventLoop.preconditionInEventLoop()
+        if let commonName { return commonName }
+        let found = VerifiedNameHeader.commonName(of: channel)
+        commonName = .some(found)
+        return found
+    }
 
     func streamOpened(_ stream: any Channel) {
         channel.eventLoop.preconditionInEventLoop()
