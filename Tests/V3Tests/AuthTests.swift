@@ -244,6 +244,36 @@ import Testing
         #expect(try machine.identify(token: nil, commonName: nil) == nil)
     }
 
+    @Test func aRefusedRevocationLeavesTheLeaseToExpireAndAnAllowedOneEndsItsClock() throws {
+        let clock = TestClock()
+        let machine = V3StateMachine(now: { clock.now })
+        var index: UInt64 = 0
+        func apply(_ request: V3Request) -> Result<MVCCStore.Applied, V3Error> {
+            index += 1
+            return machine.apply(request, at: index)
+        }
+        for request: AuthRequest in [
+            .userAdd(name: "root", passwordHash: [], noPassword: false), .userGrantRole(user: "root", role: "root"),
+            .userAdd(name: "alice", passwordHash: [], noPassword: false), .enable,
+        ] { _ = try apply(.auth(request)).get() }
+        var grant = Etcdserverpb_LeaseGrantRequest()
+        grant.id = 7
+        grant.ttl = 10
+        _ = try apply(.leaseGrant(grant)).get()
+        _ = try apply(Self.put("/other", lease: 7)).get()
+        machine.leadershipChanged(isLeader: true)
+        let revision = machine.read { $0.auth.revision }
+        var revoke = Etcdserverpb_LeaseRevokeRequest()
+        revoke.id = 7
+        #expect(throws: V3Error.permissionDenied) { try apply(.asUser(AuthInfo(user: "alice", revision: revision), .leaseRevoke(revoke))).get() }
+        clock.advance(.seconds(11))
+        #expect(machine.dueLeases() == [7])
+        _ = try apply(.asUser(AuthInfo(user: "root", revision: revision), .leaseRevoke(revoke))).get()
+        machine.leadershipChanged(isLeader: true)
+        clock.advance(.seconds(11))
+        #expect(machine.dueLeases().isEmpty)
+    }
+
     // MARK: Passwords
 
     @Test func bcryptHashesAreEtcdsAndCheckOnlyTheirPassword() throws {

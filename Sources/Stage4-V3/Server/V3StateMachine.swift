@@ -106,7 +106,11 @@ public final class V3StateMachine: ReplicatedStateMachine {
                 default: break
                 }
             }
-            if case .leaseRevoke(let revoke) = request {
+            // A client's revocation comes wrapped with its sender; one refused (permission
+            // denied) leaves the lease, and its clock, as they were.
+            var inner = request
+            if case .asUser(_, let wrapped) = request { inner = wrapped }
+            if case .leaseRevoke(let revoke) = inner, state.store.leases[revoke.id] == nil {
                 state.expiries[revoke.id] = nil
                 state.revoking.remove(revoke.id)
             }
