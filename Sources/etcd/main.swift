@@ -84,7 +84,9 @@ do {
         peerHosts: [configuration.server.peerListenHost])
     for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
-    clientCertAuth = tls.client?.requireClientCertificate ?? false
+    // Only the flag itself, as etcd: a trusted CA alone also makes TLS ask for certificates,
+    // but must not make their names users.
+    clientCertAuth = tls.client != nil && values["client-cert-auth"] == "true"
     peerHashCredentials = tls.client.map {
         CorruptionCheck.Credentials(certFile: $0.certFile, keyFile: $0.keyFile, caFile: $0.caFile, verifiesPeers: !$0.isSelfSigned)
     }

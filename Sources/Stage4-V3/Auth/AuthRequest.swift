@@ -47,7 +47,7 @@ public enum AuthRequest: Sendable, Equatable {
         case .roleList: writer.u8(13)
         case .roleDelete(let name): writer.u8(14); text(name)
         case .roleGrantPermission(let role, let permission):
-            writer.u8(15); text(role); writer.u8(UInt8(permission.type.rawValue)); writer.blob(permission.key); writer.blob(permission.rangeEnd)
+            writer.u8(15); text(role); writer.u8(UInt8(truncatingIfNeeded: permission.type.rawValue)); writer.blob(permission.key); writer.blob(permission.rangeEnd)
         case .roleRevokePermission(let role, let key, let rangeEnd):
             writer.u8(16); text(role); writer.blob(key); writer.blob(rangeEnd)
         }

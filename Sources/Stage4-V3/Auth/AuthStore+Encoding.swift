@@ -23,7 +23,7 @@ extension AuthStore {
             text(role.name)
             writer.u32(UInt32(role.permissions.count))
             for permission in role.permissions {
-                writer.u8(UInt8(permission.type.rawValue))
+                writer.u8(UInt8(truncatingIfNeeded: permission.type.rawValue))
                 writer.blob(permission.key)
                 writer.blob(permission.rangeEnd)
             }

@@ -193,8 +193,9 @@ public struct AuthStore: Sendable, Equatable {
         writable = [:]
         for (name, user) in users {
             let permissions = user.roles.compactMap { roles[$0] }.flatMap(\.permissions)
-            readable[name] = KeyPermissions(permissions.filter { $0.type != .write }.map { ($0.key, $0.rangeEnd) })
-            writable[name] = KeyPermissions(permissions.filter { $0.type != .read }.map { ($0.key, $0.rangeEnd) })
+            // Only the three known types grant anything.
+            readable[name] = KeyPermissions(permissions.filter { $0.type == .read || $0.type == .readwrite }.map { ($0.key, $0.rangeEnd) })
+            writable[name] = KeyPermissions(permissions.filter { $0.type == .write || $0.type == .readwrite }.map { ($0.key, $0.rangeEnd) })
         }
     }
 }

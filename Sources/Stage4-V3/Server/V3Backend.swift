@@ -149,7 +149,9 @@ public struct V3Backend: Sendable {
         let outcome = machine.read { store in Result { () throws(V3Error) in try store.auth.checkAdmin(caller) } }
         guard case .failure(let error) = outcome else { return }
         guard asMaintenance else { throw Self.rpcError(error) }
-        throw RPCError(code: .unknown, message: error.message.replacingOccurrences(of: "etcdserver: ", with: "auth: "))
+        // The auth store's own words: "auth: user not found", not rpctypes' "user name not found".
+        let message = error == .userNotFound ? "auth: user not found" : error.message.replacingOccurrences(of: "etcdserver: ", with: "auth: ")
+        throw RPCError(code: .unknown, message: message)
     }
 
     /// Refuses the caller unless it may read every key in [key, rangeEnd).

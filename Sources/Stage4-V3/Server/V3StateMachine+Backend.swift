@@ -252,6 +252,9 @@ extension V3StateMachine.State {
         expiries = restored.leases.mapValues { instant + .seconds($0.ttl) }
         revoking = []
         watchers.resync(with: restored)
+        // The snapshot may be past a password change, a user's deletion or auth turned off
+        // that this member never applied: no token it knew is trusted any more.
+        tokens.removeAll()
     }
 
     var sizes: (total: Int, inUse: Int) {

@@ -61,6 +61,9 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
     func userAdd(request: Etcdserverpb_AuthUserAddRequest, context: ServerContext) async throws -> Etcdserverpb_AuthUserAddResponse {
         let noPassword = request.hasOptions && request.options.noPassword
         guard !request.name.isEmpty else { throw V3Backend.rpcError(V3Error.userEmpty) }
+        // Before bcrypt's work, so that nobody but root can make the member do it (checked
+        // again when the request applies).
+        try backend.requireAdmin()
         let hash = noPassword ? [] : try await hash(request.password)
         var response = Etcdserverpb_AuthUserAddResponse()
         response.header = try await apply(.userAdd(name: request.name, passwordHash: hash, noPassword: noPassword)).1
@@ -94,6 +97,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
     func userChangePassword(
         request: Etcdserverpb_AuthUserChangePasswordRequest, context: ServerContext
     ) async throws -> Etcdserverpb_AuthUserChangePasswordResponse {
+        try backend.requireAdmin()
         let hash = try await hash(request.password)
         var response = Etcdserverpb_AuthUserChangePasswordResponse()
         response.header = try await apply(.userChangePassword(name: request.name, passwordHash: hash)).1
@@ -151,6 +155,10 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
     func roleGrantPermission(
         request: Etcdserverpb_AuthRoleGrantPermissionRequest, context: ServerContext
     ) async throws -> Etcdserverpb_AuthRoleGrantPermissionResponse {
+        switch request.perm.permType {
+        case .read, .write, .readwrite: break
+        default: throw RPCError(code: .invalidArgument, message: "etcdserver: permission type must be READ, WRITE or READWRITE")
+        }
         let permission = AuthStore.Permission(type: request.perm.permType, key: Array(request.perm.key), rangeEnd: Array(request.perm.rangeEnd))
         var response = Etcdserverpb_AuthRoleGrantPermissionResponse()
         response.header = try await apply(.roleGrantPermission(role: request.name, permission)).1
