@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // Stage 1: the keys store and the v1 HTTP API on one machine, in memory.
@@ -131,6 +132,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                // JWT login tokens (`--auth-token jwt,…`).
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Sources/Stage4-V3",
             exclude: ["README.md"]

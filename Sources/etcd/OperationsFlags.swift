@@ -35,7 +35,7 @@ struct OperationsFlags {
         .init(["backend-batch-interval"], default: "", usage: "etcd 3: the longest the v3 backend file waits before committing applied writes (the WAL holds them meanwhile)"),
         .init(["backend-batch-limit"], default: "10000", usage: "etcd 3: the most applied entries the v3 backend file takes before committing them"),
         .init(["experimental-compaction-batch-limit"], default: "1000", usage: "etcd 3: how many compacted revisions the backend deletes per step, so writes are never held up long"),
-        .init(["auth-token"], default: "simple", usage: "etcd 3: how v3 logins are proven: simple (random tokens each member keeps)"),
+        .init(["auth-token"], default: "simple", usage: "etcd 3: how v3 logins are proven: simple (random tokens each member keeps), or jwt,pub-key=…,priv-key=…,sign-method=RS256|ES256|…,ttl=5m (signed tokens any member verifies)"),
         .init(["auth-token-ttl"], default: "300", usage: "etcd 3: seconds a simple token lives unused"),
         .init(["bcrypt-cost"], default: "10", usage: "etcd 3: the work factor of bcrypt password hashes (4 to 31)"),
         .init(["grpc-transport"], default: "fast", usage: "this implementation's own: fast (gRPC and the v1 API on each client port) or plain (grpc-swift's own transport: gRPC only, plaintext; to read and to measure against)"),
@@ -55,6 +55,8 @@ struct OperationsFlags {
     var maxRequestBytes = 1_572_864
     var maxTxnOps = 128
     var tokenTTL: Duration = .seconds(300)
+    /// `--auth-token jwt,…`; nil for simple tokens.
+    var jwt: JWTTokens.Options?
     var bcryptCost = 10
     var maxConcurrentStreams: Int?
     var preVote = true
@@ -126,8 +128,8 @@ struct OperationsFlags {
         switch values["auth-token"] ?? "simple" {
         case "simple": break
         case let other where other.hasPrefix("jwt"):
-            throw V1Flags.InvalidValue(description: "--auth-token \(other): JWT tokens are not implemented by this server yet; use simple")
-        case let other: throw V1Flags.InvalidValue(description: "--auth-token \(other): expected simple")
+            do { jwt = try JWTTokens.options(other) } catch { throw V1Flags.InvalidValue(description: "\(error)") }
+        case let other: throw V1Flags.InvalidValue(description: "--auth-token \(other): expected simple, or jwt,pub-key=…,priv-key=…,sign-method=…")
         }
         tokenTTL = .seconds(try Self.count(values, "auth-token-ttl", default: 300, example: "300"))
         bcryptCost = try Self.count(values, "bcrypt-cost", default: bcryptCost, example: "10")

@@ -71,6 +71,12 @@ var peerHashCredentials: CorruptionCheck.Credentials?
 var clientCertAuth = false
 let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
 v3Store.setTokenTTL(operations.tokenTTL)
+if let options = operations.jwt {
+    do { v3Store.useJWT(try await JWTTokens.load(options)) } catch {
+        FileHandleOutput.standardError("etcd: \(error)\n")
+        exit(2)
+    }
+}
 do {
     // TLS and operational flags say how to run, not who: the rest decide ports and defaults.
     configuration = try DaemonConfiguration.from(values.filter {

@@ -223,6 +223,38 @@ same "${cert[@]}" "${root[@]}" auth disable
 OURS=$OURS_PLAIN REAL=$REAL_PLAIN
 
 echo
+echo "== a token held across time (the PyPI etcd3 client, which logs in once): --auth-token-ttl 3"
+VENV=$ROOT/.build/py-etcd3
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import etcd3' 2>/dev/null; then
+    python3 -m venv "$VENV" 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
+    "$VENV/bin/pip" install -q 'etcd3==0.12.0' 'protobuf<4'
+fi
+ttl_member() {  # BINARY NAME: prints its URL once it serves, with erin allowed /team/ and auth on
+    local url="http://127.0.0.1:$(free_port)"
+    "$1" --name "$2" --data-dir "$WORK/$2" --listen-client-urls "$url" --advertise-client-urls "$url" \
+        --listen-peer-urls "http://127.0.0.1:$(free_port)" --auth-token-ttl 3 --bcrypt-cost 4 >"$WORK/$2.log" 2>&1 &
+    PIDS+=($!)
+    wait_ready "$url"
+    for command in "user add root:rootpw" "user add erin:erinpw" "role add team" "role grant-permission team --prefix=true readwrite /team/" \
+        "user grant-role erin team" "auth enable"; do
+        # shellcheck disable=SC2086
+        etcdctl --endpoints="$url" $command >/dev/null 2>&1
+    done
+    etcdctl --endpoints="$url" --user erin:erinpw put /team/k1 v1 >/dev/null
+    echo "$url"
+}
+url=$(ttl_member "$ETCD_BIN" ttl-ours)
+ours_expiry=$("$VENV/bin/python" "$ROOT/Tests/Integration/auth-tokens.py" expiry "${url#http://}" 3)
+echo "$ours_expiry"
+if [ -n "$REAL" ]; then
+    url=$(ttl_member "$REAL_ETCD" ttl-real)
+    real_expiry=$("$VENV/bin/python" "$ROOT/Tests/Integration/auth-tokens.py" expiry "${url#http://}" 3)
+    [ "$ours_expiry" = "$real_expiry" ] || fail "token expiry differs from etcd 3.4's: $real_expiry"
+    echo "(identical to etcd 3.4's)"
+fi
+passed=$((passed + 3))
+
+echo
 echo "== ours alone: where this server is stricter than etcd 3.4, on purpose"
 etcdctl --endpoints="$OURS" user add dave:davepw >/dev/null
 etcdctl --endpoints="$OURS" role add r >/dev/null
@@ -240,7 +272,10 @@ etcdctl --endpoints="$OURS" "${root[@]}" compact 2 >/dev/null && echo "compact b
 passed=$((passed + 3))
 
 echo
-echo "== a three-member cluster of ours: auth state through restarts and a snapshot"
+echo "== a three-member cluster of ours with JWT tokens: auth state through restarts and a snapshot"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt.pem" 2>/dev/null
+openssl pkey -in "$WORK/jwt.pem" -pubout -out "$WORK/jwt.pub.pem"
+JWT="jwt,pub-key=$WORK/jwt.pub.pem,priv-key=$WORK/jwt.pem,sign-method=RS256,ttl=10m"
 declare -a C P
 CLUSTER=""
 for n in 1 2 3; do C[$n]=$(free_port); P[$n]=$(free_port); CLUSTER+="${CLUSTER:+,}m$n=http://127.0.0.1:${P[$n]}"; done
@@ -249,7 +284,7 @@ start_member() {  # N [extra flags]
     "$ETCD_BIN" --name "m$n" --data-dir "$WORK/m$n" --initial-cluster "$CLUSTER" --initial-cluster-state "${STATE:-new}" \
         --listen-client-urls "http://127.0.0.1:${C[$n]}" --advertise-client-urls "http://127.0.0.1:${C[$n]}" \
         --listen-peer-urls "http://127.0.0.1:${P[$n]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$n]}" \
-        --snapshot-count 20 --experimental-snapshot-catchup-entries 5 --bcrypt-cost 4 "$@" >>"$WORK/m$n.log" 2>&1 &
+        --snapshot-count 20 --experimental-snapshot-catchup-entries 5 --bcrypt-cost 4 --auth-token "$JWT" "$@" >>"$WORK/m$n.log" 2>&1 &
     PIDS+=($!)
     eval "PID$n=$!"
 }
@@ -269,6 +304,8 @@ for n in 1 2 3; do
     [ "$out" = v60 ] || fail "member $n: erin reads /team/k60: $out"
 done
 echo "every member honours erin's credentials"
+"$VENV/bin/python" "$ROOT/Tests/Integration/auth-tokens.py" across "127.0.0.1:${C[1]}" "127.0.0.1:${C[2]}" "127.0.0.1:${C[3]}"
+passed=$((passed + 7))
 for n in 1 2 3; do eval "kill \$PID$n"; done
 wait "$PID1" "$PID2" "$PID3" 2>/dev/null || true
 for n in 1 2 3; do start_member $n; done

@@ -65,7 +65,7 @@ declare -A CASES=(
     [peer-trusted-ca-file]="x.pem|refuse:without a certificate and key" [peer-cert-allowed-cn]="x|refuse:but this port has no TLS"
     [peer-cert-allowed-hostname]="x|refuse:but this port has no TLS" [peer-auto-tls]="true|ready"
     [peer-crl-file]="x.pem|refuse:but this port has no TLS" [cipher-suites]="TLS_ECDHE_RSA_WITH_BOGUS|refuse:unexpected TLS cipher suite"
-    [cors]="http://example.com:80|ready" [host-whitelist]="example.com|ready" [auth-token]="jwt,sign-method=RS256|refuse:JWT tokens are not implemented"
+    [cors]="http://example.com:80|ready" [host-whitelist]="example.com|ready" [auth-token]="jwt,sign-method=RS256|refuse:give pub-key"
     [bcrypt-cost]="12|ready" [auth-token-ttl]="60|ready" [enable-pprof]="true|warn" [metrics]="extensive|ready"
     [listen-metrics-urls]="http://127.0.0.1:$(free_port)|ready" [logger]="zap|ready" [log-outputs]="stdout|ready" [log-level]="debug|ready"
     [proxy]="on|refuse:this server has no v2 proxy" [proxy-failure-wait]="1000|refuse:this server has no v2 proxy"

@@ -274,6 +274,31 @@ import Testing
         #expect(machine.dueLeases().isEmpty)
     }
 
+    @Test func withJWTALoginIsASignedTokenWhoseRevisionGoesStale() async throws {
+        let (privateKey, _) = try JWTTokensTests.keys("ec")
+        let machine = V3StateMachine()
+        machine.useJWT(try await JWTTokens.load(JWTTokens.options("jwt,priv-key=\(privateKey),sign-method=ES256")))
+        var index: UInt64 = 0
+        func apply(_ request: V3Request) throws -> MVCCStore.Applied {
+            index += 1
+            return try machine.apply(request, at: index).get()
+        }
+        for request: AuthRequest in [
+            .userAdd(name: "root", passwordHash: [], noPassword: false), .userGrantRole(user: "root", role: "root"),
+            .userAdd(name: "alice", passwordHash: [], noPassword: false), .enable,
+        ] { _ = try apply(.auth(request)) }
+        let revision = machine.read { $0.auth.revision }
+        let applied = try apply(.auth(.authenticate(name: "alice", checkedRevision: revision, tokenPrefix: "unused")))
+        guard case .auth(.token(let token)) = applied.response else { Issue.record("no token: \(applied.response)"); return }
+        #expect(token.split(separator: ".").count == 3)
+        #expect(try machine.identify(token: token, commonName: nil) == AuthInfo(user: "alice", revision: revision))
+        _ = try apply(.auth(.roleAdd("another")))
+        // Still alice, but at the old revision: her next write is refused as stale.
+        let stale = try #require(try machine.identify(token: token, commonName: nil))
+        #expect(throws: V3Error.authOldRevision) { try machine.apply(.asUser(stale, Self.put("/k")), at: index + 1).get() }
+        #expect(throws: V3Error.invalidAuthToken) { try machine.identify(token: token + "x", commonName: nil) }
+    }
+
     // MARK: Passwords
 
     @Test func bcryptHashesAreEtcdsAndCheckOnlyTheirPassword() throws {

@@ -7,9 +7,14 @@ import NIOHPACK
 /// port puts in `commonNameHeader` after deleting any the client sent.
 ///
 /// Services read it as a task-local: the call gate sets it around the handler, and around the
-/// body of a streaming response, which runs after the handler returns.
+/// body of a streaming response, which runs after the handler returns. Credentials that fail
+/// (an unknown or expired token) fail only the calls that ask who called, as in etcd: a status
+/// or a member list is answered whatever token comes with it.
 public enum CallIdentity {
-    @TaskLocal public static var current: AuthInfo? = nil
+    @TaskLocal static var resolved: Result<AuthInfo?, RPCError> = .success(nil)
+
+    /// The caller (nil: no credentials), or the error its credentials got.
+    static func caller() throws(RPCError) -> AuthInfo? { try resolved.get() }
 
     /// Set by the client port from the TLS session, never from the client.
     static let commonNameHeader = "etcd-swift-verified-cn"

@@ -4,8 +4,8 @@ import GRPCCore
 /// - A learner serves only what cannot mislead: status, and reads that do not promise to be
 ///   current (serializable Range, checked in KVCalls). Everything else, streams included, gets
 ///   etcd's "rpc not supported for learner".
-/// - A call with a token this member does not know gets "invalid auth token"; the others run
-///   with their caller's identity (`CallIdentity`).
+/// - Every call runs with its caller's identity (`CallIdentity`), or the reason its token was
+///   refused, for the calls that ask.
 /// - A call with `hasleader: true` metadata (clientv3's WithRequireLeader) fails with "no
 ///   leader" when this member knows none, rather than waiting for one.
 struct CallGate: ServerInterceptor {
@@ -26,12 +26,12 @@ struct CallGate: ServerInterceptor {
     ) async throws -> StreamingServerResponse<Output> {
         let requiresLeader = request.metadata[stringValues: "hasleader"].contains("true")
         if let refusal = Self.refusal(method: context.descriptor.method, requiresLeader: requiresLeader, backend: backend) { throw refusal }
-        let identity = try CallIdentity.resolve(request.metadata, backend: backend)
-        var response = try await CallIdentity.$current.withValue(identity) { try await next(request, context) }
+        let identity = Result { () throws(RPCError) in try CallIdentity.resolve(request.metadata, backend: backend) }
+        var response = try await CallIdentity.$resolved.withValue(identity) { try await next(request, context) }
         // A streaming call's body runs after `next` returns: it needs the identity too.
         if case .success(var contents) = response.accepted {
             let producer = contents.producer
-            contents.producer = { writer in try await CallIdentity.$current.withValue(identity) { try await producer(writer) } }
+            contents.producer = { writer in try await CallIdentity.$resolved.withValue(identity) { try await producer(writer) } }
             response.accepted = .success(contents)
         }
         return response

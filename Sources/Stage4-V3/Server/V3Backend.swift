@@ -139,13 +139,13 @@ public struct V3Backend: Sendable {
         }
     }
 
-    /// Refuses the caller (`CallIdentity.current`) unless it holds the root role, while auth is
+    /// Refuses the caller (`CallIdentity.caller()`) unless it holds the root role, while auth is
     /// on: what etcd requires for the maintenance calls that see or change the whole store.
     ///
     /// `asMaintenance`: refused as etcd 3.4's maintenance server refuses, with the auth store's
     /// own error unconverted (code Unknown, "auth: permission denied"), which is what clients see.
     func requireAdmin(asMaintenance: Bool = false) throws(RPCError) {
-        let caller = CallIdentity.current ?? .nobody
+        let caller = try CallIdentity.caller() ?? .nobody
         let outcome = machine.read { store in Result { () throws(V3Error) in try store.auth.checkAdmin(caller) } }
         guard case .failure(let error) = outcome else { return }
         guard asMaintenance else { throw Self.rpcError(error) }
@@ -156,7 +156,7 @@ public struct V3Backend: Sendable {
 
     /// Refuses the caller unless it may read every key in [key, rangeEnd).
     func requireRead(key: [UInt8], rangeEnd: [UInt8] = []) throws(RPCError) {
-        let caller = CallIdentity.current ?? .nobody
+        let caller = try CallIdentity.caller() ?? .nobody
         let outcome = machine.read { store in Result { () throws(V3Error) in try store.auth.check(.read, key: key, rangeEnd: rangeEnd, as: caller) } }
         if case .failure(let error) = outcome { throw Self.rpcError(error) }
     }

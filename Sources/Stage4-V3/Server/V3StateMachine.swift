@@ -1,4 +1,5 @@
 import BinaryCodec
+import Foundation
 import EtcdAPI
 import Raft
 import Synchronization
@@ -33,6 +34,8 @@ public final class V3StateMachine: ReplicatedStateMachine {
         var lastCommit: ContinuousClock.Instant?
         /// This member's login tokens (not replicated state: see `SimpleTokens`).
         var tokens = SimpleTokens(ttl: .seconds(300))
+        /// `--auth-token jwt,…`: signed tokens instead, which any member verifies.
+        var jwt: JWTTokens?
     }
 
     let now: @Sendable () -> ContinuousClock.Instant
@@ -90,7 +93,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
             var result = state.store.apply(request)
             state.totalSize = max(state.totalSize, state.store.sizeInUse)
             if case .success(let applied) = result, case .auth(let answer) = applied.response {
-                result = .success(state.afterAuthChange(request, answer: answer, applied: applied, index: index, now: instant))
+                result = state.afterAuthChange(request, answer: answer, applied: applied, index: index, now: instant)
             }
             if case .success(let applied) = result {
                 if !applied.events.isEmpty { state.watchers.deliver(applied.events, revision: applied.revision) }
@@ -118,6 +121,11 @@ public final class V3StateMachine: ReplicatedStateMachine {
         }
     }
 
+    /// `--auth-token jwt,…`: logins get signed tokens (see `JWTTokens`).
+    public func useJWT(_ tokens: JWTTokens) {
+        state.withLock { $0.jwt = tokens }
+    }
+
     /// `--auth-token-ttl`: how long a login token lives unused.
     public func setTokenTTL(_ ttl: Duration) {
         state.withLock { $0.tokens.ttl = ttl }
@@ -129,6 +137,11 @@ public final class V3StateMachine: ReplicatedStateMachine {
     public func identify(token: String?, commonName: String?) throws(V3Error) -> AuthInfo? {
         let instant = now()
         return try state.withLock { state throws(V3Error) -> AuthInfo? in
+            if let token, let jwt = state.jwt {
+                // The revision is the token's: one issued before a change to users or roles is stale.
+                guard let info = jwt.verify(token, now: Date()) else { throw V3Error.invalidAuthToken }
+                return info
+            }
             if let token {
                 guard let user = state.tokens.user(for: token, now: instant) else { throw V3Error.invalidAuthToken }
                 return AuthInfo(user: user, revision: state.store.auth.revision)
@@ -329,18 +342,28 @@ extension V3StateMachine.State {
     /// deleting a user, changing its password or turning auth off ends the tokens it concerns.
     mutating func afterAuthChange(
         _ request: V3Request, answer: AuthResponse, applied: MVCCStore.Applied, index: UInt64, now: ContinuousClock.Instant
-    ) -> MVCCStore.Applied {
+    ) -> Result<MVCCStore.Applied, V3Error> {
         let inner: V3Request
         if case .asUser(_, let wrapped) = request { inner = wrapped } else { inner = request }
-        guard case .auth(let auth) = inner else { return applied }
+        guard case .auth(let auth) = inner else { return .success(applied) }
         switch auth {
         case .authenticate(_, _, let prefix):
-            guard case .authenticated(let user) = answer else { return applied }
-            let token = "\(prefix).\(index)"
-            tokens.assign(token, to: user, now: now)
+            guard case .authenticated(let user) = answer else { return .success(applied) }
+            let token: String
+            if let jwt {
+                // Signed by every member as it applies the login (as etcd's); the member the
+                // client asked returns its own. One without a private key cannot issue any.
+                guard let signed = try? jwt.sign(user: user, revision: store.auth.revision, now: Date()) else {
+                    return .failure(V3Error(code: .unknown, message: "auth: failed to sign a token: this member has no private key (--auth-token jwt,priv-key=…)"))
+                }
+                token = signed
+            } else {
+                token = "\(prefix).\(index)"
+                tokens.assign(token, to: user, now: now)
+            }
             var answered = applied
             answered.response = .auth(.token(token))
-            return answered
+            return .success(answered)
         case .userDelete(let name), .userChangePassword(let name, _):
             tokens.invalidate(user: name)
         case .disable:
@@ -348,6 +371,6 @@ extension V3StateMachine.State {
         default:
             break
         }
-        return applied
+        return .success(applied)
     }
 }

@@ -11,7 +11,7 @@ struct AuthService: Etcdserverpb_Auth.SimpleServiceProtocol {
 
     /// Proposes `request` and returns the store's answer and the revision to report.
     private func apply(_ request: AuthRequest) async throws -> (AuthResponse, Etcdserverpb_ResponseHeader) {
-        let applied = try await backend.write(.auth(request), from: .client(CallIdentity.current))
+        let applied = try await backend.write(.auth(request), from: .client(try CallIdentity.caller()))
         guard case .auth(let answer) = applied.response else { throw KVCalls.unexpected }
         return (answer, backend.header(revision: applied.revision))
     }

@@ -18,7 +18,9 @@ struct KVCalls: Sendable {
     private func read(_ request: Etcdserverpb_RangeRequest, as caller: AuthInfo?) throws(RPCError) -> Etcdserverpb_RangeResponse {
         let (outcome, revision) = backend.machine.read { store -> (Result<Etcdserverpb_RangeResponse, V3Error>, Int64) in
             do throws(V3Error) {
-                // Checked under the same lock as the read, so against the same auth store.
+                // Checked under the same lock as the read, so against the same auth store;
+                // a request without a key is refused first, as etcd's API layer does.
+                guard !request.key.isEmpty else { throw V3Error.emptyKey }
                 try store.auth.check(.read, key: Array(request.key), rangeEnd: Array(request.rangeEnd), as: caller ?? .nobody)
                 return (.success(try store.range(request)), store.revision)
             } catch {
@@ -103,22 +105,22 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     private var loop: any EventLoop { MultiThreadedEventLoopGroup.singleton.any() }
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
-        try await calls.range(request, on: loop, as: CallIdentity.current).get()
+        try await calls.range(request, on: loop, as: try CallIdentity.caller()).get()
     }
 
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
-        try await calls.put(request, on: loop, as: CallIdentity.current).get()
+        try await calls.put(request, on: loop, as: try CallIdentity.caller()).get()
     }
 
     func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws -> Etcdserverpb_DeleteRangeResponse {
-        try await calls.deleteRange(request, on: loop, as: CallIdentity.current).get()
+        try await calls.deleteRange(request, on: loop, as: try CallIdentity.caller()).get()
     }
 
     func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
-        try await calls.txn(request, on: loop, as: CallIdentity.current).get()
+        try await calls.txn(request, on: loop, as: try CallIdentity.caller()).get()
     }
 
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws -> Etcdserverpb_CompactionResponse {
-        try await calls.compact(request, on: loop, as: CallIdentity.current).get()
+        try await calls.compact(request, on: loop, as: try CallIdentity.caller()).get()
     }
 }

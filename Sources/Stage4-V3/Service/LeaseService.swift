@@ -14,14 +14,14 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
         if grant.id == 0 { grant.id = Int64.random(in: 1...Int64.max) }
         // Like etcd, no lease shorter than the time a new leader may take to notice it.
         grant.ttl = max(grant.ttl, 2)
-        let applied = try await backend.write(.leaseGrant(grant), from: .client(CallIdentity.current))
+        let applied = try await backend.write(.leaseGrant(grant), from: .client(try CallIdentity.caller()))
         guard case .leaseGrant(var response) = applied.response else { throw RPCError(code: .internalError, message: "etcdserver: unexpected response") }
         response.header = backend.header(revision: applied.revision)
         return response
     }
 
     func leaseRevoke(request: Etcdserverpb_LeaseRevokeRequest, context: ServerContext) async throws -> Etcdserverpb_LeaseRevokeResponse {
-        let applied = try await backend.write(.leaseRevoke(request), from: .client(CallIdentity.current))
+        let applied = try await backend.write(.leaseRevoke(request), from: .client(try CallIdentity.caller()))
         var response = Etcdserverpb_LeaseRevokeResponse()
         response.header = backend.header(revision: applied.revision)
         return response

@@ -38,7 +38,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         var response: Etcdserverpb_AlarmResponse
         switch request.action {
         case .activate, .deactivate:
-            let applied = try await backend.write(.alarm(request), from: .client(CallIdentity.current))
+            let applied = try await backend.write(.alarm(request), from: .client(try CallIdentity.caller()))
             guard case .alarm(let answer) = applied.response else { throw RPCError(code: .internalError, message: "etcdserver: unexpected apply result") }
             response = answer
         default:
