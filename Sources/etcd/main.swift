@@ -67,7 +67,6 @@ MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
 var configuration: DaemonConfiguration
 let clientTLS: ConnectionSetup?
-var peerHashCredentials: CorruptionCheck.Credentials?
 var clientCertAuth = false
 let v3Store = V3StateMachine(quotaBytes: operations.quotaBytes)
 v3Store.setTokenTTL(operations.tokenTTL)
@@ -93,9 +92,6 @@ do {
     // Only the flag itself, as etcd: a trusted CA alone also makes TLS ask for certificates,
     // but must not make their names users.
     clientCertAuth = tls.client != nil && values["client-cert-auth"] == "true"
-    peerHashCredentials = tls.client.map {
-        CorruptionCheck.Credentials(certFile: $0.certFile, keyFile: $0.keyFile, caFile: $0.caFile, verifiesPeers: !$0.isSelfSigned)
-    }
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
     // The v3 store is fed by the same log as the v1 store.
     configuration.server.stateMachine = v3Store
@@ -156,7 +152,7 @@ do {
     (backend.keepaliveMinTime, backend.keepaliveInterval, backend.keepaliveTimeout) = operations.keepalive
     // Before serving: a member whose history differs from its peers' must not answer reads.
     if operations.initialCorruptCheck {
-        try await CorruptionCheck.initial(backend: backend, credentials: peerHashCredentials, logger: logger)
+        try await CorruptionCheck.initial(backend: backend, logger: logger)
     }
     let endpoints = OperationsEndpoints(backend: backend, registry: registry, logger: logger)
     // Each client port serves both APIs: gRPC (v3) and HTTP/1 (v1, with /version, /health and
@@ -190,7 +186,7 @@ do {
     let leaseExpiry = LeaseExpiry.run(backend: backend, logger: logger)
     let committer = BackendCommitter.run(machine: v3Store, every: operations.backendBatch.interval)
     let corruptionWatch = operations.corruptCheckInterval.map {
-        CorruptionCheck.periodic(every: $0, backend: backend, credentials: peerHashCredentials, logger: logger)
+        CorruptionCheck.periodic(every: $0, backend: backend, logger: logger)
     }
     let compactor = operations.autoCompaction.map { AutoCompaction.run($0, backend: backend, clock: ContinuousClock(), logger: logger) }
     logger.info(

@@ -91,6 +91,7 @@ same role add app
 same role grant-permission app --prefix=true readwrite /app/
 same role grant-permission app read /config
 same role grant-permission app write /logs/a /logs/m
+same role grant-permission app --from-key=true read /zzz
 same role grant-permission app read /config
 same role grant-permission nosuch read /x
 same user grant-role alice app
@@ -129,6 +130,11 @@ same "${alice[@]}" put /config 1
 same "${alice[@]}" put /logs/b 1
 same "${alice[@]}" put /logs/z 1
 same "${alice[@]}" get /logs/b
+same "${alice[@]}" get /zzz/anything
+same "${alice[@]}" get /zzz --from-key
+same "${alice[@]}" get /zz --from-key
+same --user alice --password alicepw get /app/seed
+same --user alice --password wrong get /app/seed
 same "${alice[@]}" del /app/x --prev-kv
 same "${alice[@]}" del /other/seed
 printf 'value("/app/seed") = "0"\n\nput /app/t yes\n\nput /app/t no\n\n' > "$WORK/inside"
@@ -172,6 +178,8 @@ alice=(--user alice:newpw)
 
 echo "== revocations take effect at once"
 same "${root[@]}" role revoke-permission app /config
+same "${root[@]}" role revoke-permission app /logs/a /logs/m
+same "${root[@]}" role revoke-permission app /zzz --from-key
 same "${alice[@]}" get /config
 same "${root[@]}" role get app
 same "${root[@]}" user revoke-role alice app

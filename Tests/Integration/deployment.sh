@@ -362,7 +362,8 @@ expect "$(etcdctl --endpoints="127.0.0.1:${FC[1]}" member list | cut -d, -f2,3)"
 stop force1
 
 echo
-echo "# --experimental-initial-corrupt-check and --experimental-corrupt-check-time on a healthy cluster."
+echo "# --experimental-initial-corrupt-check and --experimental-corrupt-check-time on a healthy cluster,"
+echo "# with authentication on (peers are asked over the peer port, not the client API's root-only HashKV)."
 declare -A HC HP
 for n in 1 2 3; do HC[$n]=$(free_port); HP[$n]=$(free_port); done
 hash_cluster="h1=http://127.0.0.1:${HP[1]},h2=http://127.0.0.1:${HP[2]},h3=http://127.0.0.1:${HP[3]}"
@@ -377,7 +378,9 @@ for n in 1 2 3; do
     [ "$OUTCOME" = ready ] || fail "hash$n did not start: $(tail -3 "$WORK/hash$n.log")"
 done
 until_true 20 bash -c "etcdctl --endpoints=127.0.0.1:${HC[1]} put hashed 1 >/dev/null 2>&1"
-# hash3 asks its peers at the client URLs it has applied: let it learn all of them first.
+etcdctl --endpoints="127.0.0.1:${HC[1]}" user add root:rootpw >/dev/null
+etcdctl --endpoints="127.0.0.1:${HC[1]}" auth enable >/dev/null
+# hash3 asks the members it has applied: let it learn all of them first.
 until_true 20 bash -c "[ \$(etcdctl --endpoints=127.0.0.1:${HC[3]} member list | grep -c 'started, h') = 3 ]"
 stop hash3
 try_start hash3 $(hash_args 3)
@@ -386,8 +389,8 @@ grep -q "peers-checked=2.*initial corruption checking passed; no corruption" "$W
     || fail "the restarted member did not compare with both peers: $(grep -i "corrupt\|remote peer" "$WORK/hash3.log")"
 echo "a restarted member compared its HashKV with both peers before serving"
 until_true 20 bash -c "cat $WORK/hash[123].log | grep -q 'periodic corruption check passed'"
-expect "$(etcdctl --endpoints="127.0.0.1:${HC[1]}" alarm list)" ""
-expect "$(etcdctl --endpoints="127.0.0.1:${HC[2]}" put after-checks 1)" OK
+expect "$(etcdctl --endpoints="127.0.0.1:${HC[1]}" --user root:rootpw alarm list)" ""
+expect "$(etcdctl --endpoints="127.0.0.1:${HC[2]}" --user root:rootpw put after-checks 1)" OK
 for n in 1 2 3; do stop "hash$n"; done
 
 echo "# ... and on two members whose stores differ at the same revision (each restored from another"

@@ -101,11 +101,11 @@ import Testing
         _ = machine.apply(grant(1, ttl: 5), at: 1)
         let revision = machine.read { $0.revision }
         // Through the codec, as a follower's question reaches the leader.
-        func ask(_ query: LeaseQuery) -> LeaseAnswer? {
+        func ask(_ query: PeerQuery) -> PeerAnswer? {
             let asked = V3StateMachine.decode(query: V3StateMachine.encode(query: query)[...])!
             return machine.answerAsLeader(asked).flatMap { V3StateMachine.decode(answer: V3StateMachine.encode(answer: $0)[...]) }
         }
-        func ttl(_ answer: LeaseAnswer?) -> Int64? {
+        func ttl(_ answer: PeerAnswer?) -> Int64? {
             switch answer {
             case .renewed(let ttl): ttl
             case .timeToLive(let remaining, _, _): remaining

@@ -87,6 +87,18 @@ extension RaftServer {
         return answer
     }
 
+    /// Asks the member at `peerURL` a question its own `machine` answers (see
+    /// `ReplicatedStateMachine.answerAsMember`), on a connection of its own to its peer port.
+    public func askMember<Machine: ReplicatedStateMachine>(
+        _ query: Machine.LeaderQuery, of machine: Machine.Type, at peerURL: String
+    ) async throws -> Machine.LeaderAnswer {
+        let frame = try await ask(peerURL, .memberQuery([Machine.tag] + Machine.encode(query: query)))
+        guard case .memberAnswer(let bytes) = frame, let bytes, let answer = Machine.decode(answer: bytes[...]) else {
+            throw ProposalError.unreadable
+        }
+        return answer
+    }
+
     /// `query` is the machine's tag, then the machine's own question.
     private func askLeader(_ query: [UInt8]) async throws -> [UInt8] {
         // On the leader: answered here. On a follower: sent over the connection to the leader

@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 
 #if canImport(Glibc)
@@ -79,8 +80,16 @@ extension RaftServer {
                     self.stepSnapshot(message, data: named.encoded())
                 }
             }
-        case .joinResponse, .membershipResponse, .leaderAnswer:
+        case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
+        case .memberQuery(let query):
+            // Answered off the Raft loop: a question may take a while (a hash of the whole
+            // store), and heartbeats must not wait for it.
+            let slot = query.first.flatMap { machines[$0] }
+            DispatchQueue.global().async {
+                let answer = slot?.answerAsMember(query.dropFirst())
+                channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.memberAnswer(answer).encoded()), promise: nil)
+            }
         case .membershipRequest(let request):
             handleMembershipRequest(request, on: channel)
         case .refused(let reason):

@@ -59,6 +59,9 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
     static func decode(answer: ArraySlice<UInt8>) -> LeaderAnswer?
     /// Answers `query` on the leader; nil if it cannot (the server then says no leader).
     func answerAsLeader(_ query: LeaderQuery) -> LeaderAnswer?
+    /// Answers `query` from this member's own state, asked by another member over the peer
+    /// port (`RaftServer.askMember`), off the Raft loop; nil (the default) if it cannot.
+    func answerAsMember(_ query: LeaderQuery) -> LeaderAnswer?
 }
 
 extension ReplicatedStateMachine {
@@ -75,6 +78,8 @@ extension ReplicatedStateMachine {
     public var appliedThrough: UInt64 { 0 }
 
     public func leadershipChanged(isLeader: Bool) {}
+
+    public func answerAsMember(_ query: LeaderQuery) -> LeaderAnswer? { nil }
 }
 
 extension ReplicatedStateMachine where LeaderQuery == Never, LeaderAnswer == Never {
@@ -122,6 +127,7 @@ struct MachineSlot: Sendable {
     let tag: UInt8
     let apply: @Sendable (ArraySlice<UInt8>, UInt64) -> (any Sendable)?
     let answer: @Sendable (ArraySlice<UInt8>) -> [UInt8]?
+    let answerAsMember: @Sendable (ArraySlice<UInt8>) -> [UInt8]?
     let machine: any ReplicatedStateMachine
 
     init<Machine: ReplicatedStateMachine>(_ machine: Machine) {
@@ -130,6 +136,9 @@ struct MachineSlot: Sendable {
         apply = { payload, index in Machine.decode(payload).map { machine.apply($0, at: index) } }
         answer = { query in
             Machine.decode(query: query).flatMap { machine.answerAsLeader($0) }.map { Machine.encode(answer: $0) }
+        }
+        answerAsMember = { query in
+            Machine.decode(query: query).flatMap { machine.answerAsMember($0) }.map { Machine.encode(answer: $0) }
         }
     }
 }

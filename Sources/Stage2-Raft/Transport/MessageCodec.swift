@@ -32,6 +32,11 @@ public enum PeerFrame: Sendable, Equatable {
     /// A piece of a machine's state sent apart from the snapshot (Stage 4's backend file), before
     /// the snapshot's own chunks on the same connection: the receiver writes it to a file.
     case stateChunk([UInt8])
+    /// A question for this member's own state machine, which any member answers (Stage 4's
+    /// HashKV for corruption checks, as etcd asks `/members/hashkv` on the peer port).
+    case memberQuery([UInt8])
+    /// Its answer; nil if the machine cannot answer it.
+    case memberAnswer([UInt8]?)
 
     /// What a dialing peer writes first, before any frame: it tells an etcd peer from anything
     /// else (a TLS handshake, an HTTP client) with certainty, and versions the protocol. The
@@ -109,6 +114,13 @@ public enum PeerFrame: Sendable, Equatable {
         case .stateChunk(let bytes):
             body.u8(11)
             body.blob(bytes)
+        case .memberQuery(let query):
+            body.u8(12)
+            body.blob(query)
+        case .memberAnswer(let answer):
+            body.u8(13)
+            body.u8(answer == nil ? 0 : 1)
+            body.blob(answer ?? [])
         }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
@@ -165,6 +177,12 @@ public enum PeerFrame: Sendable, Equatable {
         case 11:
             guard let bytes = reader.blob(), reader.isAtEnd else { return nil }
             return .stateChunk(bytes)
+        case 12:
+            guard let query = reader.blob(), reader.isAtEnd else { return nil }
+            return .memberQuery(query)
+        case 13:
+            guard let flag = reader.u8(), let answer = reader.blob(), reader.isAtEnd else { return nil }
+            return .memberAnswer(flag == 1 ? answer : nil)
         default:
             return nil
         }

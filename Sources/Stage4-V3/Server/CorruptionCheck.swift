@@ -1,6 +1,4 @@
 import EtcdAPI
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import Logging
 import Raft
 import SingleNode
@@ -10,28 +8,11 @@ import SingleNode
 /// member whose store silently diverged (a disk that returned wrong bytes, a bug) is caught
 /// before it serves wrong data.
 ///
-/// Peers are asked over their client URLs with the v3 API's own HashKV call (etcd asks over
-/// the peer port; the answer is the same). Only hashes taken at the same compaction are
-/// compared: a peer that compacted more or less hashes a different history.
+/// Peers are asked over the peer port (`RaftServer.askMember`), as etcd asks `/members/hashkv`:
+/// with the peers' own TLS, and apart from the client API, whose HashKV needs root once
+/// authentication is on. Only hashes taken at the same compaction are compared: a peer that
+/// compacted more or less hashes a different history.
 public enum CorruptionCheck {
-    /// How this member dials the others' client ports: their TLS, with this member's client
-    /// certificate when they ask for one.
-    public struct Credentials: Sendable {
-        public var certFile: String
-        public var keyFile: String
-        /// The CA to verify peers' certificates with; nil: the system's roots.
-        public var caFile: String?
-        /// False for self-signed certificates (`--auto-tls`), which nobody can verify.
-        public var verifiesPeers: Bool
-
-        public init(certFile: String, keyFile: String, caFile: String?, verifiesPeers: Bool = true) {
-            self.certFile = certFile
-            self.keyFile = keyFile
-            self.caFile = caFile
-            self.verifiesPeers = verifiesPeers
-        }
-    }
-
     /// One peer's answer.
     public struct PeerHash: Sendable, Equatable {
         public var memberID: UInt64
@@ -52,7 +33,7 @@ public enum CorruptionCheck {
 
     /// At start, before serving: compares with every peer that answers; throws on a mismatch
     /// (etcd: "found data inconsistency with peers", and the member does not start).
-    public static func initial(backend: V3Backend, credentials: Credentials?, logger: Logger) async throws {
+    public static func initial(backend: V3Backend, logger: Logger) async throws {
         // Caught up with the cluster first (a linearizable read's wait): the peers' client URLs
         // are published through the log, and a member killed before its commit index reached
         // disk learns the last of them from the leader. Without a leader (a whole cluster
@@ -64,7 +45,7 @@ public enum CorruptionCheck {
         }
         let (local, compact, revision) = try localHash(backend)
         logger.info("starting initial corruption check", metadata: ["revision": "\(revision)", "compact-revision": "\(compact)"])
-        let (answers, failures) = await peerHashes(backend: backend, revision: revision, credentials: credentials)
+        let (answers, failures) = await peerHashes(backend: backend, revision: revision)
         for failure in failures { logger.warning("cannot fetch hash from remote peer", metadata: ["error": "\(failure)"]) }
         let differing = mismatches(localHash: local, localCompactRevision: compact, peers: answers)
         guard differing.isEmpty else {
@@ -82,7 +63,7 @@ public enum CorruptionCheck {
 
     /// Every `interval`, on the leader: a mismatch raises the CORRUPT alarm through the log, so
     /// every member refuses writes until an operator looks (`etcdctl alarm list`).
-    public static func periodic(every interval: Duration, backend: V3Backend, credentials: Credentials?, logger: Logger) -> Task<Void, Never> {
+    public static func periodic(every interval: Duration, backend: V3Backend, logger: Logger) -> Task<Void, Never> {
         Task {
             var hasPassed = false
             while !Task.isCancelled {
@@ -92,7 +73,7 @@ public enum CorruptionCheck {
                 // Raised already: every member refuses changes until an operator disarms it.
                 if backend.machine.read({ $0.alarms }).contains(where: { $0.kind == MVCCStore.Alarm.corrupt }) { continue }
                 guard let (local, compact, revision) = try? localHash(backend) else { continue }
-                let (answers, _) = await peerHashes(backend: backend, revision: revision, credentials: credentials)
+                let (answers, _) = await peerHashes(backend: backend, revision: revision)
                 let differing = mismatches(localHash: local, localCompactRevision: compact, peers: answers)
                 guard let first = differing.first else {
                     // Said once, so an operator sees the check runs; every round after is quiet.
@@ -117,46 +98,20 @@ public enum CorruptionCheck {
         return (hashed.hash, hashed.compactRevision == 0 ? -1 : hashed.compactRevision, hashed.revision)
     }
 
-    /// HashKV at `revision` from every other member with a client URL, five seconds each.
-    static func peerHashes(backend: V3Backend, revision: Int64, credentials: Credentials?) async -> ([PeerHash], [String]) {
+    /// HashKV at `revision` from every other member, over the peer port, ten seconds each.
+    static func peerHashes(backend: V3Backend, revision: Int64) async -> ([PeerHash], [String]) {
         let status = backend.raft.status
         var answers: [PeerHash] = [], failures: [String] = []
-        for member in status.members where member.id != status.memberID && !member.clientURL.isEmpty {
+        for member in status.members where member.id != status.memberID {
             do {
-                answers.append(try await hashKV(of: member, revision: revision, credentials: credentials))
+                let answer = try await backend.raft.askMember(.hashKV(revision: revision), of: V3StateMachine.self, at: member.peerURL)
+                guard case .hashed(let hash, let compactRevision, _) = answer else { throw CorruptionError(description: "an answer that is not a hash") }
+                answers.append(PeerHash(memberID: member.id, hash: hash, compactRevision: compactRevision))
             } catch {
-                failures.append("\(member.name) (\(member.clientURL)): \(error)")
+                failures.append("\(member.name) (\(member.peerURL)): \(error)")
             }
         }
         return (answers, failures)
-    }
-
-    private static func hashKV(of member: Member, revision: Int64, credentials: Credentials?) async throws -> PeerHash {
-        let (host, port) = try V1Flags.hostPort(member.clientURL, flag: "advertise-client-urls")
-        let security: HTTP2ClientTransport.Posix.TransportSecurity
-        if member.clientURL.hasPrefix("https://"), let credentials {
-            security = .mTLS(certificateChain: [.file(path: credentials.certFile, format: .pem)], privateKey: .file(path: credentials.keyFile, format: .pem)) {
-                // A forged answer would stop every write (CORRUPT) or a member's start: verified
-                // as a client would, the host name included, unless the certificates are self-signed.
-                if !credentials.verifiesPeers {
-                    $0.serverCertificateVerification = .noVerification
-                } else {
-                    $0.serverCertificateVerification = .fullVerification
-                    if let ca = credentials.caFile { $0.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
-                }
-            }
-        } else {
-            security = .plaintext
-        }
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security)
-        return try await withGRPCClient(transport: transport) { client in
-            var request = Etcdserverpb_HashKVRequest()
-            request.revision = revision
-            var options = CallOptions.defaults
-            options.timeout = .seconds(5)
-            let response = try await Etcdserverpb_Maintenance.Client(wrapping: client).hashKV(request, options: options)
-            return PeerHash(memberID: response.header.memberID, hash: response.hash, compactRevision: response.compactRevision)
-        }
     }
 }
 

@@ -129,7 +129,7 @@ public struct V3Backend: Sendable {
         return (remaining, granted, keys)
     }
 
-    private func askLeader(_ query: LeaseQuery) async throws -> LeaseAnswer {
+    private func askLeader(_ query: PeerQuery) async throws -> PeerAnswer {
         do {
             return try await raft.askLeader(query, of: V3StateMachine.self)
         } catch let error as ProposalError {

@@ -191,33 +191,44 @@ public final class V3StateMachine: ReplicatedStateMachine {
     }
 
     /// The lease questions only the leader answers, since its clock alone decides expiry.
-    public func answerAsLeader(_ query: LeaseQuery) -> LeaseAnswer? {
+    public func answerAsLeader(_ query: PeerQuery) -> PeerAnswer? {
         switch query {
         case .keepAlive(let id): renew(id).map { .renewed(ttl: $0) } ?? .notFound
         case .timeToLive(let id): remainingTTL(id).map { .timeToLive(remaining: $0.remaining, granted: $0.granted, keys: $0.keys) } ?? .notFound
+        case .hashKV: nil
         }
     }
 
-    public static func encode(query: LeaseQuery) -> [UInt8] {
+    /// What any member answers from its own state: its HashKV, for a peer's corruption check
+    /// (off the Raft loop: it reads the whole history). Nil if the revision is compacted or
+    /// not reached yet.
+    public func answerAsMember(_ query: PeerQuery) -> PeerAnswer? {
+        guard case .hashKV(let revision) = query, let hashed = try? hashKV(at: revision) else { return nil }
+        return .hashed(hash: hashed.hash, compactRevision: hashed.compactRevision == 0 ? -1 : hashed.compactRevision, revision: hashed.revision)
+    }
+
+    public static func encode(query: PeerQuery) -> [UInt8] {
         var writer = ByteWriter()
         switch query {
         case .keepAlive(let id): writer.u8(1); writer.u64(UInt64(bitPattern: id))
         case .timeToLive(let id): writer.u8(2); writer.u64(UInt64(bitPattern: id))
+        case .hashKV(let revision): writer.u8(3); writer.u64(UInt64(bitPattern: revision))
         }
         return writer.bytes
     }
 
-    public static func decode(query: ArraySlice<UInt8>) -> LeaseQuery? {
+    public static func decode(query: ArraySlice<UInt8>) -> PeerQuery? {
         var reader = ByteReader(query)
         guard let kind = reader.u8(), let raw = reader.u64() else { return nil }
         switch kind {
         case 1: return .keepAlive(Int64(bitPattern: raw))
         case 2: return .timeToLive(Int64(bitPattern: raw))
+        case 3: return .hashKV(revision: Int64(bitPattern: raw))
         default: return nil
         }
     }
 
-    public static func encode(answer: LeaseAnswer) -> [UInt8] {
+    public static func encode(answer: PeerAnswer) -> [UInt8] {
         var writer = ByteWriter()
         switch answer {
         case .notFound: writer.u8(0)
@@ -228,11 +239,16 @@ public final class V3StateMachine: ReplicatedStateMachine {
             writer.u64(UInt64(bitPattern: granted))
             writer.u32(UInt32(keys.count))
             for key in keys { writer.blob(key) }
+        case .hashed(let hash, let compactRevision, let revision):
+            writer.u8(3)
+            writer.u32(hash)
+            writer.u64(UInt64(bitPattern: compactRevision))
+            writer.u64(UInt64(bitPattern: revision))
         }
         return writer.bytes
     }
 
-    public static func decode(answer: ArraySlice<UInt8>) -> LeaseAnswer? {
+    public static func decode(answer: ArraySlice<UInt8>) -> PeerAnswer? {
         var reader = ByteReader(answer)
         switch reader.u8() {
         case 0: return .notFound
@@ -245,6 +261,9 @@ public final class V3StateMachine: ReplicatedStateMachine {
                 keys.append(key)
             }
             return .timeToLive(remaining: Int64(bitPattern: remaining), granted: Int64(bitPattern: granted), keys: keys)
+        case 3:
+            guard let hash = reader.u32(), let compacted = reader.u64(), let revision = reader.u64() else { return nil }
+            return .hashed(hash: hash, compactRevision: Int64(bitPattern: compacted), revision: Int64(bitPattern: revision))
         default: return nil
         }
     }
@@ -321,20 +340,25 @@ public final class V3StateMachine: ReplicatedStateMachine {
     }
 }
 
-/// A question about a lease that only the leader's lessor answers.
-public enum LeaseQuery: Sendable, Equatable {
+/// A question one member asks another over the peer port: about a lease, which only the
+/// leader's lessor answers, or (any member) the hash of its history for a corruption check.
+public enum PeerQuery: Sendable, Equatable {
     case keepAlive(Int64)
     case timeToLive(Int64)
+    /// HashKV at a revision (0: the latest), as etcd's `/members/hashkv`.
+    case hashKV(revision: Int64)
 }
 
-/// The leader's answer to a `LeaseQuery`.
-public enum LeaseAnswer: Sendable, Equatable {
+/// The leader's answer to a `PeerQuery`.
+public enum PeerAnswer: Sendable, Equatable {
     /// No such lease.
     case notFound
     /// A keep-alive restarted the lease's clock: its TTL, or 0 if it ran out already.
     case renewed(ttl: Int64)
     /// Seconds left (rounded up) and granted, and the keys attached, in byte order.
     case timeToLive(remaining: Int64, granted: Int64, keys: [[UInt8]])
+    /// A member's HashKV: its hash, its compaction (-1: never), the revision hashed.
+    case hashed(hash: UInt32, compactRevision: Int64, revision: Int64)
 }
 
 extension V3StateMachine.State {
