@@ -37,5 +37,5 @@ protoc -I Protos \
     --plugin=protoc-gen-grpc-swift-2="$GEN/.build/release/protoc-gen-grpc-swift-2" \
     --swift_out="$OUT" --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
     --grpc-swift-2_out="$OUT" --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores \
-    mvccpb/kv.proto authpb/auth.proto etcdserverpb/rpc.proto
+    mvccpb/kv.proto authpb/auth.proto etcdserverpb/rpc.proto v3lockpb/v3lock.proto v3electionpb/v3election.proto
 ls -l "$OUT"

@@ -55,6 +55,8 @@ export ETCD_BIN=$BIN/etcd
 "${as_user[@]}" Tests/Integration/etcdctl.sh
 # v3 authentication through etcdctl, beside etcd 3.4; then auth state across restarts of a cluster.
 "${as_user[@]}" Tests/Integration/auth.sh
+# The v3 API as JSON over HTTP (the gateway), and Lock and Election, with curl beside etcd 3.4.
+"${as_user[@]}" Tests/Integration/gateway.sh
 # Membership changes while writers run: nothing acknowledged lost, HashKV agreeing at the end.
 "${as_user[@]}" Tests/Integration/membership-load.sh
 # As deployments start it: every flag of etcd 3.4's --help, config files, probes, systemd.

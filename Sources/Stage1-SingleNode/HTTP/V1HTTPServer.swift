@@ -102,6 +102,10 @@ public struct V1HTTPService: Sendable {
         self.limits = limits
     }
 
+    /// Handlers a later stage puts in front of the v1 API on each connection, right after the
+    /// HTTP parser, in order (Stage 4's gRPC gateway takes the `/v3/` paths there). None here.
+    public var frontHandlers: @Sendable () -> [any ChannelHandler] = { [] }
+
     /// Adds the handlers right after `handler` (nil: at the end of the pipeline), in order:
     /// request-start detection, HTTP/1 parsing, the v1 API (which also keeps pipelined
     /// requests in order, and answers a malformed one 400).
@@ -109,11 +113,13 @@ public struct V1HTTPService: Sendable {
         guard let handler else {
             try pipeline.addHandler(RequestStartDetector())
             try Self.addHTTP(to: pipeline, position: .last)
+            for front in frontHandlers() { try pipeline.addHandler(front) }
             try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits))
             return
         }
         // Each insertion goes right after `handler`, so insert back to front.
         try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits), position: .after(handler))
+        for front in frontHandlers().reversed() { try pipeline.addHandler(front, position: .after(handler)) }
         try Self.addHTTP(to: pipeline, position: .after(handler))
         try pipeline.addHandler(RequestStartDetector(), position: .after(handler))
     }

@@ -33,7 +33,7 @@ public final class V3Server: Sendable {
     /// The services every transport serves, in front of the call gate.
     static func services(_ backend: V3Backend, kv: KVCalls) -> [any RegistrableRPCService] {
         [KVService(calls: kv), WatchService(backend: backend), LeaseService(backend: backend), ClusterService(backend: backend),
-         MaintenanceService(backend: backend), AuthService(backend: backend)]
+         MaintenanceService(backend: backend), AuthService(backend: backend), LockService(backend: backend), ElectionService(backend: backend)]
     }
 
     /// Serves on `host:port` (0 picks a port): gRPC for `backend`, HTTP/1 for `v1`; `tls`, if
@@ -78,6 +78,12 @@ public final class V3Server: Sendable {
             logger.info("listening for client requests (v3 gRPC only, grpc-swift's plain transport)", metadata: ["address": "\(host):\(bound)"])
             return V3Server(beginShutdown: { server.beginGracefulShutdown() }, task: task, port: bound)
         }
+        // The JSON gateway, a gRPC client of the same services, on the port's HTTP/1 side.
+        let maxMessage = backend.maxRequestBytes + 512 * 1024
+        let gateway = Gateway(services: services(backend, kv: kv), interceptors: interceptors, maxMessageSize: maxMessage)
+        var v1 = v1
+        // JSON is larger than the message it carries (base64 is 4/3 of the bytes): room for that.
+        v1.frontHandlers = { [GatewayHTTPHandler(gateway: gateway, maxBodySize: 2 * maxMessage)] }
         // KV calls are served by the fast path; the rest by grpc-swift's server.
         let transport = ClientPortTransport(.init(
             host: host, port: port, unixSocketPath: unixSocketPath, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,
@@ -95,13 +101,14 @@ public final class V3Server: Sendable {
             bound = port
         } catch {
             task.cancel()
+            gateway.stop()
             let place = unixSocketPath.map { "the Unix socket \($0)" } ?? "\(host):\(port)"
             throw ListenError(description: "cannot listen for clients on \(place): \(error) (is another etcd using it? choose another with -c or --listen-client-urls)")
         }
         logger.info(
             "listening for client requests (v3 gRPC and v1 HTTP)",
             metadata: ["address": "\(unixSocketPath.map { "unix://" + $0 } ?? "\(host):\(bound)")", "tls": "\(tls != nil)"])
-        return V3Server(beginShutdown: { server.beginGracefulShutdown() }, task: task, port: bound)
+        return V3Server(beginShutdown: { server.beginGracefulShutdown(); gateway.stop() }, task: task, port: bound)
     }
 
     /// Stops accepting, lets running calls finish for up to `grace`, then ends the rest (a watch

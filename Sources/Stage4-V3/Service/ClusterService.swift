@@ -18,8 +18,9 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return message
     }
 
+    /// etcd's cluster server fills in the cluster, the member and the term, not the revision.
     private func header() -> Etcdserverpb_ResponseHeader {
-        backend.header(revision: backend.machine.read { $0.revision })
+        backend.header(revision: 0)
     }
 
     func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws -> Etcdserverpb_MemberListResponse {

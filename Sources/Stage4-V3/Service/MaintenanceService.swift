@@ -46,7 +46,8 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
             response = Etcdserverpb_AlarmResponse()
             response.alarms = alarms.filter { request.alarm == .none || $0.kind == Int32(request.alarm.rawValue) }.map(MVCCStore.message)
         }
-        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        // No header: etcd 3.4's Alarm answers without one (the maintenance server passes the
+        // applied result on as it is).
         return response
     }
 
@@ -55,9 +56,8 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         do { try backend.machine.defragment() } catch {
             throw V3Backend.rpcError(V3Error(code: .unknown, message: "etcdserver: defragment failed: \(error)"))
         }
-        var response = Etcdserverpb_DefragmentResponse()
-        response.header = backend.header(revision: backend.machine.read { $0.revision })
-        return response
+        // Without a header, as etcd 3.4 answers.
+        return Etcdserverpb_DefragmentResponse()
     }
 
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
@@ -117,8 +117,8 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         try backend.requireAdmin(asMaintenance: true)
         let status = backend.raft.status
         guard status.leader == status.memberID else { throw V3Backend.rpcError(V3Error.notLeader) }
-        var response = Etcdserverpb_MoveLeaderResponse()
-        response.header = backend.header(revision: backend.machine.read { $0.revision })
+        // Without a header, as etcd 3.4 answers.
+        let response = Etcdserverpb_MoveLeaderResponse()
         // Already there: etcd answers success.
         if request.targetID == status.memberID { return response }
         guard status.members.contains(where: { $0.id == request.targetID }), !status.learners.contains(request.targetID) else {
@@ -133,7 +133,6 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
             case .timedOut: throw RPCError(code: .unavailable, message: "etcdserver: request timed out, leader transfer took too long")
             }
         }
-        response.header = backend.header(revision: backend.machine.read { $0.revision })
         return response
     }
 }
