@@ -198,4 +198,24 @@ done
 same /v3/kv/range "{\"key\":\"$(b64 foo)\"}" -H "Authorization: not-a-token"
 
 echo
+echo "== over TLS with --client-cert-auth (ours): the gateway takes the port's certificate rules"
+"$ROOT/Scripts/make-certs.sh" "$WORK" server client >/dev/null 2>&1
+TLS="https://127.0.0.1:$(free_port)"
+TLS_PEER="http://127.0.0.1:$(free_port)"
+"$ETCD_BIN" --name tls --data-dir "$WORK/tls" --listen-client-urls "$TLS" --advertise-client-urls "$TLS" \
+    --listen-peer-urls "$TLS_PEER" --initial-advertise-peer-urls "$TLS_PEER" --initial-cluster "tls=$TLS_PEER" \
+    --cert-file "$WORK/server.pem" --key-file "$WORK/server-key.pem" --trusted-ca-file "$WORK/ca.pem" --client-cert-auth >"$WORK/tls.log" 2>&1 &
+PIDS+=($!)
+cert=(--cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client-key.pem")
+for _ in $(seq 200); do curl -sf "${cert[@]}" -X POST "$TLS/v3/kv/range" -d '{"key":"eA=="}' >/dev/null 2>&1 && break; sleep 0.05; done
+out=$(curl -s "${cert[@]}" -X POST "$TLS/v3/kv/put" -d "{\"key\":\"$(b64 secure)\",\"value\":\"$(b64 v)\"}")
+[[ $out == *'"revision":"2"'* ]] || fail "a put over TLS with a client certificate: $out"
+echo "with a client certificate: $out"
+if curl -s --cacert "$WORK/ca.pem" -X POST "$TLS/v3/kv/range" -d "{\"key\":\"$(b64 secure)\"}" >/dev/null 2>&1; then
+    fail "a client without a certificate was answered over TLS"
+fi
+echo "without a certificate: refused by TLS"
+passed=$((passed + 2))
+
+echo
 echo "gateway suite: $passed compared calls passed"
