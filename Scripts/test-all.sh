@@ -63,6 +63,8 @@ export ETCD_BIN=$BIN/etcd
 "${as_user[@]}" Tests/Integration/deployment.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
 "${as_user[@]}" Tests/Integration/python-etcd3.sh
+# Faults while clients run (kill -9, SIGSTOP), histories judged for linearizability, beside etcd 3.4.
+"${as_user[@]}" Tests/Chaos/run.sh 20
 # Each stage's demos against the smallest binary that has them (Stage 1 alone; the v1 cluster
 # of Stage 2; Stage 3's TLS), then every walkthrough against the daemon, which has them all.
 "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04

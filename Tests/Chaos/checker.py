@@ -1,0 +1,156 @@
+"""Checkers for histories recorded against an etcd cluster under faults.
+
+A history is a list of operations, each a dict:
+  client    which client ran it (its operations never overlap)
+  key       the key it touched (operations on different keys are independent)
+  kind      "put", "get" or "cas"
+  value     put: the value written; get: the value read (None: no such key); cas: the new value
+  expected  cas only: the value compared against
+  call      when it was invoked (a monotonic clock, seconds)
+  ret       when its answer came (None while the outcome is unknown)
+  outcome   "ok" (answered), "fail" (refused: it did not take effect) or "unknown" (no answer:
+            a write may or may not have taken effect)
+  succeeded cas only, when "ok": whether the comparison held
+  revision  the response header's revision when "ok"
+
+`linearizable(history)` searches, key by key, for an order of the operations that respects
+real time (an operation that returned before another was called comes first) and the register's
+rules, as porcupine and Knossos do: depth first over the operations that may come next, each
+state (which operations are placed, the register's value) visited once. Unknown writes may be
+placed anywhere after their call, or left out.
+"""
+import itertools
+import math
+import sys
+
+
+def _partition(history):
+    keys = {}
+    for op in history:
+        if op["outcome"] == "fail":
+            continue  # refused: no effect, nothing observed
+        if op["kind"] == "get" and op["outcome"] != "ok":
+            continue  # a read without an answer observed nothing
+        keys.setdefault(op["key"], []).append(op)
+    return keys
+
+
+# What `_apply` answers for an operation that could not have answered as it did from a state
+# (None is a state: the key does not exist).
+IMPOSSIBLE = object()
+
+
+def _apply(state, op):
+    """The register after `op` from `state`, or IMPOSSIBLE if `op` could not have answered so there."""
+    kind = op["kind"]
+    if kind == "put":
+        return op["value"]
+    if kind == "get":
+        return state if op["value"] == state else IMPOSSIBLE
+    # cas
+    holds = state == op["expected"]
+    if op["outcome"] == "ok":
+        if holds != op["succeeded"]:
+            return IMPOSSIBLE
+    return op["value"] if holds else state
+
+
+def linearizable_key(ops, initial=None, budget=2_000_000):
+    """(True, order) or (False, the longest prefix of a linearization found)."""
+    ops = sorted(ops, key=lambda op: op["call"])
+    count = len(ops)
+    rets = [op["ret"] if op["outcome"] == "ok" else math.inf for op in ops]
+    required = {i for i, op in enumerate(ops) if op["outcome"] == "ok"}
+    seen = set()
+    best = []
+    steps = 0
+    sys.setrecursionlimit(max(10_000, count * 4 + 100))
+
+    def search(placed, state, order):
+        nonlocal best, steps
+        steps += 1
+        if steps > budget:
+            raise RuntimeError(f"search budget exhausted after {budget} steps ({count} operations)")
+        if required <= placed:
+            return True
+        memo = (frozenset(placed), state)
+        if memo in seen:
+            return False
+        seen.add(memo)
+        if len(order) > len(best):
+            best = list(order)
+        # An operation may come next only if it was called before every unplaced one returned.
+        deadline = min((rets[i] for i in range(count) if i not in placed), default=math.inf)
+        for i in range(count):
+            if i in placed or ops[i]["call"] > deadline:
+                continue
+            after = _apply(state, ops[i])
+            if after is IMPOSSIBLE:
+                continue
+            placed.add(i)
+            order.append(i)
+            if search(placed, after, order):
+                return True
+            order.pop()
+            placed.discard(i)
+        return False
+
+    ok = search(set(), initial, [])
+    return ok, [ops[i] for i in best]
+
+
+def linearizable(history):
+    """[] if every key's history is linearizable, else one message per key that is not."""
+    problems = []
+    for key, ops in sorted(_partition(history).items(), key=lambda item: str(item[0])):
+        ok, prefix = linearizable_key(ops)
+        if not ok:
+            placed = {id(op) for op in prefix}
+            stuck = [op for op in ops if id(op) not in placed and op["outcome"] == "ok"]
+            first = min(stuck, key=lambda op: op["call"]) if stuck else None
+            problems.append(f"key {key!r}: not linearizable; {len(prefix)} of {len(ops)} operations placed, "
+                            f"then none fits: {describe(first) if first else '?'} (after {describe(prefix[-1]) if prefix else 'the start'})")
+    return problems
+
+
+def revisions_monotonic(history):
+    """Each client's answered operations see revisions that never go backwards."""
+    problems = []
+    last = {}
+    for op in sorted(history, key=lambda op: (op["client"], op["call"])):
+        if op["outcome"] != "ok" or op.get("revision") is None:
+            continue
+        previous = last.get(op["client"])
+        if previous is not None and op["revision"] < previous["revision"]:
+            problems.append(f"client {op['client']}: revision went back from {previous['revision']} ({describe(previous)}) "
+                            f"to {op['revision']} ({describe(op)})")
+        last[op["client"]] = op
+    return problems
+
+
+def acknowledged_writes_kept(history, final):
+    """Every key's final value (read after the faults) is one that a linearization allows: the
+    last acknowledged write, or an unknown write that came after it. `final`: key -> value."""
+    problems = []
+    for key, ops in _partition(history).items():
+        writes = [op for op in ops if op["kind"] in ("put", "cas") and op["outcome"] == "ok"
+                  and (op["kind"] == "put" or op["succeeded"])]
+        if not writes:
+            continue
+        last = max(writes, key=lambda op: op["ret"])
+        later_unknown = {op["value"] for op in ops if op["outcome"] == "unknown" and op["kind"] in ("put", "cas")}
+        # Writes that overlapped the last one may have landed after it.
+        later_ok = {op["value"] for op in writes if op["ret"] > last["call"]}
+        allowed = later_unknown | later_ok
+        if final.get(key) not in allowed:
+            problems.append(f"key {key!r}: final value {final.get(key)!r}, but the last acknowledged write was {last['value']!r}")
+    return problems
+
+
+def describe(op):
+    if op is None:
+        return "?"
+    what = {"put": f"put {op['value']!r}", "get": f"get -> {op['value']!r}",
+            "cas": f"cas {op['expected']!r} -> {op['value']!r}" + (f" ({'held' if op.get('succeeded') else 'failed'})" if op["outcome"] == "ok" else "")}[op["kind"]]
+    ret = f"{op['ret']:.3f}" if op.get("ret") is not None else "?"
+    return f"c{op['client']} {what} [{op['call']:.3f}, {ret}] {op['outcome']}"

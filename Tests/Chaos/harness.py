@@ -1,0 +1,262 @@
+"""A fault harness: a three-member cluster of real processes, clients recording every operation
+(invoke and complete times, outcome) on a few hot keys through the v3 API, and faults injected
+while they run: kill -9 of the leader or of a random member and its restart, SIGSTOP/SIGCONT.
+Afterwards every member is brought back, each key is read once more, and the checkers
+(checker.py) judge the history: per-key linearizability, revisions never going back for a
+client, acknowledged writes kept.
+
+  python3 harness.py --binary .build/debug/etcd --seconds 30 --seed 7
+  python3 harness.py --binary /usr/bin/etcd ...       # the same against the real etcd 3.4
+
+Needs the PyPI etcd3 client (Tests/Integration/python-etcd3.sh makes the virtualenv). Prints a
+summary line; on a violation, writes the history as JSON (with the seed) and exits 1.
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import etcd3
+import grpc
+
+import checker
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Member:
+    def __init__(self, binary, name, workdir, cluster, client_port, peer_port):
+        self.binary, self.name, self.workdir, self.cluster = binary, name, workdir, cluster
+        self.client_port, self.peer_port = client_port, peer_port
+        self.process = None
+        self.stopped = False
+
+    def start(self, state="new"):
+        client, peer = f"http://127.0.0.1:{self.client_port}", f"http://127.0.0.1:{self.peer_port}"
+        log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "--name", self.name, "--data-dir", os.path.join(self.workdir, self.name),
+             "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+             "--initial-advertise-peer-urls", peer, "--initial-cluster", self.cluster, "--initial-cluster-state", state],
+            stdout=log, stderr=log)
+        self.stopped = False
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def pause(self):
+        self.process.send_signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self):
+        if self.stopped and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+        self.stopped = False
+
+
+def client_for(port):
+    made = etcd3.client(host="127.0.0.1", port=port, timeout=3)
+    made.call_credentials = None
+    return made
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.history = []
+
+    def add(self, op):
+        with self.lock:
+            self.history.append(op)
+
+
+def run_client(number, ports, keys, deadline, recorder, seed):
+    rng = random.Random(seed * 1000 + number)
+    client = client_for(rng.choice(ports))
+    sequence = 0
+    while time.monotonic() < deadline:
+        key = rng.choice(keys)
+        roll = rng.random()
+        sequence += 1
+        value = f"c{number}-{sequence}"
+        op = {"client": number, "key": key, "call": time.monotonic(), "ret": None, "revision": None, "expected": None,
+              "succeeded": None}
+        try:
+            if roll < 0.4:
+                op.update(kind="get", value=None)
+                response = client.get_response(key)
+                op["value"] = response.kvs[0].value.decode() if response.kvs else None
+                op["revision"] = response.header.revision
+            elif roll < 0.7:
+                op.update(kind="put", value=value)
+                response = client.put(key, value)
+                op["revision"] = response.header.revision
+            else:
+                # Compare-and-set against the value last seen on this key by anyone.
+                with recorder.lock:
+                    seen = [o["value"] for o in recorder.history if o["key"] == key and o.get("outcome") == "ok" and o["kind"] == "get"]
+                expected = seen[-1] if seen and seen[-1] is not None else "none"
+                op.update(kind="cas", value=value, expected=expected)
+                succeeded, responses = client.transaction(
+                    compare=[client.transactions.value(key) == expected], success=[client.transactions.put(key, value)], failure=[])
+                op["succeeded"] = bool(succeeded)
+            op["ret"] = time.monotonic()
+            op["outcome"] = "ok"
+        except Exception as error:  # noqa: BLE001: any failure decides only the outcome
+            op["ret"] = None
+            # A read without an answer observed nothing; a write may or may not have happened.
+            op["outcome"] = "fail" if op["kind"] == "get" else "unknown"
+            op["error"] = str(error)[:200]
+            client = client_for(rng.choice(ports))
+            time.sleep(0.05)
+        recorder.add(op)
+
+
+def leader_index(members):
+    for member in members:
+        if member.stopped or member.process.poll() is not None:
+            continue
+        try:
+            status = client_for(member.client_port).status()
+            name = status.leader.name
+            for index, candidate in enumerate(members):
+                if candidate.name == name:
+                    return index
+        except Exception:  # noqa: BLE001
+            continue
+    return None
+
+
+def inject_faults(members, deadline, rng, faults, log):
+    while time.monotonic() < deadline - 3:
+        time.sleep(rng.uniform(1.5, 3.0))
+        kind = rng.choice(faults)
+        if kind == "kill-leader":
+            index = leader_index(members)
+            if index is None:
+                continue
+        else:
+            index = rng.randrange(len(members))
+        member = members[index]
+        started = time.monotonic()
+        if kind in ("kill-leader", "kill"):
+            member.kill()
+            time.sleep(rng.uniform(0.5, 1.5))
+            member.start(state="existing")
+        else:
+            member.pause()
+            time.sleep(rng.uniform(1.0, 2.0))
+            member.resume()
+        log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic()})
+
+
+def wait_healthy(members, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            for member in members:
+                client_for(member.client_port).get("health-probe")
+            return True
+        except Exception:  # noqa: BLE001
+            time.sleep(0.2)
+    return False
+
+
+def unavailability(history, fault_log):
+    """Per fault kind, the longest time from the fault's start until a write begun after it was
+    answered."""
+    writes = sorted((op["call"], op["ret"]) for op in history if op["outcome"] == "ok" and op["kind"] != "get")
+    longest = {}
+    for fault in fault_log:
+        after = [ret for call, ret in writes if call >= fault["at"]]
+        gap = (min(after) - fault["at"]) if after else float("inf")
+        longest[fault["kind"]] = max(longest.get(fault["kind"], 0.0), gap)
+    return longest
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--keys", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    parser.add_argument("--faults", default="kill-leader,kill,stop")
+    parser.add_argument("--label", default="")
+    arguments = parser.parse_args()
+    rng = random.Random(arguments.seed)
+    workdir = tempfile.mkdtemp(prefix="chaos-")
+    names = [f"m{i}" for i in range(3)]
+    ports = [(free_port(), free_port()) for _ in names]
+    cluster = ",".join(f"{name}=http://127.0.0.1:{peer}" for name, (_, peer) in zip(names, ports))
+    members = [Member(arguments.binary, name, workdir, cluster, c, p) for name, (c, p) in zip(names, ports)]
+    for member in members:
+        member.start()
+    try:
+        if not wait_healthy(members):
+            sys.exit(f"the cluster did not become healthy; logs in {workdir}")
+        recorder = Recorder()
+        keys = [f"hot/{i}" for i in range(arguments.keys)]
+        deadline = time.monotonic() + arguments.seconds
+        clients = [threading.Thread(target=run_client, args=(n, [c for c, _ in ports], keys, deadline, recorder, arguments.seed))
+                   for n in range(arguments.clients)]
+        fault_log = []
+        faulter = threading.Thread(target=inject_faults, args=(members, deadline, rng, arguments.faults.split(","), fault_log))
+        for thread in clients + [faulter]:
+            thread.start()
+        for thread in clients + [faulter]:
+            thread.join()
+        for member in members:
+            member.resume()
+            if member.process.poll() is not None:
+                member.start(state="existing")
+        if not wait_healthy(members):
+            sys.exit(f"the cluster did not recover after the faults; logs in {workdir}")
+        # The last word on each key, read linearizably once everything is back.
+        final = {}
+        reader = client_for(members[0].client_port)
+        for key in keys:
+            call = time.monotonic()
+            response = reader.get_response(key)
+            value = response.kvs[0].value.decode() if response.kvs else None
+            final[key] = value
+            recorder.add({"client": -1, "key": key, "kind": "get", "value": value, "call": call, "ret": time.monotonic(),
+                          "outcome": "ok", "revision": response.header.revision, "expected": None, "succeeded": None})
+        history = recorder.history
+        problems = checker.linearizable(history) + checker.revisions_monotonic(history) + checker.acknowledged_writes_kept(history, final)
+        counts = {outcome: sum(1 for op in history if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
+        gaps = unavailability(history, fault_log)
+        summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
+                   "faults": len(fault_log), "fault_kinds": sorted({f["kind"] for f in fault_log}),
+                   "longest_unavailable_s": {kind: round(gap, 2) for kind, gap in sorted(gaps.items())},
+                   "violations": len(problems)}
+        print(json.dumps(summary))
+        if problems:
+            path = os.path.join(tempfile.gettempdir(), f"chaos-history-{arguments.seed}.json")
+            with open(path, "w") as out:
+                json.dump({"seed": arguments.seed, "faults": fault_log, "history": history, "final": final}, out, indent=1)
+            for problem in problems[:10]:
+                print("VIOLATION:", problem)
+            print(f"history written to {path}; replay the checkers with: python3 replay.py {path}")
+            sys.exit(1)
+    finally:
+        for member in members:
+            member.resume()
+            member.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""Runs the checkers again on a history harness.py wrote: python3 replay.py HISTORY.json"""
+import json
+import sys
+
+import checker
+
+recorded = json.load(open(sys.argv[1]))
+history = recorded["history"]
+problems = (checker.linearizable(history) + checker.revisions_monotonic(history)
+            + checker.acknowledged_writes_kept(history, recorded["final"]))
+for problem in problems:
+    print("VIOLATION:", problem)
+print(f"{len(history)} operations, seed {recorded['seed']}: {len(problems)} violations")
+sys.exit(1 if problems else 0)

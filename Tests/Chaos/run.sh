@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The fault harness: first the checkers' own tests (each must reject a doctored history), then a
+# run against a three-member cluster of ours and the same run against the real etcd 3.4, faults
+# and all. Prints one JSON line per run; fails on any violation (the history is kept to replay).
+#
+#   Tests/Chaos/run.sh [seconds] [seed]      (CI: 20 s each; a long run: Tests/Chaos/run.sh 600)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
+export -n ETCD_BIN
+SECONDS_EACH=${1:-20}
+SEED=${2:-$(( $(date +%s) % 100000 ))}
+cd "$ROOT/Tests/Chaos"
+python3 -m unittest -q test_checker
+VENV=$ROOT/.build/py-etcd3
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import etcd3' 2>/dev/null; then
+    python3 -m venv "$VENV" 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
+    "$VENV/bin/pip" install -q 'etcd3==0.12.0' 'protobuf<4'
+fi
+echo "seed $SEED (replay a run with: Tests/Chaos/run.sh $SECONDS_EACH $SEED)"
+"$VENV/bin/python" harness.py --binary "$ETCD_BIN" --seconds "$SECONDS_EACH" --seed "$SEED" --label ours
+if [ -x /usr/bin/etcd ]; then
+    "$VENV/bin/python" harness.py --binary /usr/bin/etcd --seconds "$SECONDS_EACH" --seed "$SEED" --label etcd-3.4
+fi

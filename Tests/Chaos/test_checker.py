@@ -1,0 +1,83 @@
+"""Each checker must accept what a correct store allows and reject a doctored history."""
+import unittest
+
+from checker import acknowledged_writes_kept, linearizable, revisions_monotonic
+
+
+def op(client, kind, value, call, ret, outcome="ok", key="k", expected=None, succeeded=None, revision=None):
+    return {"client": client, "key": key, "kind": kind, "value": value, "call": call, "ret": ret, "outcome": outcome,
+            "expected": expected, "succeeded": succeeded, "revision": revision}
+
+
+class Linearizability(unittest.TestCase):
+    def test_sequential_history(self):
+        history = [op(1, "put", "a", 0, 1), op(1, "get", "a", 2, 3), op(1, "cas", "b", 4, 5, expected="a", succeeded=True),
+                   op(1, "get", "b", 6, 7)]
+        self.assertEqual(linearizable(history), [])
+
+    def test_concurrent_operations_may_take_either_order(self):
+        history = [op(1, "put", "a", 0, 10), op(2, "put", "b", 1, 9), op(3, "get", "a", 11, 12)]
+        self.assertEqual(linearizable(history), [])
+
+    def test_stale_read_is_rejected(self):
+        # b was written and acknowledged before the read began: reading a is going back in time.
+        history = [op(1, "put", "a", 0, 1), op(1, "put", "b", 2, 3), op(2, "get", "a", 4, 5)]
+        self.assertEqual(len(linearizable(history)), 1)
+
+    def test_lost_acknowledged_write_is_rejected(self):
+        history = [op(1, "put", "a", 0, 1), op(2, "get", None, 2, 3)]
+        self.assertEqual(len(linearizable(history)), 1)
+
+    def test_unknown_write_may_or_may_not_have_happened(self):
+        took = [op(1, "put", "a", 0, 1), op(2, "put", "b", 2, None, outcome="unknown"), op(3, "get", "b", 5, 6)]
+        did_not = [op(1, "put", "a", 0, 1), op(2, "put", "b", 2, None, outcome="unknown"), op(3, "get", "a", 5, 6)]
+        self.assertEqual(linearizable(took), [])
+        self.assertEqual(linearizable(did_not), [])
+
+    def test_unknown_write_cannot_take_effect_before_its_call(self):
+        history = [op(1, "put", "a", 0, 1), op(3, "get", "b", 2, 3), op(2, "put", "b", 5, None, outcome="unknown")]
+        self.assertEqual(len(linearizable(history)), 1)
+
+    def test_compare_and_set_that_succeeded_against_the_wrong_value_is_rejected(self):
+        history = [op(1, "put", "a", 0, 1), op(2, "cas", "c", 2, 3, expected="b", succeeded=True)]
+        self.assertEqual(len(linearizable(history)), 1)
+
+    def test_two_compare_and_sets_cannot_both_win(self):
+        history = [op(1, "put", "a", 0, 1), op(2, "cas", "x", 2, 5, expected="a", succeeded=True),
+                   op(3, "cas", "y", 2, 5, expected="a", succeeded=True)]
+        self.assertEqual(len(linearizable(history)), 1)
+
+    def test_keys_are_independent(self):
+        history = [op(1, "put", "a", 0, 1, key="k1"), op(2, "put", "z", 0, 1, key="k2"), op(1, "get", "a", 2, 3, key="k1"),
+                   op(2, "get", "z", 2, 3, key="k2")]
+        self.assertEqual(linearizable(history), [])
+
+    def test_an_absent_key_is_a_state_like_any_other(self):
+        # A compare-and-set against a key that does not exist fails; a read finds nothing.
+        history = [op(1, "cas", "x", 0, 1, expected="a", succeeded=False), op(2, "get", None, 2, 3), op(1, "put", "a", 4, 5)]
+        self.assertEqual(linearizable(history), [])
+
+    def test_refused_operations_did_nothing(self):
+        history = [op(1, "put", "a", 0, 1), op(2, "put", "b", 2, 3, outcome="fail"), op(3, "get", "a", 4, 5)]
+        self.assertEqual(linearizable(history), [])
+
+
+class Revisions(unittest.TestCase):
+    def test_a_client_never_sees_revisions_go_back(self):
+        good = [op(1, "put", "a", 0, 1, revision=5), op(1, "get", "a", 2, 3, revision=5), op(1, "put", "b", 4, 5, revision=6)]
+        bad = [op(1, "put", "a", 0, 1, revision=5), op(1, "get", "a", 2, 3, revision=4)]
+        self.assertEqual(revisions_monotonic(good), [])
+        self.assertEqual(len(revisions_monotonic(bad)), 1)
+
+
+class AcknowledgedWrites(unittest.TestCase):
+    def test_the_final_value_is_the_last_acknowledged_write_or_a_later_unknown_one(self):
+        history = [op(1, "put", "a", 0, 1), op(1, "put", "b", 2, 3), op(2, "put", "c", 4, None, outcome="unknown")]
+        self.assertEqual(acknowledged_writes_kept(history, {"k": "b"}), [])
+        self.assertEqual(acknowledged_writes_kept(history, {"k": "c"}), [])
+        self.assertEqual(len(acknowledged_writes_kept(history, {"k": "a"})), 1)
+        self.assertEqual(len(acknowledged_writes_kept(history, {})), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
