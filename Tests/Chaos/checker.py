@@ -59,44 +59,61 @@ def linearizable_key(ops, initial=None, budget=2_000_000):
     """(True, order) or (False, the longest prefix of a linearization found)."""
     ops = sorted(ops, key=lambda op: op["call"])
     count = len(ops)
+    calls = [op["call"] for op in ops]
     rets = [op["ret"] if op["outcome"] == "ok" else math.inf for op in ops]
-    required = {i for i, op in enumerate(ops) if op["outcome"] == "ok"}
+    required = 0
+    for i, op in enumerate(ops):
+        if op["outcome"] == "ok":
+            required |= 1 << i
     seen = set()
     best = []
     steps = 0
     sys.setrecursionlimit(max(10_000, count * 4 + 100))
 
-    def search(placed, state, order):
+    def search(placed, first, state, order):
+        # `placed`: a bitmask of the operations placed; `first`: the lowest index not placed.
         nonlocal best, steps
         steps += 1
         if steps > budget:
-            raise RuntimeError(f"search budget exhausted after {budget} steps ({count} operations)")
-        if required <= placed:
+            raise Inconclusive(f"search budget exhausted after {budget} steps ({count} operations)")
+        if placed & required == required:
             return True
-        memo = (frozenset(placed), state)
+        memo = (placed, state)
         if memo in seen:
             return False
         seen.add(memo)
         if len(order) > len(best):
             best = list(order)
         # An operation may come next only if it was called before every unplaced one returned.
-        deadline = min((rets[i] for i in range(count) if i not in placed), default=math.inf)
-        for i in range(count):
-            if i in placed or ops[i]["call"] > deadline:
+        # Operations are in call order, so the scan stops at the first called after that.
+        deadline = math.inf
+        for i in range(first, count):
+            if not placed >> i & 1 and rets[i] < deadline:
+                deadline = rets[i]
+        for i in range(first, count):
+            if calls[i] > deadline:
+                break
+            if placed >> i & 1:
                 continue
             after = _apply(state, ops[i])
             if after is IMPOSSIBLE:
                 continue
-            placed.add(i)
+            now = placed | 1 << i
+            lowest = first
+            while lowest < count and now >> lowest & 1:
+                lowest += 1
             order.append(i)
-            if search(placed, after, order):
+            if search(now, lowest, after, order):
                 return True
             order.pop()
-            placed.discard(i)
         return False
 
-    ok = search(set(), initial, [])
+    ok = search(0, 0, initial, [])
     return ok, [ops[i] for i in best]
+
+
+class Inconclusive(Exception):
+    """The search gave up before an answer: the history is kept and reported as such."""
 
 
 def linearizable(history):

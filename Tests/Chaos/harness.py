@@ -236,7 +236,11 @@ def main():
             recorder.add({"client": -1, "key": key, "kind": "get", "value": value, "call": call, "ret": time.monotonic(),
                           "outcome": "ok", "revision": response.header.revision, "expected": None, "succeeded": None})
         history = recorder.history
-        problems = checker.linearizable(history) + checker.revisions_monotonic(history) + checker.acknowledged_writes_kept(history, final)
+        try:
+            problems = checker.linearizable(history)
+        except checker.Inconclusive as error:
+            problems = [f"inconclusive: {error}"]
+        problems += checker.revisions_monotonic(history) + checker.acknowledged_writes_kept(history, final)
         counts = {outcome: sum(1 for op in history if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
         gaps = unavailability(history, fault_log)
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,

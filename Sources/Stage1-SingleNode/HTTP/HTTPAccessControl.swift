@@ -23,6 +23,13 @@ public struct HTTPAccessControl: Sendable {
         self.checksHosts = checksHosts
     }
 
+    /// The 421 text for a plaintext request to a host name not allowed, or nil to serve it.
+    public func refusalText(hostHeader: String?) -> String? {
+        guard checksHosts, !allowedHosts.isEmpty, !allowedHosts.contains("*") else { return nil }
+        let host = Self.hostname(hostHeader ?? "")
+        return allowedHosts.contains(host) ? nil : Self.rebindingText(host)
+    }
+
     /// The answer to a request for `hostHeader` that must be refused, or nil to serve it.
     func refusal(hostHeader: String?) -> V1Reply? {
         guard checksHosts, !allowedHosts.isEmpty, !allowedHosts.contains("*") else { return nil }
@@ -32,7 +39,7 @@ public struct HTTPAccessControl: Sendable {
     }
 
     /// The CORS headers for a request from `origin`.
-    func corsHeaders(origin: String?) -> [(String, String)] {
+    public func corsHeaders(origin: String?) -> [(String, String)] {
         let allowed: String
         if corsOrigins.contains("*") {
             allowed = "*"

@@ -119,6 +119,14 @@ final class V1HTTPHandler: ChannelDuplexHandler {
         // A client that stops sending while its watch waits has gone away (Go's server treats
         // EOF the same): withdraw the watcher now instead of holding it until the next change.
         // A write in flight is still answered before the connection closes.
+        if let front = event as? FrontRequest {
+            // A request the handler in front answers: no timeout while it does.
+            switch front {
+            case .started: phaseTimeout = nil
+            case .ended: arm(limits.idleTimeout, context: context)
+            }
+            return
+        }
         if event is RequestBytesArrived {
             // The first bytes of a request: from now on the (shorter) request timeout applies,
             // even while the headers trickle in.

@@ -104,7 +104,12 @@ public struct V1HTTPService: Sendable {
 
     /// Handlers a later stage puts in front of the v1 API on each connection, right after the
     /// HTTP parser, in order (Stage 4's gRPC gateway takes the `/v3/` paths there). None here.
+    /// One that answers a request itself tells the v1 handler with `FrontRequest` events, so
+    /// that its timeouts do not close the connection under that answer.
     public var frontHandlers: @Sendable () -> [any ChannelHandler] = { [] }
+
+    /// The host and CORS rules this service applies, for a front handler to apply the same.
+    public var accessControl: HTTPAccessControl? { api.access }
 
     /// Adds the handlers right after `handler` (nil: at the end of the pipeline), in order:
     /// request-start detection, HTTP/1 parsing, the v1 API (which also keeps pipelined
@@ -154,4 +159,12 @@ extension Optional where Wrapped == SocketAddress {
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
+}
+
+/// Sent inbound by a front handler (see `V1HTTPService.frontHandlers`) that takes a request
+/// itself: the v1 handler behind it holds its idle and request timeouts from `started` until
+/// `ended` (a JSON watch may stream for hours), then waits for the next request as usual.
+public enum FrontRequest: Sendable {
+    case started
+    case ended
 }

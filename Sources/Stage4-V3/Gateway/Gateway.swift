@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCInProcessTransport
 import GRPCProtobuf
 import SwiftProtobuf
+import Synchronization
 
 /// etcd's gRPC gateway: every v3 RPC as JSON over HTTP, on the client ports, under `/v3/` (and
 /// `/v3beta/`, which etcd 3.4 still answers). As etcd's, it is a gRPC client of the server
@@ -25,10 +26,13 @@ public final class Gateway: Sendable {
     /// `--max-request-bytes` plus 512 KiB).
     let maxMessageSize: Int
 
+    /// The calls running, so that an HTTP client that goes ends its call on the server too.
+    let calls = GatewayCalls()
+
     init(services: [any RegistrableRPCService], interceptors: [any ServerInterceptor], maxMessageSize: Int) {
         self.maxMessageSize = maxMessageSize
         let transport = InProcessTransport()
-        let server = GRPCServer(transport: transport.server, services: services, interceptors: interceptors)
+        let server = GRPCServer(transport: transport.server, services: services, interceptors: [calls.interceptor] + interceptors)
         client = GRPCClient(transport: transport.client)
         let client = self.client
         tasks = [Task { try await server.serve() }, Task { try await client.runConnections() }]
@@ -72,9 +76,35 @@ public final class Gateway: Sendable {
     /// A JSON body as a request message; an empty body is the empty request, as grpc-gateway reads it.
     static func decode<Request: SwiftProtobuf.Message>(_ body: [UInt8], as: Request.Type) throws(RPCError) -> Request {
         guard body.contains(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }) else { return Request() }
-        do { return try Request(jsonUTF8Bytes: body, options: decoding) } catch {
+        // Syntax first, in the words of Go's decoder (what etcd's gateway answers); like it,
+        // only the first value is read, and it must be an object (or null).
+        let kind: String
+        do { kind = try GoJSONSyntax.check(body) } catch { throw RPCError(code: .invalidArgument, message: error.message) }
+        if kind == "null" { return Request() }
+        guard kind == "object" else {
+            throw RPCError(code: .invalidArgument, message: "json: cannot unmarshal \(kind) into Go value of type map[string]json.RawMessage")
+        }
+        do { return try Request(jsonUTF8Bytes: firstValue(body), options: decoding) } catch {
             throw RPCError(code: .invalidArgument, message: "\(error)")
         }
+    }
+
+    /// The body up to the end of its first JSON value (Go's decoder reads no further).
+    static func firstValue(_ body: [UInt8]) -> [UInt8] {
+        var depth = 0, inString = false, escaped = false
+        for (position, byte) in body.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            if byte == UInt8(ascii: "\"") { inString = true }
+            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
+            if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
+                depth -= 1
+                if depth == 0 { return Array(body[...position]) }
+            }
+        }
+        return body
     }
 
     static func json(_ message: some SwiftProtobuf.Message) -> [UInt8] {
@@ -144,13 +174,17 @@ public final class Gateway: Sendable {
     /// Each message as `{"result":…}` and a newline; an error that ends the stream as
     /// `{"error":{…}}`, as grpc-gateway writes them.
     static func stream<Response: SwiftProtobuf.Message>(_ response: StreamingClientResponse<Response>, to out: any GatewayOutput) async throws {
+        var began = false
         do {
             for try await message in response.messages {
+                began = true
                 await out.chunk(Array(#"{"result":"#.utf8) + json(message) + Array("}\n".utf8))
             }
             await out.finish()
-        } catch let error as RPCError {
-            await out.streamFailed(error)
+        } catch {
+            let failure = error as? RPCError ?? RPCError(code: .unknown, message: "\(error)")
+            // Before the first chunk, an error is a whole answer; after it, the stream's last chunk.
+            if began { await out.streamFailed(failure) } else { await out.fail(failure) }
         }
     }
 
@@ -257,5 +291,78 @@ extension GatewayOutput {
         case 504: "Gateway Timeout"
         default: "Internal Server Error"
         }
+    }
+}
+
+/// The gateway's calls in flight, by the number the HTTP side gives each (in the metadata under
+/// `key`): the in-process transport does not end a server's handler when its client gives up,
+/// so the HTTP side cancels the call here when its connection closes, as grpc-go cancels a
+/// call's context; handlers that wait (a lock, a campaign, a watch) stop at that signal
+/// (`ServerContext.cancellation`) and give their place back.
+final class GatewayCalls: Sendable {
+    static let key = "etcd-swift-gateway-call"
+    private let state = Mutex((next: UInt64(1), running: [UInt64: ServerContext.RPCCancellationHandle](), cancelled: Set<UInt64>()))
+
+    func next() -> UInt64 {
+        state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+    }
+
+    func finished(_ id: UInt64) {
+        state.withLock { state in
+            state.running[id] = nil
+            state.cancelled.remove(id)
+        }
+    }
+
+    func cancel(_ id: UInt64) {
+        let handle = state.withLock { state in
+            // Not begun yet on the server: it is cancelled as it begins.
+            if state.running[id] == nil { state.cancelled.insert(id) }
+            return state.running.removeValue(forKey: id)
+        }
+        handle?.cancel()
+    }
+
+    private func begin(_ id: UInt64, _ handle: ServerContext.RPCCancellationHandle) {
+        let cancelled = state.withLock { state in
+            if state.cancelled.remove(id) != nil { return true }
+            state.running[id] = handle
+            return false
+        }
+        if cancelled { handle.cancel() }
+    }
+
+    var interceptor: any ServerInterceptor { Interceptor(calls: self) }
+
+    private struct Interceptor: ServerInterceptor {
+        let calls: GatewayCalls
+
+        func intercept<Input: Sendable, Output: Sendable>(
+            request: StreamingServerRequest<Input>, context: ServerContext,
+            next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+        ) async throws -> StreamingServerResponse<Output> {
+            if let id = request.metadata[stringValues: GatewayCalls.key].first(where: { _ in true }).flatMap(UInt64.init) {
+                calls.begin(id, context.cancellation)
+            }
+            return try await next(request, context)
+        }
+    }
+}
+
+/// Runs `work` until it finishes or the call is cancelled (its client went away), whichever
+/// comes first; a cancelled call throws `CancellationError` and its work is cancelled.
+func untilCallCancelled<T: Sendable>(_ context: ServerContext, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await work() }
+        group.addTask {
+            try await context.cancellation.cancelled
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw CancellationError() }
+        return value
     }
 }

@@ -1,9 +1,14 @@
 import GRPCCore
 import NIOCore
 import NIOHTTP1
+import SingleNode
 
 /// On a client port's HTTP/1 connections, between the HTTP parser and the v1 API: requests
 /// under `/v3/` go to the gateway; every other request passes on to the v1 API untouched.
+///
+/// One request at a time: parts that arrive while a gateway call is answered wait, and are
+/// read once it is done. The v1 handler behind is told (`FrontRequest`) when a request is
+/// taken here, so its timeouts do not close the connection under a long stream.
 final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -18,97 +23,138 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let gateway: Gateway
+    private let access: HTTPAccessControl?
     private let maxBodySize: Int
     private var state = State.idle
-    private var call: Task<Void, Never>?
+    private var waiting: [HTTPServerRequestPart] = []
+    private var callID: UInt64?
 
-    init(gateway: Gateway, maxBodySize: Int) {
+    init(gateway: Gateway, access: HTTPAccessControl?, maxBodySize: Int) {
         self.gateway = gateway
+        self.access = access
         self.maxBodySize = maxBodySize
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        handle(unwrapInboundIn(data), context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch (part, state) {
+        case (_, .answering):
+            waiting.append(part)  // read once the answer ahead of it is written
         case (.head(let head), .idle), (.head(let head), .passing):
-            let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
-            if Gateway.handles(path) {
+            if Gateway.handles(Self.path(head)) {
                 state = .collecting(head, [])
+                context.fireUserInboundEventTriggered(FrontRequest.started)
             } else {
                 state = .passing
-                context.fireChannelRead(data)
+                context.fireChannelRead(wrapInboundOut(part))
             }
         case (.body(var bytes), .collecting(let head, var body)):
+            state = .answering  // let go of the array while appending, so it is not copied
             // Past the limit only the count matters: the bytes are not kept.
-            if body.count <= maxBodySize { body += bytes.readBytes(length: bytes.readableBytes) ?? [] }
+            if body.count <= maxBodySize { body += bytes.readBytes(length: bytes.readableBytes) ?? [] } else { body.append(0) }
             state = .collecting(head, body)
         case (.end, .collecting(let head, let body)):
             state = .answering
             start(head, body: body, context: context)
-        case (_, .answering):
-            break  // one call at a time per connection; its answer is on its way
         default:
-            context.fireChannelRead(data)
+            context.fireChannelRead(wrapInboundOut(part))
         }
     }
 
+    static func path(_ head: HTTPRequestHead) -> String { String(head.uri.split(separator: "?", maxSplits: 1).first ?? "") }
+
     private func start(_ head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
-        let output = HTTPGatewayOutput(context: context, keepAlive: head.isKeepAlive) { [weak self] in
-            self?.state = .idle
+        let cors = access?.corsHeaders(origin: head.headers.first(name: "Origin")) ?? []
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let output = HTTPGatewayOutput(context: context, keepAlive: head.isKeepAlive, version: head.version, extraHeaders: cors) {
+            let (handler, context) = bound.value
+            handler.finished(context: context)
         }
-        let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
-        guard let route = gateway.route(path) else {
+        // etcd's access controller stands in front of its gateway too: DNS rebinding and CORS.
+        if let refusal = access?.refusalText(hostHeader: head.headers.first(name: "Host")) {
+            return run { await output.plain(status: 421, text: refusal) }
+        }
+        if head.method == .OPTIONS { return run { await output.plain(status: 200, text: "") } }
+        guard let route = gateway.route(Self.path(head)) else {
             // As grpc-gateway's mux answers a path it has no method for.
-            call = Task { await output.plain(status: 404, text: "Not Found\n") }
-            return
+            return run { await output.plain(status: 404, text: "Not Found\n") }
         }
-        guard head.method == .POST else {
-            call = Task { await output.plain(status: 405, text: "Method Not Allowed\n") }
-            return
-        }
+        guard head.method == .POST else { return run { await output.plain(status: 405, text: "Method Not Allowed\n") } }
         guard body.count <= maxBodySize else {
-            let limit = gateway.maxMessageSize
-            call = Task { await output.fail(RPCError(code: .resourceExhausted, message: "grpc: received message larger than max (\(body.count) vs. \(limit))")) }
-            return
+            let limit = gateway.maxMessageSize, size = body.count
+            return run { await output.fail(RPCError(code: .resourceExhausted, message: "grpc: received message larger than max (\(size) vs. \(limit))")) }
         }
         // grpc-gateway's incoming metadata: the Authorization header (a token from
-        // /v3/auth/authenticate) and any Grpc-Metadata-* header, under its name without the prefix.
+        // /v3/auth/authenticate) and any Grpc-Metadata-* header under its name without the
+        // prefix; never this server's own keys (a verified certificate name, a call's number).
         var metadata = Metadata()
         for (name, value) in head.headers {
             let lowered = name.lowercased()
             if lowered == "authorization" { metadata.addString(value, forKey: "authorization") }
-            if lowered.hasPrefix("grpc-metadata-") { metadata.addString(value, forKey: String(lowered.dropFirst("grpc-metadata-".count))) }
+            guard lowered.hasPrefix("grpc-metadata-") else { continue }
+            let key = String(lowered.dropFirst("grpc-metadata-".count))
+            if !key.hasPrefix("etcd-swift-") { metadata.addString(value, forKey: key) }
         }
-        let gateway = self.gateway
-        call = Task { await route.run(gateway, body, metadata, output) }
+        let id = gateway.calls.next()
+        callID = id
+        metadata.addString(String(id), forKey: GatewayCalls.key)
+        let gateway = self.gateway, sent = metadata
+        run { await route.run(gateway, body, sent, output) }
+    }
+
+    private func run(_ work: @escaping @Sendable () async -> Void) {
+        Task { await work() }
+    }
+
+    /// The answer is written: the v1 handler may time the connection again, and requests that
+    /// came meanwhile are read.
+    private func finished(context: ChannelHandlerContext) {
+        callID.map(gateway.calls.finished)
+        callID = nil
+        state = .idle
+        context.fireUserInboundEventTriggered(FrontRequest.ended)
+        while !waiting.isEmpty, case .idle = state { handle(waiting.removeFirst(), context: context) }
+        while !waiting.isEmpty, case .passing = state { handle(waiting.removeFirst(), context: context) }
+        while !waiting.isEmpty, case .collecting = state { handle(waiting.removeFirst(), context: context) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // The client went: a stream it was reading ends (a watch would run on forever).
-        call?.cancel()
+        // The client went: the call it was waiting on ends on the server too (a watch would run
+        // on for ever, a lock would be taken for nobody).
+        callID.map(gateway.calls.cancel)
+        callID = nil
         context.fireChannelInactive()
     }
 }
 
-/// A gateway call's answer, written on the connection's event loop.
-/// Written through the gateway handler's own context, so that the parts go to the HTTP/1
-/// encoder and not through the HTTP/2 handlers further back in the pipeline.
+/// A gateway call's answer, written on the connection's event loop through the gateway
+/// handler's own context, so that the parts go to the HTTP/1 encoder and not through the HTTP/2
+/// handlers further back in the pipeline.
 final class HTTPGatewayOutput: GatewayOutput, @unchecked Sendable {
     private let context: NIOLoopBound<ChannelHandlerContext>
     private let eventLoop: any EventLoop
     private let keepAlive: Bool
-    private let done: () -> Void
+    private let version: HTTPVersion
+    private let extraHeaders: [(String, String)]
+    private let done: @Sendable () -> Void
     // Touched on the channel's event loop only.
     private var sentHead = false
+    private var isDone = false
 
-    init(context: ChannelHandlerContext, keepAlive: Bool, done: @escaping () -> Void) {
+    init(context: ChannelHandlerContext, keepAlive: Bool, version: HTTPVersion, extraHeaders: [(String, String)], done: @escaping @Sendable () -> Void) {
         self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
         self.eventLoop = context.eventLoop
         self.keepAlive = keepAlive
+        self.version = version
+        self.extraHeaders = extraHeaders
         self.done = done
     }
 
-    private func write(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
-        context.value.write(NIOAny(part), promise: promise)
+    private func write(_ part: HTTPServerResponsePart) {
+        context.value.write(NIOAny(part), promise: nil)
     }
 
     private func writeAndFlush(_ part: HTTPServerResponsePart) -> EventLoopFuture<Void> {
@@ -117,61 +163,73 @@ final class HTTPGatewayOutput: GatewayOutput, @unchecked Sendable {
         return promise.futureResult
     }
 
-    private func onLoop(_ body: @escaping @Sendable (HTTPGatewayOutput) -> Void) async {
+    /// Runs `body` on the event loop, and waits for the write it returns (if any) to reach the
+    /// socket, so that a client that reads slowly holds back the stream instead of growing a
+    /// buffer without end.
+    private func onLoop(_ body: @escaping @Sendable (HTTPGatewayOutput) -> EventLoopFuture<Void>?) async {
         let this = UnsafeTransfer(self)
-        try? await eventLoop.submit { body(this.value) }.get()
+        let written = try? await eventLoop.submit { body(this.value).map(UnsafeTransfer.init) }.get()
+        _ = try? await written?.value.get()
     }
 
     private func responseHead(status: Int, contentType: String, length: Int?) -> HTTPResponseHead {
         var headers = HTTPHeaders([("Content-Type", contentType)])
+        headers.add(contentsOf: extraHeaders)
         if let length { headers.add(name: "Content-Length", value: "\(length)") }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        return HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        return HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: headers)
     }
 
     func answer(status: Int, body: [UInt8]) async {
         await onLoop { this in
-            this.write(HTTPServerResponsePart.head(this.responseHead(status: status, contentType: "application/json", length: body.count)))
-            this.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))))
-            this.end()
+            guard !this.isDone else { return nil }
+            this.write(.head(this.responseHead(status: status, contentType: "application/json", length: body.count)))
+            this.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
+            return this.end()
         }
     }
 
     func plain(status: Int, text: String) async {
         await onLoop { this in
+            guard !this.isDone else { return nil }
             let bytes = Array(text.utf8)
-            this.write(HTTPServerResponsePart.head(this.responseHead(status: status, contentType: "text/plain; charset=utf-8", length: bytes.count)))
-            this.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))))
-            this.end()
+            this.write(.head(this.responseHead(status: status, contentType: "text/plain; charset=utf-8", length: bytes.count)))
+            if !bytes.isEmpty { this.write(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
+            return this.end()
         }
     }
 
     func chunk(_ bytes: [UInt8]) async {
         await onLoop { this in
+            guard !this.isDone else { return nil }
             if !this.sentHead {
                 this.sentHead = true
-                this.write(HTTPServerResponsePart.head(this.responseHead(status: 200, contentType: "application/json", length: nil)))
+                this.write(.head(this.responseHead(status: 200, contentType: "application/json", length: nil)))
             }
-            _ = this.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+            return this.writeAndFlush(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
         }
     }
 
     func finish() async {
         await onLoop { this in
+            guard !this.isDone else { return nil }
             if !this.sentHead {
                 this.sentHead = true
-                this.write(HTTPServerResponsePart.head(this.responseHead(status: 200, contentType: "application/json", length: 0)))
+                this.write(.head(this.responseHead(status: 200, contentType: "application/json", length: 0)))
             }
-            this.end()
+            return this.end()
         }
     }
 
-    private func end() {
+    private func end() -> EventLoopFuture<Void> {
+        isDone = true
         let keepAlive = self.keepAlive, channel = context.value.channel
-        writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+        let written = writeAndFlush(.end(nil))
+        written.whenComplete { _ in
             if !keepAlive { channel.close(promise: nil) }
         }
         done()
+        return written
     }
 }
 

@@ -43,10 +43,11 @@ struct ElectionService: V3electionpb_Election.SimpleServiceProtocol {
             }
         }
         do {
-            _ = try await recipes.waitDeletes(prefix, maxCreateRevision: leader.rev - 1)
+            let rev = leader.rev
+            _ = try await untilCallCancelled(context) { try await recipes.waitDeletes(prefix, maxCreateRevision: rev - 1) }
         } catch {
             // Given up (the client went away): out of the running.
-            if Task.isCancelled { _ = try? await resign(leader, recipes) }
+            if error is CancellationError || context.cancellation.isCancelled { _ = try? await resign(leader, recipes) }
             throw error
         }
         var response = V3electionpb_CampaignResponse()
@@ -104,6 +105,11 @@ struct ElectionService: V3electionpb_Election.SimpleServiceProtocol {
     /// changes until it is deleted, then the next leader.
     func observe(request: V3electionpb_LeaderRequest, response: RPCWriter<V3electionpb_LeaderResponse>, context: ServerContext) async throws {
         let recipes = Recipes(backend: backend, caller: try CallIdentity.caller())
+        // Until the client goes: the loop below never ends by itself.
+        try await untilCallCancelled(context) { try await observe(request, response, recipes) }
+    }
+
+    private func observe(_ request: V3electionpb_LeaderRequest, _ response: RPCWriter<V3electionpb_LeaderResponse>, _ recipes: Recipes) async throws {
         let prefix = Self.prefix(request.name)
         func send(_ header: Etcdserverpb_ResponseHeader, _ kv: Mvccpb_KeyValue) async throws {
             var answer = V3electionpb_LeaderResponse()

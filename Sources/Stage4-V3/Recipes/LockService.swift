@@ -28,7 +28,8 @@ struct LockService: V3lockpb_Lock.SimpleServiceProtocol {
         let owner: Mvccpb_KeyValue? = if case .responseRange(let range) = answer.responses[1].response { range.kvs.first } else { nil }
         if let owner, owner.createRevision != created {
             do {
-                header = try await recipes.waitDeletes(prefix, maxCreateRevision: created - 1)
+                let before = created - 1
+                header = try await untilCallCancelled(context) { try await recipes.waitDeletes(prefix, maxCreateRevision: before) }
             } catch {
                 // Given up (the client went away): the place in the queue is given back.
                 _ = try? await recipes.delete(key)

@@ -22,7 +22,8 @@ struct WatchService: Etcdserverpb_Watch.ServiceProtocol {
             token: CallIdentity.token(request.metadata),
             commonName: backend.clientCertAuth ? request.metadata[stringValues: CallIdentity.commonNameHeader].first(where: { _ in true }) : nil)
         return StreamingServerResponse { writer in
-            try await serve(request.messages, writer, credentials: credentials)
+            // Until the client goes (the gateway's in-process calls end only by this signal).
+            try await untilCallCancelled(context) { try await serve(request.messages, writer, credentials: credentials) }
             return [:]
         }
     }
