@@ -182,8 +182,9 @@ def unavailability(history, fault_log):
     longest = {}
     for fault in fault_log:
         after = [ret for call, ret in writes if call >= fault["at"]]
-        gap = (min(after) - fault["at"]) if after else float("inf")
-        longest[fault["kind"]] = max(longest.get(fault["kind"], 0.0), gap)
+        # A fault in the run's last seconds may have no write after it: it measures nothing.
+        if after:
+            longest[fault["kind"]] = max(longest.get(fault["kind"], 0.0), min(after) - fault["at"])
     return longest
 
 
