@@ -171,3 +171,45 @@ def describe(op):
             "cas": f"cas {op['expected']!r} -> {op['value']!r}" + (f" ({'held' if op.get('succeeded') else 'failed'})" if op["outcome"] == "ok" else "")}[op["kind"]]
     ret = f"{op['ret']:.3f}" if op.get("ret") is not None else "?"
     return f"c{op['client']} {what} [{op['call']:.3f}, {ret}] {op['outcome']}"
+
+
+def watch_guarantees(watches, final_revision, history, first_revision=2):
+    """etcd's watch guarantees over what each watcher received. Every revision of the run is
+    one write to the watched prefix (the workload writes nothing else), so a watcher must see
+    each revision from where it started (or the first write) to the last, once, in order.
+
+    `watches`: one dict per watcher: {"start": requested start revision (0: from now),
+    "created": the revision its creation reported, "events": [{"revision", "key", "type",
+    "value", "prev"}], in arrival order, across its reconnects}."""
+    problems = []
+    written = {op["value"] for op in history if op["kind"] in ("put", "cas") and op["outcome"] != "fail"}
+    agreed = {}
+    for number, watch in enumerate(watches):
+        events = watch["events"]
+        start = watch["start"] if watch["start"] > 0 else watch["created"] + 1
+        expected = max(start, first_revision)
+        seen_values = {}
+        for event in events:
+            revision = event["revision"]
+            if revision < start:
+                problems.append(f"watch {number}: an event at revision {revision}, before the requested start {start}")
+            if revision < expected:
+                problems.append(f"watch {number}: revision {revision} again or out of order (expected {expected})")
+                continue
+            if revision > expected:
+                problems.append(f"watch {number}: revisions {expected}..{revision - 1} missing before {revision}")
+            expected = revision + 1
+            if event["type"] == "PUT" and event["value"] not in written:
+                problems.append(f"watch {number}: revision {revision} put {event['value']!r}, which nobody wrote")
+            previous = seen_values.get(event["key"])
+            if previous is not None and event.get("prev") != previous:
+                problems.append(f"watch {number}: revision {revision}'s prev_kv is {event.get('prev')!r}, "
+                                f"but {event['key']!r} was {previous!r}")
+            seen_values[event["key"]] = event["value"] if event["type"] == "PUT" else None
+            other = agreed.setdefault(revision, (event["key"], event["type"], event["value"]))
+            if other != (event["key"], event["type"], event["value"]):
+                problems.append(f"watch {number}: revision {revision} is {event['key']!r}={event['value']!r}, "
+                                f"another watcher saw {other[0]!r}={other[2]!r}")
+        if expected <= final_revision:
+            problems.append(f"watch {number}: stopped at revision {expected - 1}, the run reached {final_revision}")
+    return problems

@@ -25,6 +25,7 @@ import time
 
 import etcd3
 import grpc
+from etcd3 import etcdrpc
 
 import checker
 
@@ -125,6 +126,43 @@ def run_client(number, ports, keys, deadline, recorder, seed):
         recorder.add(op)
 
 
+def run_watcher(ports, log, control, rng):
+    """A watch on every hot key from `log["start"]` (0: from now), resumed on another member from
+    the next revision whenever its stream breaks, until `control` says the run is over and it
+    has seen the final revision."""
+    next_revision = log["start"]
+    while True:
+        final = control.get("final")
+        if final is not None and (next_revision > final or time.monotonic() > control["give_up"]):
+            return
+        channel = grpc.insecure_channel(f"127.0.0.1:{rng.choice(ports)}")
+        create = etcdrpc.WatchCreateRequest(key=b"hot/", range_end=b"hot0", start_revision=max(next_revision, 0), prev_kv=True)
+        try:
+            stream = etcdrpc.WatchStub(channel).Watch(iter([etcdrpc.WatchRequest(create_request=create)]), timeout=2)
+            for response in stream:
+                if response.created and log["created"] is None:
+                    log["created"] = response.header.revision
+                    if next_revision == 0:
+                        next_revision = response.header.revision + 1
+                if response.canceled:
+                    log["cancels"].append(response.cancel_reason)
+                    break
+                for event in response.events:
+                    kind = "PUT" if event.type == 0 else "DELETE"
+                    log["events"].append({
+                        "revision": event.kv.mod_revision, "key": event.kv.key.decode(), "type": kind,
+                        "value": event.kv.value.decode() if kind == "PUT" else None,
+                        "prev": event.prev_kv.value.decode() if event.HasField("prev_kv") and event.prev_kv.key else None})
+                    next_revision = event.kv.mod_revision + 1
+                final = control.get("final")
+                if final is not None and next_revision > final:
+                    break
+        except grpc.RpcError:
+            pass  # the member went away, or the two seconds ran out: resume elsewhere
+        finally:
+            channel.close()
+
+
 def leader_index(members):
     for member in members:
         if member.stopped or member.process.poll() is not None:
@@ -216,7 +254,12 @@ def main():
                    for n in range(arguments.clients)]
         fault_log = []
         faulter = threading.Thread(target=inject_faults, args=(members, deadline, rng, arguments.faults.split(","), fault_log))
-        for thread in clients + [faulter]:
+        # Watches from the first revision, from now, and from a revision not reached yet.
+        control = {}
+        watches = [{"start": start, "created": None, "events": [], "cancels": []} for start in (1, 0, 40)]
+        watchers = [threading.Thread(target=run_watcher, args=([c for c, _ in ports], log, control, random.Random(arguments.seed + n)))
+                    for n, log in enumerate(watches)]
+        for thread in clients + [faulter] + watchers:
             thread.start()
         for thread in clients + [faulter]:
             thread.join()
@@ -237,22 +280,32 @@ def main():
             recorder.add({"client": -1, "key": key, "kind": "get", "value": value, "call": call, "ret": time.monotonic(),
                           "outcome": "ok", "revision": response.header.revision, "expected": None, "succeeded": None})
         history = recorder.history
+        # The watchers catch up to the last revision (a few seconds at most), then stop.
+        control["give_up"] = time.monotonic() + 15
+        control["final"] = max(op["revision"] for op in history if op["client"] == -1)
+        for thread in watchers:
+            thread.join()
+        for watch in watches:
+            if watch["created"] is None:
+                watch["created"] = 1
         try:
             problems = checker.linearizable(history)
         except checker.Inconclusive as error:
             problems = [f"inconclusive: {error}"]
         problems += checker.revisions_monotonic(history) + checker.acknowledged_writes_kept(history, final)
+        problems += checker.watch_guarantees(watches, control["final"], history)
         counts = {outcome: sum(1 for op in history if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
         gaps = unavailability(history, fault_log)
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
                    "faults": len(fault_log), "fault_kinds": sorted({f["kind"] for f in fault_log}),
                    "longest_unavailable_s": {kind: round(gap, 2) for kind, gap in sorted(gaps.items())},
-                   "violations": len(problems)}
+                   "watch_events": sum(len(w["events"]) for w in watches), "violations": len(problems)}
         print(json.dumps(summary))
         if problems:
             path = os.path.join(tempfile.gettempdir(), f"chaos-history-{arguments.seed}.json")
             with open(path, "w") as out:
-                json.dump({"seed": arguments.seed, "faults": fault_log, "history": history, "final": final}, out, indent=1)
+                json.dump({"seed": arguments.seed, "faults": fault_log, "history": history, "final": final, "watches": watches,
+                           "final_revision": control["final"]}, out, indent=1)
             for problem in problems[:10]:
                 print("VIOLATION:", problem)
             print(f"history written to {path}; replay the checkers with: python3 replay.py {path}")

@@ -7,7 +7,8 @@ import checker
 recorded = json.load(open(sys.argv[1]))
 history = recorded["history"]
 problems = (checker.linearizable(history) + checker.revisions_monotonic(history)
-            + checker.acknowledged_writes_kept(history, recorded["final"]))
+            + checker.acknowledged_writes_kept(history, recorded["final"])
+            + checker.watch_guarantees(recorded.get("watches", []), recorded.get("final_revision", 0), history))
 for problem in problems:
     print("VIOLATION:", problem)
 print(f"{len(history)} operations, seed {recorded['seed']}: {len(problems)} violations")

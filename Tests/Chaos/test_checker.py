@@ -1,7 +1,7 @@
 """Each checker must accept what a correct store allows and reject a doctored history."""
 import unittest
 
-from checker import acknowledged_writes_kept, linearizable, revisions_monotonic
+from checker import acknowledged_writes_kept, linearizable, revisions_monotonic, watch_guarantees
 
 
 def op(client, kind, value, call, ret, outcome="ok", key="k", expected=None, succeeded=None, revision=None):
@@ -77,6 +77,53 @@ class AcknowledgedWrites(unittest.TestCase):
         self.assertEqual(acknowledged_writes_kept(history, {"k": "c"}), [])
         self.assertEqual(len(acknowledged_writes_kept(history, {"k": "a"})), 1)
         self.assertEqual(len(acknowledged_writes_kept(history, {})), 1)
+
+
+class Watches(unittest.TestCase):
+    history = [op(1, "put", "a", 0, 1), op(1, "put", "b", 2, 3), op(2, "put", "c", 4, 5, key="j")]
+
+    @staticmethod
+    def event(revision, key, value, prev=None):
+        return {"revision": revision, "key": key, "type": "PUT", "value": value, "prev": prev}
+
+    def watch(self, events, start=2):
+        return {"start": start, "created": 1, "events": events}
+
+    def good(self):
+        return [self.event(2, "k", "a"), self.event(3, "k", "b", prev="a"), self.event(4, "j", "c")]
+
+    def test_complete_ordered_watches_pass(self):
+        self.assertEqual(watch_guarantees([self.watch(self.good()), self.watch(self.good()[1:], start=3)], 4, self.history), [])
+
+    def test_a_gap_is_rejected(self):
+        events = self.good()
+        del events[1]
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history))
+
+    def test_a_duplicate_or_a_step_back_is_rejected(self):
+        events = self.good() + [self.event(3, "k", "b", prev="a")]
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history))
+
+    def test_an_event_before_the_start_is_rejected(self):
+        self.assertTrue(watch_guarantees([self.watch(self.good(), start=3)], 4, self.history))
+
+    def test_a_wrong_prev_kv_is_rejected(self):
+        events = self.good()
+        events[1] = self.event(3, "k", "b", prev="zzz")
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history))
+
+    def test_watchers_that_disagree_are_rejected(self):
+        other = self.good()
+        other[2] = self.event(4, "j", "b")
+        self.assertTrue(watch_guarantees([self.watch(self.good()), self.watch(other)], 4, self.history))
+
+    def test_a_watch_that_stops_short_is_rejected(self):
+        self.assertTrue(watch_guarantees([self.watch(self.good()[:2])], 4, self.history))
+
+    def test_a_value_nobody_wrote_is_rejected(self):
+        events = self.good()
+        events[2] = self.event(4, "j", "forged")
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history))
 
 
 if __name__ == "__main__":
