@@ -3,7 +3,7 @@
 A history is a list of operations, each a dict:
   client    which client ran it (its operations never overlap)
   key       the key it touched (operations on different keys are independent)
-  kind      "put", "get" or "cas"
+  kind      "put", "get", "cas" or "delete"
   value     put: the value written; get: the value read (None: no such key); cas: the new value
   expected  cas only: the value compared against
   call      when it was invoked (a monotonic clock, seconds)
@@ -45,6 +45,8 @@ def _apply(state, op):
     kind = op["kind"]
     if kind == "put":
         return op["value"]
+    if kind == "delete":
+        return None
     if kind == "get":
         return state if op["value"] == state else IMPOSSIBLE
     # cas
@@ -150,12 +152,12 @@ def acknowledged_writes_kept(history, final):
     last acknowledged write, or an unknown write that came after it. `final`: key -> value."""
     problems = []
     for key, ops in _partition(history).items():
-        writes = [op for op in ops if op["kind"] in ("put", "cas") and op["outcome"] == "ok"
-                  and (op["kind"] == "put" or op["succeeded"])]
+        writes = [op for op in ops if op["kind"] in ("put", "cas", "delete") and op["outcome"] == "ok"
+                  and (op["kind"] != "cas" or op["succeeded"])]
         if not writes:
             continue
         last = max(writes, key=lambda op: op["ret"])
-        later_unknown = {op["value"] for op in ops if op["outcome"] == "unknown" and op["kind"] in ("put", "cas")}
+        later_unknown = {op["value"] for op in ops if op["outcome"] == "unknown" and op["kind"] in ("put", "cas", "delete")}
         # Writes that overlapped the last one may have landed after it.
         later_ok = {op["value"] for op in writes if op["ret"] > last["call"]}
         allowed = later_unknown | later_ok
@@ -167,7 +169,7 @@ def acknowledged_writes_kept(history, final):
 def describe(op):
     if op is None:
         return "?"
-    what = {"put": f"put {op['value']!r}", "get": f"get -> {op['value']!r}",
+    what = {"put": f"put {op['value']!r}", "get": f"get -> {op['value']!r}", "delete": "delete",
             "cas": f"cas {op['expected']!r} -> {op['value']!r}" + (f" ({'held' if op.get('succeeded') else 'failed'})" if op["outcome"] == "ok" else "")}[op["kind"]]
     ret = f"{op['ret']:.3f}" if op.get("ret") is not None else "?"
     return f"c{op['client']} {what} [{op['call']:.3f}, {ret}] {op['outcome']}"
@@ -180,7 +182,9 @@ def watch_guarantees(watches, final_revision, history, first_revision=2):
 
     `watches`: one dict per watcher: {"start": requested start revision (0: from now),
     "created": the revision its creation reported, "events": [{"revision", "key", "type",
-    "value", "prev"}], in arrival order, across its reconnects}."""
+    "value", "prev"}], in arrival order, across its reconnects}. An entry {"compacted": C}
+    records that the watcher, resuming, was told its next revision was compacted away and went
+    on from C: the revisions before C may be missing, and nothing else may."""
     problems = []
     written = {op["value"] for op in history if op["kind"] in ("put", "cas") and op["outcome"] != "fail"}
     agreed = {}
@@ -190,6 +194,11 @@ def watch_guarantees(watches, final_revision, history, first_revision=2):
         expected = max(start, first_revision)
         seen_values = {}
         for event in events:
+            if "compacted" in event:
+                # Gone from the store: the watcher may only pick up at the compaction.
+                expected = max(expected, event["compacted"])
+                seen_values = {}
+                continue
             revision = event["revision"]
             if revision < start:
                 problems.append(f"watch {number}: an event at revision {revision}, before the requested start {start}")

@@ -96,12 +96,16 @@ def run_client(number, ports, keys, deadline, recorder, seed):
         op = {"client": number, "key": key, "call": time.monotonic(), "ret": None, "revision": None, "expected": None,
               "succeeded": None}
         try:
-            if roll < 0.4:
+            if roll >= 0.95:
+                op.update(kind="delete", value=None)
+                response = client.delete(key, return_response=True)
+                op["revision"] = response.header.revision
+            elif roll < 0.4:
                 op.update(kind="get", value=None)
                 response = client.get_response(key)
                 op["value"] = response.kvs[0].value.decode() if response.kvs else None
                 op["revision"] = response.header.revision
-            elif roll < 0.7:
+            elif roll < 0.68:
                 op.update(kind="put", value=value)
                 response = client.put(key, value)
                 op["revision"] = response.header.revision
@@ -146,6 +150,10 @@ def run_watcher(ports, log, control, rng):
                         next_revision = response.header.revision + 1
                 if response.canceled:
                     log["cancels"].append(response.cancel_reason)
+                    if response.compact_revision > 0:
+                        # Behind a compaction: go on from the oldest revision kept, as clients do.
+                        log["events"].append({"compacted": response.compact_revision})
+                        next_revision = response.compact_revision
                     break
                 for event in response.events:
                     kind = "PUT" if event.type == 0 else "DELETE"
@@ -161,6 +169,21 @@ def run_watcher(ports, log, control, rng):
             pass  # the member went away, or the two seconds ran out: resume elsewhere
         finally:
             channel.close()
+
+
+def compact_now_and_then(ports, deadline, rng, log):
+    """Compacts to 30 revisions behind the latest every few seconds, as auto-compaction would:
+    watchers that fall behind must be told, and none may lose an event it was not told of."""
+    while time.monotonic() < deadline - 2:
+        time.sleep(rng.uniform(2.0, 4.0))
+        try:
+            client = client_for(rng.choice(ports))
+            latest = client.get_response("hot/").header.revision
+            if latest > 40:
+                client.compact(latest - 30)
+                log.append({"kind": "compact", "revision": latest - 30, "at": time.monotonic()})
+        except Exception:  # noqa: BLE001: a member down now; the next round tries another
+            pass
 
 
 def leader_index(members):
@@ -259,9 +282,11 @@ def main():
         watches = [{"start": start, "created": None, "events": [], "cancels": []} for start in (1, 0, 40)]
         watchers = [threading.Thread(target=run_watcher, args=([c for c, _ in ports], log, control, random.Random(arguments.seed + n)))
                     for n, log in enumerate(watches)]
-        for thread in clients + [faulter] + watchers:
+        compactions = []
+        compactor = threading.Thread(target=compact_now_and_then, args=([c for c, _ in ports], deadline, random.Random(arguments.seed), compactions))
+        for thread in clients + [faulter, compactor] + watchers:
             thread.start()
-        for thread in clients + [faulter]:
+        for thread in clients + [faulter, compactor]:
             thread.join()
         for member in members:
             member.resume()
@@ -299,7 +324,8 @@ def main():
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
                    "faults": len(fault_log), "fault_kinds": sorted({f["kind"] for f in fault_log}),
                    "longest_unavailable_s": {kind: round(gap, 2) for kind, gap in sorted(gaps.items())},
-                   "watch_events": sum(len(w["events"]) for w in watches), "violations": len(problems)}
+                   "compactions": len(compactions), "watch_events": sum(len(w["events"]) for w in watches),
+                   "violations": len(problems)}
         print(json.dumps(summary))
         if problems:
             path = os.path.join(tempfile.gettempdir(), f"chaos-history-{arguments.seed}.json")

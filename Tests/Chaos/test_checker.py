@@ -57,6 +57,12 @@ class Linearizability(unittest.TestCase):
         history = [op(1, "cas", "x", 0, 1, expected="a", succeeded=False), op(2, "get", None, 2, 3), op(1, "put", "a", 4, 5)]
         self.assertEqual(linearizable(history), [])
 
+    def test_a_delete_empties_the_key(self):
+        good = [op(1, "put", "a", 0, 1), op(1, "delete", None, 2, 3), op(2, "get", None, 4, 5)]
+        bad = [op(1, "put", "a", 0, 1), op(1, "delete", None, 2, 3), op(2, "get", "a", 4, 5)]
+        self.assertEqual(linearizable(good), [])
+        self.assertEqual(len(linearizable(bad)), 1)
+
     def test_refused_operations_did_nothing(self):
         history = [op(1, "put", "a", 0, 1), op(2, "put", "b", 2, 3, outcome="fail"), op(3, "get", "a", 4, 5)]
         self.assertEqual(linearizable(history), [])
@@ -119,6 +125,13 @@ class Watches(unittest.TestCase):
 
     def test_a_watch_that_stops_short_is_rejected(self):
         self.assertTrue(watch_guarantees([self.watch(self.good()[:2])], 4, self.history))
+
+    def test_a_gap_is_allowed_only_where_the_watcher_was_told_of_a_compaction(self):
+        events = self.good()
+        del events[0]
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history))
+        told = [{"compacted": 3}] + events
+        self.assertEqual(watch_guarantees([self.watch(told)], 4, self.history), [])
 
     def test_a_value_nobody_wrote_is_rejected(self):
         events = self.good()
