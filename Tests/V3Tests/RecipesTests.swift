@@ -2,6 +2,7 @@ import EtcdAPI
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 import Testing
 
 @testable import V3
@@ -24,6 +25,19 @@ struct RecipesTests {
         await server.stop()
     }
 
+    /// Waits (at most 5 s) until `count` keys stand under `prefix`: a waiter has queued.
+    static func waitForKeys(_ server: WatchStreamTests.Server, _ prefix: String, _ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let found = server.backend.machine.read { store in
+                store.range(Array(prefix.utf8), Recipes.prefixEnd(Array(prefix.utf8)), at: store.revision, limit: 0).count
+            }
+            if found >= count { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("\(count) keys never stood under \(prefix)")
+    }
+
     static func grant(_ client: GRPCClient<HTTP2ClientTransport.Posix>, ttl: Int64 = 30) async throws -> Int64 {
         var grant = Etcdserverpb_LeaseGrantRequest()
         grant.ttl = ttl
@@ -32,7 +46,7 @@ struct RecipesTests {
 
     @Test("A second locker waits until the first unlocks; a revoked lease unlocks too")
     func lockWaitsForTheHolder() async throws {
-        try await Self.withClient { client, _ in
+        try await Self.withClient { client, server in
             let locks = V3lockpb_Lock.Client(wrapping: client)
             let (first, second) = (try await Self.grant(client), try await Self.grant(client))
             var request = V3lockpb_LockRequest()
@@ -42,10 +56,14 @@ struct RecipesTests {
             #expect(held.key == Data("job/\(String(first, radix: 16))".utf8))
             request.lease = second
             let secondRequest = request
-            let waiting = Task { try await V3lockpb_Lock.Client(wrapping: client).lock(secondRequest) }
-            try await Task.sleep(for: .milliseconds(300))
-            // Still waiting: it has not returned.
-            #expect(!waiting.isCancelled)
+            let returned = Mutex(false)
+            let waiting = Task {
+                defer { returned.withLock { $0 = true } }
+                return try await V3lockpb_Lock.Client(wrapping: client).lock(secondRequest)
+            }
+            // Queued (its key is in), and still waiting: it has not returned.
+            try await Self.waitForKeys(server, "job/", 2)
+            #expect(returned.withLock { $0 } == false)
             var unlock = V3lockpb_UnlockRequest()
             unlock.key = held.key
             let unlocked = try await locks.unlock(unlock)
@@ -58,7 +76,7 @@ struct RecipesTests {
             request.lease = third
             let thirdRequest = request
             let next = Task { try await V3lockpb_Lock.Client(wrapping: client).lock(thirdRequest) }
-            try await Task.sleep(for: .milliseconds(300))
+            try await Self.waitForKeys(server, "job/", 2)
             var revoke = Etcdserverpb_LeaseRevokeRequest()
             revoke.id = second
             _ = try await Etcdserverpb_Lease.Client(wrapping: client).leaseRevoke(revoke)
@@ -68,7 +86,7 @@ struct RecipesTests {
 
     @Test("Candidates queue behind the leader; proclaim, observe, resign; errors for one that does not lead")
     func election() async throws {
-        try await Self.withClient { client, _ in
+        try await Self.withClient { client, server in
             let election = V3electionpb_Election.Client(wrapping: client)
             var leaderRequest = V3electionpb_LeaderRequest()
             leaderRequest.name = Data("web".utf8)
@@ -104,7 +122,7 @@ struct RecipesTests {
             campaign.value = Data("b".utf8)
             let secondCampaign = campaign
             let waiting = Task { try await V3electionpb_Election.Client(wrapping: client).campaign(secondCampaign) }
-            try await Task.sleep(for: .milliseconds(300))
+            try await Self.waitForKeys(server, "web/", 2)
 
             var proclaim = V3electionpb_ProclaimRequest()
             proclaim.leader = won.leader
