@@ -69,6 +69,8 @@ let package = Package(
                 "RaftCore", "RaftDisk", "BinaryCodec", "SingleNode",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -145,6 +147,8 @@ let package = Package(
             name: "etcd",
             dependencies: [
                 "SingleNode", "RaftCore", "RaftDisk", "Raft", "TLS", "V3",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -17,6 +17,7 @@ import Darwin
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "snapshot" { exit(SnapshotCommand.run(Array(arguments.dropFirst()))) }
+if arguments.first == "lab" { exit(await LabCommand.run(Array(arguments.dropFirst()))) }
 let flagSet = GoFlagSet(
     DaemonConfiguration.flagSet.flags + TLSFlags.flags + OperationsFlags.flags + CompatibilityFlag.all.map(\.flag)
         + [DaemonValues.configFileFlag])
@@ -159,7 +160,9 @@ do {
     // /metrics), told apart per connection.
     var listeners: [V3Server] = []
     let access = HTTPAccessControl(allowedHosts: operations.allowedHosts, corsOrigins: operations.corsOrigins, checksHosts: clientTLS == nil)
-    let v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
+    var v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
+    // The live view of the cluster at /debug/raft (`--enable-raft-view`, or `etcd lab`).
+    if configuration.server.raftView != nil { v1.frontHandlers = { [RaftViewHTTPHandler(server: server, access: access)] } }
     let callMetrics = GRPCCallMetrics(extensive: operations.extensiveMetrics)
     // Each URL by its own scheme, as etcd: http:// and unix:// stay plaintext beside TLS ones.
     func tls(for address: String) -> ConnectionSetup? {

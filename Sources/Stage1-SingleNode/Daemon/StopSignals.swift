@@ -28,8 +28,13 @@ public final class StopSignals: Sendable {
     }
 }
 
-/// Writes to standard error without buffering.
+/// Writes to standard error (or output) without buffering.
 public enum FileHandleOutput {
+    /// Writes `text` to standard output at once (a pipe would otherwise hold it back).
+    public static func standardOutput(_ text: String) {
+        _ = text.withCString { write(1, $0, strlen($0)) }
+    }
+
     /// Writes `text` to standard error.
     public static func standardError(_ text: String) {
         _ = text.withCString { write(2, $0, strlen($0)) }

@@ -35,17 +35,19 @@ public final class V1HTTPServer: Sendable {
     }
 
     /// Binds `host:port` and starts serving `backend`; `setup`, if given, goes in front of HTTP
-    /// on every connection.
+    /// on every connection, and `frontHandlers` in front of the v1 API (see
+    /// `V1HTTPService.frontHandlers`).
     public static func start(
         host: String, port: Int, backend: any V1Backend, limits: HTTPLimits = HTTPLimits(),
-        setup: ConnectionSetup? = nil, group: any EventLoopGroup, logger: Logger
+        setup: ConnectionSetup? = nil, frontHandlers: @escaping @Sendable () -> [any ChannelHandler] = { [] }, group: any EventLoopGroup,
+        logger: Logger
     ) async throws -> V1HTTPServer {
         let api = V1API(backend: backend)
         let connections = Connections()
         let channel: any Channel
         do {
             channel = try await bind(
-                host: host, port: port, api: api, limits: limits, setup: setup, connections: connections, group: group)
+                host: host, port: port, api: api, limits: limits, setup: setup, frontHandlers: frontHandlers, connections: connections, group: group)
         } catch {
             throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c)")
         }
@@ -55,8 +57,8 @@ public final class V1HTTPServer: Sendable {
     }
 
     private static func bind(
-        host: String, port: Int, api: V1API, limits: HTTPLimits, setup: ConnectionSetup?, connections: Connections,
-        group: any EventLoopGroup
+        host: String, port: Int, api: V1API, limits: HTTPLimits, setup: ConnectionSetup?,
+        frontHandlers: @escaping @Sendable () -> [any ChannelHandler], connections: Connections, group: any EventLoopGroup
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -67,7 +69,9 @@ public final class V1HTTPServer: Sendable {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try setup?(channel)
-                    try V1HTTPService(api: api, limits: limits).addHandlers(to: channel.pipeline.syncOperations, after: nil)
+                    var service = V1HTTPService(api: api, limits: limits)
+                    service.frontHandlers = frontHandlers
+                    try service.addHandlers(to: channel.pipeline.syncOperations, after: nil)
                 }
             }
             .bind(host: host, port: port)

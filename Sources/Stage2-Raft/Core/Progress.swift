@@ -23,6 +23,8 @@ public struct Progress: Sendable, Hashable {
     // In `probe`: an append is out and unanswered.
     var isProbeSent = false
     var inflights: Inflights
+    /// Appends sent and not yet acknowledged (the window `replicate` pipelines within).
+    public var inflightCount: Int { inflights.count }
     /// Whether the follower is a learner (replicated to, never counted in a quorum).
     public internal(set) var isLearner: Bool
 

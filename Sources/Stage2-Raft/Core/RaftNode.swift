@@ -86,6 +86,14 @@ public struct RaftNode<Storage: RaftStorage> {
     public var appliedIndex: UInt64 { log.applied }
     /// The last index in the log.
     public var lastIndex: UInt64 { log.lastIndex }
+    /// The last `count` entries of the log (fewer if the log is shorter or compacted below
+    /// them): what a live view of the cluster shows of each member's tail.
+    public func logTail(_ count: Int) -> [Entry] {
+        let last = log.lastIndex
+        guard last > 0, count > 0 else { return [] }
+        let low = max(log.firstIndex, last >= UInt64(count) ? last - UInt64(count) + 1 : 1)
+        return (try? log.slice(low, last + 1)) ?? []
+    }
     /// The current membership.
     public var confState: ConfState { ConfState(voters: Array(voters), learners: Array(learners)) }
     /// Whether this node may campaign: a voter, not a learner.

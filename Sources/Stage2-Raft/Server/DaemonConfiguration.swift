@@ -33,6 +33,8 @@ public struct DaemonConfiguration: Sendable {
         .init(["initial-cluster"], usage: "etcd 3: name=peerURL,... of the members when this one starts"),
         .init(["initial-cluster-state"], default: "new", usage: "etcd 3: new (found the cluster) or existing (join it)"),
         .init(["initial-cluster-token"], default: "etcd-cluster", usage: "etcd 3: names a new cluster; members founded with different tokens refuse each other"),
+        .init(["enable-raft-view"], isBool: true, usage: "serve a live view of the cluster's Raft state at /debug/raft on the client ports (read-only)"),
+        .init(["raft-lab-control"], usage: "set by `etcd lab` for the members it starts: its control address; turns on the view's lab controls"),
     ])
 
     /// Builds the configuration from parsed flag values (`flagSet`).
@@ -40,7 +42,7 @@ public struct DaemonConfiguration: Sendable {
         let etcd3Only = ["listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster"]
         // With no flags, or with etcd 3's, unspecified settings take etcd 3's defaults.
         let noFlags = values.isEmpty || values.keys.contains { etcd3Only.contains($0) }
-            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout", "initial-cluster-token"].contains($0) }
+            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout", "initial-cluster-token", "enable-raft-view"].contains($0) }
         var values = values
         try applyEtcd3Flags(&values)
         let stage1 = try V1Flags.configuration(from: values)
@@ -120,6 +122,9 @@ public struct DaemonConfiguration: Sendable {
         }
         configuration.forceNewCluster = values["f"] == "true"
         if let token = values["initial-cluster-token"] { configuration.server.clusterToken = token }
+        if values["enable-raft-view"] == "true" || values["raft-lab-control"] != nil {
+            configuration.server.raftView = RaftViewSettings(labControlURL: values["raft-lab-control"])
+        }
         return configuration
     }
 }

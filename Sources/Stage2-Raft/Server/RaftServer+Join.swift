@@ -95,7 +95,7 @@ extension RaftServer {
     }
 
     /// Sends `frame` to the peer at `url` on a connection of its own and returns its answer.
-    func ask(_ url: String, _ frame: PeerFrame) async throws -> PeerFrame {
+    func ask(_ url: String, _ frame: PeerFrame, timeout: TimeAmount = .seconds(10)) async throws -> PeerFrame {
         let channel = try await transport.dial(url)
         defer { channel.close(promise: nil) }
         let promise = try await loop.submit { () -> EventLoopPromise<PeerFrame> in
@@ -103,10 +103,11 @@ extension RaftServer {
             self.joinAnswers[ObjectIdentifier(channel)] = promise
             return promise
         }.get()
-        let timeout = loop.scheduleTask(in: .seconds(10)) { [weak self] in
-            self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within 10 s"))
+        let timer = loop.scheduleTask(in: timeout) { [weak self] in
+            let limit = timeout.nanoseconds >= 1_000_000_000 ? "\(timeout.nanoseconds / 1_000_000_000) s" : "\(timeout.nanoseconds / 1_000_000) ms"
+            self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within \(limit)"))
         }
-        defer { timeout.cancel() }
+        defer { timer.cancel() }
         // A peer that hangs up (it refused us: say, TLS on one side only) fails the ask now.
         channel.closeFuture.whenComplete { [weak self] _ in
             guard let server = self else { return }

@@ -20,6 +20,11 @@ extension RaftServer {
                 channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.refused(Self.removedReason).encoded()), promise: nil)
                 return
             }
+            if !cutOff.isEmpty && cutOff.contains(message.from) {
+                // The lab cut the two apart: as if the network lost it.
+                recordForView(message, dropped: true)
+                return
+            }
             heardFrom[message.from] = loop.now
             node.step(message)
             scheduleReady()
@@ -82,6 +87,9 @@ extension RaftServer {
             }
         case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
+        case .memberQuery(let query) where query.first == Self.viewQueryTag:
+            // The live view: this member's Raft state, read here on the Raft loop.
+            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.memberAnswer(encodedMemberView()).encoded()), promise: nil)
         case .memberQuery(let query):
             // Answered off the Raft loop: a question may take a while (a hash of the whole
             // store), and heartbeats must not wait for it.

@@ -86,6 +86,12 @@ public final class RaftServer: @unchecked Sendable {
     var isStopping = false
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
+    /// What the live view shows of this member's messages and elections; nil when it is off.
+    var recorder: RaftRecorder?
+    /// Peers the lab cut this member off from: Raft messages to and from them are dropped.
+    var cutOff: Set<NodeID> = []
+    /// The cluster's view as last gathered, for pages asking within moments of each other.
+    let gatheredView = Mutex<(at: NIODeadline, view: ClusterRaftView)?>(nil)
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
     let statusBox: Mutex<RaftStatus>
 
@@ -104,6 +110,7 @@ public final class RaftServer: @unchecked Sendable {
         self.machines = Dictionary(configuration.stateMachine.map { [($0.tagValue, MachineSlot($0))] } ?? [], uniquingKeysWith: { $1 })
         self.statusBox = Mutex(RaftStatus(memberID: memberID))
         self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
+        if configuration.raftView != nil { self.recorder = RaftRecorder() }
         (self.removals, self.removalContinuation) = AsyncStream.makeStream()
     }
 
@@ -207,6 +214,7 @@ public final class RaftServer: @unchecked Sendable {
         tickTask = loop.scheduleRepeatedTask(initialDelay: configuration.heartbeatInterval, delay: configuration.heartbeatInterval) {
             [weak self] _ in self?.tick()
         }
+        recorder?.note("started, log at \(node.lastIndex)", term: node.term, at: RaftViewClock.now())
         processReady()
         // A cluster of one need not wait an election timeout.
         if node.confState.voters == [id] { node.campaign() }
@@ -310,6 +318,7 @@ public final class RaftServer: @unchecked Sendable {
             }
         }
         if isViewStale { publishView() }
+        if recorder != nil { observeForView() }
         // The snapshot's bytes, read back to send a follower, go once no stream needs them.
         // Logged once per distinct error: the core asks again at every heartbeat.
         if let error = storage.takeSnapshotReadError(), error.description != lastSnapshotReadError {
@@ -343,6 +352,8 @@ public final class RaftServer: @unchecked Sendable {
     private func send(_ messages: [Message]) {
         var byPeer: [NodeID: [PeerFrame]] = [:]
         for message in messages {
+            if recorder != nil { recordForView(message, dropped: cutOff.contains(message.to)) }
+            if !cutOff.isEmpty && cutOff.contains(message.to) { continue }
             // Large ones, and those whose machine sends its state apart from the snapshot (Stage
             // 4's file), go on a stream of their own.
             if let snapshot = message.snapshot,

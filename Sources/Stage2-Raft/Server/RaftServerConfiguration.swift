@@ -57,6 +57,10 @@ public struct RaftServerConfiguration: Sendable {
     /// `--wal-dir`: where the WAL lives, if not in `<data dir>/wal`.
     public var walDirectory: String?
 
+    /// The live view at `/debug/raft` (`--enable-raft-view`, or started by `etcd lab`); nil:
+    /// off, and nothing is recorded for it.
+    public var raftView: RaftViewSettings?
+
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
         self.member = member
@@ -83,3 +87,12 @@ public struct RaftStatus: Sendable, Equatable {
     public var pendingProposals = 0
 }
 
+
+/// How the live view runs.
+public struct RaftViewSettings: Sendable, Equatable {
+    /// The control address of the `etcd lab` that started this member; nil outside the lab,
+    /// where the view is read-only and its controls refuse.
+    public var labControlURL: String?
+
+    public init(labControlURL: String? = nil) { self.labControlURL = labControlURL }
+}

@@ -25,6 +25,9 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
     static func encode(_ command: Command) throws -> [UInt8]
     /// A payload back to its command; nil if this build cannot read it.
     static func decode(_ payload: ArraySlice<UInt8>) -> Command?
+    /// A command in a few words for the live view of the log (`v3 put k`); by default, the
+    /// machine's type name.
+    static func summarize(_ command: Command) -> String
     /// Applies a committed command; `index` is its entry's.
     func apply(_ command: Command, at index: UInt64) -> Result
 
@@ -67,6 +70,8 @@ public protocol ReplicatedStateMachine: AnyObject, Sendable {
 extension ReplicatedStateMachine {
     /// `Self.tag`, reachable through an existential.
     var tagValue: UInt8 { Self.tag }
+
+    public static func summarize(_ command: Command) -> String { "\(Self.self) entry" }
 
     public func snapshotSource() -> @Sendable () -> [UInt8] {
         let data = snapshotData()
@@ -128,6 +133,7 @@ struct MachineSlot: Sendable {
     let apply: @Sendable (ArraySlice<UInt8>, UInt64) -> (any Sendable)?
     let answer: @Sendable (ArraySlice<UInt8>) -> [UInt8]?
     let answerAsMember: @Sendable (ArraySlice<UInt8>) -> [UInt8]?
+    let summarize: @Sendable (ArraySlice<UInt8>) -> String?
     let machine: any ReplicatedStateMachine
 
     init<Machine: ReplicatedStateMachine>(_ machine: Machine) {
@@ -137,6 +143,7 @@ struct MachineSlot: Sendable {
         answer = { query in
             Machine.decode(query: query).flatMap { machine.answerAsLeader($0) }.map { Machine.encode(answer: $0) }
         }
+        summarize = { payload in Machine.decode(payload).map(Machine.summarize) }
         answerAsMember = { query in
             Machine.decode(query: query).flatMap { machine.answerAsMember($0) }.map { Machine.encode(answer: $0) }
         }

@@ -28,6 +28,20 @@ extension StoreMachine: ReplicatedStateMachine {
         return writer.bytes
     }
 
+    /// `v1 set /foo`, `v1 join infra2`: the command and its key or member.
+    public static func summarize(_ command: Command) -> String {
+        switch command.kind {
+        case .set(let key, _, _): "v1 set \(key)"
+        case .testAndSet(let key, _, _, _): "v1 test-and-set \(key)"
+        case .delete(let key): "v1 delete \(key)"
+        case .expire(let key, _): "v1 expire \(key)"
+        case .join(let name, _, _): "v1 join \(name)"
+        case .publish(let name, _, _): "v1 publish \(name)"
+        case .leave(let name): "v1 leave \(name)"
+        case .nop: "v1 nop"
+        }
+    }
+
     public static func decode(_ payload: ArraySlice<UInt8>) -> Command? {
         var reader = ByteReader(payload)
         guard let time = reader.u64(), let kind = reader.u8() else { return nil }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import SingleNode
 
@@ -20,12 +21,17 @@ public enum V1ClusterDaemon {
         let group = MultiThreadedEventLoopGroup.singleton
         let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
         let backend = ReplicatedBackend(server: server)
+        // The live view (`--enable-raft-view`) in front of the v1 API, when on.
+        let showsView = configuration.server.raftView != nil
+        let front: @Sendable () -> [any ChannelHandler] = {
+            showsView ? [RaftViewHTTPHandler(server: server, access: nil)] : []
+        }
         var listeners: [V1HTTPServer] = []
         do {
             for (host, port) in configuration.clientListeners {
                 // http:// in --listen-client-urls stays plaintext beside TLS ones, as in etcd.
                 let setup = configuration.plaintextClientAddresses.contains("\(host):\(port)") ? nil : clientSetup
-                listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: backend, setup: setup, group: group, logger: logger))
+                listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: backend, setup: setup, frontHandlers: front, group: group, logger: logger))
             }
         } catch {
             for listener in listeners { try? await listener.close() }

@@ -1,0 +1,149 @@
+import Foundation
+import NIOCore
+import RaftCore
+import SingleNode
+
+/// The live view's side of the server: recording on the Raft loop what the page shows, this
+/// member's view, the whole cluster's (asked of every member over the peer port), and the lab's
+/// cut between members.
+extension RaftServer {
+    /// A `memberQuery` whose first byte is this asks for the member's view (machines' tags are
+    /// small numbers: 1 for v1, 2 for v3).
+    static let viewQueryTag: UInt8 = 0xF0
+    /// How long the serving member waits for another's view: a paused member must not stall
+    /// the page.
+    static let viewAskTimeout: TimeAmount = .milliseconds(800)
+
+    private func viewName(_ member: NodeID) -> String {
+        if member == id { return configuration.member.name }
+        if let name = members[member]?.name, !name.isEmpty { return name }
+        return ClusterIdentity.hex(member)
+    }
+
+    func recordForView(_ message: Message, dropped: Bool) {
+        recorder?.record(message, from: viewName(message.from), to: viewName(message.to), dropped: dropped, at: RaftViewClock.now())
+    }
+
+    func observeForView() {
+        let role = node.confState.learners.contains(id) ? "learner" : node.role.viewName
+        recorder?.observe(role: role, term: node.term, leader: node.leader == 0 ? "" : viewName(node.leader), at: RaftViewClock.now())
+    }
+
+    /// This member's view; on the Raft loop.
+    func memberView() -> MemberRaftView {
+        loop.preconditionInEventLoop()
+        let me = configuration.member
+        let base = MemberRaftView(id: ClusterIdentity.hex(id), name: me.name, clientURL: me.clientURL, peerURL: me.peerURL)
+        var names: [NodeID: String] = [:]
+        for member in members.keys { names[member] = viewName(member) }
+        names[id] = me.name
+        var view = RaftViewBuilder.member(
+            node, base: base, names: names, snapshotIndex: storage.snapshotMetadata.index, summarize: summarize)
+        let now = RaftViewClock.now()
+        view.messages = recorder?.recentMessages(now: now, window: 10_000, limit: 200) ?? []
+        view.events = recorder?.allEvents ?? []
+        view.cutOff = cutOff.map(viewName).sorted()
+        view.lab = configuration.raftView?.labControlURL
+        view.at = now
+        return view
+    }
+
+    func encodedMemberView() -> [UInt8]? {
+        RaftViewJSON.encode(memberView())
+    }
+
+    /// An entry in words: what the log holds, as a learner would say it.
+    func summarize(_ entry: Entry) -> String {
+        switch entry.kind {
+        case .confChange:
+            guard let change = ConfChange(encoded: entry.data) else { return "conf change (unreadable)" }
+            let who = Member(encoded: change.context).map { $0.name.isEmpty ? $0.peerURL : $0.name } ?? viewName(change.nodeID)
+            switch change.kind {
+            case .addVoter: return "conf change add \(who)"
+            case .addLearner: return "conf change add learner \(who)"
+            case .remove: return "conf change remove \(viewName(change.nodeID))"
+            case .update: return "conf change update \(who)"
+            }
+        case .normal where entry.data.isEmpty:
+            return "empty (a new leader's entry)"
+        case .normal:
+            guard let envelope = Envelope(decoding: entry.data) else { return "(unreadable)" }
+            if envelope.tag == StoreMachine.tag {
+                return StoreMachine.decode(envelope.payload).map(StoreMachine.summarize) ?? "v1 (unreadable)"
+            }
+            return machines[envelope.tag]?.summarize(envelope.payload) ?? "machine \(envelope.tag) entry"
+        }
+    }
+
+    /// The whole cluster: this member's view and every other member's, asked over the peer
+    /// port at once; one that does not answer in time is shown unreachable. Pages asking
+    /// within 200 ms of each other share one gathering.
+    public func clusterView() async -> ClusterRaftView {
+        let now = NIODeadline.now()
+        if let cached = gatheredView.withLock({ $0 }), now - cached.at < .milliseconds(200) { return cached.view }
+        guard let (mine, others) = try? await loop.submit({ () -> (MemberRaftView, [Member]) in
+            (self.memberView(), self.members.values.filter { $0.id != self.id }.sorted { $0.name < $1.name })
+        }).get() else {
+            return ClusterRaftView(servedBy: configuration.member.name, at: RaftViewClock.now(), members: [])
+        }
+        var views = [mine]
+        await withTaskGroup(of: MemberRaftView.self) { group in
+            for member in others {
+                group.addTask { await self.askView(of: member) }
+            }
+            for await view in group { views.append(view) }
+        }
+        let ordered = views.sorted { $0.name < $1.name }
+        let cluster = ClusterRaftView(servedBy: mine.name, at: RaftViewClock.now(), members: ordered)
+        gatheredView.withLock { $0 = (NIODeadline.now(), cluster) }
+        return cluster
+    }
+
+    private func askView(of member: Member) async -> MemberRaftView {
+        var unreachable = MemberRaftView(
+            id: ClusterIdentity.hex(member.id), name: member.name.isEmpty ? ClusterIdentity.hex(member.id) : member.name,
+            clientURL: member.clientURL, peerURL: member.peerURL)
+        do {
+            let frame = try await ask(member.peerURL, .memberQuery([Self.viewQueryTag]), timeout: Self.viewAskTimeout)
+            guard case .memberAnswer(let bytes) = frame, let bytes else { throw ProposalError.unreadable }
+            return try JSONDecoder().decode(MemberRaftView.self, from: Data(bytes))
+        } catch {
+            unreachable.unreachable = "\(error)"
+            return unreachable
+        }
+    }
+
+    /// Why the lab's controls refused.
+    public struct LabError: Error, CustomStringConvertible {
+        public var status: Int
+        public var description: String
+    }
+
+    /// Cuts this member off from the members named (Raft messages both ways are dropped, as
+    /// a network partition would); an empty list heals. Only for a member the lab started.
+    public func cut(from names: [String]) async throws(LabError) -> [String] {
+        guard configuration.raftView?.labControlURL != nil else {
+            throw LabError(status: 403, description: "the lab controls are off: this member was not started by etcd lab")
+        }
+        let outcome = (try? await loop.submit { () -> Result<[String], LabError> in
+            var chosen: Set<NodeID> = []
+            for name in names {
+                guard let member = self.members.values.first(where: { $0.name == name }), member.id != self.id else {
+                    return .failure(LabError(status: 400, description: "no other member is named \(name)"))
+                }
+                chosen.insert(member.id)
+            }
+            self.cutOff = chosen
+            let text = chosen.isEmpty ? "healed: talking to every member" : "cut off from \(chosen.map(self.viewName).sorted().joined(separator: ", "))"
+            self.recorder?.note(text, term: self.node.term, at: RaftViewClock.now())
+            self.logger.notice("lab: \(text)")
+            return .success(chosen.map(self.viewName).sorted())
+        }.get()) ?? .failure(LabError(status: 503, description: "the member is stopping"))
+        return try outcome.get()
+    }
+}
+
+/// Wall-clock milliseconds: the pages of every member line their messages up by it.
+public enum RaftViewClock {
+    public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}

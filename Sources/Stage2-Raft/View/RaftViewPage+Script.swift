@@ -1,0 +1,228 @@
+// The page's script: it reads the cluster's view from the serving member's event stream (and
+// from another member's when that one goes), keeps the last twenty seconds for stepping back
+// through, and draws members, messages, log tails and elections. In the lab, its buttons ask
+// the lab to stop, kill or restart a member, and a member to cut itself off from the others.
+
+extension RaftViewPage {
+    static let script = #"""
+        'use strict';
+        const $ = id => document.getElementById(id);
+        const esc = text => String(text ?? '').replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+        const clock = ms => new Date(ms).toISOString().substring(11, 23);
+        const frames = [];        // the views received, oldest first: about twenty seconds
+        const keptFrames = 40;
+        let shown = -1, paused = false, source = null;
+        let endpoints = [location.origin];
+        let labURL = null, labMembers = {};
+
+        function connect() {
+          const base = endpoints[0];
+          source = new EventSource(base + '/debug/raft/events');
+          source.onopen = () => { $('connection').textContent = 'live from ' + base; };
+          source.onmessage = event => receive(JSON.parse(event.data));
+          source.onerror = () => {
+            // The member serving the stream went (killed, stopped): go on with another.
+            source.close();
+            $('connection').textContent = 'lost ' + base + ', trying another member…';
+            endpoints.push(endpoints.shift());
+            setTimeout(connect, 700);
+          };
+        }
+
+        function receive(view) {
+          frames.push(view);
+          if (frames.length > keptFrames) { frames.shift(); if (paused) shown = Math.max(0, shown - 1); }
+          const urls = view.members.map(m => m.clientURL).filter(url => url);
+          endpoints = [endpoints[0], ...urls.filter(url => url !== endpoints[0])];
+          labURL = view.members.map(m => m.lab).find(url => url) || labURL;
+          if (!paused) shown = frames.length - 1;
+          render();
+        }
+
+        function setHTML(element, html) { if (element.innerHTML !== html) element.innerHTML = html; }
+        const isDown = m => m.unreachable !== undefined && m.unreachable !== null;
+        function lastTerm(m) {
+          const last = m.log[m.log.length - 1];
+          return last && last.index === m.lastIndex ? last.term : 0;
+        }
+
+        function render() {
+          const view = frames[shown];
+          if (!view) return;
+          $('frame').max = frames.length - 1;
+          $('frame').value = shown;
+          $('pause').textContent = paused ? 'Paused' : 'Pause';
+          $('moment').textContent = (paused ? 'showing ' : '') + clock(view.at) + ' UTC';
+          $('served').textContent = 'gathered by ' + view.servedBy;
+          $('lab').hidden = !labURL;
+          renderMembers(view);
+          renderNetwork(view);
+          renderLogs(view);
+          renderMessages(view);
+          renderTimeline(view);
+        }
+
+        function renderMembers(view) {
+          setHTML($('members'), view.members.map(m => {
+            const lab = labMembers[m.name];
+            const down = isDown(m);
+            const role = down ? (lab && lab.state !== 'running' ? lab.state : 'unreachable') : m.role;
+            let html = `<div class="member ${down ? 'unreachable' : esc(m.role)}" data-name="${esc(m.name)}" data-role="${esc(role)}"` +
+              ` data-term="${m.term}" data-commit="${m.commit}" data-last-index="${m.lastIndex}" data-last-term="${lastTerm(m)}">`;
+            html += `<h3>${esc(m.name)} <span class="role">${esc(role)}</span></h3>`;
+            if (down) {
+              html += `<div class="error">not answering: ${esc(m.unreachable)}</div>`;
+            } else {
+              const pairs = [['term', m.term], ['voted for', m.vote || '—'], ['leader', m.leader || 'none known'], ['commit', m.commit],
+                             ['applied', m.applied], ['last index', m.lastIndex], ['snapshot', m.snapshotIndex]];
+              html += '<div class="numbers">' + pairs.map(([k, v]) => `<span>${k}</span><span>${esc(v)}</span>`).join('') + '</div>';
+              if (m.cutOff.length) html += `<div class="cut">cut off from ${esc(m.cutOff.join(', '))}</div>`;
+              if (m.progress.length) {
+                html += '<table class="progress"><tr><th>follower</th><th>match</th><th>next</th><th>state</th><th>in flight</th></tr>' +
+                  m.progress.map(p => `<tr><td>${esc(p.name)}${p.learner ? ' (learner)' : ''}</td><td>${p.match}</td><td>${p.next}</td>` +
+                    `<td>${esc(p.state)}</td><td>${p.inflight}</td></tr>`).join('') + '</table>';
+              }
+            }
+            if (labURL) {
+              const state = lab ? lab.state : 'running';
+              const button = (action, text) => `<button data-action="${action}" data-member="${esc(m.name)}">${text}</button>`;
+              html += '<div class="controls">' +
+                (state === 'stopped' ? button('continue', 'continue') : button('stop', 'stop')) +
+                (state === 'killed' ? button('restart', 'restart') : button('kill', 'kill -9')) +
+                (!down && m.cutOff.length ? button('heal', 'heal') : button('isolate', 'cut off')) + '</div>';
+            }
+            return html + '</div>';
+          }).join(''));
+        }
+
+        const colors = {append: '#2f6fd6', appendResponse: '#8fb3ee', heartbeat: '#999', heartbeatResponse: '#ccc',
+                        vote: '#d67a00', voteResponse: '#f0b060', preVote: '#a05cc0', preVoteResponse: '#caa0e0',
+                        snapshot: '#1f7a3a', timeoutNow: '#b0002a'};
+        function renderNetwork(view) {
+          const names = view.members.map(m => m.name);
+          const place = {};
+          names.forEach((name, i) => {
+            const angle = -Math.PI / 2 + 2 * Math.PI * i / names.length;
+            place[name] = [210 + 120 * Math.cos(angle), 160 + 120 * Math.sin(angle)];
+          });
+          const cut = new Set();
+          for (const m of view.members) for (const other of m.cutOff || []) { cut.add(m.name + '|' + other); cut.add(other + '|' + m.name); }
+          let svg = '';
+          names.forEach((a, i) => names.slice(i + 1).forEach(b => {
+            const [x1, y1] = place[a], [x2, y2] = place[b];
+            svg += `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="${cut.has(a + '|' + b) ? '#b0002a' : '#ddd'}"` +
+              ` stroke-dasharray="${cut.has(a + '|' + b) ? '6 4' : ''}" stroke-width="2"/>`;
+          }));
+          const recent = view.members.flatMap(m => m.messages || []).filter(msg => view.at - msg.at <= 1500 && place[msg.from] && place[msg.to]);
+          for (const msg of recent.slice(-80)) {
+            const f = 0.15 + 0.7 * Math.min(1, (view.at - msg.at) / 1500);
+            const [x1, y1] = place[msg.from], [x2, y2] = place[msg.to];
+            const x = x1 + (x2 - x1) * f, y = y1 + (y2 - y1) * f;
+            svg += msg.dropped
+              ? `<text x="${x}" y="${y + 4}" text-anchor="middle" fill="#b0002a" font-weight="bold">✕</text>`
+              : `<circle cx="${x}" cy="${y}" r="5" fill="${colors[msg.kind] || '#555'}"><title>${esc(msg.kind)}</title></circle>`;
+          }
+          for (const m of view.members) {
+            const [x, y] = place[m.name];
+            const fill = isDown(m) ? '#bbb' : m.role === 'leader' ? '#1f7a3a' : m.role.endsWith('candidate') ? '#b35c00' : '#3a5a8c';
+            svg += `<circle cx="${x}" cy="${y}" r="26" fill="${fill}"/><text x="${x}" y="${y + 4}" text-anchor="middle" fill="white"` +
+              ` font-size="12">${esc(m.name)}</text><text x="${x}" y="${y + 42}" text-anchor="middle" font-size="11">term ${m.term}</text>`;
+          }
+          svg += Object.entries(colors).map(([kind, color], i) =>
+            `<circle cx="${10 + (i % 4) * 104}" cy="${318 + Math.floor(i / 4) * 14}" r="4" fill="${color}"/>` +
+            `<text x="${17 + (i % 4) * 104}" y="${322 + Math.floor(i / 4) * 14}" font-size="10">${kind}</text>`).join('') +
+            `<text x="10" y="${318 + 3 * 14}" font-size="10" fill="#b0002a">✕ dropped (cut off)</text>`;
+          setHTML($('network'), svg);
+        }
+
+        function renderLogs(view) {
+          const up = view.members.filter(m => !isDown(m));
+          const leader = up.find(m => m.role === 'leader');
+          const indexes = [...new Set(up.flatMap(m => m.log.map(e => e.index)))].sort((a, b) => a - b).slice(-12);
+          let html = '<tr><th>index</th>' + up.map(m => `<th>${esc(m.name)}</th>`).join('') + '</tr>';
+          for (const index of indexes) {
+            html += `<tr><td>${index}</td>` + up.map(m => {
+              const entry = m.log.find(e => e.index === index);
+              if (!entry) return '<td></td>';
+              const theirs = leader && leader.log.find(e => e.index === index);
+              const differs = theirs && theirs.term !== entry.term;
+              return `<td class="${entry.committed ? 'committed' : 'uncommitted'}${differs ? ' divergent' : ''}" data-index="${index}"` +
+                ` data-term="${entry.term}"><span class="term">t${entry.term}</span> ${esc(entry.summary)}</td>`;
+            }).join('') + '</tr>';
+          }
+          setHTML($('logs'), html);
+        }
+
+        function renderMessages(view) {
+          const all = view.members.flatMap(m => (m.messages || []).map(msg => ({...msg, by: m.name})));
+          all.sort((a, b) => b.at - a.at);
+          setHTML($('messages'), '<ul>' + all.slice(0, 40).map(msg => {
+            const detail = msg.kind.startsWith('append') || msg.kind === 'heartbeat'
+              ? ` index ${msg.index}${msg.entries ? ' +' + msg.entries + ' entries' : ''} commit ${msg.commit}` : '';
+            return `<li class="${msg.dropped ? 'dropped' : ''}">${clock(msg.at)} ${esc(msg.from)}→${esc(msg.to)} ${esc(msg.kind)}` +
+              ` term ${msg.term}${detail}${msg.reject ? ' REJECTED' : ''}${msg.dropped ? ' (dropped)' : ''}</li>`;
+          }).join('') + '</ul>');
+        }
+
+        function renderTimeline(view) {
+          const all = view.members.flatMap(m => (m.events || []).map(e => ({...e, name: m.name})));
+          all.sort((a, b) => b.at - a.at);
+          setHTML($('timeline'), '<ul>' + all.slice(0, 40).map(e =>
+            `<li>${clock(e.at)} ${esc(e.name)} term ${e.term}: ${esc(e.text)}</li>`).join('') + '</ul>');
+        }
+
+        async function post(url) {
+          const response = await fetch(url, {method: 'POST'});
+          const text = await response.text();
+          if (!response.ok) throw new Error(text);
+          return text;
+        }
+
+        async function act(action, name) {
+          const view = frames[frames.length - 1];
+          const member = view.members.find(m => m.name === name);
+          const others = view.members.filter(m => m.name !== name).map(m => m.name);
+          try {
+            if (action === 'isolate') await post(member.clientURL + '/debug/raft/cut?from=' + encodeURIComponent(others.join(',')));
+            else if (action === 'heal') await post(member.clientURL + '/debug/raft/heal');
+            else await post(labURL + '/members/' + encodeURIComponent(name) + '/' + action);
+            $('lab-result').textContent = `${action} ${name}: done`;
+          } catch (error) {
+            $('lab-result').textContent = `${action} ${name}: ${error.message}`;
+          }
+          pollLab();
+        }
+
+        async function pollLab() {
+          if (!labURL) return;
+          try {
+            const answer = await (await fetch(labURL + '/members')).json();
+            labMembers = Object.fromEntries(answer.members.map(m => [m.name, m]));
+          } catch (error) { /* the lab is gone: keep the last states */ }
+        }
+
+        async function write() {
+          const view = frames[frames.length - 1];
+          const leader = view && view.members.find(m => m.role === 'leader' && !isDown(m));
+          if (!leader) { $('lab-result').textContent = 'no leader to write to'; return; }
+          try {
+            const response = await fetch(leader.clientURL + '/v1/keys/' + $('key').value, {method: 'POST', body: new URLSearchParams({value: $('value').value})});
+            $('lab-result').textContent = `wrote through ${leader.name}: ` + await response.text();
+          } catch (error) { $('lab-result').textContent = 'write failed: ' + error.message; }
+        }
+
+        $('members').addEventListener('click', event => {
+          const button = event.target.closest('button[data-action]');
+          if (button) act(button.dataset.action, button.dataset.member);
+        });
+        $('pause').onclick = () => { paused = !paused; if (!paused) shown = frames.length - 1; render(); };
+        $('back').onclick = () => { paused = true; shown = Math.max(0, shown - 1); render(); };
+        $('forward').onclick = () => { shown = Math.min(frames.length - 1, shown + 1); render(); };
+        $('live').onclick = () => { paused = false; shown = frames.length - 1; render(); };
+        $('frame').oninput = () => { paused = true; shown = Number($('frame').value); render(); };
+        $('write').onclick = write;
+        setInterval(pollLab, 1000);
+        connect();
+
+        """#
+}
