@@ -16,6 +16,10 @@ command -v openssl >/dev/null || missing+=(openssl)
 # The real etcdctl 3.4 drives the v3 API; the real etcd 3.4 answers the same commands beside ours.
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 [ -x /usr/bin/etcd ] || missing+=(etcd-server)
+# A real browser for the live Raft view: headless Chromium, driven by Selenium through chromedriver.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+/usr/bin/python3 -c 'import selenium' 2>/dev/null || missing+=(python3-selenium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $sudo apt-get update -qq
@@ -32,6 +36,9 @@ swift test
 # read). As root, this script makes the user etcd-tests and runs the suites as it, from a copy of
 # the tree and binaries that it can read (the clone may sit under a directory only root enters).
 BIN=$(swift build --show-bin-path)
+# What CI keeps besides the log: the browser test's screenshots of the live Raft view.
+ARTIFACTS=${CI_ARTIFACTS:-$PWD/artifacts}
+mkdir -p "$ARTIFACTS/raft-lab"
 as_user=()
 if [ "$(id -u)" -eq 0 ]; then
     python3 -c 'import venv, ensurepip' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
@@ -65,6 +72,15 @@ export ETCD_BIN=$BIN/etcd
 "${as_user[@]}" Tests/Integration/python-etcd3.sh
 # Faults while clients run (kill -9, SIGSTOP), histories judged for linearizability, beside etcd 3.4.
 "${as_user[@]}" Tests/Chaos/run.sh 20
+# The live Raft view in headless Chromium against `etcd lab`: a leader killed from the page and
+# replaced, a member cut off and healed; screenshots of each state in $ARTIFACTS/raft-lab.
+# As another user, they are taken in the staged tree and copied out, failed run or not.
+shots="$ARTIFACTS/raft-lab"
+if [ -n "${STAGE:-}" ]; then shots="$STAGE/artifacts/raft-lab"; mkdir -p "$shots"; chown -R etcd-tests:etcd-tests "$STAGE/artifacts"; fi
+status=0
+"${as_user[@]}" env RAFT_LAB_SCREENSHOTS="$shots" Tests/Browser/raft-lab.py || status=$?
+[ "$shots" = "$ARTIFACTS/raft-lab" ] || cp -r "$shots/." "$ARTIFACTS/raft-lab/" || true
+[ "$status" -eq 0 ] || { echo "the browser test failed (screenshots in $ARTIFACTS/raft-lab)"; exit "$status"; }
 # Each stage's demos against the smallest binary that has them (Stage 1 alone; the v1 cluster
 # of Stage 2; Stage 3's TLS), then every walkthrough against the daemon, which has them all.
 "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04

@@ -71,7 +71,7 @@ extension RaftViewPage {
               ` data-term="${m.term}" data-commit="${m.commit}" data-last-index="${m.lastIndex}" data-last-term="${lastTerm(m)}">`;
             html += `<h3>${esc(m.name)} <span class="role">${esc(role)}</span></h3>`;
             if (down) {
-              html += `<div class="error">not answering: ${esc(m.unreachable)}</div>`;
+              html += `<div class="error" title="${esc(m.unreachable)}">not answering the member serving this page</div>`;
             } else {
               const pairs = [['term', m.term], ['voted for', m.vote || '—'], ['leader', m.leader || 'none known'], ['commit', m.commit],
                              ['applied', m.applied], ['last index', m.lastIndex], ['snapshot', m.snapshotIndex]];
@@ -126,12 +126,13 @@ extension RaftViewPage {
             const [x, y] = place[m.name];
             const fill = isDown(m) ? '#bbb' : m.role === 'leader' ? '#1f7a3a' : m.role.endsWith('candidate') ? '#b35c00' : '#3a5a8c';
             svg += `<circle cx="${x}" cy="${y}" r="26" fill="${fill}"/><text x="${x}" y="${y + 4}" text-anchor="middle" fill="white"` +
-              ` font-size="12">${esc(m.name)}</text><text x="${x}" y="${y + 42}" text-anchor="middle" font-size="11">term ${m.term}</text>`;
+              ` font-size="12">${esc(m.name)}</text><text x="${x}" y="${y + 42}" text-anchor="middle" font-size="11">` +
+              `${isDown(m) ? 'not answering' : 'term ' + m.term}</text>`;
           }
           svg += Object.entries(colors).map(([kind, color], i) =>
-            `<circle cx="${10 + (i % 4) * 104}" cy="${318 + Math.floor(i / 4) * 14}" r="4" fill="${color}"/>` +
-            `<text x="${17 + (i % 4) * 104}" y="${322 + Math.floor(i / 4) * 14}" font-size="10">${kind}</text>`).join('') +
-            `<text x="10" y="${318 + 3 * 14}" font-size="10" fill="#b0002a">✕ dropped (cut off)</text>`;
+            `<circle cx="${10 + (i % 3) * 136}" cy="${304 + Math.floor(i / 3) * 14}" r="4" fill="${color}"/>` +
+            `<text x="${17 + (i % 3) * 136}" y="${308 + Math.floor(i / 3) * 14}" font-size="10">${kind}</text>`).join('') +
+            `<text x="${10 + 136}" y="${308 + 3 * 14}" font-size="10" fill="#b0002a">✕ dropped (cut off)</text>`;
           setHTML($('network'), svg);
         }
 

@@ -24,7 +24,7 @@ enum RaftViewPage {
         .bar input[type=range] { width: 16em; }
         #connection { color: #666; }
         #members { display: flex; flex-wrap: wrap; gap: 1em; }
-        .member { background: white; border: 2px solid #ccc; border-radius: 8px; padding: .6em .8em; min-width: 15em; }
+        .member { background: white; border: 2px solid #ccc; border-radius: 8px; padding: .6em .8em; min-width: 15em; max-width: 24em; }
         .member.leader { border-color: var(--leader); }
         .member.candidate, .member.pre-candidate { border-color: var(--candidate); }
         .member.unreachable { border-style: dashed; color: var(--down); }

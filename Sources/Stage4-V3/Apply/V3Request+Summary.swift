@@ -25,7 +25,7 @@ extension V3Request {
     // Keys are bytes: shown as text when they are, cut short when long.
     private static func printable(_ key: some Collection<UInt8>) -> String {
         let text = String(decoding: key, as: UTF8.self)
-        let shown = text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) ? text : "0x" + key.prefix(16).map { String($0, radix: 16) }.joined()
+        let shown = text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) ? text : "0x" + key.prefix(16).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         return shown.count > 40 ? String(shown.prefix(40)) + "…" : shown
     }
 }

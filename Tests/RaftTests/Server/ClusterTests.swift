@@ -71,7 +71,7 @@ final class TestMember: @unchecked Sendable {
     func start(
         join: [String] = [], snapshotCount: UInt64 = 10_000, initialCluster: [Member] = [], token: String? = nil, logger: Logger? = nil,
         snapshotChunkSize: Int = 1024, requestTimeout: TimeAmount? = nil, strictReconfigCheck: Bool = true,
-        stateMachine: (any ReplicatedStateMachine)? = nil
+        stateMachine: (any ReplicatedStateMachine)? = nil, raftView: RaftViewSettings? = nil
     ) async throws {
         var configuration = RaftServerConfiguration(member: member, dataDirectory: directory.path + "/" + dataName, peerListenPort: peerPort)
         configuration.join = join
@@ -89,6 +89,7 @@ final class TestMember: @unchecked Sendable {
         if let requestTimeout { configuration.requestTimeout = requestTimeout }
         configuration.strictReconfigCheck = strictReconfigCheck
         configuration.stateMachine = stateMachine
+        configuration.raftView = raftView
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
