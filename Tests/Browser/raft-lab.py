@@ -208,6 +208,19 @@ def lab_test():
         tails = driver.execute_script(
             "return [...document.querySelectorAll('#logs td[data-index]')].filter(td => td.textContent.includes('lab/k2')).length")
         ok(tails == 3, "the last key written shows in all three log tails")
+
+        # 5. One link only: the follower and the leader cut apart, the third member still
+        # reaching both; the follower's card shows that one cut, and reconnecting clears it.
+        leader = leaders(driver)[0]
+        driver.find_element(By.CSS_SELECTOR, f'button[data-action="link"][data-member="{follower}"][data-peer="{leader}"]').click()
+        card = lambda: driver.find_element(By.CSS_SELECTOR, f'.member[data-name="{follower}"]').text
+        wait_until(lambda: f"cut off from {leader}" in card() and "," not in card().split("cut off from")[1].split("\n")[0], 10,
+                   "one link cut")
+        ok(True, f"the link between {follower} and {leader} alone is cut from the page")
+        shot(driver, "5-one-link-cut.png")
+        driver.find_element(By.CSS_SELECTOR, f'button[data-action="link"][data-member="{follower}"][data-peer="{leader}"]').click()
+        wait_until(lambda: "cut off from" not in card(), 10, "the link reconnected")
+        ok(True, "reconnecting the link from the page clears the cut")
     finally:
         if driver:
             driver.quit()

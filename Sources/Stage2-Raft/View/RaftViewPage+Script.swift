@@ -90,6 +90,14 @@ extension RaftViewPage {
                 (state === 'stopped' ? button('continue', 'continue') : button('stop', 'stop')) +
                 (state === 'killed' ? button('restart', 'restart') : button('kill', 'kill -9')) +
                 (!down && m.cutOff.length ? button('heal', 'heal') : button('isolate', 'cut off')) + '</div>';
+              // One link at a time: a partition of the lab's choosing, not only a member alone.
+              if (!down) {
+                html += '<div class="controls links">links: ' + view.members.filter(o => o.name !== m.name).map(o => {
+                  const cut = m.cutOff.includes(o.name);
+                  return `<button data-action="link" data-member="${esc(m.name)}" data-peer="${esc(o.name)}" title="${cut ? 'reconnect' : 'cut'}` +
+                    ` ${esc(m.name)} and ${esc(o.name)}">${cut ? '✕' : '↔'} ${esc(o.name)}</button>`;
+                }).join('') + '</div>';
+              }
             }
             return html + '</div>';
           }).join(''));
@@ -179,12 +187,19 @@ extension RaftViewPage {
           return text;
         }
 
-        async function act(action, name) {
+        async function act(action, name, peer) {
           const view = frames[frames.length - 1];
           const member = view.members.find(m => m.name === name);
           const others = view.members.filter(m => m.name !== name).map(m => m.name);
+          const cutFrom = names => names.length
+            ? post(member.clientURL + '/debug/raft/cut?from=' + encodeURIComponent(names.join(',')))
+            : post(member.clientURL + '/debug/raft/heal');
           try {
-            if (action === 'isolate') await post(member.clientURL + '/debug/raft/cut?from=' + encodeURIComponent(others.join(',')));
+            if (action === 'isolate') await cutFrom(others);
+            else if (action === 'link') {
+              await cutFrom(member.cutOff.includes(peer) ? member.cutOff.filter(n => n !== peer) : [...member.cutOff, peer]);
+              action = (member.cutOff.includes(peer) ? 'reconnect ' : 'cut ') + peer + ' from';
+            }
             else if (action === 'heal') await post(member.clientURL + '/debug/raft/heal');
             else await post(labURL + '/members/' + encodeURIComponent(name) + '/' + action);
             $('lab-result').textContent = `${action} ${name}: done`;
@@ -214,7 +229,7 @@ extension RaftViewPage {
 
         $('members').addEventListener('click', event => {
           const button = event.target.closest('button[data-action]');
-          if (button) act(button.dataset.action, button.dataset.member);
+          if (button) act(button.dataset.action, button.dataset.member, button.dataset.peer);
         });
         $('pause').onclick = () => { paused = !paused; if (!paused) shown = frames.length - 1; render(); };
         $('back').onclick = () => { paused = true; shown = Math.max(0, shown - 1); render(); };

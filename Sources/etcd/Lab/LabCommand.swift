@@ -19,7 +19,7 @@ enum LabCommand {
         .init(["data-dir"], usage: "where the members keep their data and logs (default: a new directory under $TMPDIR, removed at exit)"),
         .init(["heartbeat-interval"], default: "100", usage: "milliseconds between heartbeats (slow it down to watch each one)"),
         .init(["election-timeout"], default: "1000", usage: "milliseconds without a leader before a member campaigns"),
-        .init(["open"], isBool: true, usage: "open the view in a browser (xdg-open)"),
+        .init(["open"], isBool: true, usage: "open the view in a browser (xdg-open); on by default where DISPLAY or WAYLAND_DISPLAY is set"),
     ])
 
     static func run(_ arguments: [String]) async -> Int32 {
@@ -83,7 +83,11 @@ enum LabCommand {
             Ctrl-C stops the lab.
 
             """)
-        if values["open"] == "true" { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["xdg-open", view]) }
+        let environment = ProcessInfo.processInfo.environment
+        let onDesktop = environment["DISPLAY"] != nil || environment["WAYLAND_DISPLAY"] != nil
+        if values["open"] == "true" || (values["open"] == nil && onDesktop) {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["xdg-open", view])
+        }
         for await _ in signals.stream { break }
         FileHandleOutput.standardOutput("etcd lab: stopping the members\n")
         lab.stopAll()
