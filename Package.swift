@@ -197,6 +197,8 @@ let package = Package(
                 "RaftCore", "RaftDisk", "BinaryCodec", "RaftTestKit", "Raft", "SingleNode",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/RaftTests"

@@ -78,7 +78,7 @@ expect "$(curl -s -X POST "http://127.0.0.1:$(port_of "$ANOTHER")/debug/raft/cut
 NOW_LEADER=$(leader_of "$BASE")
 for i in 1 2 3; do curl -s "http://127.0.0.1:$(port_of "$NOW_LEADER")/v1/keys/lab/k$i" -d value=$i >/dev/null; done
 last_of() { roles "$BASE" | awk -v m="$1" '$1 == m { print $6 }'; }
-behind() { [ "$(last_of "$ANOTHER")" -lt "$(last_of "$NOW_LEADER")" ]; }
+behind() { [ "$(last_of "$ANOTHER")" -le "$(( $(last_of "$NOW_LEADER") - 3 ))" ]; }
 until_true 5 behind
 roles "$BASE"
 echo "\$ curl -X POST http://127.0.0.1:$(port_of "$ANOTHER")/debug/raft/heal" | normalize

@@ -208,6 +208,8 @@ do {
         }
     }
 
+    // A member of `etcd lab` ends with the lab, even one killed without a chance to stop it.
+    if configuration.server.raftView?.labControlURL != nil { LabParent.watch() }
     // Runs until a signal, or until this member applies its own removal from the cluster.
     let why = await server.stopReason(signals: stopSignals)
     logger.info("shutting down", metadata: ["reason": "\(why)"])

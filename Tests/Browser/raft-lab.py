@@ -6,7 +6,8 @@ What it proves, through the page's own buttons:
   1. the page shows three members and exactly one leader;
   2. after the leader is killed (kill -9) from the page, another member leads within twice the
      election timeout (a randomized timeout is at most that) plus a margin for the page;
-  3. the killed member restarts from the page and catches up;
+  3. the killed member restarts from the page and catches up; the member serving the page,
+     paused (SIGSTOP) from the page, is shown stopped while the page goes on from another;
   4. a follower cut off from the others falls behind while keys are written from the page,
      and once healed its log tail converges with the others'.
 Before the browser, the view's switches over plain HTTP: off without --enable-raft-view (404),
@@ -30,6 +31,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -125,8 +127,15 @@ def leaders(driver):
     return [m["name"] for m in members(driver) if m["role"] == "leader"]
 
 
-def click(driver, action, member):
-    driver.find_element(By.CSS_SELECTOR, f'button[data-action="{action}"][data-member="{member}"]').click()
+def click(driver, action, member, peer=None):
+    """Clicks a member's button; found again if the page redrew it between finding and clicking."""
+    selector = f'button[data-action="{action}"][data-member="{member}"]' + (f'[data-peer="{peer}"]' if peer else "")
+    for attempt in range(5):
+        try:
+            return driver.find_element(By.CSS_SELECTOR, selector).click()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"the button {selector} kept being redrawn")
 
 
 def shot(driver, name):
@@ -180,6 +189,21 @@ def lab_test():
         wait_until(lambda: converged(driver), 30, "the restarted member to catch up")
         ok(True, f"{old}, restarted from the page, caught up with the others")
 
+        # 3b. Pause the member serving the page (SIGSTOP): its stream goes quiet without
+        # breaking; the page moves to another member and shows it stopped; continue it.
+        connection = lambda: driver.find_element(By.ID, "connection").text
+        wait_until(lambda: connection().startswith("live from http"), 10, "the page live from a member")
+        served = connection()[len("live from "):]
+        serving = next(m["name"] for m in json.loads(http("GET", served + "/debug/raft/state")[1])["members"] if m["clientURL"] == served)
+        click(driver, "stop", serving)
+        wait_until(lambda: connection().startswith("live from http") and served not in connection(), 15, "the page moving to another member")
+        wait_until(lambda: {m["name"]: m["role"] for m in members(driver)}.get(serving) == "stopped", 10, f"{serving} shown stopped")
+        ok(True, f"with {serving} (serving the page) stopped, the page goes on from {connection()[len('live from '):]}")
+        shot(driver, "3-member-stopped.png")
+        click(driver, "continue", serving)
+        wait_until(lambda: converged(driver), 30, f"{serving} to catch up once continued")
+        ok(True, f"{serving}, continued from the page, caught up")
+
         # 4. Cut a follower off, write, see it fall behind; heal, see the tails converge.
         follower = next(m["name"] for m in members(driver) if m["role"] == "follower")
         click(driver, "isolate", follower)
@@ -192,7 +216,8 @@ def lab_test():
             key.clear()
             key.send_keys(f"lab/k{i}")
             driver.find_element(By.ID, "write").click()
-            wait_until(lambda: "wrote through" in driver.find_element(By.ID, "lab-result").text, 10, "the write's answer")
+            wait_until(lambda: "wrote through" in driver.find_element(By.ID, "lab-result").text and
+                       f'"key":"/lab/k{i}"' in driver.find_element(By.ID, "lab-result").text, 10, f"the answer to writing lab/k{i}")
 
         def behind():
             shown = {m["name"]: m for m in members(driver)}
@@ -200,11 +225,11 @@ def lab_test():
             return int(leader["lastIndex"]) >= int(shown[follower]["lastIndex"]) + 3
         wait_until(behind, 10, "the cut-off follower to fall behind")
         ok(True, f"{follower}'s log falls behind while cut off")
-        shot(driver, "3-partitioned.png")
+        shot(driver, "4-partitioned.png")
         click(driver, "heal", follower)
         wait_until(lambda: converged(driver), 20, "the tails to converge after healing")
         ok(True, "after healing, every member's log tail and commit index agree")
-        shot(driver, "4-healed.png")
+        shot(driver, "5-healed.png")
         tails = driver.execute_script(
             "return [...document.querySelectorAll('#logs td[data-index]')].filter(td => td.textContent.includes('lab/k2')).length")
         ok(tails == 3, "the last key written shows in all three log tails")
@@ -212,13 +237,13 @@ def lab_test():
         # 5. One link only: the follower and the leader cut apart, the third member still
         # reaching both; the follower's card shows that one cut, and reconnecting clears it.
         leader = leaders(driver)[0]
-        driver.find_element(By.CSS_SELECTOR, f'button[data-action="link"][data-member="{follower}"][data-peer="{leader}"]').click()
+        click(driver, "link", follower, leader)
         card = lambda: driver.find_element(By.CSS_SELECTOR, f'.member[data-name="{follower}"]').text
         wait_until(lambda: f"cut off from {leader}" in card() and "," not in card().split("cut off from")[1].split("\n")[0], 10,
                    "one link cut")
         ok(True, f"the link between {follower} and {leader} alone is cut from the page")
-        shot(driver, "5-one-link-cut.png")
-        driver.find_element(By.CSS_SELECTOR, f'button[data-action="link"][data-member="{follower}"][data-peer="{leader}"]').click()
+        shot(driver, "6-one-link-cut.png")
+        click(driver, "link", follower, leader)
         wait_until(lambda: "cut off from" not in card(), 10, "the link reconnected")
         ok(True, "reconnecting the link from the page clears the cut")
     finally:

@@ -96,7 +96,8 @@ extension RaftServer {
 
     /// Sends `frame` to the peer at `url` on a connection of its own and returns its answer.
     func ask(_ url: String, _ frame: PeerFrame, timeout: TimeAmount = .seconds(10)) async throws -> PeerFrame {
-        let channel = try await transport.dial(url)
+        // A short ask (the live view's) does not wait the usual 2 s to connect either.
+        let channel = try await transport.dial(url, connectTimeout: min(timeout, .seconds(2)))
         defer { channel.close(promise: nil) }
         let promise = try await loop.submit { () -> EventLoopPromise<PeerFrame> in
             let promise = self.loop.makePromise(of: PeerFrame.self)

@@ -60,6 +60,12 @@ extension RaftServer {
             let key = ObjectIdentifier(channel)
             guard let data = snapshotParts.removeValue(forKey: key), message.snapshot != nil else { return }
             let spool = stateSpools.removeValue(forKey: key)
+            if !cutOff.isEmpty && cutOff.contains(message.from) {
+                // The lab cut the two apart: lost on the way, as the messages are.
+                recordForView(message, dropped: true)
+                spool?.discard()
+                return
+            }
             guard let container = try? SnapshotContainer(decoding: data), let reference = container.other.flatMap(SpooledState.parse) else {
                 spool?.discard()
                 stepSnapshot(message, data: data)
@@ -88,8 +94,16 @@ extension RaftServer {
         case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
         case .memberQuery(let query) where query.first == Self.viewQueryTag:
-            // The live view: this member's Raft state, read here on the Raft loop.
-            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.memberAnswer(encodedMemberView()).encoded()), promise: nil)
+            // The live view: this member's Raft state, read here on the Raft loop and encoded
+            // off it. A member without the view on has nothing to show (nor keys to reveal).
+            guard configuration.raftView != nil else {
+                channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.memberAnswer(nil).encoded()), promise: nil)
+                return
+            }
+            let view = memberView()
+            DispatchQueue.global().async {
+                channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.memberAnswer(RaftViewJSON.encode(view)).encoded()), promise: nil)
+            }
         case .memberQuery(let query):
             // Answered off the Raft loop: a question may take a while (a hash of the whole
             // store), and heartbeats must not wait for it.

@@ -9,7 +9,7 @@ import RaftCore
 /// 3, which adds the member table (a member added by peer URL has an ID its name does not give;
 /// before it, members were read back from `/_etcd/machines`) and the removed members, refused
 /// if they come back. Written as version 3.
-struct SnapshotContainer: Equatable {
+public struct SnapshotContainer: Equatable, Sendable {
     var v1: [UInt8]
     /// The second machine's state; nil when the member runs none.
     var other: [UInt8]?
@@ -20,15 +20,15 @@ struct SnapshotContainer: Equatable {
     static let magicV2: [UInt8] = Array("etcd-swift-snapshot/2\n".utf8)
     static let magicV3: [UInt8] = Array("etcd-swift-snapshot/3\n".utf8)
 
-    struct FormatError: Error, CustomStringConvertible {
-        var description: String { "the snapshot's container is damaged" }
+    public struct FormatError: Error, CustomStringConvertible {
+        public var description: String { "the snapshot's container is damaged" }
     }
 
     init(v1: [UInt8], other: [UInt8]?, members: [Member]?, removed: Set<NodeID> = []) {
         (self.v1, self.other, self.members, self.removed) = (v1, other, members, removed)
     }
 
-    func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         var writer = ByteWriter()
         writer.bytes = Self.magicV3
         writer.blob(v1)
@@ -42,7 +42,7 @@ struct SnapshotContainer: Equatable {
         return writer.bytes
     }
 
-    init(decoding data: [UInt8]) throws(FormatError) {
+    public init(decoding data: [UInt8]) throws(FormatError) {
         if data.starts(with: Self.magicV3) {
             var reader = ByteReader(data[Self.magicV3.count...])
             guard let v1 = reader.blob(), let hasOther = reader.u8(), let other = reader.blob(), let count = reader.u32()

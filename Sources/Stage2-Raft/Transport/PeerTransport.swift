@@ -268,10 +268,10 @@ public final class PeerTransport: Sendable {
     }
 
     /// Opens a one-off connection (for a join request) and returns it once connected.
-    public func dial(_ url: String) async throws -> any Channel {
+    public func dial(_ url: String, connectTimeout: TimeAmount = .seconds(2)) async throws -> any Channel {
         guard let (host, port) = PeerAddress.hostPort(url) else { throw PeerProtocolError(description: "not a peer address: \(url)") }
         return try await ClientBootstrap(group: group)
-            .connectTimeout(.seconds(2))
+            .connectTimeout(connectTimeout)
             .channelInitializer { self.pipeline($0, dialedHost: host) }
             .connect(host: host, port: port).get()
     }

@@ -48,10 +48,6 @@ extension RaftServer {
         return view
     }
 
-    func encodedMemberView() -> [UInt8]? {
-        RaftViewJSON.encode(memberView())
-    }
-
     /// An entry in words: what the log holds, as a learner would say it.
     func summarize(_ entry: Entry) -> String {
         switch entry.kind {

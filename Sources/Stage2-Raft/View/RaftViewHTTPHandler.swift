@@ -13,8 +13,11 @@ import SingleNode
 /// - `POST /debug/raft/cut?from=a,b` and `POST /debug/raft/heal`: the lab's partition, refused
 ///   (403) on a member the lab did not start.
 ///
-/// One request at a time: parts arriving while an answer is written wait their turn. An events
-/// stream keeps its connection until the client leaves.
+/// One request at a time, in the order they came: a request for the view waits until every
+/// request passed on ahead of it is answered (the v1 API or the gateway behind writes its
+/// answer's end through here, which is how this handler knows), and whatever comes after it
+/// waits until it is answered. While requests wait, the connection is not read further. An
+/// events stream keeps its connection until the client leaves.
 public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias InboundOut = HTTPServerRequestPart
@@ -23,6 +26,8 @@ public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHa
 
     static let prefix = "/debug/raft"
     static let streamInterval: TimeAmount = .milliseconds(500)
+    /// Parts held before the connection stops being read.
+    static let heldLimit = 16
 
     private enum State {
         case idle
@@ -35,7 +40,13 @@ public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHa
     private let server: RaftServer
     private let access: HTTPAccessControl?
     private var state = State.idle
-    private var waiting: [HTTPServerRequestPart] = []
+    // Parts not yet handled, oldest first.
+    private var held: [HTTPServerRequestPart] = []
+    private var isDraining = false
+    private var isReadHeld = false
+    private var isClosed = false
+    // Requests passed on whose answers have not ended yet.
+    private var passedAnswersDue = 0
     private var stream: RepeatedTask?
     private var isGathering = false
 
@@ -50,19 +61,48 @@ public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        handle(unwrapInboundIn(data), context: context)
+        held.append(unwrapInboundIn(data))
+        drain(context: context)
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    /// Handles held parts in order for as long as they can be.
+    private func drain(context: ChannelHandlerContext) {
+        guard !isDraining else { return }
+        isDraining = true
+        // Taken off before it is handled: handling it may close the connection, which empties
+        // the list.
+        while !held.isEmpty {
+            let part = held.removeFirst()
+            if !take(part, context: context) {
+                held.insert(part, at: 0)
+                break
+            }
+        }
+        isDraining = false
+        if isReadHeld && held.count < Self.heldLimit && !isStreaming {
+            isReadHeld = false
+            context.read()
+        }
+    }
+
+    private var isStreaming: Bool {
+        if case .streaming = state { return true }
+        return false
+    }
+
+    /// Handles one part if its turn has come; false leaves it held.
+    private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
         switch (part, state) {
         case (_, .answering), (_, .streaming):
-            waiting.append(part)
+            return false
         case (.head(let head), .idle), (.head(let head), .passing):
             if Self.handles(Self.path(head.uri)) {
+                guard passedAnswersDue == 0 else { return false }  // after the answers ahead of it
                 state = .collecting(head)
                 context.fireUserInboundEventTriggered(FrontRequest.started)
             } else {
                 state = .passing
+                passedAnswersDue += 1
                 context.fireChannelRead(wrapInboundOut(part))
             }
         case (.body, .collecting):
@@ -72,6 +112,31 @@ public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHa
             route(head, context: context)
         default:
             context.fireChannelRead(wrapInboundOut(part))
+        }
+        return true
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if held.count >= Self.heldLimit {
+            isReadHeld = true
+            return
+        }
+        if isStreaming {
+            isReadHeld = true  // nothing more is served on a stream's connection
+            return
+        }
+        context.read()
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // An answer from behind, to a request passed on: once the last one ends, a request for
+        // the view held behind it may go.
+        let isEnd: Bool
+        if case .end = unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
+        context.write(data, promise: promise)
+        if isEnd && passedAnswersDue > 0 {
+            passedAnswersDue -= 1
+            if passedAnswersDue == 0 { drain(context: context) }
         }
     }
 
@@ -148,6 +213,7 @@ public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHa
             let (status, body) = await work(server)
             bound.eventLoop.execute {
                 let (handler, context, answer) = bound.value
+                guard !handler.isClosed else { return }
                 answer(handler, context, status, body)
             }
         }
@@ -170,48 +236,53 @@ public final class RaftViewHTTPHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     /// Server-Sent Events: the cluster's view every `streamInterval`, each as one `data:` line.
+    /// A beat is skipped while the last is still being gathered (a member paused) or while the
+    /// client is not reading (the socket's buffer is full): nothing piles up either way.
     private func startStream(_ context: ChannelHandlerContext, _ head: HTTPRequestHead, _ cors: [(String, String)]) {
+        guard !isClosed else { return }
         state = .streaming
         var headers = HTTPHeaders([("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])
         headers.add(contentsOf: cors)
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        if head.method == .HEAD {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return finished(context: context)
+        }
+        context.flush()
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let push: @Sendable (RepeatedTask?) -> Void = { _ in
-            let (handler, _) = bound.value
-            // A slow gathering (a member paused) skips beats instead of piling them up.
-            guard !handler.isGathering else { return }
+        let push: @Sendable (RepeatedTask) -> Void = { task in
+            let (handler, context) = bound.value
+            guard !handler.isClosed, context.channel.isActive else { return task.cancel() }
+            guard !handler.isGathering, context.channel.isWritable else { return }
             handler.isGathering = true
             let server = handler.server
             Task {
-                let view = await server.clusterView()
-                let json = RaftViewJSON.encode(view)
+                let json = RaftViewJSON.encode(await server.clusterView())
                 bound.eventLoop.execute {
                     let (handler, context) = bound.value
                     handler.isGathering = false
-                    guard case .streaming = handler.state, context.channel.isActive else { return }
+                    guard case .streaming = handler.state, !handler.isClosed else { return }
                     let event = Array("data: ".utf8) + json + Array("\n\n".utf8)
                     context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: event)))), promise: nil)
                 }
             }
         }
-        stream = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.streamInterval) { task in push(task) }
+        stream = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.streamInterval, push)
     }
 
     /// The answer is written: the v1 handler may time the connection again, and requests that
-    /// came meanwhile are read.
+    /// came meanwhile are handled.
     private func finished(context: ChannelHandlerContext) {
         state = .idle
         context.fireUserInboundEventTriggered(FrontRequest.ended)
-        while !waiting.isEmpty {
-            if case .answering = state { break }
-            if case .streaming = state { break }
-            handle(waiting.removeFirst(), context: context)
-        }
+        drain(context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
         stream?.cancel()
         stream = nil
+        held = []
         context.fireChannelInactive()
     }
 }

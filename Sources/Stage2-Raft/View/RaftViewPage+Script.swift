@@ -15,19 +15,25 @@ extension RaftViewPage {
         let endpoints = [location.origin];
         let labURL = null, labMembers = {};
 
+        let lastHeard = Date.now();
         function connect() {
           const base = endpoints[0];
+          lastHeard = Date.now();
           source = new EventSource(base + '/debug/raft/events');
           source.onopen = () => { $('connection').textContent = 'live from ' + base; };
-          source.onmessage = event => receive(JSON.parse(event.data));
-          source.onerror = () => {
-            // The member serving the stream went (killed, stopped): go on with another.
-            source.close();
-            $('connection').textContent = 'lost ' + base + ', trying another member…';
-            endpoints.push(endpoints.shift());
-            setTimeout(connect, 700);
-          };
+          source.onmessage = event => { lastHeard = Date.now(); receive(JSON.parse(event.data)); };
+          source.onerror = () => failOver(base);
         }
+        // The member serving the stream went: killed (the stream breaks) or stopped (it just
+        // goes quiet, hence the watchdog). Go on with the next member.
+        function failOver(base) {
+          if (source.url !== base + '/debug/raft/events' || source.readyState === EventSource.CLOSED) return;
+          source.close();
+          $('connection').textContent = 'lost ' + base + ', trying another member…';
+          endpoints.push(endpoints.shift());
+          setTimeout(connect, 500);
+        }
+        setInterval(() => { if (Date.now() - lastHeard > 2500) failOver(endpoints[0]); }, 500);
 
         function receive(view) {
           frames.push(view);
@@ -62,14 +68,32 @@ extension RaftViewPage {
           renderTimeline(view);
         }
 
+        // One card per member, kept across frames, each part redrawn only when it changed: a
+        // button under the pointer is not replaced because a number next to it moved.
+        function card(name, position) {
+          const box = $('members');
+          let element = [...box.children].find(c => c.dataset.name === name);
+          if (!element) {
+            element = document.createElement('div');
+            element.dataset.name = name;
+            element.innerHTML = '<h3></h3><div></div><div class="controls"></div><div class="controls links"></div>';
+          }
+          if (box.children[position] !== element) box.insertBefore(element, box.children[position] || null);
+          return element;
+        }
+
         function renderMembers(view) {
-          setHTML($('members'), view.members.map(m => {
+          for (const old of [...$('members').children]) if (!view.members.some(m => m.name === old.dataset.name)) old.remove();
+          view.members.forEach((m, position) => {
             const lab = labMembers[m.name];
             const down = isDown(m);
             const role = down ? (lab && lab.state !== 'running' ? lab.state : 'unreachable') : m.role;
-            let html = `<div class="member ${down ? 'unreachable' : esc(m.role)}" data-name="${esc(m.name)}" data-role="${esc(role)}"` +
-              ` data-term="${m.term}" data-commit="${m.commit}" data-last-index="${m.lastIndex}" data-last-term="${lastTerm(m)}">`;
-            html += `<h3>${esc(m.name)} <span class="role">${esc(role)}</span></h3>`;
+            const element = card(m.name, position);
+            element.className = 'member ' + (down ? 'unreachable' : m.role);
+            Object.assign(element.dataset, {role, term: m.term, commit: m.commit, lastIndex: m.lastIndex, lastTerm: lastTerm(m)});
+            const [title, body, controls, links] = element.children;
+            setHTML(title, `${esc(m.name)} <span class="role">${esc(role)}</span>`);
+            let html = '';
             if (down) {
               html += `<div class="error" title="${esc(m.unreachable)}">not answering the member serving this page</div>`;
             } else {
@@ -83,24 +107,21 @@ extension RaftViewPage {
                     `<td>${esc(p.state)}</td><td>${p.inflight}</td></tr>`).join('') + '</table>';
               }
             }
-            if (labURL) {
-              const state = lab ? lab.state : 'running';
-              const button = (action, text) => `<button data-action="${action}" data-member="${esc(m.name)}">${text}</button>`;
-              html += '<div class="controls">' +
-                (state === 'stopped' ? button('continue', 'continue') : button('stop', 'stop')) +
-                (state === 'killed' ? button('restart', 'restart') : button('kill', 'kill -9')) +
-                (!down && m.cutOff.length ? button('heal', 'heal') : button('isolate', 'cut off')) + '</div>';
-              // One link at a time: a partition of the lab's choosing, not only a member alone.
-              if (!down) {
-                html += '<div class="controls links">links: ' + view.members.filter(o => o.name !== m.name).map(o => {
-                  const cut = m.cutOff.includes(o.name);
-                  return `<button data-action="link" data-member="${esc(m.name)}" data-peer="${esc(o.name)}" title="${cut ? 'reconnect' : 'cut'}` +
-                    ` ${esc(m.name)} and ${esc(o.name)}">${cut ? '✕' : '↔'} ${esc(o.name)}</button>`;
-                }).join('') + '</div>';
-              }
-            }
-            return html + '</div>';
-          }).join(''));
+            setHTML(body, html);
+            if (!labURL) return;
+            const state = lab ? lab.state : 'running';
+            const button = (action, text) => `<button data-action="${action}" data-member="${esc(m.name)}">${text}</button>`;
+            setHTML(controls,
+              (state === 'stopped' ? button('continue', 'continue') : button('stop', 'stop')) +
+              (state === 'killed' ? button('restart', 'restart') : button('kill', 'kill -9')) +
+              (!down && m.cutOff.length ? button('heal', 'heal') : button('isolate', 'cut off')));
+            // One link at a time: a partition of the lab's choosing, not only a member alone.
+            setHTML(links, down ? '' : 'links: ' + view.members.filter(o => o.name !== m.name).map(o => {
+              const cut = m.cutOff.includes(o.name);
+              return `<button data-action="link" data-member="${esc(m.name)}" data-peer="${esc(o.name)}" title="${cut ? 'reconnect' : 'cut'}` +
+                ` ${esc(m.name)} and ${esc(o.name)}">${cut ? '✕' : '↔'} ${esc(o.name)}</button>`;
+            }).join(''));
+          });
         }
 
         const colors = {append: '#2f6fd6', appendResponse: '#8fb3ee', heartbeat: '#999', heartbeatResponse: '#ccc',
@@ -121,7 +142,7 @@ extension RaftViewPage {
             svg += `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="${cut.has(a + '|' + b) ? '#b0002a' : '#ddd'}"` +
               ` stroke-dasharray="${cut.has(a + '|' + b) ? '6 4' : ''}" stroke-width="2"/>`;
           }));
-          const recent = view.members.flatMap(m => m.messages || []).filter(msg => view.at - msg.at <= 1500 && place[msg.from] && place[msg.to]);
+          const recent = messagesOf(view).filter(msg => view.at - msg.at <= 1500 && place[msg.from] && place[msg.to]);
           for (const msg of recent.slice(-80)) {
             const f = 0.15 + 0.7 * Math.min(1, (view.at - msg.at) / 1500);
             const [x1, y1] = place[msg.from], [x2, y2] = place[msg.to];
@@ -162,8 +183,17 @@ extension RaftViewPage {
           setHTML($('logs'), html);
         }
 
-        function renderMessages(view) {
+        // A message the receiver dropped (it was cut off) is also in its sender's list as sent:
+        // shown once, as dropped.
+        const messageKey = msg => [msg.from, msg.to, msg.kind, msg.term, msg.index, msg.commit, msg.entries].join('|');
+        function messagesOf(view) {
           const all = view.members.flatMap(m => (m.messages || []).map(msg => ({...msg, by: m.name})));
+          const dropped = new Set(all.filter(msg => msg.dropped).map(messageKey));
+          return all.filter(msg => msg.dropped || !dropped.has(messageKey(msg)));
+        }
+
+        function renderMessages(view) {
+          const all = messagesOf(view);
           all.sort((a, b) => b.at - a.at);
           setHTML($('messages'), '<ul>' + all.slice(0, 40).map(msg => {
             const detail = msg.kind.startsWith('append') || msg.kind === 'heartbeat'
@@ -221,9 +251,12 @@ extension RaftViewPage {
           const view = frames[frames.length - 1];
           const leader = view && view.members.find(m => m.role === 'leader' && !isDown(m));
           if (!leader) { $('lab-result').textContent = 'no leader to write to'; return; }
+          const path = $('key').value.split('/').map(encodeURIComponent).join('/');
+          $('lab-result').textContent = 'writing…';
           try {
-            const response = await fetch(leader.clientURL + '/v1/keys/' + $('key').value, {method: 'POST', body: new URLSearchParams({value: $('value').value})});
-            $('lab-result').textContent = `wrote through ${leader.name}: ` + await response.text();
+            const response = await fetch(leader.clientURL + '/v1/keys/' + path, {method: 'POST', body: new URLSearchParams({value: $('value').value})});
+            const text = await response.text();
+            $('lab-result').textContent = (response.ok ? `wrote through ${leader.name}: ` : `${leader.name} refused the write: `) + text;
           } catch (error) { $('lab-result').textContent = 'write failed: ' + error.message; }
         }
 

@@ -68,7 +68,8 @@ enum LabCommand {
             FileHandleOutput.standardError("etcd lab: cannot listen on 127.0.0.1:\(controlPort): \(error) (choose another with --control-port)\n")
             return 1
         }
-        let signals = StopSignals(SIGINT, SIGTERM)
+        // A closed terminal (SIGHUP) ends the lab as Ctrl-C does, members included.
+        let signals = StopSignals(SIGINT, SIGTERM, SIGHUP)
         do { try lab.startAll() } catch {
             FileHandleOutput.standardError("etcd lab: cannot start the members: \(error)\n")
             lab.stopAll()

@@ -33,6 +33,9 @@ final class LabMembers: Sendable {
 
     private let executable: String
     private let members: Mutex<[Member]>
+    // One action at a time: a double-click must not start a member twice, nor a signal race a
+    // state the reaper just set.
+    private let acting = Mutex(())
     // The Process objects, by name: Foundation keeps reaping them through these.
     private let processes = Mutex<[String: Process]>([:])
 
@@ -83,20 +86,27 @@ final class LabMembers: Sendable {
 
     /// stop, continue, kill or restart the member named; returns its new state.
     func act(_ action: String, on name: String) throws -> Member {
+        try acting.withLock { _ in try actAlone(action, on: name) }
+    }
+
+    private func actAlone(_ action: String, on name: String) throws -> Member {
         guard let member = snapshot.first(where: { $0.name == name }) else { throw Failure.noSuchMember(name) }
         let alive = member.state == "running" || member.state == "stopped"
+        // A state set after a signal only if the same process is still there to have it.
+        func signal(_ number: Int32, then state: String) throws {
+            guard kill(member.pid, number) == 0 else { throw Failure.cannot("\(name) (pid \(member.pid)) is gone") }
+            update(name) { if $0.pid == member.pid && ($0.state == "running" || $0.state == "stopped") { $0.state = state } }
+        }
         switch action {
         case "stop":
             guard member.state == "running" else { throw Failure.cannot("\(name) is \(member.state), not running") }
-            kill(member.pid, SIGSTOP)
-            update(name) { $0.state = "stopped" }
+            try signal(SIGSTOP, then: "stopped")
         case "continue":
             guard member.state == "stopped" else { throw Failure.cannot("\(name) is \(member.state), not stopped") }
-            kill(member.pid, SIGCONT)
-            update(name) { $0.state = "running" }
+            try signal(SIGCONT, then: "running")
         case "kill":
             guard alive else { throw Failure.cannot("\(name) is \(member.state) already") }
-            kill(member.pid, SIGKILL)
+            guard kill(member.pid, SIGKILL) == 0 else { throw Failure.cannot("\(name) (pid \(member.pid)) is gone") }
             // The state turns to "killed" once the process is reaped; wait a moment for it.
             let deadline = Date().addingTimeInterval(2)
             while snapshot.first(where: { $0.name == name })?.state != "killed" && Date() < deadline { usleep(10_000) }

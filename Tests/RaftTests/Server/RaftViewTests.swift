@@ -125,9 +125,20 @@ struct RaftViewServerTests {
         return members
     }
 
+    /// Runs `body` on a three-member cluster with the view on, and stops every member after,
+    /// whether or not `body` threw.
+    func withCluster(control: String?, _ body: ([TestMember]) async throws -> Void) async throws {
+        let members = try await startLab(control: control)
+        do { try await body(members) } catch {
+            for member in members { await member.stop() }
+            throw error
+        }
+        for member in members { await member.stop() }
+    }
+
     @Test("Any member gathers every member's view over the peer port, with v1 entries in words")
     func gathersTheCluster() async throws {
-        let members = try await startLab(control: nil)
+        try await withCluster(control: nil) { members in
         _ = try await members[0].write(.set(key: "/view", value: "1", expiration: nil))
         try await waitUntil("each member's view has the write") {
             let cluster = await members[2].server!.clusterView()
@@ -151,12 +162,12 @@ struct RaftViewServerTests {
         let without = await members[0].server!.clusterView()
         #expect(without.members.first { $0.name == "node2" }?.unreachable != nil)
         #expect(without.members.filter { $0.unreachable == nil }.count == 2)
-        for member in members { await member.stop() }
+        }
     }
 
     @Test("In the lab, a member cut off from the others drops their messages, falls behind, and catches up when healed")
     func cutAndHeal() async throws {
-        let members = try await startLab(control: "http://127.0.0.1:1")
+        try await withCluster(control: "http://127.0.0.1:1") { members in
         let cut = try await members[2].server!.cut(from: ["node1", "node2"])
         #expect(cut == ["node1", "node2"])
         await #expect(throws: RaftServer.LabError.self) { _ = try await members[2].server!.cut(from: ["nobody"]) }
@@ -174,6 +185,6 @@ struct RaftViewServerTests {
 
         _ = try await members[2].server!.cut(from: [])
         try await waitUntil("node3 catches up") { members[2].value("/while-cut") == "1" }
-        for member in members { await member.stop() }
+        }
     }
 }
