@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "Raft", targets: ["Raft"]),
         .library(name: "TLS", targets: ["TLS"]),
         .library(name: "V3", targets: ["V3"]),
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
+        .library(name: "FuzzTargetsV3", targets: ["FuzzTargetsV3"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -154,6 +156,28 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/etcd"
+        ),
+        // Hostile bytes for the decoders: libFuzzer drives these from Fuzz/ (Scripts/fuzz.sh),
+        // and FuzzTests replays every kept input through them on each test run.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "RaftCore", "RaftDisk", "BinaryCodec", "Raft", "SingleNode",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Sources/FuzzTargets"
+        ),
+        .target(
+            name: "FuzzTargetsV3",
+            dependencies: ["V3", "EtcdAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/FuzzTargetsV3"
+        ),
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: ["FuzzTargets", "FuzzTargetsV3"],
+            path: "Tests/FuzzTests",
+            exclude: ["corpus", "crashers"]
         ),
         .testTarget(
             name: "SingleNodeTests",

@@ -19,12 +19,13 @@ public struct SnapshotContainer: Equatable, Sendable {
 
     static let magicV2: [UInt8] = Array("etcd-swift-snapshot/2\n".utf8)
     static let magicV3: [UInt8] = Array("etcd-swift-snapshot/3\n".utf8)
+    static let noMemberTable = UInt32.max
 
     public struct FormatError: Error, CustomStringConvertible {
         public var description: String { "the snapshot's container is damaged" }
     }
 
-    init(v1: [UInt8], other: [UInt8]?, members: [Member]?, removed: Set<NodeID> = []) {
+    public init(v1: [UInt8], other: [UInt8]?, members: [Member]?, removed: Set<NodeID> = []) {
         (self.v1, self.other, self.members, self.removed) = (v1, other, members, removed)
     }
 
@@ -34,9 +35,15 @@ public struct SnapshotContainer: Equatable, Sendable {
         writer.blob(v1)
         writer.u8(other == nil ? 0 : 1)
         writer.blob(other ?? [])
-        let members = self.members ?? []
-        writer.u32(UInt32(members.count))
-        for member in members.sorted(by: { $0.id < $1.id }) { writer.blob(member.encoded) }
+        // No table at all (a container read from a format before it) is not an empty table: the
+        // members are then read from the v1 store's machines. Written as a count of all ones.
+        // (Found by the fuzzer: a re-encoded old container lost its members.)
+        if let members {
+            writer.u32(UInt32(members.count))
+            for member in members.sorted(by: { $0.id < $1.id }) { writer.blob(member.encoded) }
+        } else {
+            writer.u32(Self.noMemberTable)
+        }
         writer.u32(UInt32(removed.count))
         for id in removed.sorted() { writer.u64(id) }
         return writer.bytes
@@ -47,10 +54,10 @@ public struct SnapshotContainer: Equatable, Sendable {
             var reader = ByteReader(data[Self.magicV3.count...])
             guard let v1 = reader.blob(), let hasOther = reader.u8(), let other = reader.blob(), let count = reader.u32()
             else { throw FormatError() }
-            var members: [Member] = []
-            for _ in 0..<count {
+            var members: [Member]? = count == Self.noMemberTable ? nil : []
+            for _ in 0..<(count == Self.noMemberTable ? 0 : count) {
                 guard let bytes = reader.blob(), let member = Member(encoded: bytes) else { throw FormatError() }
-                members.append(member)
+                members?.append(member)
             }
             guard let removedCount = reader.u32() else { throw FormatError() }
             var removed = Set<NodeID>()

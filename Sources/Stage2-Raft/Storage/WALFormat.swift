@@ -12,7 +12,7 @@ import RaftCore
 /// all little-endian. Segments are preallocated with zeros, so a length of 0 marks the end.
 /// Every segment begins with the hard state and the snapshot marker current when it was cut,
 /// so old segments can be deleted without losing either.
-enum WALFormat {
+public enum WALFormat {
     static let magic: [UInt8] = Array("ETCDSWAL".utf8)
     static let version: UInt32 = 1
     static let headerSize = 24
@@ -24,7 +24,7 @@ enum WALFormat {
         case snapshot = 3
     }
 
-    static func header(sequence: UInt64) -> [UInt8] {
+    public static func header(sequence: UInt64) -> [UInt8] {
         var writer = ByteWriter()
         writer.bytes = magic
         writer.u32(version)
@@ -33,7 +33,7 @@ enum WALFormat {
         return writer.bytes
     }
 
-    static func segmentName(sequence: UInt64, firstIndex: UInt64) -> String {
+    public static func segmentName(sequence: UInt64, firstIndex: UInt64) -> String {
         hex16(sequence) + "-" + hex16(firstIndex) + ".wal"
     }
 

@@ -26,6 +26,15 @@ struct SnapshotContainerTests {
         #expect(read.v1 == [1, 2] && read.other == [8] && read.members == nil)
     }
 
+    @Test("An older snapshot written again keeps having no member table (not an empty one), so its members still come from the v1 store")
+    func olderFormatRewritten() throws {
+        let bare = try SnapshotContainer(decoding: [7, 7, 7])
+        let rewritten = try SnapshotContainer(decoding: bare.encoded())
+        #expect(rewritten.members == nil)
+        #expect(rewritten == bare)
+        #expect(try SnapshotContainer(decoding: SnapshotContainer(v1: [1], other: nil, members: []).encoded()).members == [])
+    }
+
     @Test("A damaged container is refused, not half read", arguments: [1, 10, 30])
     func damaged(cut: Int) {
         let encoded = SnapshotContainer(v1: Array(repeating: 1, count: 20), other: [2], members: Self.members).encoded()
