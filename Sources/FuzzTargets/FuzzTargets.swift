@@ -56,10 +56,11 @@ public enum FuzzTargets {
         return "hard=\(hard) conf=\(conf) first=\(first) last=\(last) terms=\(terms)"
     }
 
-    /// A frame off the peer port: what decodes re-encodes to bytes that decode to the same frame.
+    /// A frame's body off the peer port (the transport has taken its length prefix off): what
+    /// decodes re-encodes to a frame whose body decodes to the same frame.
     public static func peerFrame(_ data: [UInt8]) -> [String] {
         guard let frame = PeerFrame.decode(data[...]) else { return [] }
-        let again = PeerFrame.decode(frame.encoded()[...])
+        let again = PeerFrame.decode(frame.encoded().dropFirst(4))
         return again == frame ? [] : ["\(frame) re-encoded decodes as \(String(describing: again))"]
     }
 

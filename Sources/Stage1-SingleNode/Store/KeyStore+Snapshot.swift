@@ -58,7 +58,9 @@ extension KeyStore {
                 action: action == 1 ? .set : action == 2 ? .delete : .get, key: key, isDirectory: isDirectory == 1,
                 prevValue: prev, value: value, isNewKey: isNew == 1, expiration: expiration, index: eventIndex))
         }
-        self.init(historyCapacity: capacity == UInt64.max ? -1 : Int(capacity))
+        // A damaged count must be refused, not trap converting it (found by fuzzing).
+        guard let historyCapacity = capacity == UInt64.max ? -1 : Int(exactly: capacity) else { throw fail("history capacity out of range") }
+        self.init(historyCapacity: historyCapacity)
         history = EventHistory(capacity: history.capacity, events: events, clearedThrough: cleared)
         guard let fileCount = input.u32() else { throw fail("truncated tree") }
         for _ in 0..<fileCount {

@@ -29,5 +29,10 @@ struct KeyStoreSnapshotTests {
         #expect(throws: KeyStore.SnapshotError.self) { try KeyStore(encoded: Array(bytes.dropLast(3))) }
         #expect(throws: KeyStore.SnapshotError.self) { try KeyStore(encoded: [9] + bytes.dropFirst()) }
         #expect(throws: KeyStore.SnapshotError.self) { try KeyStore(encoded: bytes + [0]) }
+        // A history capacity too large for an Int (bytes 41-48) is refused, not a trap (found
+        // by fuzzing; Tests/FuzzTests/crashers/snapshot has the input it found).
+        var huge = bytes
+        huge.replaceSubrange(41..<49, with: [0, 0, 0, 0, 0, 0, 0, 0x90])
+        #expect(throws: KeyStore.SnapshotError.self) { try KeyStore(encoded: huge) }
     }
 }
