@@ -175,7 +175,7 @@ def describe(op):
     return f"c{op['client']} {what} [{op['call']:.3f}, {ret}] {op['outcome']}"
 
 
-def watch_guarantees(watches, final_revision, history, first_revision=2):
+def watch_guarantees(watches, final_revision, history, first_revision=2, compacted_through=0):
     """etcd's watch guarantees over what each watcher received. Every revision of the run is
     one write to the watched prefix (the workload writes nothing else), so a watcher must see
     each revision from where it started (or the first write) to the last, once, in order.
@@ -184,7 +184,13 @@ def watch_guarantees(watches, final_revision, history, first_revision=2):
     "created": the revision its creation reported, "events": [{"revision", "key", "type",
     "value", "prev"}], in arrival order, across its reconnects}. An entry {"compacted": C}
     records that the watcher, resuming, was told its next revision was compacted away and went
-    on from C: the revisions before C may be missing, and nothing else may."""
+    on from C: the revisions before C may be missing, and nothing else may.
+
+    `compacted_through`: the highest revision compacted during the run. An event whose key's
+    previous version is at or below it may come without `prev_kv`: etcd's API says "if the
+    previous KV is already compacted, nothing will be returned" (a watcher catching up from
+    history meets this). A wrong `prev_kv`, or a missing one for a version never compacted, is
+    a violation."""
     problems = []
     written = {op["value"] for op in history if op["kind"] in ("put", "cas") and op["outcome"] != "fail"}
     agreed = {}
@@ -192,12 +198,12 @@ def watch_guarantees(watches, final_revision, history, first_revision=2):
         events = watch["events"]
         start = watch["start"] if watch["start"] > 0 else watch["created"] + 1
         expected = max(start, first_revision)
-        seen_values = {}
+        seen_values, seen_revisions = {}, {}
         for event in events:
             if "compacted" in event:
                 # Gone from the store: the watcher may only pick up at the compaction.
                 expected = max(expected, event["compacted"])
-                seen_values = {}
+                seen_values, seen_revisions = {}, {}
                 continue
             revision = event["revision"]
             if revision < start:
@@ -211,10 +217,12 @@ def watch_guarantees(watches, final_revision, history, first_revision=2):
             if event["type"] == "PUT" and event["value"] not in written:
                 problems.append(f"watch {number}: revision {revision} put {event['value']!r}, which nobody wrote")
             previous = seen_values.get(event["key"])
-            if previous is not None and event.get("prev") != previous:
+            compacted_away = event.get("prev") is None and seen_revisions.get(event["key"], 0) <= compacted_through
+            if previous is not None and event.get("prev") != previous and not compacted_away:
                 problems.append(f"watch {number}: revision {revision}'s prev_kv is {event.get('prev')!r}, "
                                 f"but {event['key']!r} was {previous!r}")
             seen_values[event["key"]] = event["value"] if event["type"] == "PUT" else None
+            seen_revisions[event["key"]] = revision
             other = agreed.setdefault(revision, (event["key"], event["type"], event["value"]))
             if other != (event["key"], event["type"], event["value"]):
                 problems.append(f"watch {number}: revision {revision} is {event['key']!r}={event['value']!r}, "

@@ -1,6 +1,7 @@
 """A fault harness: a three-member cluster of real processes, clients recording every operation
 (invoke and complete times, outcome) on a few hot keys through the v3 API, and faults injected
-while they run: kill -9 of the leader or of a random member and its restart, SIGSTOP/SIGCONT.
+while they run: kill -9 of the leader or of a random member and its restart, SIGSTOP/SIGCONT,
+and (--netns, as root) the leader cut off from its peers, both ways or one way.
 Afterwards every member is brought back, each key is read once more, and the checkers
 (checker.py) judge the history: per-key linearizability, revisions never going back for a
 client, acknowledged writes kept.
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,7 @@ import grpc
 from etcd3 import etcdrpc
 
 import checker
+import netns
 
 
 def free_port():
@@ -37,19 +40,26 @@ def free_port():
 
 
 class Member:
-    def __init__(self, binary, name, workdir, cluster, client_port, peer_port):
+    """One member: on loopback, or (with a Network) at its own address in its own namespace;
+    `wrap` turns its command line into the one that runs it there."""
+
+    def __init__(self, binary, name, workdir, cluster, host, client_port, peer_port, wrap=lambda argv: argv):
         self.binary, self.name, self.workdir, self.cluster = binary, name, workdir, cluster
-        self.client_port, self.peer_port = client_port, peer_port
+        self.host, self.client_port, self.peer_port, self.wrap = host, client_port, peer_port, wrap
         self.process = None
         self.stopped = False
 
+    @property
+    def endpoint(self):
+        return (self.host, self.client_port)
+
     def start(self, state="new"):
-        client, peer = f"http://127.0.0.1:{self.client_port}", f"http://127.0.0.1:{self.peer_port}"
+        client, peer = f"http://{self.host}:{self.client_port}", f"http://{self.host}:{self.peer_port}"
         log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(self.wrap(
             [self.binary, "--name", self.name, "--data-dir", os.path.join(self.workdir, self.name),
              "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-             "--initial-advertise-peer-urls", peer, "--initial-cluster", self.cluster, "--initial-cluster-state", state],
+             "--initial-advertise-peer-urls", peer, "--initial-cluster", self.cluster, "--initial-cluster-state", state]),
             stdout=log, stderr=log)
         self.stopped = False
 
@@ -68,8 +78,9 @@ class Member:
         self.stopped = False
 
 
-def client_for(port):
-    made = etcd3.client(host="127.0.0.1", port=port, timeout=3)
+def client_for(endpoint):
+    host, port = endpoint
+    made = etcd3.client(host=host, port=port, timeout=3)
     made.call_credentials = None
     return made
 
@@ -139,7 +150,8 @@ def run_watcher(ports, log, control, rng):
         final = control.get("final")
         if final is not None and (next_revision > final or time.monotonic() > control["give_up"]):
             return
-        channel = grpc.insecure_channel(f"127.0.0.1:{rng.choice(ports)}")
+        host, port = rng.choice(ports)
+        channel = grpc.insecure_channel(f"{host}:{port}")
         create = etcdrpc.WatchCreateRequest(key=b"hot/", range_end=b"hot0", start_revision=max(next_revision, 0), prev_kv=True)
         try:
             stream = etcdrpc.WatchStub(channel).Watch(iter([etcdrpc.WatchRequest(create_request=create)]), timeout=2)
@@ -191,7 +203,7 @@ def leader_index(members):
         if member.stopped or member.process.poll() is not None:
             continue
         try:
-            status = client_for(member.client_port).status()
+            status = client_for(member.endpoint).status()
             name = status.leader.name
             for index, candidate in enumerate(members):
                 if candidate.name == name:
@@ -201,11 +213,11 @@ def leader_index(members):
     return None
 
 
-def inject_faults(members, deadline, rng, faults, log):
+def inject_faults(members, deadline, rng, faults, log, network=None):
     while time.monotonic() < deadline - 3:
         time.sleep(rng.uniform(1.5, 3.0))
         kind = rng.choice(faults)
-        if kind == "kill-leader":
+        if kind in ("kill-leader", "partition-leader", "one-way"):
             index = leader_index(members)
             if index is None:
                 continue
@@ -217,6 +229,19 @@ def inject_faults(members, deadline, rng, faults, log):
             member.kill()
             time.sleep(rng.uniform(0.5, 1.5))
             member.start(state="existing")
+        elif kind in ("partition-leader", "one-way"):
+            # The leader cut from its peers (both ways, or only what it sends), while clients
+            # still reach it: it must not acknowledge what a majority has not.
+            others = [j for j in range(len(members)) if j != index]
+            network.cut(index, others)
+            if kind == "partition-leader":
+                for j in others:
+                    network.cut(j, [index])
+            # Unavailability counts from when the routes are in place (each `ip` takes a few
+            # milliseconds; writes begun meanwhile still went through).
+            started = time.monotonic()
+            time.sleep(rng.uniform(1.5, 3.0))
+            network.heal()
         else:
             member.pause()
             time.sleep(rng.uniform(1.0, 2.0))
@@ -229,7 +254,7 @@ def wait_healthy(members, seconds=30):
     while time.monotonic() < deadline:
         try:
             for member in members:
-                client_for(member.client_port).get("health-probe")
+                client_for(member.endpoint).get("health-probe")
             return True
         except Exception:  # noqa: BLE001
             time.sleep(0.2)
@@ -258,13 +283,30 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--faults", default="kill-leader,kill,stop")
     parser.add_argument("--label", default="")
+    parser.add_argument("--netns", action="store_true", help="each member in its own network namespace (root; partitions need it)")
+    parser.add_argument("--run-as", default=None, help="the user the members run as (with --netns, when root)")
     arguments = parser.parse_args()
     rng = random.Random(arguments.seed)
     workdir = tempfile.mkdtemp(prefix="chaos-")
     names = [f"m{i}" for i in range(3)]
-    ports = [(free_port(), free_port()) for _ in names]
-    cluster = ",".join(f"{name}=http://127.0.0.1:{peer}" for name, (_, peer) in zip(names, ports))
-    members = [Member(arguments.binary, name, workdir, cluster, c, p) for name, (c, p) in zip(names, ports)]
+    faults = arguments.faults.split(",")
+    network = None
+    if arguments.netns:
+        network = netns.Network(len(names), run_as=arguments.run_as)
+        if arguments.run_as:
+            shutil.chown(workdir, user=arguments.run_as, group=arguments.run_as)
+        hosts = [network.host(i) for i in range(len(names))]
+        ports = [(2379, 2380) for _ in names]  # each namespace has its own ports
+        wraps = [lambda argv, i=i: network.command(i, argv) for i in range(len(names))]
+    else:
+        faults = [kind for kind in faults if kind not in ("partition-leader", "one-way")]
+        hosts = ["127.0.0.1" for _ in names]
+        ports = [(free_port(), free_port()) for _ in names]
+        wraps = [lambda argv: argv for _ in names]
+    cluster = ",".join(f"{name}=http://{host}:{peer}" for name, host, (_, peer) in zip(names, hosts, ports))
+    members = [Member(arguments.binary, name, workdir, cluster, host, c, p, wrap)
+               for name, host, (c, p), wrap in zip(names, hosts, ports, wraps)]
+    endpoints = [member.endpoint for member in members]
     for member in members:
         member.start()
     try:
@@ -273,17 +315,17 @@ def main():
         recorder = Recorder()
         keys = [f"hot/{i}" for i in range(arguments.keys)]
         deadline = time.monotonic() + arguments.seconds
-        clients = [threading.Thread(target=run_client, args=(n, [c for c, _ in ports], keys, deadline, recorder, arguments.seed))
+        clients = [threading.Thread(target=run_client, args=(n, endpoints, keys, deadline, recorder, arguments.seed))
                    for n in range(arguments.clients)]
         fault_log = []
-        faulter = threading.Thread(target=inject_faults, args=(members, deadline, rng, arguments.faults.split(","), fault_log))
+        faulter = threading.Thread(target=inject_faults, args=(members, deadline, rng, faults, fault_log, network))
         # Watches from the first revision, from now, and from a revision not reached yet.
         control = {}
         watches = [{"start": start, "created": None, "events": [], "cancels": []} for start in (1, 0, 40)]
-        watchers = [threading.Thread(target=run_watcher, args=([c for c, _ in ports], log, control, random.Random(arguments.seed + n)))
+        watchers = [threading.Thread(target=run_watcher, args=(endpoints, log, control, random.Random(arguments.seed + n)))
                     for n, log in enumerate(watches)]
         compactions = []
-        compactor = threading.Thread(target=compact_now_and_then, args=([c for c, _ in ports], deadline, random.Random(arguments.seed), compactions))
+        compactor = threading.Thread(target=compact_now_and_then, args=(endpoints, deadline, random.Random(arguments.seed), compactions))
         for thread in clients + [faulter, compactor] + watchers:
             thread.start()
         for thread in clients + [faulter, compactor]:
@@ -296,7 +338,7 @@ def main():
             sys.exit(f"the cluster did not recover after the faults; logs in {workdir}")
         # The last word on each key, read linearizably once everything is back.
         final = {}
-        reader = client_for(members[0].client_port)
+        reader = client_for(members[0].endpoint)
         for key in keys:
             call = time.monotonic()
             response = reader.get_response(key)
@@ -318,7 +360,8 @@ def main():
         except checker.Inconclusive as error:
             problems = [f"inconclusive: {error}"]
         problems += checker.revisions_monotonic(history) + checker.acknowledged_writes_kept(history, final)
-        problems += checker.watch_guarantees(watches, control["final"], history)
+        compacted_through = max((c["revision"] for c in compactions), default=0)
+        problems += checker.watch_guarantees(watches, control["final"], history, compacted_through=compacted_through)
         counts = {outcome: sum(1 for op in history if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
         gaps = unavailability(history, fault_log)
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
@@ -331,7 +374,7 @@ def main():
             path = os.path.join(tempfile.gettempdir(), f"chaos-history-{arguments.seed}.json")
             with open(path, "w") as out:
                 json.dump({"seed": arguments.seed, "faults": fault_log, "history": history, "final": final, "watches": watches,
-                           "final_revision": control["final"]}, out, indent=1)
+                           "final_revision": control["final"], "compacted_through": compacted_through}, out, indent=1)
             for problem in problems[:10]:
                 print("VIOLATION:", problem)
             print(f"history written to {path}; replay the checkers with: python3 replay.py {path}")
@@ -340,6 +383,8 @@ def main():
         for member in members:
             member.resume()
             member.kill()
+        if network:
+            network.close()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ recorded = json.load(open(sys.argv[1]))
 history = recorded["history"]
 problems = (checker.linearizable(history) + checker.revisions_monotonic(history)
             + checker.acknowledged_writes_kept(history, recorded["final"])
-            + checker.watch_guarantees(recorded.get("watches", []), recorded.get("final_revision", 0), history))
+            + checker.watch_guarantees(recorded.get("watches", []), recorded.get("final_revision", 0), history,
+                                     compacted_through=recorded.get("compacted_through", 0)))
 for problem in problems:
     print("VIOLATION:", problem)
 print(f"{len(history)} operations, seed {recorded['seed']}: {len(problems)} violations")

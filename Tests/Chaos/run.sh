@@ -17,8 +17,18 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import etcd3' 2>/dev/
     python3 -m venv "$VENV" 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
     "$VENV/bin/pip" install -q 'etcd3==0.12.0' 'protobuf<4'
 fi
+# As root, each member gets a network namespace of its own, and the faults include partitions:
+# the leader cut from its peers both ways, and one way. The members then run as $CHAOS_RUN_AS
+# (CI: etcd-tests), never as root.
+FLAGS=()
+if [ "$(id -u)" -eq 0 ] && "$VENV/bin/python" -c 'import netns, sys; sys.exit(0 if netns.available() else 1)'; then
+    FLAGS=(--netns --faults kill-leader,kill,stop,partition-leader,one-way)
+    if [ -n "${CHAOS_RUN_AS:-}" ]; then FLAGS+=(--run-as "$CHAOS_RUN_AS"); fi
+else
+    echo "not root (or no network namespaces here): no partitions in this run"
+fi
 echo "seed $SEED (replay a run with: Tests/Chaos/run.sh $SECONDS_EACH $SEED)"
-"$VENV/bin/python" harness.py --binary "$ETCD_BIN" --seconds "$SECONDS_EACH" --seed "$SEED" --label ours
+"$VENV/bin/python" harness.py --binary "$ETCD_BIN" --seconds "$SECONDS_EACH" --seed "$SEED" --label ours "${FLAGS[@]}"
 if [ -x /usr/bin/etcd ]; then
-    "$VENV/bin/python" harness.py --binary /usr/bin/etcd --seconds "$SECONDS_EACH" --seed "$SEED" --label etcd-3.4
+    "$VENV/bin/python" harness.py --binary /usr/bin/etcd --seconds "$SECONDS_EACH" --seed "$SEED" --label etcd-3.4 "${FLAGS[@]}"
 fi

@@ -113,6 +113,13 @@ class Watches(unittest.TestCase):
     def test_an_event_before_the_start_is_rejected(self):
         self.assertTrue(watch_guarantees([self.watch(self.good(), start=3)], 4, self.history))
 
+    def test_a_prev_kv_missing_is_allowed_only_once_compacted(self):
+        events = self.good()
+        events[1] = self.event(3, "k", "b")  # no prev_kv; the previous version is revision 2
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history))
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history, compacted_through=1))
+        self.assertEqual(watch_guarantees([self.watch(events)], 4, self.history, compacted_through=2), [])
+
     def test_a_wrong_prev_kv_is_rejected(self):
         events = self.good()
         events[1] = self.event(3, "k", "b", prev="zzz")

@@ -1,0 +1,81 @@
+"""A network of our own for the fault harness: each member in its own network namespace, wired
+to a bridge in the harness's namespace, so that a fault can cut chosen links. A cut is a
+blackhole route inside a member's namespace (more specific than the subnet's), which drops what
+that member sends to the member cut off: routes need no firewall, no kernel module beyond the
+bridge, and nothing else on the machine sees them. Cutting both ends isolates two members from
+each other while clients still reach both: a leader in the minority keeps its clients.
+
+Needs root (namespaces, links and routes); the members themselves run as `run_as` when given.
+`tc netem` (latency and loss) needs the sch_netem module, which this machine's kernel lacks;
+see README.md.
+"""
+import os
+import subprocess
+
+
+def run(*argv):
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def available():
+    """Whether this process may make namespaces and bridges."""
+    if os.geteuid() != 0:
+        return False
+    probe = f"chaos-probe-{os.getpid()}"
+    try:
+        run("ip", "netns", "add", probe)
+        run("ip", "netns", "del", probe)
+        return True
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return False
+
+
+class Network:
+    def __init__(self, count, run_as=None):
+        self.tag = f"c{os.getpid() % 100000}"
+        # RFC 2544's benchmarking range: no real network of the machine's uses it.
+        self.subnet = f"198.18.{os.getpid() % 250}"
+        self.bridge = f"{self.tag}br"
+        self.namespaces = [f"{self.tag}-m{i}" for i in range(count)]
+        self.run_as = run_as
+        self.cuts = [set() for _ in range(count)]
+        run("ip", "link", "add", self.bridge, "type", "bridge")
+        run("ip", "addr", "add", f"{self.subnet}.254/24", "dev", self.bridge)
+        run("ip", "link", "set", self.bridge, "up")
+        for i, namespace in enumerate(self.namespaces):
+            outside = f"{self.tag}v{i}"
+            run("ip", "netns", "add", namespace)
+            run("ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+            run("ip", "link", "set", outside, "master", self.bridge)
+            run("ip", "link", "set", outside, "up")
+            run("ip", "-n", namespace, "addr", "add", f"{self.host(i)}/24", "dev", "eth0")
+            run("ip", "-n", namespace, "link", "set", "eth0", "up")
+            run("ip", "-n", namespace, "link", "set", "lo", "up")
+
+    def host(self, i):
+        return f"{self.subnet}.{i + 1}"
+
+    def command(self, i, argv):
+        """`argv` run inside member i's namespace (as `run_as`, if given)."""
+        prefix = ["ip", "netns", "exec", self.namespaces[i]]
+        if self.run_as:
+            prefix += ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--clear-groups"]
+        return prefix + list(argv)
+
+    def cut(self, i, others):
+        """Member i's packets to each of `others` are dropped from now on."""
+        for j in others:
+            if j not in self.cuts[i]:
+                run("ip", "-n", self.namespaces[i], "route", "add", "blackhole", f"{self.host(j)}/32")
+                self.cuts[i].add(j)
+
+    def heal(self):
+        for i, cut in enumerate(self.cuts):
+            for j in sorted(cut):
+                run("ip", "-n", self.namespaces[i], "route", "del", "blackhole", f"{self.host(j)}/32")
+            cut.clear()
+
+    def close(self):
+        for namespace in self.namespaces:
+            subprocess.run(["ip", "netns", "del", namespace], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)
