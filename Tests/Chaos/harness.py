@@ -1,7 +1,8 @@
 """A fault harness: a three-member cluster of real processes, clients recording every operation
 (invoke and complete times, outcome) on a few hot keys through the v3 API, and faults injected
 while they run: kill -9 of the leader or of a random member and its restart, SIGSTOP/SIGCONT,
-and (--netns, as root) the leader cut off from its peers, both ways or one way.
+a follower removed, wiped and added back as a new member, and (--netns, as root) the leader cut
+off from its peers, both ways or one way.
 Afterwards every member is brought back, each key is read once more, and the checkers
 (checker.py) judge the history: per-key linearizability, revisions never going back for a
 client, acknowledged writes kept.
@@ -229,6 +230,19 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             member.kill()
             time.sleep(rng.uniform(0.5, 1.5))
             member.start(state="existing")
+        elif kind == "replace":
+            # A membership change mid-run: a follower removed, its data wiped, and the same
+            # machine added back as a new member that catches up from the others.
+            leader = leader_index(members)
+            followers = [j for j in range(len(members)) if j != leader and not members[j].stopped]
+            if leader is None or not followers:
+                continue
+            index = rng.choice(followers)
+            member = members[index]
+            started = time.monotonic()
+            if not replace_member(members, index):
+                log.append({"kind": "replace-failed", "member": member.name, "at": started, "until": time.monotonic()})
+                continue
         elif kind in ("partition-leader", "one-way"):
             # The leader cut from its peers (both ways, or only what it sends), while clients
             # still reach it: it must not acknowledge what a majority has not.
@@ -247,6 +261,33 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             time.sleep(rng.uniform(1.0, 2.0))
             member.resume()
         log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic()})
+
+
+def replace_member(members, index, seconds=15):
+    """Removes member `index` from the cluster (asked of another member), wipes its data, adds it
+    back by its peer URL and starts it as a member joining an existing cluster. Retries each step
+    until `seconds` pass (a leader may be changing); False if it could not."""
+    member = members[index]
+    others = [m for j, m in enumerate(members) if j != index]
+    peer_url = f"http://{member.host}:{member.peer_port}"
+    member.kill()
+    deadline = time.monotonic() + seconds
+    removed = added = False
+    while time.monotonic() < deadline and not added:
+        try:
+            client = client_for(random.choice(others).endpoint)
+            if not removed:
+                for listed in client.members:
+                    if peer_url in listed.peer_urls:
+                        client.remove_member(listed.id)
+                removed = True
+                shutil.rmtree(os.path.join(member.workdir, member.name), ignore_errors=True)
+            client.add_member([peer_url])
+            added = True
+        except Exception:  # noqa: BLE001: no leader for a moment; ask again
+            time.sleep(0.3)
+    member.start(state="existing")
+    return added
 
 
 def wait_healthy(members, seconds=30):
@@ -281,7 +322,7 @@ def main():
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--keys", type=int, default=3)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
-    parser.add_argument("--faults", default="kill-leader,kill,stop")
+    parser.add_argument("--faults", default="kill-leader,kill,stop,replace")
     parser.add_argument("--label", default="")
     parser.add_argument("--netns", action="store_true", help="each member in its own network namespace (root; partitions need it)")
     parser.add_argument("--run-as", default=None, help="the user the members run as (with --netns, when root)")
@@ -307,6 +348,7 @@ def main():
     members = [Member(arguments.binary, name, workdir, cluster, host, c, p, wrap)
                for name, host, (c, p), wrap in zip(names, hosts, ports, wraps)]
     endpoints = [member.endpoint for member in members]
+    clean = False
     for member in members:
         member.start()
     try:
@@ -377,14 +419,18 @@ def main():
                            "final_revision": control["final"], "compacted_through": compacted_through}, out, indent=1)
             for problem in problems[:10]:
                 print("VIOLATION:", problem)
-            print(f"history written to {path}; replay the checkers with: python3 replay.py {path}")
+            print(f"history written to {path}; replay the checkers with: python3 replay.py {path}; member logs in {workdir}")
             sys.exit(1)
+        clean = True
     finally:
         for member in members:
             member.resume()
             member.kill()
         if network:
             network.close()
+        # Logs and data stay for a run that failed, to read.
+        if clean:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ fi
 # (CI: etcd-tests), never as root.
 FLAGS=()
 if [ "$(id -u)" -eq 0 ] && "$VENV/bin/python" -c 'import netns, sys; sys.exit(0 if netns.available() else 1)'; then
-    FLAGS=(--netns --faults kill-leader,kill,stop,partition-leader,one-way)
+    FLAGS=(--netns --faults kill-leader,kill,stop,replace,partition-leader,one-way)
     if [ -n "${CHAOS_RUN_AS:-}" ]; then FLAGS+=(--run-as "$CHAOS_RUN_AS"); fi
 else
     echo "not root (or no network namespaces here): no partitions in this run"
