@@ -68,6 +68,9 @@ export ETCD_BIN=$BIN/etcd
 "${as_user[@]}" Tests/Integration/membership-load.sh
 # As deployments start it: every flag of etcd 3.4's --help, config files, probes, systemd.
 "${as_user[@]}" Tests/Integration/deployment.sh
+# Disk faults through an LD_PRELOAD shim: short writes, and syncs failing while writing, during
+# a compaction and a defragmentation, and for snapshot files only; nothing acknowledged lost.
+"${as_user[@]}" Tests/DiskFaults/run.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
 "${as_user[@]}" Tests/Integration/python-etcd3.sh
 # Faults while clients run (kill -9, SIGSTOP, partitions), histories judged for linearizability,

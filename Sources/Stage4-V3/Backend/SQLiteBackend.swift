@@ -1,4 +1,5 @@
 import CSQLite
+import SingleNode
 
 #if canImport(Glibc)
 import Glibc
@@ -109,7 +110,10 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
 
     /// Stops the member: see the type's comment.
     private func fail(_ error: SQLiteError) -> Never {
-        fatalError("the v3 backend cannot record a change, stopping (the log replays it at restart): \(error)")
+        // Fail-stop, as the WAL does when it cannot sync: nothing later may be applied over a
+        // change the file lost. A clean exit with the reason, not a crash report.
+        FileHandleOutput.standardError("etcd: critical: the v3 backend cannot record a change, stopping (the log replays it at restart): \(error)\n")
+        exit(1)
     }
 
     public func insert(_ change: BackendChange) -> Int64 {
