@@ -71,6 +71,8 @@ export ETCD_BIN=$BIN/etcd
 # Disk faults through an LD_PRELOAD shim: short writes, and syncs failing while writing, during
 # a compaction and a defragmentation, and for snapshot files only; nothing acknowledged lost.
 "${as_user[@]}" Tests/DiskFaults/run.sh
+# --pre-vote on a real cluster: a follower cut off and healed deposes the leader only without it.
+"${as_user[@]}" Tests/Integration/pre-vote.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
 "${as_user[@]}" Tests/Integration/python-etcd3.sh
 # Faults while clients run (kill -9, SIGSTOP, partitions), histories judged for linearizability,
