@@ -157,6 +157,16 @@ public struct ReadState: Sendable, Hashable {
 /// A node's role (Raft §5.1, plus the pre-candidate of §9.6's PreVote).
 public enum Role: Sendable, Hashable {
     case follower, preCandidate, candidate, leader
+
+    /// The paper's word for the role (the live view and the golden tests print it).
+    public var name: String {
+        switch self {
+        case .follower: "follower"
+        case .preCandidate: "pre-candidate"
+        case .candidate: "candidate"
+        case .leader: "leader"
+        }
+    }
 }
 
 /// Errors the core reports to its caller.

@@ -32,18 +32,6 @@ extension ConfChange {
     }
 }
 
-extension Role {
-    /// The paper's word for the role.
-    public var name: String {
-        switch self {
-        case .follower: "follower"
-        case .preCandidate: "pre-candidate"
-        case .candidate: "candidate"
-        case .leader: "leader"
-        }
-    }
-}
-
 extension Message {
     /// `1->2 append term=1 log=1/3 commit=3 entries=[1/4 "x"]`: sender, receiver, kind, then the
     /// fields that kind uses (zero fields left out).

@@ -79,7 +79,7 @@ public enum RaftViewBuilder {
         func name(_ id: NodeID) -> String { id == 0 ? "" : names[id] ?? String(id, radix: 16) }
         var view = base
         let confState = node.confState
-        view.role = confState.learners.contains(node.id) ? "learner" : node.role.viewName
+        view.role = confState.learners.contains(node.id) ? "learner" : node.role.name
         view.term = node.term
         view.vote = name(node.vote)
         view.leader = name(node.leader)

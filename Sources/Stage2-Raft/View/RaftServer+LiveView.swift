@@ -25,7 +25,7 @@ extension RaftServer {
     }
 
     func observeForView() {
-        let role = node.confState.learners.contains(id) ? "learner" : node.role.viewName
+        let role = node.confState.learners.contains(id) ? "learner" : node.role.name
         recorder?.observe(role: role, term: node.term, leader: node.leader == 0 ? "" : viewName(node.leader), at: RaftViewClock.now())
     }
 

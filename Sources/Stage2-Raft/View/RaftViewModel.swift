@@ -109,18 +109,6 @@ extension RaftCore.Progress.State {
     }
 }
 
-extension Role {
-    /// The paper's word for the role.
-    var viewName: String {
-        switch self {
-        case .follower: "follower"
-        case .preCandidate: "pre-candidate"
-        case .candidate: "candidate"
-        case .leader: "leader"
-        }
-    }
-}
-
 /// JSON as the view writes it: keys sorted, slashes left alone (URLs stay readable in curl).
 public enum RaftViewJSON {
     public static func encode(_ value: some Encodable) -> [UInt8] {
