@@ -6,9 +6,10 @@ import Yams
 ///
 /// Keys are the flags' names; `client-transport-security` and `peer-transport-security` hold
 /// the TLS files (`cert-file`, `key-file`, `client-cert-auth`, `trusted-ca-file`, `auto-tls`).
-/// Durations are written as etcd's Go code reads them, in nanoseconds (`5000000000`), or as
-/// Go durations (`5s`); heartbeat and election times are milliseconds. An empty value means
-/// the default. A key etcd does not define is reported, not silently dropped.
+/// Values must be of the kind etcd's Go types take (see ConfigFileTypes.swift), refused with
+/// etcd's words otherwise: durations in nanoseconds (`5000000000`, not `5s`), heartbeat and
+/// election times in milliseconds, lists only for the list settings. An empty value means the
+/// default. A key etcd does not define is reported, not silently dropped.
 struct ConfigFile {
     /// The values by flag name.
     var values: [String: String] = [:]
@@ -49,6 +50,11 @@ struct ConfigFile {
         }
         for (keyNode, valueNode) in mapping {
             guard let key = keyNode.string else { throw Invalid(description: "--config-file \(path): a key is not text: \(keyNode)") }
+            if let goType = Self.goTypes[key],
+                let error = Self.typeError(valueNode, goType: goType, field: key, structName: Self.proxyKeys.contains(key) ? "configProxy" : "configYAML")
+            {
+                throw Invalid(description: error)
+            }
             if let section = Self.security[key] {
                 guard let fields = valueNode.mapping else {
                     if valueNode.scalar.map({ $0.string.isEmpty || $0.string == "null" || $0.string == "~" }) ?? false { continue }
@@ -56,6 +62,11 @@ struct ConfigFile {
                 }
                 for (fieldNode, fieldValue) in fields {
                     let field = fieldNode.string ?? ""
+                    if let goType = Self.securityGoTypes[field],
+                        let error = Self.typeError(fieldValue, goType: goType, field: "\(key).\(field)", structName: "securityConfig")
+                    {
+                        throw Invalid(description: error)
+                    }
                     guard let flag = section[field] else {
                         unknownKeys.append("\(key).\(field)")
                         continue
@@ -69,6 +80,12 @@ struct ConfigFile {
                 continue
             }
             guard var value = try Self.text(valueNode, key: key, path: path) else { continue }
+            // YAML's other ways of writing a number (0x10, 0755, 1_000) as the flags read them.
+            if let goType = Self.goTypes[key], goType.hasPrefix("uint") || goType.hasPrefix("int") || goType == "time.Duration",
+                let number = Self.integer(value)
+            {
+                value = String(number)
+            }
             if Self.durationKeys.contains(key), Int64(value) != nil { value += "ns" }
             values[key] = value
         }

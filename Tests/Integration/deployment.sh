@@ -545,4 +545,20 @@ grep -o "unknown key a-key-etcd-never-had, ignored" "$WORK/from-file.log"
 stop from-file
 out=$("$ETCD_BIN" --config-file "$WORK/etcd.conf.yml" --name other 2>&1; echo "exit $?")
 expect "$out" "etcd: --config-file $WORK/etcd.conf.yml was given with other flags (--name): put every setting in the file, or give no config file"$'\nexit 2'
+
+echo
+echo "# --config-file values of the wrong kind: refused in etcd 3.4's words (its JSON decoding's)."
+bad_values=(
+    'snapshot-count: abc' 'snapshot-count: 1.5' 'snapshot-count: -3' 'name: 123' 'pre-vote: maybe' "pre-vote: 'true'"
+    'grpc-keepalive-interval: 5s' 'listen-client-urls: [http://127.0.0.1:1]' 'log-outputs: stderr' 'max-concurrent-streams: 5000000000'
+    'client-transport-security: 5' $'client-transport-security:\n  cert-file: 5' $'peer-transport-security:\n  client-cert-auth: maybe'
+    'proxy-dial-timeout: soon'
+)
+for value in "${bad_values[@]}"; do
+    printf '%s\n' "$value" >"$WORK/bad.yml"
+    ours=$("$ETCD_BIN" --config-file "$WORK/bad.yml" 2>&1 | grep -o "json: .*" | head -1 || true)
+    theirs=$(/usr/bin/etcd --config-file "$WORK/bad.yml" 2>&1 | grep -o "json: .*" | head -1 || true)
+    [ -n "$theirs" ] || fail "etcd 3.4 took '$value'"
+    expect "$ours" "$theirs"
+done
 echo "deployment: all checks passed"
