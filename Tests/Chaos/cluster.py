@@ -1,0 +1,167 @@
+"""The cluster the fault harness runs, and the faults it injects: members as real processes (on
+loopback, or each in its own network namespace, see netns.py), clients to them, and kill -9,
+SIGSTOP, a member replaced, and partitions."""
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import etcd3
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Member:
+    """One member: on loopback, or (with a Network) at its own address in its own namespace;
+    `wrap` turns its command line into the one that runs it there."""
+
+    def __init__(self, binary, name, workdir, cluster, host, client_port, peer_port, wrap=lambda argv: argv):
+        self.binary, self.name, self.workdir, self.cluster = binary, name, workdir, cluster
+        self.host, self.client_port, self.peer_port, self.wrap = host, client_port, peer_port, wrap
+        self.process = None
+        self.stopped = False
+
+    @property
+    def endpoint(self):
+        return (self.host, self.client_port)
+
+    def start(self, state="new"):
+        client, peer = f"http://{self.host}:{self.client_port}", f"http://{self.host}:{self.peer_port}"
+        log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
+        self.process = subprocess.Popen(self.wrap(
+            [self.binary, "--name", self.name, "--data-dir", os.path.join(self.workdir, self.name),
+             "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+             "--initial-advertise-peer-urls", peer, "--initial-cluster", self.cluster, "--initial-cluster-state", state]),
+            stdout=log, stderr=log)
+        self.stopped = False
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def pause(self):
+        self.process.send_signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self):
+        if self.stopped and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+        self.stopped = False
+
+
+def client_for(endpoint):
+    host, port = endpoint
+    made = etcd3.client(host=host, port=port, timeout=3)
+    made.call_credentials = None
+    return made
+
+
+def leader_index(members):
+    for member in members:
+        if member.stopped or member.process.poll() is not None:
+            continue
+        try:
+            status = client_for(member.endpoint).status()
+            name = status.leader.name
+            for index, candidate in enumerate(members):
+                if candidate.name == name:
+                    return index
+        except Exception:  # noqa: BLE001
+            continue
+    return None
+
+
+def inject_faults(members, deadline, rng, faults, log, network=None):
+    while time.monotonic() < deadline - 3:
+        time.sleep(rng.uniform(1.5, 3.0))
+        kind = rng.choice(faults)
+        if kind in ("kill-leader", "partition-leader", "one-way"):
+            index = leader_index(members)
+            if index is None:
+                continue
+        else:
+            index = rng.randrange(len(members))
+        member = members[index]
+        started = time.monotonic()
+        if kind in ("kill-leader", "kill"):
+            member.kill()
+            time.sleep(rng.uniform(0.5, 1.5))
+            member.start(state="existing")
+        elif kind == "replace":
+            # A membership change mid-run: a follower removed, its data wiped, and the same
+            # machine added back as a new member that catches up from the others.
+            leader = leader_index(members)
+            followers = [j for j in range(len(members)) if j != leader and not members[j].stopped]
+            if leader is None or not followers:
+                continue
+            index = rng.choice(followers)
+            member = members[index]
+            started = time.monotonic()
+            if not replace_member(members, index):
+                log.append({"kind": "replace-failed", "member": member.name, "at": started, "until": time.monotonic()})
+                continue
+        elif kind in ("partition-leader", "one-way"):
+            # The leader cut from its peers (both ways, or only what it sends), while clients
+            # still reach it: it must not acknowledge what a majority has not.
+            others = [j for j in range(len(members)) if j != index]
+            network.cut(index, others)
+            if kind == "partition-leader":
+                for j in others:
+                    network.cut(j, [index])
+            # Unavailability counts from when the routes are in place (each `ip` takes a few
+            # milliseconds; writes begun meanwhile still went through).
+            started = time.monotonic()
+            time.sleep(rng.uniform(1.5, 3.0))
+            network.heal()
+        else:
+            member.pause()
+            time.sleep(rng.uniform(1.0, 2.0))
+            member.resume()
+        log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic()})
+
+
+def replace_member(members, index, seconds=15):
+    """Removes member `index` from the cluster (asked of another member), wipes its data, adds it
+    back by its peer URL and starts it as a member joining an existing cluster. Retries each step
+    until `seconds` pass (a leader may be changing); False if it could not."""
+    member = members[index]
+    others = [m for j, m in enumerate(members) if j != index]
+    peer_url = f"http://{member.host}:{member.peer_port}"
+    member.kill()
+    deadline = time.monotonic() + seconds
+    removed = added = False
+    while time.monotonic() < deadline and not added:
+        try:
+            client = client_for(random.choice(others).endpoint)
+            if not removed:
+                for listed in client.members:
+                    if peer_url in listed.peer_urls:
+                        client.remove_member(listed.id)
+                removed = True
+                shutil.rmtree(os.path.join(member.workdir, member.name), ignore_errors=True)
+            client.add_member([peer_url])
+            added = True
+        except Exception:  # noqa: BLE001: no leader for a moment; ask again
+            time.sleep(0.3)
+    member.start(state="existing")
+    return added
+
+
+def wait_healthy(members, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            for member in members:
+                client_for(member.endpoint).get("health-probe")
+            return True
+        except Exception:  # noqa: BLE001
+            time.sleep(0.2)
+    return False
