@@ -120,6 +120,17 @@ class Watches(unittest.TestCase):
         self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history, compacted_through=1))
         self.assertEqual(watch_guarantees([self.watch(events)], 4, self.history, compacted_through=2), [])
 
+    def test_a_delete_dropped_at_the_compaction_revision_is_etcds_known_bug_only_when_asked(self):
+        history = self.history + [{"client": 9, "key": "k", "kind": "delete", "value": None, "call": 0, "ret": 0,
+                                   "outcome": "ok", "revision": 3, "expected": None, "succeeded": None}]
+        events = [self.event(2, "k", "a"), {"compacted": 3}, self.event(4, "j", "c")]
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, history))
+        known = []
+        self.assertEqual(watch_guarantees([self.watch(events)], 4, history, known=known), [])
+        self.assertEqual(len(known), 1)
+        # Not a delete there: a violation even so.
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history, known=[]))
+
     def test_a_wrong_prev_kv_is_rejected(self):
         events = self.good()
         events[1] = self.event(3, "k", "b", prev="zzz")
