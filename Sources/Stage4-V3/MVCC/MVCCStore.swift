@@ -230,7 +230,8 @@ public struct MVCCStore: Sendable {
     }
 
     /// Forgets every version superseded at or before `revision`: reads below it then fail with
-    /// `compacted`. A key deleted at or before it disappears entirely.
+    /// `compacted`. A key deleted before it disappears entirely; one deleted at it keeps its
+    /// tombstone until the next compaction, for watchers resuming there.
     public mutating func compact(_ revision: Int64) throws(ReadError) {
         if revision > self.revision { throw .futureRevision }
         if revision <= compactRevision { throw .compacted }
@@ -245,10 +246,12 @@ public struct MVCCStore: Sendable {
         var rows: [Int64] = []
         index.compactMap { key, history in
             // Keep the last write at or before `revision` (what a read there sees) unless it is
-            // a tombstone, and everything after it.
+            // a tombstone, and everything after it. A tombstone at exactly `revision` stays until
+            // the next compaction: a watcher may resume from the compaction revision, and must
+            // get that delete (etcd #18089, which etcd 3.4 has: there the delete is lost).
             var firstKept = 0
             if let last = history.lastIndex(where: { $0.revision <= revision }) {
-                firstKept = history[last].stamp == nil ? last + 1 : last
+                firstKept = history[last].stamp == nil && history[last].revision < revision ? last + 1 : last
             }
             for record in history[..<firstKept] {
                 freed += Self.size(of: record, key: key)
