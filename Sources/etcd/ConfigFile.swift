@@ -21,10 +21,7 @@ struct ConfigFile {
     }
 
     /// The keys whose Go type is time.Duration: a bare number is nanoseconds.
-    static let durationKeys: Set<String> = [
-        "backend-batch-interval", "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout",
-        "experimental-corrupt-check-time", "experimental-watch-progress-notify-interval", "experimental-warning-apply-duration",
-    ]
+    static let durationKeys = Set(goTypes.filter { $0.value == "time.Duration" }.keys)
 
     /// Each security section's keys, and the flag each one sets.
     static let security: [String: [String: String]] = [
