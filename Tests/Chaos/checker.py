@@ -18,8 +18,15 @@ real time (an operation that returned before another was called comes first) and
 rules, as porcupine and Knossos do: depth first over the operations that may come next, each
 state (which operations are placed, the register's value) visited once. Unknown writes may be
 placed anywhere after their call, or left out.
+
+Unknown writes are what makes that search explode: each may be placed at any point or not at
+all, so a run with partitions (dozens of them per key) can exhaust any budget. Like etcd's own
+robustness tests, `settle_unknown_writes` first decides them from what the watchers saw (every
+revision of the run is one write, and each value is written once): a write whose value a watch
+event shows took effect, by the time the first answer at or after that revision returned; one
+whose value no event shows, when the watchers together saw every revision, did nothing.
 """
-import itertools
+import bisect
 import math
 import sys
 
@@ -114,12 +121,70 @@ def linearizable_key(ops, initial=None, budget=2_000_000):
     return ok, [ops[i] for i in best]
 
 
+def settle_unknown_writes(history, watches, final_revision, first_revision=2):
+    """The history with the unknown writes that the watchers decide made known (see the module's
+    notes), and how many were settled. Watch data is trusted only as far as it is complete: if
+    some revision from `first_revision` to `final_revision` was seen by no watcher (which the
+    watch checker reports on its own), a write not seen stays unknown.
+
+    A put or compare-and-set whose value a PUT event shows at revision R took effect there (a
+    compare-and-set, so, held). Its answer is taken to have come by the time the first operation
+    answered with a revision of R or more returned: that answer was made after R was applied. An
+    unanswered delete leaves no value to match: when every DELETE event of its key is some
+    answered delete's own revision, it deleted nothing, and is left out."""
+    events = {}
+    for watch in watches or []:
+        for event in watch["events"]:
+            if "compacted" not in event:
+                events.setdefault(event["revision"], event)
+    complete = final_revision >= first_revision and all(r in events for r in range(first_revision, final_revision + 1))
+    written_at = {}
+    for revision, event in events.items():
+        if event["type"] == "PUT":
+            written_at.setdefault(event["value"], revision)
+    writes = {}
+    for op in history:
+        if op["kind"] in ("put", "cas"):
+            writes[op["value"]] = writes.get(op["value"], 0) + 1
+    # The earliest return among answers at each revision or later: a suffix minimum.
+    answered = sorted((op["revision"], op["ret"]) for op in history if op["outcome"] == "ok" and op.get("revision") is not None)
+    revisions = [revision for revision, _ in answered]
+    earliest = [math.inf] * (len(answered) + 1)
+    for i in range(len(answered) - 1, -1, -1):
+        earliest[i] = min(earliest[i + 1], answered[i][1])
+    answered_deletes = {(op["key"], op["revision"]) for op in history if op["kind"] == "delete" and op["outcome"] == "ok"}
+    unexplained_deletes = {event["key"] for revision, event in events.items()
+                           if event["type"] == "DELETE" and (event["key"], revision) not in answered_deletes}
+    settled, out = 0, []
+    for op in history:
+        if op["outcome"] == "unknown" and op["kind"] in ("put", "cas") and writes[op["value"]] == 1:
+            revision = written_at.get(op["value"])
+            if revision is not None and events[revision]["key"] == op["key"]:
+                ret = earliest[bisect.bisect_left(revisions, revision)]
+                op = dict(op, outcome="ok", succeeded=True if op["kind"] == "cas" else None, revision=revision,
+                          ret=None if ret == math.inf else ret, settled="took effect")
+                if op["ret"] is None:
+                    op["outcome"] = "unknown"  # took effect, but no later answer bounds when
+                settled += 1
+            elif revision is None and complete:
+                settled += 1
+                continue
+        elif op["outcome"] == "unknown" and op["kind"] == "delete" and complete and op["key"] not in unexplained_deletes:
+            settled += 1
+            continue
+        out.append(op)
+    return out, settled
+
+
 class Inconclusive(Exception):
     """The search gave up before an answer: the history is kept and reported as such."""
 
 
-def linearizable(history):
-    """[] if every key's history is linearizable, else one message per key that is not."""
+def linearizable(history, watches=None, final_revision=0):
+    """[] if every key's history is linearizable, else one message per key that is not. With the
+    run's watches, their events settle the unknown writes first (`settle_unknown_writes`)."""
+    if watches:
+        history, _ = settle_unknown_writes(history, watches, final_revision)
     problems = []
     for key, ops in sorted(_partition(history).items(), key=lambda item: str(item[0])):
         ok, prefix = linearizable_key(ops)

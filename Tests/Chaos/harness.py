@@ -243,7 +243,7 @@ def main():
             if watch["created"] is None:
                 watch["created"] = 1
         try:
-            problems = checker.linearizable(history)
+            problems = checker.linearizable(history, watches, control["final"])
         except checker.Inconclusive as error:
             problems = [f"inconclusive: {error}"]
         problems += checker.revisions_monotonic(history) + checker.acknowledged_writes_kept(history, final)

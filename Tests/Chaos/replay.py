@@ -6,7 +6,8 @@ import checker
 
 recorded = json.load(open(sys.argv[1]))
 history = recorded["history"]
-problems = (checker.linearizable(history) + checker.revisions_monotonic(history)
+problems = (checker.linearizable(history, recorded.get("watches"), recorded.get("final_revision", 0))
+            + checker.revisions_monotonic(history)
             + checker.acknowledged_writes_kept(history, recorded["final"])
             + checker.watch_guarantees(recorded.get("watches", []), recorded.get("final_revision", 0), history,
                                      compacted_through=recorded.get("compacted_through", 0)))
