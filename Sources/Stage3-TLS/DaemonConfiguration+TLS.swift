@@ -59,14 +59,16 @@ extension DaemonConfiguration {
     }
 
     /// Advertises `https://` for each listener that uses TLS: the client URL in `/machines`
-    /// and `/_etcd/machines`, and the peer URL in the membership.
+    /// and `/_etcd/machines`, and the peer URL in the membership. A peer URL given with its
+    /// scheme (etcd 3's flags) stands as given: peers dial each URL by its scheme, as etcd's
+    /// do, so `http://` stays plaintext beside `https://` while a cluster moves to TLS.
     public mutating func advertiseTLS(_ settings: TLSSettings) {
         if settings.client != nil { server.member.clientURL = Self.https(server.member.clientURL) }
         if settings.peer != nil {
-            server.member.peerURL = Self.https(server.member.peerURL)
+            if !peerSchemeGiven { server.member.peerURL = Self.https(server.member.peerURL) }
             server.initialCluster = server.initialCluster.map { founder in
                 var founder = founder
-                founder.peerURL = Self.https(founder.peerURL)
+                if !founder.peerURL.contains("://") { founder.peerURL = Self.https(founder.peerURL) }
                 return founder
             }
         }

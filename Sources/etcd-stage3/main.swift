@@ -21,7 +21,7 @@ do {
     configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) })
     let (tls, notes) = try TLSSettings.daemon(
         values, dataDirectory: configuration.server.dataDirectory, clientHosts: configuration.clientListeners.map(\.host),
-        peerHosts: [configuration.server.peerListenHost])
+        peerHosts: configuration.server.peerListeners.map(\.host))
     for note in notes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.

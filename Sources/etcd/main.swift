@@ -87,7 +87,7 @@ do {
     configuration.server.strictReconfigCheck = operations.strictReconfigCheck
     let (tls, tlsNotes) = try TLSSettings.daemon(
         values, dataDirectory: configuration.server.dataDirectory, clientHosts: configuration.clientListeners.map(\.host),
-        peerHosts: [configuration.server.peerListenHost])
+        peerHosts: configuration.server.peerListeners.map(\.host))
     for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
     // Only the flag itself, as etcd: a trusted CA alone also makes TLS ask for certificates,

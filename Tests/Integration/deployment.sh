@@ -504,6 +504,73 @@ stop tlssock
 expect "$(env -u ETCD_BIN "$ETCD_BIN" --cipher-suites TLS_RSA_WITH_RC4_128_SHA 2>&1 | cut -c1-106)" \
     'etcd: --cipher-suites: TLS_RSA_WITH_RC4_128_SHA is a cipher suite BoringSSL, this server'"'"'s TLS library, no'
 
+echo
+echo "# Peer URLs by their schemes, as a cluster moves to peer TLS a member at a time (etcd's migration):"
+echo "# both members listen on http:// and https:// with peer certificates, one advertised by each;"
+echo "# then the http:// one is moved to https:// (member update) and both restart on https:// alone."
+echo "# The same steps run against etcd 3.4 first, so the flags are etcd's."
+"$ROOT/Scripts/make-certs.sh" "$WORK/pki" peer >/dev/null
+scheme_migration() {
+    local label=$1 bin=$2 n
+    local -A SC SH SS
+    for n in 1 2; do SC[$n]=$(free_port); SH[$n]=$(free_port); SS[$n]=$(free_port); done
+    local cluster="${label}1=http://127.0.0.1:${SH[1]},${label}2=https://127.0.0.1:${SS[2]}"
+    # member N, its peer listen URLs, its advertised peer URL
+    member_args() {
+        echo --name "$label$1" --data-dir "$WORK/$label$1" --listen-client-urls "http://127.0.0.1:${SC[$1]}" \
+            --advertise-client-urls "http://127.0.0.1:${SC[$1]}" --listen-peer-urls "$2" --initial-advertise-peer-urls "$3" \
+            --initial-cluster "$cluster" --peer-cert-file "$WORK/pki/peer.pem" --peer-key-file "$WORK/pki/peer-key.pem" \
+            --peer-trusted-ca-file "$WORK/pki/ca.pem" --peer-client-cert-auth
+    }
+    on() { etcdctl --endpoints="http://127.0.0.1:${SC[$1]}" --dial-timeout=2s --command-timeout=5s "${@:2}"; }
+    replicated() { [ "$(on "$2" get "$1" --print-value-only 2>/dev/null)" = "$1" ]; }
+    # etcd is ready only once the two have a leader: both start, then both are waited for.
+    launch() {
+        : >"$WORK/$1.log"
+        (exec env -u ETCD_BIN "$bin" "${@:2}") >"$WORK/$1.log" 2>&1 &
+        NODE_PID[$1]=$!
+        STARTED_PIDS+=($!)
+    }
+    ready() { grep -q "ready to serve client requests" "$WORK/$1.log"; }
+    launch "${label}1" $(member_args 1 "http://127.0.0.1:${SH[1]},https://127.0.0.1:${SS[1]}" "http://127.0.0.1:${SH[1]}")
+    launch "${label}2" $(member_args 2 "http://127.0.0.1:${SH[2]},https://127.0.0.1:${SS[2]}" "https://127.0.0.1:${SS[2]}")
+    until_true 30 ready "${label}1"
+    until_true 30 ready "${label}2"
+    until_true 20 bash -c "etcdctl --endpoints=http://127.0.0.1:${SC[1]} --dial-timeout=1s --command-timeout=2s put mixed mixed >/dev/null 2>&1"
+    until_true 20 replicated mixed 2
+    # Each member's client URL is in the member list once it has published it.
+    published() { [ "$(on 1 member list 2>/dev/null | grep -c 'https*://[^,]*, http://')" = 2 ]; }
+    until_true 20 published
+    on 1 member list | sed -E "s/^[0-9a-f]+/<id>/; s/127.0.0.1:[0-9]+/<port>/g"
+    if [ "$label" = mig ]; then
+        # etcd's warning, word for word, for the http:// listener of a member with peer certificates.
+        grep -m1 "scheme is HTTP while key and cert files are present; ignoring key and cert files" "$WORK/mig1.log" \
+            | sed -E 's/^.*etcd: //; s/127.0.0.1:[0-9]+/<port>/' | grep . || fail "no warning for the http:// peer listener"
+    fi
+    # The https:// peer port speaks TLS with the peer certificates; the http:// one does not.
+    openssl s_client -connect "127.0.0.1:${SS[1]}" -CAfile "$WORK/pki/ca.pem" -cert "$WORK/pki/peer.pem" -key "$WORK/pki/peer-key.pem" \
+        </dev/null 2>&1 | grep -q "Verify return code: 0" || fail "$label: no TLS on the https:// peer port"
+    ! openssl s_client -connect "127.0.0.1:${SH[1]}" -CAfile "$WORK/pki/ca.pem" </dev/null 2>&1 | grep -q "Verify return code: 0" \
+        || fail "$label: TLS on the http:// peer port"
+    local id
+    id=$(on 1 member list | grep "${label}1" | cut -d, -f1)
+    on 1 member update "$id" --peer-urls="https://127.0.0.1:${SS[1]}" | sed -E 's/Member +[0-9a-f]+/Member <id>/; s/cluster +[0-9a-f]+/cluster <id>/'
+    until_true 20 bash -c "etcdctl --endpoints=http://127.0.0.1:${SC[2]} --dial-timeout=1s --command-timeout=2s put moved moved >/dev/null 2>&1"
+    until_true 20 replicated moved 1
+    # On https:// alone now: only TLS links remain, and they carry the writes.
+    stop "${label}1"; stop "${label}2"
+    launch "${label}1" $(member_args 1 "https://127.0.0.1:${SS[1]}" "https://127.0.0.1:${SS[1]}")
+    launch "${label}2" $(member_args 2 "https://127.0.0.1:${SS[2]}" "https://127.0.0.1:${SS[2]}")
+    until_true 30 ready "${label}1"
+    until_true 30 ready "${label}2"
+    until_true 30 bash -c "etcdctl --endpoints=http://127.0.0.1:${SC[2]} --dial-timeout=1s --command-timeout=2s put secured secured >/dev/null 2>&1"
+    until_true 20 replicated secured 1
+    echo "$label: replicated over http:// and https:// peer links, then over https:// alone"
+    stop "${label}1"; stop "${label}2"
+}
+scheme_migration real "$REAL_ETCD"
+scheme_migration mig "$ETCD_BIN"
+
 if command -v systemd-analyze >/dev/null; then
     echo "# contrib/systemd/etcd.service is a unit systemd accepts (systemd-analyze verify, with this binary)."
     sed "s#/usr/local/bin/etcd#$ETCD_BIN#" "$ROOT/contrib/systemd/etcd.service" >"$WORK/etcd.service"

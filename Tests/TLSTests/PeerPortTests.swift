@@ -57,11 +57,11 @@ import RaftCore
     /// Sends until the frame arrives or `seconds` pass (the first sends start the connection).
     /// Generous by default: a TLS handshake on a machine busy with the rest of the suite (or a
     /// build beside it) once took over 5 s; a frame that arrives ends the wait at once.
-    func deliver(from sender: Member, to receiver: Member, within seconds: Double = 20) async -> Bool {
+    func deliver(from sender: Member, to receiver: Member, at url: String? = nil, within seconds: Double = 20) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             if !receiver.frames.isEmpty { return true }
-            sender.transport.send([Self.heartbeat], to: "https://127.0.0.1:\(receiver.port)")
+            sender.transport.send([Self.heartbeat], to: url ?? "https://127.0.0.1:\(receiver.port)")
             try? await Task.sleep(for: .milliseconds(50))
         }
         return !receiver.frames.isEmpty
@@ -100,6 +100,30 @@ import RaftCore
         #expect(await secure.logs.line(containing: "TLS handshake with peer 127.0.0.1 failed", "without peer TLS") != nil, "\(secure.logs.all)")
         await plain.transport.close()
         await secure.transport.close()
+    }
+
+    @Test("An http:// peer URL is served and dialed without TLS beside the https:// one, as etcd serves each by its scheme")
+    func plaintextListenerBesideTLS() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let secure = try await Member(security: Self.tls(pki, "secure"))
+        let plainPort = try await secure.transport.listen(host: "127.0.0.1", port: 0, plaintext: true)
+        // A member without TLS reaches it at its http:// URL...
+        let plain = try await Member(security: Self.plaintext)
+        #expect(await deliver(from: plain, to: secure, at: "http://127.0.0.1:\(plainPort)"))
+        secure.inbox.frames.withLock { $0.removeAll() }
+        // ...and so does a member with TLS, dialing that URL in plaintext as etcd would.
+        let dialer = try await Member(security: Self.tls(pki, "dialer"))
+        #expect(await deliver(from: dialer, to: secure, at: "http://127.0.0.1:\(plainPort)"))
+        secure.inbox.frames.withLock { $0.removeAll() }
+        // An https:// URL naming the plaintext port is a TLS handshake there, refused and named.
+        let confused = try await Member(security: Self.tls(pki, "confused"))
+        #expect(await !deliver(from: confused, to: secure, at: "https://127.0.0.1:\(plainPort)", within: 1))
+        #expect(await secure.logs.line(containing: "a TLS handshake arrived at this plaintext peer port") != nil, "\(secure.logs.all)")
+        // The TLS port still refuses plaintext.
+        #expect(await !deliver(from: plain, to: secure, at: "http://127.0.0.1:\(secure.port)", within: 1))
+        #expect(await secure.logs.line(containing: "refused a plaintext peer connection") != nil)
+        for member in [secure, plain, dialer, confused] { await member.transport.close() }
     }
 
     @Test func aPeerFromAnotherCAIsRefused() async throws {

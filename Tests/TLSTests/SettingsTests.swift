@@ -65,6 +65,20 @@ import Testing
         #expect(configuration.server.member.peerURL == "https://127.0.0.1:7001")
     }
 
+    @Test("With peer TLS, an etcd 3 peer URL keeps the scheme it was given: http:// stays plaintext, as etcd dials it")
+    func givenPeerSchemesStand() throws {
+        let arguments = [
+            "--name", "a", "--initial-cluster", "a=http://127.0.0.1:2380,b=https://127.0.0.1:2390",
+            "--listen-peer-urls", "http://127.0.0.1:2380,https://127.0.0.1:2381", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+            "--peer-cert-file", "p.pem", "--peer-key-file", "pk.pem",
+        ]
+        let values = try GoFlagSet(DaemonConfiguration.flagSet.flags + TLSFlags.flags).parse(arguments, environment: [:])
+        var configuration = try DaemonConfiguration.from(values.filter { !DaemonConfiguration.isTLSFlag($0.key) })
+        configuration.advertiseTLS(try TLSSettings.daemon(values))
+        #expect(configuration.server.member.peerURL == "http://127.0.0.1:2380")
+        #expect(configuration.server.initialCluster.map(\.peerURL) == ["http://127.0.0.1:2380", "https://127.0.0.1:2390"])
+    }
+
     func loadError(_ files: CertificateFiles) -> String {
         do {
             _ = try Credentials.load(files, now: Date())

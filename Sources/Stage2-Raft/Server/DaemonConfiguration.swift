@@ -16,6 +16,9 @@ public struct DaemonConfiguration: Sendable {
     /// ("host:port", or the path): plaintext even when client TLS is configured, as etcd serves
     /// each URL by its own scheme.
     public var plaintextClientAddresses: Set<String> = []
+    /// Whether the advertised peer URL came with its scheme (etcd 3's flags), which then stands;
+    /// a bare v1 `-s host:port` takes https:// from peer TLS.
+    public var peerSchemeGiven = false
     /// `-f`: discard the data directory's log and snapshots first.
     public var forceNewCluster = false
 
@@ -49,7 +52,10 @@ public struct DaemonConfiguration: Sendable {
         let client = try V1Flags.hostPort(values["c"] ?? (noFlags ? "127.0.0.1:2379" : "127.0.0.1:4001"), flag: "c")
         let peer = try V1Flags.hostPort(values["s"] ?? (noFlags ? "127.0.0.1:2380" : "127.0.0.1:7001"), flag: "s")
         let name = noFlags ? (values["n"] ?? "default") : stage1.name
-        let member = Member(name: name, peerURL: "http://\(peer.host):\(peer.port)", clientURL: "http://\(client.host):\(client.port)")
+        // An etcd 3 URL keeps its scheme (peers dial it so); a bare v1 `-s host:port` is http://
+        // until Stage 3 makes it https:// for a member with peer TLS (`advertiseTLS`).
+        let peerScheme = values["s"]?.hasPrefix("https://") == true ? "https" : "http"
+        let member = Member(name: name, peerURL: "\(peerScheme)://\(peer.host):\(peer.port)", clientURL: "http://\(client.host):\(client.port)")
         let dataDirectory = values["d"] ?? "\(name).etcd"
         // etcd 3 listens where --listen-*-urls say and tells others the --*advertise* URLs: a
         // container listens on 0.0.0.0:2380 and is reached at its service's name, or on another
@@ -58,6 +64,15 @@ public struct DaemonConfiguration: Sendable {
         let clientListen = try Self.firstTCP(values["listen-client-urls"], flag: "listen-client-urls")
         var server = RaftServerConfiguration(member: member, dataDirectory: dataDirectory, peerListenPort: peerListen.port)
         server.peerListenHost = peerListen.host
+        // etcd listens on every URL of --listen-peer-urls, each by its own scheme.
+        let peerListenURLs = (values["listen-peer-urls"] ?? "").split(separator: ",").map { String($0).trimmingCharacters() }
+            .filter { !$0.isEmpty && unixSocketPath($0) == nil }
+        server.peerListenPlaintext = peerListenURLs.first?.hasPrefix("http://") ?? false
+        for url in peerListenURLs.dropFirst() {
+            let (host, port) = try V1Flags.hostPort(url, flag: "listen-peer-urls")
+            let listener = PeerListener(host: host, port: port, plaintext: url.hasPrefix("http://"))
+            if !server.peerListeners.contains(where: { ($0.host, $0.port) == (host, port) }) { server.additionalPeerListeners.append(listener) }
+        }
         server.historyCapacity = stage1.historyCapacity
         server.join = (values["C"] ?? "").split(separator: ",").map { String($0).trimmingCharacters() }.filter { !$0.isEmpty }
         if let text = values["maxsize"] {
@@ -111,6 +126,7 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         var configuration = DaemonConfiguration(server: server, clientListeners: listeners)
+        configuration.peerSchemeGiven = values["s"]?.contains("://") == true
         configuration.clientSocketPaths = listenURLs.compactMap(Self.unixSocketPath)
         for url in listenURLs where url.hasPrefix("http://") || url.hasPrefix("unix://") {
             if let path = Self.unixSocketPath(url) {

@@ -52,7 +52,9 @@ extension RaftServer {
         for round in 0..<20 {
             if round > 0 { logger.info("not joined yet; retrying", metadata: ["last-error": "\(lastError)"]) }
             for peer in others {
-                var target = peer.hasPrefix("http") ? peer : "http://" + peer
+                // As given: a bare host:port (the original -C) is dialed with the peer port's
+                // security, an http:// URL without it.
+                var target = peer
                 for _ in 0..<3 {
                     let answer: PeerFrame.JoinAnswer
                     do {

@@ -195,8 +195,15 @@ public final class RaftServer: @unchecked Sendable {
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
         server.setClusterID(clusterID)
-        server.peerPort = try await server.transport.listen(host: configuration.peerListenHost, port: configuration.peerListenPort)
-        logger.info("listening for peers", metadata: ["address": "\(configuration.peerListenHost):\(server.peerPort)"])
+        for (number, listener) in configuration.peerListeners.enumerated() {
+            if listener.plaintext && configuration.peerSecurity != nil {
+                logger.warning("scheme is HTTP while key and cert files are present; ignoring key and cert files",
+                               metadata: ["peer-url": "http://\(listener.host):\(listener.port)"])
+            }
+            let port = try await server.transport.listen(host: listener.host, port: listener.port, plaintext: listener.plaintext)
+            if number == 0 { server.peerPort = port }
+            logger.info("listening for peers", metadata: ["address": "\(listener.host):\(port)"])
+        }
         try await server.loop.submit { server.begin() }.get()
         if isJoining {
             do {

@@ -11,6 +11,12 @@ public struct RaftServerConfiguration: Sendable {
     public var peerListenHost = "127.0.0.1"
     /// The peer port to listen on (0 picks one; tests only).
     public var peerListenPort: Int
+    /// Whether that first listener is an `http://` URL: served without TLS even when the peer
+    /// port has certificates, as etcd serves each URL by its own scheme.
+    public var peerListenPlaintext = false
+    /// The rest of `--listen-peer-urls`: etcd listens on every one (http and https side by
+    /// side while a cluster moves to TLS).
+    public var additionalPeerListeners: [PeerListener] = []
     /// Peer addresses of existing members to join through (`-C`); empty starts a new cluster.
     public var join: [String] = []
     /// The founding members of a new cluster (`--initial-cluster`), this one included; empty
@@ -61,6 +67,11 @@ public struct RaftServerConfiguration: Sendable {
     /// off, and nothing is recorded for it.
     public var raftView: RaftViewSettings?
 
+    /// Every address to listen for peers on, the first (`peerListenHost:peerListenPort`) first.
+    public var peerListeners: [PeerListener] {
+        [PeerListener(host: peerListenHost, port: peerListenPort, plaintext: peerListenPlaintext)] + additionalPeerListeners
+    }
+
     /// Makes a configuration.
     public init(member: Member, dataDirectory: String, peerListenPort: Int) {
         self.member = member
@@ -95,4 +106,18 @@ public struct RaftViewSettings: Sendable, Equatable {
     public var labControlURL: String?
 
     public init(labControlURL: String? = nil) { self.labControlURL = labControlURL }
+}
+
+/// One address peers connect to.
+public struct PeerListener: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// An `http://` URL: no TLS on it even when the peer port has certificates.
+    public var plaintext: Bool
+
+    public init(host: String, port: Int, plaintext: Bool) {
+        self.host = host
+        self.port = port
+        self.plaintext = plaintext
+    }
 }

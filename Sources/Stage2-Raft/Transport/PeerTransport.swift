@@ -135,7 +135,7 @@ public final class PeerTransport: Sendable {
     private let security: PeerSecurity?
     private let cluster = Mutex<UInt64>(0)
     private let connections = Mutex<[String: Connection]>([:])
-    private let listener = Mutex<(any Channel)?>(nil)
+    private let listeners = Mutex<[any Channel]>([])
     // Connections peers opened to us, so closing ends them too.
     private let accepted = Mutex<[ObjectIdentifier: any Channel]>([:])
 
@@ -166,10 +166,13 @@ public final class PeerTransport: Sendable {
     }
 
     /// A connection's handlers; `dialedHost` is set on connections this member opened.
-    private func pipeline(_ channel: any Channel, dialedHost: String?) -> EventLoopFuture<Void> {
+    /// `plaintext`: an `http://` URL, which etcd serves and dials without TLS even when the peer
+    /// port has certificates (so a cluster can move from http to https a member at a time).
+    private func pipeline(_ channel: any Channel, dialedHost: String?, plaintext: Bool) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             let handlers = channel.pipeline.syncOperations
             let clusterID: @Sendable () -> UInt64 = { self.clusterID }
+            let security = plaintext ? nil : self.security
             if let dialedHost {
                 try security?.dial(channel, dialedHost)
                 try handlers.addHandler(PreambleWriter(clusterID: clusterID))
@@ -181,16 +184,17 @@ public final class PeerTransport: Sendable {
         }
     }
 
-    /// Listens for peers on `host:port`; returns the bound port.
-    public func listen(host: String, port: Int) async throws -> Int {
+    /// Listens for peers on `host:port`; returns the bound port. A member may listen on several
+    /// (etcd serves every URL of `--listen-peer-urls`); `plaintext` ones skip the security.
+    public func listen(host: String, port: Int, plaintext: Bool = false) async throws -> Int {
         do {
-            return try await bind(host: host, port: port)
+            return try await bind(host: host, port: port, plaintext: plaintext)
         } catch {
             throw ListenError(description: "cannot listen for peers on \(host):\(port): \(error) (is another etcd using the port? choose another with -s)")
         }
     }
 
-    private func bind(host: String, port: Int) async throws -> Int {
+    private func bind(host: String, port: Int, plaintext: Bool) async throws -> Int {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -198,10 +202,10 @@ public final class PeerTransport: Sendable {
                 let key = ObjectIdentifier(channel)
                 self.accepted.withLock { $0[key] = channel }
                 channel.closeFuture.whenComplete { _ in _ = self.accepted.withLock { $0.removeValue(forKey: key) } }
-                return self.pipeline(channel, dialedHost: nil)
+                return self.pipeline(channel, dialedHost: nil, plaintext: plaintext)
             }
             .bind(host: host, port: port).get()
-        listener.withLock { $0 = channel }
+        listeners.withLock { $0.append(channel) }
         return channel.localAddress?.port ?? port
     }
 
@@ -248,7 +252,7 @@ public final class PeerTransport: Sendable {
         ClientBootstrap(group: group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(1))
-            .channelInitializer { self.pipeline($0, dialedHost: host) }
+            .channelInitializer { self.pipeline($0, dialedHost: host, plaintext: Self.isPlaintext(url)) }
             .connect(host: host, port: port)
             .whenComplete { result in
                 self.connections.withLock { connections in
@@ -272,13 +276,17 @@ public final class PeerTransport: Sendable {
         guard let (host, port) = PeerAddress.hostPort(url) else { throw PeerProtocolError(description: "not a peer address: \(url)") }
         return try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
-            .channelInitializer { self.pipeline($0, dialedHost: host) }
+            .channelInitializer { self.pipeline($0, dialedHost: host, plaintext: Self.isPlaintext(url)) }
             .connect(host: host, port: port).get()
     }
 
+    /// An `http://` peer URL is dialed without TLS, as etcd dials each URL by its scheme;
+    /// `https://` and a bare `host:port` (the original `-C`) use the security, if any.
+    static func isPlaintext(_ url: String) -> Bool { url.hasPrefix("http://") }
+
     /// Closes the listener and every connection.
     public func close() async {
-        try? await listener.withLock { $0 }?.close()
+        for listener in listeners.withLock({ $0 }) { try? await listener.close() }
         let channels = connections.withLock { connections in connections.values.compactMap(\.channel) }
             + accepted.withLock { Array($0.values) }
         for channel in channels { try? await channel.close() }

@@ -58,6 +58,25 @@ struct DaemonConfigurationTests {
         #expect(configuration.clientListeners.map(\.port) == [2379, 2378])
     }
 
+    @Test("Every URL of --listen-peer-urls gets a peer listener, each by its own scheme; an advertised scheme stands")
+    func severalPeerURLs() throws {
+        let configuration = try parse([
+            "--name", "node1", "--initial-cluster", "node1=https://10.0.0.5:2381,node2=http://10.0.0.6:2380",
+            "--listen-peer-urls", "http://0.0.0.0:2380, https://0.0.0.0:2381,http://0.0.0.0:2380",
+            "--initial-advertise-peer-urls", "https://10.0.0.5:2381",
+        ])
+        #expect(configuration.server.peerListeners == [
+            PeerListener(host: "0.0.0.0", port: 2380, plaintext: true), PeerListener(host: "0.0.0.0", port: 2381, plaintext: false),
+        ])
+        #expect(configuration.server.member.peerURL == "https://10.0.0.5:2381")
+        #expect(configuration.peerSchemeGiven)
+        #expect(configuration.server.initialCluster.map(\.peerURL) == ["https://10.0.0.5:2381", "http://10.0.0.6:2380"])
+        // The original flags give a bare host:port: one listener, its scheme left to Stage 3.
+        let v1 = try parse(["-s", "127.0.0.1:7001"])
+        #expect(v1.server.peerListeners == [PeerListener(host: "127.0.0.1", port: 7001, plaintext: false)])
+        #expect(!v1.peerSchemeGiven)
+    }
+
     @Test("unix:// and unixs:// listen URLs are socket files named as etcd names them, beside the TCP listeners")
     func unixSockets() throws {
         let configuration = try parse(["--listen-client-urls", "unix://localhost:2379,http://127.0.0.1:2379,unixs:///run/etcd.sock"])
