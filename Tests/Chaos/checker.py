@@ -3,8 +3,10 @@
 A history is a list of operations, each a dict:
   client    which client ran it (its operations never overlap)
   key       the key it touched (operations on different keys are independent)
-  kind      "put", "get", "cas" or "delete"
-  value     put: the value written; get: the value read (None: no such key); cas: the new value
+  kind      "put", "get", "cas", "delete" or "swap" (v1's set, which answers with the value it replaced)
+  value     put, swap: the value written; get: the value read (None: no such key); cas: the new value
+  previous  swap only, when "ok": the value it replaced (None: the key was new)
+  api       "v1" for the v1 API's operations (their index is no revision; watches do not see them)
   expected  cas only: the value compared against
   call      when it was invoked (a monotonic clock, seconds)
   ret       when its answer came (None while the outcome is unknown)
@@ -54,6 +56,10 @@ def _apply(state, op):
     kind = op["kind"]
     if kind == "put":
         return op["value"]
+    if kind == "swap":
+        if op["outcome"] == "ok" and op["previous"] != state:
+            return IMPOSSIBLE
+        return op["value"]
     if kind == "delete":
         return None
     if kind == "get":
@@ -82,12 +88,14 @@ def _blind_writes(ops):
             observed.add(op["value"])
         elif op["kind"] == "cas":
             observed.add(op["expected"])
+        elif op["kind"] == "swap" and op["outcome"] == "ok":
+            observed.add(op["previous"])
     out, blind = [], []
     for op in ops:
-        if op["outcome"] == "unknown" and op["kind"] in ("put", "cas") and op["value"] not in observed:
+        if op["outcome"] == "unknown" and op["kind"] in ("put", "swap", "cas") and op["value"] not in observed:
             op = dict(op, value=BLIND)
         out.append(op)
-        blind.append(op["outcome"] == "unknown" and op["kind"] == "put" and op["value"] is BLIND)
+        blind.append(op["outcome"] == "unknown" and op["kind"] in ("put", "swap") and op["value"] is BLIND)
     return out, blind
 
 
@@ -190,7 +198,9 @@ def settle_unknown_writes(history, watches, final_revision, first_revision=2):
                            if event["type"] == "DELETE" and (event["key"], revision) not in answered_deletes}
     settled, out = 0, []
     for op in history:
-        if op["outcome"] == "unknown" and op["kind"] in ("put", "cas") and writes[op["value"]] == 1:
+        if op.get("api") == "v1":
+            pass  # another store's writes: the v3 watches say nothing of them
+        elif op["outcome"] == "unknown" and op["kind"] in ("put", "cas") and writes[op["value"]] == 1:
             revision = written_at.get(op["value"])
             if revision is not None and events[revision]["key"] == op["key"]:
                 ret = earliest[bisect.bisect_left(revisions, revision)]
@@ -250,12 +260,12 @@ def acknowledged_writes_kept(history, final):
     last acknowledged write, or an unknown write that came after it. `final`: key -> value."""
     problems = []
     for key, ops in _partition(history).items():
-        writes = [op for op in ops if op["kind"] in ("put", "cas", "delete") and op["outcome"] == "ok"
+        writes = [op for op in ops if op["kind"] in ("put", "swap", "cas", "delete") and op["outcome"] == "ok"
                   and (op["kind"] != "cas" or op["succeeded"])]
         if not writes:
             continue
         last = max(writes, key=lambda op: op["ret"])
-        later_unknown = {op["value"] for op in ops if op["outcome"] == "unknown" and op["kind"] in ("put", "cas", "delete")}
+        later_unknown = {op["value"] for op in ops if op["outcome"] == "unknown" and op["kind"] in ("put", "swap", "cas", "delete")}
         # Writes that overlapped the last one may have landed after it.
         later_ok = {op["value"] for op in writes if op["ret"] > last["call"]}
         allowed = later_unknown | later_ok
@@ -268,6 +278,7 @@ def describe(op):
     if op is None:
         return "?"
     what = {"put": f"put {op['value']!r}", "get": f"get -> {op['value']!r}", "delete": "delete",
+            "swap": f"set {op['value']!r}" + (f" (replaced {op.get('previous')!r})" if op["outcome"] == "ok" else ""),
             "cas": f"cas {op['expected']!r} -> {op['value']!r}" + (f" ({'held' if op.get('succeeded') else 'failed'})" if op["outcome"] == "ok" else "")}[op["kind"]]
     ret = f"{op['ret']:.3f}" if op.get("ret") is not None else "?"
     return f"c{op['client']} {what} [{op['call']:.3f}, {ret}] {op['outcome']}"

@@ -1,5 +1,6 @@
 """A fault harness: a three-member cluster of real processes, clients recording every operation
-(invoke and complete times, outcome) on a few hot keys through the v3 API, and faults injected
+(invoke and complete times, outcome) on a few hot keys through the v3 API (and, with
+--v1-clients, v1 writes through the followers' redirects on keys of their own), and faults injected
 while they run: kill -9 of the leader or of a random member and its restart, SIGSTOP/SIGCONT,
 a follower removed, wiped and added back as a new member, and (--netns, as root) the leader cut
 off from its peers, both ways or one way.
@@ -29,6 +30,7 @@ from etcd3 import etcdrpc
 
 import checker
 import netns
+import v1client
 from cluster import Member, client_for, free_port, inject_faults, wait_healthy
 
 
@@ -84,6 +86,50 @@ def run_client(number, ports, keys, deadline, recorder, seed):
             op["outcome"] = "fail" if op["kind"] == "get" else "unknown"
             op["error"] = str(error)[:200]
             client = client_for(rng.choice(ports))
+            time.sleep(0.05)
+        recorder.add(op)
+
+
+def run_v1_client(number, ports, keys, deadline, recorder, seed):
+    """v1 writes through redirects (ours only: etcd 3.4 has no v1 API): sets, which answer with
+    the value they replaced, and test-and-sets against the value this client last saw. v1 reads
+    are served from each member's own store, as in v1, so they are not checked for
+    linearizability; each write's previous value is the read that is."""
+    rng = random.Random(seed * 1000 + number)
+    endpoint = rng.choice(ports)
+    sequence = 0
+    last_seen = {}
+    while time.monotonic() < deadline:
+        key = rng.choice(keys)
+        sequence += 1
+        value = f"v{number}-{sequence}"
+        op = {"client": number, "key": key, "api": "v1", "call": time.monotonic(), "ret": None, "revision": None,
+              "expected": None, "succeeded": None, "value": value}
+        try:
+            if rng.random() < 0.4 and last_seen.get(key) is not None:
+                op.update(kind="cas", expected=last_seen[key])
+                status, answer = v1client.write(endpoint, key, value, prev_value=last_seen[key])
+                if status == 200:
+                    op["succeeded"] = True
+                elif answer.get("errorCode") in (100, 101):  # no such key; a different value
+                    op["succeeded"] = False
+                else:
+                    raise v1client.Refused(f"{status} {answer}")
+            else:
+                op.update(kind="swap")
+                status, answer = v1client.write(endpoint, key, value)
+                if status != 200:
+                    raise v1client.Refused(f"{status} {answer}")
+                op["previous"] = answer.get("prevValue")
+            op["index"] = answer.get("index")
+            op["ret"] = time.monotonic()
+            op["outcome"] = "ok"
+            last_seen[key] = value if op["succeeded"] in (True, None) else None
+        except Exception as error:  # noqa: BLE001: no answer, or one that decides nothing
+            op["outcome"] = "unknown"
+            op["error"] = str(error)[:200]
+            last_seen.pop(key, None)
+            endpoint = rng.choice(ports)
             time.sleep(0.05)
         recorder.add(op)
 
@@ -167,6 +213,7 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--faults", default="kill-leader,kill,stop,replace")
     parser.add_argument("--label", default="")
+    parser.add_argument("--v1-clients", type=int, default=0, help="clients writing through the v1 API (ours only)")
     parser.add_argument("--netns", action="store_true", help="each member in its own network namespace (root; partitions need it)")
     parser.add_argument("--known-etcd-bugs", action="store_true",
                         help="report etcd 3.4's known bugs (the reference run) apart, instead of as violations")
@@ -204,6 +251,9 @@ def main():
         deadline = time.monotonic() + arguments.seconds
         clients = [threading.Thread(target=run_client, args=(n, endpoints, keys, deadline, recorder, arguments.seed))
                    for n in range(arguments.clients)]
+        v1_keys = [f"v1hot/{i}" for i in range(arguments.keys)]
+        clients += [threading.Thread(target=run_v1_client, args=(100 + n, endpoints, v1_keys, deadline, recorder, arguments.seed))
+                    for n in range(arguments.v1_clients)]
         fault_log = []
         faulter = threading.Thread(target=inject_faults, args=(members, deadline, rng, faults, fault_log, network))
         # Watches from the first revision, from now, and from a revision not reached yet.
@@ -233,6 +283,14 @@ def main():
             final[key] = value
             recorder.add({"client": -1, "key": key, "kind": "get", "value": value, "call": call, "ret": time.monotonic(),
                           "outcome": "ok", "revision": response.header.revision, "expected": None, "succeeded": None})
+        # v1 reads are local: the same member, having just answered linearizable v3 reads, has
+        # applied everything committed before them, v1 entries included (one log feeds both).
+        for key in v1_keys if arguments.v1_clients else []:
+            call = time.monotonic()
+            value = v1client.read(members[0].endpoint, key)
+            final[key] = value
+            recorder.add({"client": -2, "key": key, "api": "v1", "kind": "get", "value": value, "call": call,
+                          "ret": time.monotonic(), "outcome": "ok", "revision": None, "expected": None, "succeeded": None})
         history = recorder.history
         # The watchers catch up to the last revision (a few seconds at most), then stop.
         control["give_up"] = time.monotonic() + 15
@@ -252,6 +310,9 @@ def main():
         problems += checker.watch_guarantees(watches, control["final"], history, compacted_through=compacted_through, known=known)
         counts = {outcome: sum(1 for op in history if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
         gaps = unavailability(history, fault_log)
+        v1_ops = [op for op in history if op.get("api") == "v1" and op["client"] >= 0]
+        if v1_ops:
+            counts["v1"] = {outcome: sum(1 for op in v1_ops if op["outcome"] == outcome) for outcome in ("ok", "unknown")}
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
                    "faults": len(fault_log), "fault_kinds": sorted({f["kind"] for f in fault_log}),
                    "longest_unavailable_s": {kind: round(gap, 2) for kind, gap in sorted(gaps.items())},

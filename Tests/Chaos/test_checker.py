@@ -71,6 +71,35 @@ class Linearizability(unittest.TestCase):
         self.assertEqual(linearizable(history), [])
 
 
+def v1_set(client, value, previous, call, ret, outcome="ok", key="k"):
+    """v1's set: a write that answers with the value it replaced."""
+    return dict(op(client, "swap", value, call, ret, outcome=outcome, key=key), previous=previous, api="v1")
+
+
+class V1Writes(unittest.TestCase):
+    def test_each_set_replaced_the_value_before_it(self):
+        history = [v1_set(1, "a", None, 0, 1), v1_set(2, "b", "a", 2, 3), v1_set(1, "c", "b", 4, 5)]
+        self.assertEqual(linearizable(history), [])
+
+    def test_a_set_that_replaced_nothing_after_an_acknowledged_one_is_a_lost_write(self):
+        history = [v1_set(1, "a", None, 0, 1), v1_set(2, "b", None, 2, 3)]
+        self.assertEqual(len(linearizable(history)), 1)
+
+    def test_overlapping_sets_may_take_either_order_but_one(self):
+        either = [v1_set(1, "a", "b", 0, 5), v1_set(2, "b", None, 1, 4)]
+        both_first = [v1_set(1, "a", None, 0, 5), v1_set(2, "b", None, 1, 4)]
+        self.assertEqual(linearizable(either), [])
+        self.assertEqual(len(linearizable(both_first)), 1)
+
+    def test_an_unanswered_set_may_explain_what_a_later_one_replaced(self):
+        history = [v1_set(1, "a", None, 0, 1), v1_set(2, "x", None, 2, None, outcome="unknown"), v1_set(3, "b", "x", 3, 4)]
+        self.assertEqual(linearizable(history), [])
+
+    def test_the_v3_watches_settle_nothing_of_v1_writes(self):
+        history = [v1_set(1, "a", None, 0, 1), v1_set(2, "x", None, 2, None, outcome="unknown"), v1_set(3, "b", "x", 3, 4)]
+        self.assertEqual(linearizable(history, watched((2, "hot", "PUT", "z")), 2), [])
+
+
 def watched(*events):
     """One watcher that saw `events`, each (revision, key, type, value)."""
     return [{"start": 1, "created": 1, "events": [{"revision": revision, "key": key, "type": kind, "value": value, "prev": None}
