@@ -1,12 +1,13 @@
 """The cluster the fault harness runs, and the faults it injects: members as real processes (on
 loopback, or each in its own network namespace, see netns.py), clients to them, and kill -9,
-SIGSTOP, a member replaced, and partitions."""
+SIGSTOP, a member replaced, partitions, and power cuts (through Tests/DiskFaults' shim)."""
 import os
 import random
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import etcd3
@@ -27,6 +28,14 @@ class Member:
         self.host, self.client_port, self.peer_port, self.wrap = host, client_port, peer_port, wrap
         self.process = None
         self.stopped = False
+        # With power cuts: the disk-fault shim's environment, and the undo journal of this life.
+        self.shim_env = None
+        self.journal = None
+
+    def with_power_cuts(self, shim):
+        """Runs the member under faults.c's undo journal, so a power cut can be played back."""
+        self.journal = os.path.join(self.workdir, f"{self.name}.undo")
+        self.shim_env = {"LD_PRELOAD": shim, "FAULT_UNDO_JOURNAL": self.journal}
 
     @property
     def endpoint(self):
@@ -35,12 +44,27 @@ class Member:
     def start(self, state="new"):
         client, peer = f"http://{self.host}:{self.client_port}", f"http://{self.host}:{self.peer_port}"
         log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
+        if self.journal and os.path.exists(self.journal):
+            # A new life: what the last one wrote is taken as on disk (a cut has been played back).
+            os.remove(self.journal)
+        env = {**os.environ, **self.shim_env} if self.shim_env else None
         self.process = subprocess.Popen(self.wrap(
             [self.binary, "--name", self.name, "--data-dir", os.path.join(self.workdir, self.name),
              "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
              "--initial-advertise-peer-urls", peer, "--initial-cluster", self.cluster, "--initial-cluster-state", state]),
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, env=env)
         self.stopped = False
+
+    def power_cut(self):
+        """kill -9, then every write since each file's last sync undone (Tests/DiskFaults/powercut.py):
+        what a machine that lost power would find. Returns how many writes were undone."""
+        self.kill()
+        if not self.journal or not os.path.exists(self.journal):
+            return 0
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "DiskFaults", "powercut.py")
+        said = subprocess.run([sys.executable, script, self.journal], capture_output=True, text=True, check=True).stdout
+        # "power cut: undid N unsynced writes in M files"
+        return int(said.split()[3])
 
     def kill(self):
         if self.process and self.process.poll() is None:
@@ -95,6 +119,14 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             member.kill()
             time.sleep(rng.uniform(0.5, 1.5))
             member.start(state="existing")
+        elif kind == "power-cut":
+            # Any member, leader or not, loses what it had not synced; it must still come back
+            # (or refuse, naming a file, which fails the run) and the cluster lose nothing acked.
+            undone = member.power_cut()
+            time.sleep(rng.uniform(0.5, 1.5))
+            member.start(state="existing")
+            log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic(), "undone": undone})
+            continue
         elif kind == "replace":
             # A membership change mid-run: a follower removed, its data wiped, and the same
             # machine added back as a new member that catches up from the others.

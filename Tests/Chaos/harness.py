@@ -126,7 +126,12 @@ def run_v1_client(number, ports, keys, deadline, recorder, seed):
             op["outcome"] = "ok"
             last_seen[key] = value if op["succeeded"] in (True, None) else None
         except Exception as error:  # noqa: BLE001: no answer, or one that decides nothing
-            op["outcome"] = "unknown"
+            # Refused before it was proposed: no connection, no leader known (error 300 without a
+            # cause), or a proposal Raft dropped. Anything else may have happened.
+            text = str(error)
+            refused = ("Connection refused" in text or isinstance(error, v1client.Refused) and "hops" in text
+                       or "'errorCode': 300" in text and ("'cause'" not in text or "proposal dropped" in text))
+            op["outcome"] = "fail" if refused else "unknown"
             op["error"] = str(error)[:200]
             last_seen.pop(key, None)
             endpoint = rng.choice(ports)
@@ -213,6 +218,8 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument("--faults", default="kill-leader,kill,stop,replace")
     parser.add_argument("--label", default="")
+    parser.add_argument("--power-cut-shim", default=None,
+                        help="faults.c built as a shared object: members run under its undo journal, and the power-cut fault plays it back")
     parser.add_argument("--v1-clients", type=int, default=0, help="clients writing through the v1 API (ours only)")
     parser.add_argument("--netns", action="store_true", help="each member in its own network namespace (root; partitions need it)")
     parser.add_argument("--known-etcd-bugs", action="store_true",
@@ -240,6 +247,11 @@ def main():
     members = [Member(arguments.binary, name, workdir, cluster, host, c, p, wrap)
                for name, host, (c, p), wrap in zip(names, hosts, ports, wraps)]
     endpoints = [member.endpoint for member in members]
+    if arguments.power_cut_shim:
+        for member in members:
+            member.with_power_cuts(arguments.power_cut_shim)
+    elif "power-cut" in faults:
+        sys.exit("the power-cut fault needs --power-cut-shim")
     clean = False
     for member in members:
         member.start()
@@ -312,7 +324,10 @@ def main():
         gaps = unavailability(history, fault_log)
         v1_ops = [op for op in history if op.get("api") == "v1" and op["client"] >= 0]
         if v1_ops:
-            counts["v1"] = {outcome: sum(1 for op in v1_ops if op["outcome"] == outcome) for outcome in ("ok", "unknown")}
+            counts["v1"] = {outcome: sum(1 for op in v1_ops if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
+        cuts = [fault["undone"] for fault in fault_log if fault["kind"] == "power-cut"]
+        if cuts:
+            counts["power_cuts_undid_writes"] = cuts
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
                    "faults": len(fault_log), "fault_kinds": sorted({f["kind"] for f in fault_log}),
                    "longest_unavailable_s": {kind: round(gap, 2) for kind, gap in sorted(gaps.items())},

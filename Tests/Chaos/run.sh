@@ -21,16 +21,29 @@ fi
 # the leader cut from its peers both ways, and one way. The members then run as $CHAOS_RUN_AS
 # (CI: etcd-tests), never as root.
 FLAGS=()
+FAULTS=kill-leader,kill,stop,replace
 if [ "$(id -u)" -eq 0 ] && "$VENV/bin/python" -c 'import netns, sys; sys.exit(0 if netns.available() else 1)'; then
-    FLAGS=(--netns --faults kill-leader,kill,stop,replace,partition-leader,one-way)
+    FLAGS=(--netns)
+    FAULTS+=,partition-leader,one-way
     if [ -n "${CHAOS_RUN_AS:-}" ]; then FLAGS+=(--run-as "$CHAOS_RUN_AS"); fi
 else
     echo "not root (or no network namespaces here): no partitions in this run"
 fi
+# Power cuts, for ours only: the disk-fault shim journals what each write overwrites, and a cut
+# undoes every write since each file's last sync. (etcd is Go: its writes are system calls the
+# shim cannot see.) Built with the C compiler beside swift, as Tests/DiskFaults does.
+SHIM_DIR=$(mktemp -d)
+trap 'rm -rf "$SHIM_DIR"' EXIT
+CC=$(command -v clang || true)
+[ -n "$CC" ] || CC=$(dirname "$(readlink -f "$(command -v swift)")")/clang
+"$CC" -shared -fPIC -O2 -o "$SHIM_DIR/faults.so" "$ROOT/Tests/DiskFaults/faults.c" -ldl -lpthread
+chmod 0755 "$SHIM_DIR"
 echo "seed $SEED (replay a run with: Tests/Chaos/run.sh $SECONDS_EACH $SEED)"
 # Ours also takes v1 writes through redirects (etcd 3.4 has no v1 API).
-"$VENV/bin/python" harness.py --binary "$ETCD_BIN" --seconds "$SECONDS_EACH" --seed "$SEED" --label ours --v1-clients 3 "${FLAGS[@]}"
+"$VENV/bin/python" harness.py --binary "$ETCD_BIN" --seconds "$SECONDS_EACH" --seed "$SEED" --label ours --v1-clients 3 \
+    --faults "$FAULTS,power-cut" --power-cut-shim "$SHIM_DIR/faults.so" "${FLAGS[@]}"
 if [ -x /usr/bin/etcd ]; then
     # The reference: etcd 3.4's own known bugs (#18089) are reported, not counted against it.
-    "$VENV/bin/python" harness.py --binary /usr/bin/etcd --seconds "$SECONDS_EACH" --seed "$SEED" --label etcd-3.4 --known-etcd-bugs "${FLAGS[@]}"
+    "$VENV/bin/python" harness.py --binary /usr/bin/etcd --seconds "$SECONDS_EACH" --seed "$SEED" --label etcd-3.4 --known-etcd-bugs \
+        --faults "$FAULTS" "${FLAGS[@]}"
 fi
