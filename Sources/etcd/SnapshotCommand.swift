@@ -32,11 +32,12 @@ enum SnapshotCommand {
                 values["initial-advertise-peer-urls"] = "http://127.0.0.1:2380"
             }
             let configuration = try DaemonConfiguration.from(values)
-            let file = try PosixFileSystem().readFile(path)
-            let body = try SnapshotFile.open(file)
+            // Checked whole first, then read again a piece at a time: never held in memory.
+            let length = try SnapshotFile.verify(path)
             let server = configuration.server
             try RaftServer.restoreBackup(
-                body, into: server.dataDirectory, member: server.member, initialCluster: server.initialCluster, clusterToken: server.clusterToken)
+                file: path, length: length, into: server.dataDirectory, member: server.member, initialCluster: server.initialCluster,
+                clusterToken: server.clusterToken)
             print("restored snapshot \(path) into \(server.dataDirectory) as member \(server.member.name) of a new cluster (\(max(1, server.initialCluster.count)) members)")
             return 0
         } catch {

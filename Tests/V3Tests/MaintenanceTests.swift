@@ -1,3 +1,4 @@
+import Crypto
 import EtcdAPI
 import Foundation
 import Testing
@@ -96,17 +97,27 @@ import Testing
     }
 
     @Test func aSavedSnapshotIsBlocksThenItsChecksumAndDamageIsCaught() throws {
-        let backup = Array("etcd-swift-backup/1\nnot really, but any bytes do".utf8)
-        let padded = SnapshotFile.padded(backup)
+        let backup = Array("etcd-swift-backup/2\nnot really, but any bytes do".utf8)
+        let padded = backup + [UInt8](repeating: 0, count: SnapshotFile.padding(after: UInt64(backup.count)))
         #expect(padded.count % 512 == 0)
-        let file = padded + SnapshotFile.checksum(padded)
+        let file = padded + Array(SHA256.hash(data: padded))
         // What etcdctl checks before it says "Snapshot saved".
         #expect(file.count % 512 == 32)
-        #expect(try SnapshotFile.open(file) == padded)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-file-\(UInt64.random(in: 1...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func verify(_ bytes: [UInt8]) throws -> UInt64 {
+            let path = directory.appendingPathComponent("saved.db").path
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            // Small pieces, so the hash is proven to run across them.
+            return try SnapshotFile.verify(path, pieceSize: 7)
+        }
+        #expect(try verify(file) == UInt64(padded.count))
         var flipped = file
         flipped[3] ^= 1
-        #expect(throws: SnapshotFile.DamagedError.self) { try SnapshotFile.open(flipped) }
-        #expect(throws: SnapshotFile.DamagedError.self) { try SnapshotFile.open(Array(file.dropLast())) }
+        #expect(throws: SnapshotFile.DamagedError.self) { try verify(flipped) }
+        #expect(throws: SnapshotFile.DamagedError.self) { try verify(Array(file.dropLast())) }
+        #expect(throws: SnapshotFile.DamagedError.self) { try verify(Array(file.prefix(20))) }
     }
 
     @Test func requestsThatAddDataAreTheOnesTheQuotaCounts() {

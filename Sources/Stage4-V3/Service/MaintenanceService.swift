@@ -1,3 +1,4 @@
+import Crypto
 import EtcdAPI
 import Foundation
 import GRPCCore
@@ -94,22 +95,29 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
 
     func snapshot(request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext) async throws {
         try backend.requireAdmin(asMaintenance: true)
-        let body = SnapshotFile.padded(try await backend.raft.backup())
-        // As etcd: the data in chunks, each saying how much is left after it; then the
-        // SHA-256 of all of it in a last message of its own.
-        var sent = 0
-        while sent < body.count {
-            let end = min(sent + Self.chunkSize, body.count)
+        let backup = try await backend.raft.backup()
+        defer { backup.discard() }
+        // As etcd: the data in chunks, each saying how much is left after it; then the SHA-256
+        // of all of it in a last message of its own. Read from disk a chunk at a time, so a
+        // store of gigabytes is never held whole.
+        let padding = SnapshotFile.padding(after: backup.length)
+        var remaining = backup.length + UInt64(padding)
+        var hash = SHA256()
+        let reader = try backup.reader()
+        func send(_ piece: [UInt8]) async throws {
+            hash.update(data: piece)
+            remaining -= UInt64(piece.count)
             var chunk = Etcdserverpb_SnapshotResponse()
             chunk.header = backend.header(revision: 0)
-            chunk.remainingBytes = UInt64(body.count - end)
-            chunk.blob = Data(body[sent..<end])
+            chunk.remainingBytes = remaining
+            chunk.blob = Data(piece)
             try await response.write(chunk)
-            sent = end
         }
+        while let piece = try reader.next(upTo: Self.chunkSize) { try await send(piece) }
+        if padding > 0 { try await send([UInt8](repeating: 0, count: padding)) }
         var last = Etcdserverpb_SnapshotResponse()
         last.header = backend.header(revision: 0)
-        last.blob = Data(SnapshotFile.checksum(body))
+        last.blob = Data(hash.finalize())
         try await response.write(last)
     }
 

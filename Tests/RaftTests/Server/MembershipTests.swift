@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOPosix
 import Raft
@@ -177,20 +178,25 @@ struct MembershipTests {
         try await waitUntil("old leads") { source.isLeader }
         _ = try await source.write(.set(key: "/kept", value: "yes", expiration: nil))
         let backup = try await source.server!.backup()
+        let bytes = try backup.bytes()
+        backup.discard()
 
         let restored = TestMember("new1")
         defer { Task { await restored.stop() } }
         let directory = restored.directory.path + "/" + restored.dataName
-        try RaftServer.restoreBackup(backup, into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
+        let saved = restored.directory.path + "/saved"
+        func restore(_ bytes: [UInt8], into directory: String) throws {
+            try Data(bytes).write(to: URL(fileURLWithPath: saved))
+            try RaftServer.restoreBackup(
+                file: saved, length: UInt64(bytes.count), into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
+        }
+        try restore(bytes, into: directory)
         // Not twice into the same directory.
-        #expect(throws: RaftServer.RestoreError.self) {
-            try RaftServer.restoreBackup(backup, into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
-        }
-        var damaged = backup
-        damaged[damaged.count / 2] ^= 0xFF
-        #expect(throws: (any Error).self) {
-            try RaftServer.restoreBackup(damaged, into: restored.directory.path + "/other", member: restored.member, initialCluster: [], clusterToken: "t")
-        }
+        #expect(throws: RaftServer.RestoreError.self) { try restore(bytes, into: directory) }
+        // A length that points past the end (the v1 store's, here) is damage, named as such.
+        var damaged = bytes
+        damaged[Array("etcd-swift-backup/2\n".utf8).count + 16 + 7] = 0x7F
+        #expect(throws: RaftServer.RestoreError.self) { try restore(damaged, into: restored.directory.path + "/other") }
         try await restored.start()
         try await waitUntil("the restored member leads") { restored.isLeader }
         #expect(restored.value("/kept") == "yes")
