@@ -162,7 +162,7 @@ do {
     let access = HTTPAccessControl(allowedHosts: operations.allowedHosts, corsOrigins: operations.corsOrigins, checksHosts: clientTLS == nil)
     var v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
     // The live view of the cluster at /debug/raft (`--enable-raft-view`, or `etcd lab`).
-    if configuration.server.raftView != nil { v1.frontHandlers = { [RaftViewHTTPHandler(server: server, access: access)] } }
+    if configuration.server.raftView != nil { v1.frontHandlers = { [RaftViewResponder.handler(server: server, access: access)] } }
     let callMetrics = GRPCCallMetrics(extensive: operations.extensiveMetrics)
     // Each URL by its own scheme, as etcd: http:// and unix:// stay plaintext beside TLS ones.
     func tls(for address: String) -> ConnectionSetup? {

@@ -24,7 +24,7 @@ public enum V1ClusterDaemon {
         // The live view (`--enable-raft-view`) in front of the v1 API, when on.
         let showsView = configuration.server.raftView != nil
         let front: @Sendable () -> [any ChannelHandler] = {
-            showsView ? [RaftViewHTTPHandler(server: server, access: nil)] : []
+            showsView ? [RaftViewResponder.handler(server: server, access: nil)] : []
         }
         var listeners: [V1HTTPServer] = []
         do {

@@ -219,7 +219,7 @@ public final class Gateway: Sendable {
     }
 }
 
-/// Where a gateway call writes its answer (`GatewayHTTPHandler` on a connection).
+/// Where a gateway call writes its answer (`GatewayResponder` on a connection).
 protocol GatewayOutput: Sendable {
     /// A whole answer: status and JSON body.
     func answer(status: Int, body: [UInt8]) async

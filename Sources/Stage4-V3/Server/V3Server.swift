@@ -85,7 +85,7 @@ public final class V3Server: Sendable {
         // JSON is larger than the message it carries (base64 is 4/3 of the bytes): room for that.
         let access = v1.accessControl
         let earlier = v1.frontHandlers
-        v1.frontHandlers = { earlier() + [GatewayHTTPHandler(gateway: gateway, access: access, maxBodySize: 2 * maxMessage)] }
+        v1.frontHandlers = { earlier() + [FrontHandler(GatewayResponder(gateway: gateway, access: access, maxBodySize: 2 * maxMessage))] }
         // KV calls are served by the fast path; the rest by grpc-swift's server.
         let transport = ClientPortTransport(.init(
             host: host, port: port, unixSocketPath: unixSocketPath, tls: tls, v1: v1, group: MultiThreadedEventLoopGroup.singleton,

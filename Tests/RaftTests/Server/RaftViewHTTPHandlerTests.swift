@@ -63,7 +63,7 @@ struct RaftViewHTTPHandlerTests {
         let channel = EmbeddedChannel()
         let behind = Behind()
         let outcome = Result {
-            try channel.pipeline.syncOperations.addHandler(RaftViewHTTPHandler(server: member.server!, access: nil))
+            try channel.pipeline.syncOperations.addHandler(RaftViewResponder.handler(server: member.server!, access: nil))
             try channel.pipeline.syncOperations.addHandler(behind)
             try body(channel, behind)
         }

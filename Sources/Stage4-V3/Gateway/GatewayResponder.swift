@@ -3,75 +3,34 @@ import NIOCore
 import NIOHTTP1
 import SingleNode
 
-/// On a client port's HTTP/1 connections, between the HTTP parser and the v1 API: requests
-/// under `/v3/` go to the gateway; every other request passes on to the v1 API untouched.
-///
-/// One request at a time: parts that arrive while a gateway call is answered wait, and are
-/// read once it is done. The v1 handler behind is told (`FrontRequest`) when a request is
-/// taken here, so its timeouts do not close the connection under a long stream.
-final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private enum State {
-        case idle
-        case passing
-        case collecting(HTTPRequestHead, [UInt8])
-        case answering
-    }
-
+/// On a client port's HTTP/1 connections, in Stage 1's `FrontHandler` between the HTTP parser
+/// and the v1 API: requests under `/v3/` go to the gateway; every other request passes on to
+/// the v1 API untouched, and the front handler keeps the answers in the order the requests came.
+final class GatewayResponder: FrontResponder {
     private let gateway: Gateway
     private let access: HTTPAccessControl?
-    private let maxBodySize: Int
-    private var state = State.idle
-    private var waiting: [HTTPServerRequestPart] = []
+    let bodyLimit: Int
     private var callID: UInt64?
 
     init(gateway: Gateway, access: HTTPAccessControl?, maxBodySize: Int) {
         self.gateway = gateway
         self.access = access
-        self.maxBodySize = maxBodySize
+        bodyLimit = maxBodySize
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        handle(unwrapInboundIn(data), context: context)
-    }
-
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch (part, state) {
-        case (_, .answering):
-            waiting.append(part)  // read once the answer ahead of it is written
-        case (.head(let head), .idle), (.head(let head), .passing):
-            if Gateway.handles(Self.path(head)) {
-                state = .collecting(head, [])
-                context.fireUserInboundEventTriggered(FrontRequest.started)
-            } else {
-                state = .passing
-                context.fireChannelRead(wrapInboundOut(part))
-            }
-        case (.body(var bytes), .collecting(let head, var body)):
-            state = .answering  // let go of the array while appending, so it is not copied
-            // Past the limit only the count matters: the bytes are not kept.
-            if body.count <= maxBodySize { body += bytes.readBytes(length: bytes.readableBytes) ?? [] } else { body.append(0) }
-            state = .collecting(head, body)
-        case (.end, .collecting(let head, let body)):
-            state = .answering
-            start(head, body: body, context: context)
-        default:
-            context.fireChannelRead(wrapInboundOut(part))
-        }
-    }
+    func handles(_ head: HTTPRequestHead) -> Bool { Gateway.handles(Self.path(head)) }
 
     static func path(_ head: HTTPRequestHead) -> String { String(head.uri.split(separator: "?", maxSplits: 1).first ?? "") }
 
-    private func start(_ head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
+    func respond(to head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext, done: @escaping @Sendable () -> Void) {
         let cors = access?.corsHeaders(origin: head.headers.first(name: "Origin")) ?? []
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let output = HTTPGatewayOutput(context: context, keepAlive: head.isKeepAlive, version: head.version, extraHeaders: cors) {
-            let (handler, context) = bound.value
-            handler.finished(context: context)
+            // On the event loop (the output writes there): the call is over.
+            let responder = bound.value
+            responder.callID.map(responder.gateway.calls.finished)
+            responder.callID = nil
+            done()
         }
         // etcd's access controller stands in front of its gateway too: DNS rebinding and CORS.
         if let refusal = access?.refusalText(hostHeader: head.headers.first(name: "Host")) {
@@ -83,7 +42,7 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return run { await output.plain(status: 404, text: "Not Found\n") }
         }
         guard head.method == .POST else { return run { await output.plain(status: 405, text: "Method Not Allowed\n") } }
-        guard body.count <= maxBodySize else {
+        guard body.count <= bodyLimit else {
             let limit = gateway.maxMessageSize, size = body.count
             return run { await output.fail(RPCError(code: .resourceExhausted, message: "grpc: received message larger than max (\(size) vs. \(limit))")) }
         }
@@ -109,24 +68,11 @@ final class GatewayHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         Task { await work() }
     }
 
-    /// The answer is written: the v1 handler may time the connection again, and requests that
-    /// came meanwhile are read.
-    private func finished(context: ChannelHandlerContext) {
-        callID.map(gateway.calls.finished)
-        callID = nil
-        state = .idle
-        context.fireUserInboundEventTriggered(FrontRequest.ended)
-        while !waiting.isEmpty, case .idle = state { handle(waiting.removeFirst(), context: context) }
-        while !waiting.isEmpty, case .passing = state { handle(waiting.removeFirst(), context: context) }
-        while !waiting.isEmpty, case .collecting = state { handle(waiting.removeFirst(), context: context) }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
+    func connectionClosed() {
         // The client went: the call it was waiting on ends on the server too (a watch would run
         // on for ever, a lock would be taken for nobody).
         callID.map(gateway.calls.cancel)
         callID = nil
-        context.fireChannelInactive()
     }
 }
 
