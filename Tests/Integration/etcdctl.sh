@@ -209,6 +209,14 @@ etcdctl --endpoints="$OURS" put hash-moves yes >/dev/null
 me=$(etcdctl --endpoints="$OURS" endpoint status -w json | python3 -c 'import json,sys; print("%x" % json.load(sys.stdin)[0]["Status"]["header"]["member_id"])')
 expect "Leadership transferred from <lease> to <lease>" move-leader "$me"   # (IDs masked as 16 hex digits)
 # Saved snapshots: etcdctl's own check (512-byte blocks, then a SHA-256) passes; the checksum is right.
+# About 14 MB stored first: streaming that many chunks, grpc-go's client pings each time data
+# arrives (BDP pings), several hundred times a second; a server that counts those as a flood
+# drops the connection mid-snapshot ("the connection is draining"), as ours once did.
+head -c 660000 /dev/urandom | base64 -w0 >"$WORK/big-value"
+for server in OURS REAL; do
+    [ -n "${!server}" ] || continue
+    for n in $(seq 16); do etcdctl --endpoints="${!server}" put "big-$n" <"$WORK/big-value" >/dev/null; done
+done
 for server in OURS REAL; do
     [ -n "${!server}" ] || continue
     saved=$(etcdctl --endpoints="${!server}" snapshot save "$WORK/$server.db" 2>/dev/null)
@@ -222,6 +230,7 @@ assert len(data) % 512 == 32, len(data)
 assert hashlib.sha256(data[:-32]).digest() == data[-32:], "checksum"
 print("our snapshot: %d bytes, SHA-256 verified" % len(data))
 PY
+for server in OURS REAL; do [ -z "${!server}" ] || etcdctl --endpoints="${!server}" del --prefix big- >/dev/null; done
 
 echo "== check perf --load=s (a minute of writes through the real client's load generator)"
 if [ -n "${SKIP_PERF:-}" ]; then perf="Throughput is (skipped: SKIP_PERF is set)"; else

@@ -146,6 +146,13 @@ final class ClientPortTransport: ServerTransport {
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ]
+        // grpc-go clients ping each time data arrives to size their windows (BDP pings): over
+        // a second of a snapshot or a busy connection that is well past NIOHTTP2's default of
+        // 200 PING/SETTINGS frames in 30 s, which then closes the connection ("the connection is
+        // draining": `etcdctl snapshot save` of 10 MB failed so). Pings are judged by
+        // `KeepalivePolicy` instead, by grpc-go's rules; this stays as a bound on floods.
+        connection.controlFrameRateLimit.maximumCount = 1000
+        connection.controlFrameRateLimit.windowLength = .milliseconds(100)
         if let limit = settings.maxConcurrentStreams {
             connection.initialSettings.append(HTTP2Setting(parameter: .maxConcurrentStreams, value: limit))
         }
