@@ -112,47 +112,22 @@ extension RaftServer {
             node.reportSnapshot(to: message.to, failed: true)
             return
         }
-        let chunkSize = configuration.snapshotChunkSize
-        var header = message
-        header.snapshot?.data = []
         logger.info("sending a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "index": "\(snapshot.metadata.index)", "bytes": "\(snapshot.data.count)"])
         let follower = message.to
-        // A machine whose snapshots point at its own file sends a copy of that file first, read
-        // from disk a piece at a time; the follower writes it to disk as it comes.
-        let transfer = configuration.stateMachine?.transferSource()
-        let spool = SpooledState.newPath(in: stateDirectory, "sending")
+        let sender = SnapshotSender(
+            chunkSize: configuration.snapshotChunkSize, copyState: configuration.stateMachine?.transferSource(),
+            spoolPath: SpooledState.newPath(in: stateDirectory, "sending"))
         snapshotStreams[follower] = Task { [transport, loop, logger] in
             var failed = false
             do {
-                var snapshot = snapshot
                 let channel = try await transport!.dial(url)
                 defer { channel.close(promise: nil) }
-                // Written with a deadline per piece: a peer that stops reading ends the stream.
-                func write(_ frame: PeerFrame) async throws {
+                // A deadline per piece: a peer that stops reading ends the stream.
+                try await sender.send(message) { frame in
                     let stall = channel.eventLoop.scheduleTask(in: Self.snapshotStallTimeout) { channel.close(promise: nil) }
                     defer { stall.cancel() }
                     try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
                 }
-                if let transfer {
-                    defer { unlink(spool) }
-                    let note = try transfer(spool)
-                    let file = try FileReader(path: spool)
-                    while let piece = try file.read(upTo: chunkSize) {
-                        try Task.checkCancellation()
-                        try await write(.stateChunk(piece))
-                    }
-                    var container = try SnapshotContainer(decoding: snapshot.data)
-                    container.other = SpooledState.reference(to: "", note: note)  // the follower names its own file
-                    snapshot.data = container.encoded()
-                }
-                var offset = 0
-                while offset < snapshot.data.count {
-                    try Task.checkCancellation()
-                    let end = min(offset + chunkSize, snapshot.data.count)
-                    try await write(.snapshotChunk(Array(snapshot.data[offset..<end])))
-                    offset = end
-                }
-                try await write(.snapshotDone(header))
             } catch {
                 logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(follower))", "error": "\(error)"])
                 failed = true
