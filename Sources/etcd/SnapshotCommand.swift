@@ -35,7 +35,7 @@ enum SnapshotCommand {
             // Checked whole first, then read again a piece at a time: never held in memory.
             let length = try SnapshotFile.verify(path)
             let server = configuration.server
-            try RaftServer.restoreBackup(
+            try Backup.restore(
                 file: path, length: length, into: server.dataDirectory, member: server.member, initialCluster: server.initialCluster,
                 clusterToken: server.clusterToken)
             print("restored snapshot \(path) into \(server.dataDirectory) as member \(server.member.name) of a new cluster (\(max(1, server.initialCluster.count)) members)")

@@ -78,11 +78,11 @@ struct BackupRestoreTests {
         let length = UInt64(try FileManager.default.attributesOfItem(atPath: saved)[.size] as! Int)
         let restoredMember = Raft.Member(name: "solo", peerURL: "http://127.0.0.1:0", clientURL: "")
         // A file cut short is refused, naming the damage, and leaves nothing to start.
-        #expect(throws: RaftServer.RestoreError.self) {
-            try RaftServer.restoreBackup(
+        #expect(throws: Backup.RestoreError.self) {
+            try Backup.restore(
                 file: saved, length: length / 2, into: root + "/cut", member: restoredMember, initialCluster: [], clusterToken: "t")
         }
-        try RaftServer.restoreBackup(file: saved, length: length, into: target, member: restoredMember, initialCluster: [], clusterToken: "t")
+        try Backup.restore(file: saved, length: length, into: target, member: restoredMember, initialCluster: [], clusterToken: "t")
         // The new member's snapshot refers to the copied state instead of holding it.
         let snapshots = try FileManager.default.contentsOfDirectory(atPath: target + "/snap")
         let copies = snapshots.filter { $0.hasPrefix("state.received-") }

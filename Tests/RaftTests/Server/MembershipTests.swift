@@ -187,16 +187,16 @@ struct MembershipTests {
         let saved = restored.directory.path + "/saved"
         func restore(_ bytes: [UInt8], into directory: String) throws {
             try Data(bytes).write(to: URL(fileURLWithPath: saved))
-            try RaftServer.restoreBackup(
+            try Backup.restore(
                 file: saved, length: UInt64(bytes.count), into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
         }
         try restore(bytes, into: directory)
         // Not twice into the same directory.
-        #expect(throws: RaftServer.RestoreError.self) { try restore(bytes, into: directory) }
+        #expect(throws: Backup.RestoreError.self) { try restore(bytes, into: directory) }
         // A length that points past the end (the v1 store's, here) is damage, named as such.
         var damaged = bytes
         damaged[Array("etcd-swift-backup/2\n".utf8).count + 16 + 7] = 0x7F
-        #expect(throws: RaftServer.RestoreError.self) { try restore(damaged, into: restored.directory.path + "/other") }
+        #expect(throws: Backup.RestoreError.self) { try restore(damaged, into: restored.directory.path + "/other") }
         try await restored.start()
         try await waitUntil("the restored member leads") { restored.isLeader }
         #expect(restored.value("/kept") == "yes")

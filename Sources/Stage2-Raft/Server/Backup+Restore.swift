@@ -1,0 +1,158 @@
+import BinaryCodec
+import RaftCore
+import RaftDisk
+import SingleNode
+
+/// Founding a new cluster's member from a backup (`etcd snapshot restore`): the reading side of
+/// `Backup`, a piece at a time, the second machine's state copied from the saved file into the
+/// new member's snapshot directory rather than into memory.
+extension Backup {
+    /// Why a backup cannot be restored.
+    public struct RestoreError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Founds a new cluster's member from the backup in the first `length` bytes of the file at
+    /// `path` (what `RaftServer.backup()` gave; whoever stored it checks its integrity: the v3 API appends a
+    /// SHA-256), in an empty data directory. Every founder restores the same file with the same
+    /// `--initial-cluster`, so all start from the same snapshot (the backup's stores; membership
+    /// and the v1 machine list replaced by the founders) and elect a leader as a new cluster
+    /// does. The second machine's state is copied into the member's snapshot directory, and its
+    /// snapshot refers to that copy, which the machine takes in when the member first starts.
+    public static func restore(
+        file path: String, length: UInt64, into directory: String, member: Member, initialCluster: [Member], clusterToken: String
+    ) throws {
+        let file = try BackupFile(path: path, length: length)
+        let magic = try file.read(Backup.magic.count)
+        guard magic == Backup.magic else {
+            guard magic == Backup.magicFormat1 else { throw RestoreError(description: "not a snapshot saved from this etcd") }
+            return try restoreFormat1(magic + file.read(Int(length) - magic.count), into: directory, member: member, initialCluster: initialCluster, clusterToken: clusterToken)
+        }
+        let index = try file.u64(), _ = try file.u64()
+        let v1 = try file.read(try file.count(file.u64()))
+        let hasState = try file.read(1)[0] == 1
+        let note = try file.read(try file.count(UInt64(file.u32())))
+        let stateLength = try file.length(file.u64())
+        let founders = try checkTarget(directory, member: member, initialCluster: initialCluster)
+        let snapshotDirectory = directory + "/snap"
+        try PosixFileSystem().createDirectory(directory)
+        try PosixFileSystem().createDirectory(snapshotDirectory)
+        var other: [UInt8]?
+        if hasState && note.isEmpty {
+            other = try file.read(Int(stateLength))
+        } else if hasState {
+            // Taken in by the machine at the first start, as a copy received from a leader is.
+            let copy = SpooledState.newPath(in: snapshotDirectory, "received")
+            let writer = try FileWriter(path: copy)
+            var left = stateLength
+            while left > 0 {
+                let piece = try file.read(Int(min(left, 1 << 20)))
+                try writer.write(piece)
+                left -= UInt64(piece.count)
+            }
+            try writer.finish()
+            other = SpooledState.reference(to: copy, note: note)
+        }
+        let members = try file.u32()
+        for _ in 0..<members {
+            guard Member(encoded: try file.read(try file.count(UInt64(file.u32())))) != nil else { throw file.damaged }
+        }
+        try file.expectPaddingOnly()
+        try found(v1: v1, other: other, index: index, founders: founders, member: member, into: directory, clusterToken: clusterToken)
+    }
+
+    /// The founders, once the directory is known to be new and this member one of them.
+    private static func checkTarget(_ directory: String, member: Member, initialCluster: [Member]) throws -> [Member] {
+        guard !DataDirectory.hasLog(directory + "/wal") else { throw RestoreError(description: "\(directory) already holds a member's data; restore into a new directory") }
+        let founders = (initialCluster.isEmpty ? [member] : initialCluster).sorted { $0.name < $1.name }
+        guard founders.contains(where: { $0.id == member.id }) else { throw RestoreError(description: "\(member.name) is not in --initial-cluster") }
+        return founders
+    }
+
+    /// Writes the new member's first snapshot: the v1 store with the founders for machines,
+    /// the second machine's state as given, the founders for members.
+    private static func found(
+        v1: [UInt8], other: [UInt8]?, index: UInt64, founders: [Member], member: Member, into directory: String, clusterToken: String
+    ) throws {
+        var store = try KeyStore(encoded: v1)
+        let at = max(index, UInt64(founders.count))
+        for machine in store.machines() { _ = store.apply(Command(.leave(name: machine.name), time: Timestamp(seconds: 0)), at: at) }
+        for founder in founders {
+            _ = store.apply(Command(.join(name: founder.name, raftURL: founder.peerURL, etcdURL: ""), time: Timestamp(seconds: 0)), at: at)
+        }
+        let conf = ConfState(voters: founders.map(\.id))
+        let storage = try DiskStorage.open(directory: directory, initialConfState: conf)
+        let clusterID = ClusterIdentity.id(token: clusterToken, founders: founders)
+        try ClusterIdentity.store(clusterID, in: directory)
+        try ClusterIdentity.storeMemberID(member.id, in: directory)
+        let data = SnapshotContainer(v1: store.encoded(), other: other, members: founders).encoded()
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: at, term: 1, confState: conf), data: data)
+        try storage.persist(entries: [], hardState: HardState(term: 1, vote: 0, commit: at), snapshot: snapshot)
+    }
+
+    /// Format 1: the whole state in one container, read into memory as it was written.
+    private static func restoreFormat1(
+        _ body: [UInt8], into directory: String, member: Member, initialCluster: [Member], clusterToken: String
+    ) throws {
+        var reader = ByteReader(body[Backup.magicFormat1.count...])
+        // Whoever stored the backup may have padded it with zeros (etcdctl wants whole blocks).
+        guard let index = reader.u64(), let _ = reader.u64(), let payload = reader.blob(), body[reader.position...].allSatisfy({ $0 == 0 })
+        else { throw RestoreError(description: "the snapshot's header is damaged") }
+        let founders = try checkTarget(directory, member: member, initialCluster: initialCluster)
+        let container = try SnapshotContainer(decoding: payload)
+        try found(v1: container.v1, other: container.other, index: index, founders: founders, member: member, into: directory, clusterToken: clusterToken)
+    }
+}
+
+/// A saved backup read in order, every length checked against what is left before trusting it.
+private final class BackupFile {
+    let reader: FileReader
+    private var left: UInt64
+    let damaged = Backup.RestoreError(description: "the snapshot is damaged or truncated (a length points past its end)")
+
+    init(path: String, length: UInt64) throws {
+        reader = try FileReader(path: path)
+        left = length
+    }
+
+    /// Exactly `count` bytes.
+    func read(_ count: Int) throws -> [UInt8] {
+        guard count >= 0, UInt64(count) <= left else { throw damaged }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        while bytes.count < count {
+            guard let piece = try reader.read(upTo: count - bytes.count) else { throw damaged }
+            bytes += piece
+        }
+        left -= UInt64(count)
+        return bytes
+    }
+
+    /// A length read from the file, if it fits in what is left.
+    func length(_ value: UInt64) throws -> UInt64 {
+        guard value <= left else { throw damaged }
+        return value
+    }
+
+    /// The same, as a count of bytes to read.
+    func count(_ value: UInt64) throws -> Int { Int(try length(value)) }
+
+    func u64() throws -> UInt64 {
+        var reader = ByteReader(try read(8)[...])
+        return reader.u64()!
+    }
+
+    func u32() throws -> UInt32 {
+        var reader = ByteReader(try read(4)[...])
+        return reader.u32()!
+    }
+
+    /// The rest is the zeros etcdctl's whole blocks added, and nothing else.
+    func expectPaddingOnly() throws {
+        while left > 0 {
+            guard try read(Int(min(left, 1 << 16))).allSatisfy({ $0 == 0 }) else {
+                throw Backup.RestoreError(description: "the snapshot has bytes after its end: it is damaged")
+            }
+        }
+    }
+}
