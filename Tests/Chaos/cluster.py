@@ -35,7 +35,8 @@ class Member:
     def with_power_cuts(self, shim):
         """Runs the member under faults.c's undo journal, so a power cut can be played back."""
         self.journal = os.path.join(self.workdir, f"{self.name}.undo")
-        self.shim_env = {"LD_PRELOAD": shim, "FAULT_UNDO_JOURNAL": self.journal}
+        self.shim_env = {"LD_PRELOAD": shim, "FAULT_UNDO_JOURNAL": self.journal,
+                         "FAULT_DIR_OPS_UNDER": os.path.join(self.workdir, self.name)}
 
     @property
     def endpoint(self):

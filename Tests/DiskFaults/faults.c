@@ -11,7 +11,12 @@
  *                                (and the file's size) are appended to PATH; each successful
  *                                fsync or fdatasync of a file is noted there too. powercut.py
  *                                then undoes, file by file, every write not followed by a sync
- *                                of that file: what a power cut loses.
+ *                                of that file: what a power cut loses;
+ *   FAULT_DIR_OPS_UNDER=DIR      with the journal, files created ('C') and renamed ('R') under
+ *                                DIR are noted too, and syncs of directories: a creation or a
+ *                                rename is durable only once its directory is synced, and
+ *                                powercut.py undoes those that were not (a renamed-over file
+ *                                comes back with its old bytes).
  *
  * Everything else passes through to the C library unchanged. */
 #define _GNU_SOURCE
@@ -24,6 +29,7 @@
 #include <sys/types.h>
 #include <stdint.h>
 #include <unistd.h>
+#include <stdarg.h>
 
 static void journal(char kind, int fd, off_t offset, size_t count);
 
@@ -90,11 +96,30 @@ static int path_of(int fd, char *path, size_t size) {
     return (int)length;
 }
 
+static int real_open(const char *path, int flags, mode_t mode);
+
+/* One write() per record, on a descriptor opened with O_APPEND, so threads' records do not mix. */
+static void append_record(const unsigned char *record, size_t length) {
+    const char *journal_path = getenv("FAULT_UNDO_JOURNAL");
+    pthread_mutex_lock(&journal_lock);
+    int out = real_open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (out >= 0) { (void)!write(out, record, length); close(out); }
+    pthread_mutex_unlock(&journal_lock);
+}
+
+static int real_open(const char *path, int flags, mode_t mode) {
+    static int (*real)(const char *, int, ...);
+    if (!real) real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+    return real(path, flags, mode);
+}
+
 static void journal(char kind, int fd, off_t offset, size_t count) {
     const char *journal_path = getenv("FAULT_UNDO_JOURNAL");
     if (!journal_path) return;
     struct stat info;
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) return;
+    if (fstat(fd, &info) != 0) return;
+    /* A directory's sync matters only for the creations and renames in it. */
+    if (!S_ISREG(info.st_mode) && !(kind == 'S' && S_ISDIR(info.st_mode) && getenv("FAULT_DIR_OPS_UNDER"))) return;
     char path[4096];
     int length = path_of(fd, path, sizeof path);
     if (length < 0 || strstr(path, journal_path)) return;
@@ -116,7 +141,7 @@ static void journal(char kind, int fd, off_t offset, size_t count) {
             ssize_t got = real_pread(fd, record + at + 4, count, offset);
             if (got < 0) {
                 /* Opened for writing only (the WAL is): read through a descriptor of our own. */
-                int reader = open(path, O_RDONLY | O_CLOEXEC);
+                int reader = real_open(path, O_RDONLY | O_CLOEXEC, 0);
                 if (reader >= 0) { got = real_pread(reader, record + at + 4, count, offset); close(reader); }
             }
             old_length = got > 0 ? (size_t)got : 0;
@@ -124,10 +149,7 @@ static void journal(char kind, int fd, off_t offset, size_t count) {
         uint32_t stored = (uint32_t)old_length;
         memcpy(record + at, &stored, 4); at += 4 + old_length;
     }
-    pthread_mutex_lock(&journal_lock);
-    int out = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (out >= 0) { (void)!write(out, record, at); close(out); }
-    pthread_mutex_unlock(&journal_lock);
+    append_record(record, at);
     free(record);
 }
 
@@ -142,4 +164,145 @@ ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
 
 ssize_t pwrite64(int fd, const void *buffer, size_t count, off_t offset) {
     return pwrite(fd, buffer, count, offset);
+}
+
+/* Creations and renames under FAULT_DIR_OPS_UNDER, as absolute paths. */
+static int absolute(int dirfd, const char *path, char *out, size_t size) {
+    if (path[0] == '/') return snprintf(out, size, "%s", path) < (int)size ? 0 : -1;
+    char base[4096];
+    if (dirfd == AT_FDCWD) {
+        if (!getcwd(base, sizeof base)) return -1;
+    } else if (path_of(dirfd, base, sizeof base) < 0) {
+        return -1;
+    }
+    return snprintf(out, size, "%s/%s", base, path) < (int)size ? 0 : -1;
+}
+
+static int watched(const char *path) {
+    const char *under = getenv("FAULT_DIR_OPS_UNDER");
+    const char *journal_path = getenv("FAULT_UNDO_JOURNAL");
+    return under && journal_path && strncmp(path, under, strlen(under)) == 0 && !strstr(path, journal_path);
+}
+
+/* 'C', u32 length, path: a file created. */
+static void journal_created(const char *path) {
+    uint32_t length = (uint32_t)strlen(path);
+    unsigned char *record = malloc(5 + length);
+    if (!record) return;
+    record[0] = 'C';
+    memcpy(record + 1, &length, 4);
+    memcpy(record + 5, path, length);
+    append_record(record, 5 + length);
+    free(record);
+}
+
+/* 'R', u32 length, old path, u32 length, new path, u32 length of the bytes the new path held
+ * (0xFFFFFFFF: it did not exist), those bytes. Made before the rename (the bytes it replaces),
+ * written once it succeeded. */
+static unsigned char *rename_record(const char *old, const char *new, size_t *size) {
+    uint32_t old_length = (uint32_t)strlen(old), new_length = (uint32_t)strlen(new), saved = 0xFFFFFFFFu;
+    unsigned char *content = NULL;
+    struct stat info;
+    if (stat(new, &info) == 0 && S_ISREG(info.st_mode) && info.st_size < (64 << 20)) {
+        content = malloc((size_t)info.st_size + 1);
+        int reader = real_open(new, O_RDONLY | O_CLOEXEC, 0);
+        if (content && reader >= 0) {
+            ssize_t got = read(reader, content, (size_t)info.st_size);
+            saved = got > 0 ? (uint32_t)got : 0;
+        }
+        if (reader >= 0) close(reader);
+    }
+    *size = 1 + 4 + old_length + 4 + new_length + 4 + (saved == 0xFFFFFFFFu ? 0 : saved);
+    unsigned char *record = malloc(*size);
+    if (record) {
+        size_t at = 0;
+        record[at++] = 'R';
+        memcpy(record + at, &old_length, 4); at += 4;
+        memcpy(record + at, old, old_length); at += old_length;
+        memcpy(record + at, &new_length, 4); at += 4;
+        memcpy(record + at, new, new_length); at += new_length;
+        memcpy(record + at, &saved, 4); at += 4;
+        if (saved != 0xFFFFFFFFu) memcpy(record + at, content, saved);
+    }
+    free(content);
+    return record;
+}
+
+static int open_noting(int dirfd, const char *path, int flags, mode_t mode,
+                       int (*real)(int, const char *, int, ...)) {
+    char full[4096];
+    int creates = (flags & O_CREAT) && absolute(dirfd, path, full, sizeof full) == 0 && watched(full)
+        && faccessat(AT_FDCWD, full, F_OK, 0) != 0;
+    int fd = real(dirfd, path, flags, mode);
+    if (fd >= 0 && creates) journal_created(full);
+    return fd;
+}
+
+static int (*next_openat(const char *name))(int, const char *, int, ...) {
+    return (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, name);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+    static int (*real)(int, const char *, int, ...);
+    if (!real) real = next_openat("openat");
+    mode_t mode = 0;
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
+    return open_noting(dirfd, path, flags, mode, real);
+}
+
+int openat64(int dirfd, const char *path, int flags, ...) {
+    static int (*real)(int, const char *, int, ...);
+    if (!real) real = next_openat("openat64");
+    mode_t mode = 0;
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
+    return open_noting(dirfd, path, flags, mode, real);
+}
+
+/* open and open64 as openat from the working directory. */
+static int open_via(const char *name, const char *path, int flags, mode_t mode) {
+    static int (*plain)(const char *, int, ...), (*large)(const char *, int, ...);
+    int (**slot)(const char *, int, ...) = strcmp(name, "open") == 0 ? &plain : &large;
+    if (!*slot) *slot = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+    char full[4096];
+    int creates = (flags & O_CREAT) && absolute(AT_FDCWD, path, full, sizeof full) == 0 && watched(full)
+        && access(full, F_OK) != 0;
+    int fd = (*slot)(path, flags, mode);
+    if (fd >= 0 && creates) journal_created(full);
+    return fd;
+}
+
+int open(const char *path, int flags, ...) {
+    mode_t mode = 0;
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
+    return open_via("open", path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...) {
+    mode_t mode = 0;
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { va_list list; va_start(list, flags); mode = va_arg(list, mode_t); va_end(list); }
+    return open_via("open64", path, flags, mode);
+}
+
+static int rename_noting(int from_dir, const char *old, int to_dir, const char *new, int (*real)(int, const char *, int, const char *)) {
+    char old_full[4096], new_full[4096];
+    int noted = absolute(from_dir, old, old_full, sizeof old_full) == 0 && absolute(to_dir, new, new_full, sizeof new_full) == 0
+        && watched(new_full);
+    size_t size = 0;
+    unsigned char *record = noted ? rename_record(old_full, new_full, &size) : NULL;
+    int result = real(from_dir, old, to_dir, new);
+    if (result == 0 && record) append_record(record, size);
+    free(record);
+    return result;
+}
+
+int rename(const char *old, const char *new) {
+    static int (*real)(int, const char *, int, const char *);
+    if (!real) real = (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
+    return rename_noting(AT_FDCWD, old, AT_FDCWD, new, real);
+}
+
+int renameat(int from_dir, const char *old, int to_dir, const char *new) {
+    static int (*real)(int, const char *, int, const char *);
+    if (!real) real = (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
+    return rename_noting(from_dir, old, to_dir, new, real);
 }

@@ -12,15 +12,17 @@
 #    every acknowledged key.
 #
 # 3. Power cuts, in the middle of writes, a compaction and a defragmentation: the member is
-#    killed and every write it made to a file since that file's last sync is undone
-#    (powercut.py, from the shim's undo journal); started again, it serves every acknowledged
-#    key, or refuses to start naming the damaged file.
+#    killed and every write it made to a file since that file's last sync is undone, and every
+#    file created or renamed in its data directory since that directory's last sync loses its
+#    name (powercut.py, from the shim's undo journal; its own tests first); started again, it
+#    serves every acknowledged key, or refuses to start naming the damaged file.
 #
 #   Tests/DiskFaults/run.sh          (ETCD_BIN names the binary; default .build/debug/etcd)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
 export -n ETCD_BIN
+(cd "$ROOT/Tests/DiskFaults" && python3 -m unittest -q test_powercut)
 WORK=$(mktemp -d)
 MEMBER=0
 cleanup() { [ "$MEMBER" = 0 ] || kill -9 "$MEMBER" 2>/dev/null || true; rm -rf "$WORK"; }
@@ -138,7 +140,7 @@ power_cut() {
     local when=$1 base=$2 i
     rm -f "$WORK/undo"
     : >"$WORK/member.log"
-    start LD_PRELOAD="$WORK/faults.so" FAULT_UNDO_JOURNAL="$WORK/undo"
+    start LD_PRELOAD="$WORK/faults.so" FAULT_UNDO_JOURNAL="$WORK/undo" FAULT_DIR_OPS_UNDER="$WORK/data"
     for i in $(seq "$base" $((base + 30))); do ctl put "k$i" "v$i" >/dev/null && echo "k$i v$i" >>"$WORK/acked"; done
     # Writes keep coming while the power goes: in the middle of a put, or of the compaction or
     # defragmentation started a moment before.

@@ -1,0 +1,82 @@
+"""powercut.py on journals written by hand: what it must undo, and what it must leave."""
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "powercut.py")
+
+
+def text(value):
+    data = value.encode()
+    return struct.pack("<I", len(data)) + data
+
+
+def created(path):
+    return b"C" + text(path)
+
+
+def renamed(old, new, replaced=None):
+    saved = struct.pack("<I", 0xFFFFFFFF) if replaced is None else struct.pack("<I", len(replaced)) + replaced
+    return b"R" + text(old) + text(new) + saved
+
+
+def synced(path):
+    return b"S" + text(path)
+
+
+def wrote(path, offset, size_before, old_bytes):
+    return b"W" + text(path) + struct.pack("<QQI", offset, size_before, len(old_bytes)) + old_bytes
+
+
+class PowerCut(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp()
+        self.journal = os.path.join(self.directory, "undo")
+
+    def path(self, name):
+        return os.path.join(self.directory, name)
+
+    def cut(self, *records):
+        with open(self.journal, "wb") as out:
+            out.write(b"".join(records))
+        return subprocess.run([sys.executable, SCRIPT, self.journal], capture_output=True, text=True, check=True).stdout
+
+    def write(self, name, content):
+        with open(self.path(name), "wb") as file:
+            file.write(content)
+
+    def read(self, name):
+        with open(self.path(name), "rb") as file:
+            return file.read()
+
+    def test_a_rename_before_its_directory_is_synced_is_undone_and_the_replaced_file_comes_back(self):
+        self.write("current", b"new state")
+        self.cut(renamed(self.path("current.tmp"), self.path("current"), replaced=b"old state"))
+        self.assertEqual(self.read("current.tmp"), b"new state")
+        self.assertEqual(self.read("current"), b"old state")
+
+    def test_a_rename_followed_by_a_sync_of_its_directory_stands(self):
+        self.write("segment", b"entries")
+        self.cut(renamed(self.path("segment.tmp"), self.path("segment")), synced(self.directory))
+        self.assertEqual(self.read("segment"), b"entries")
+        self.assertFalse(os.path.exists(self.path("segment.tmp")))
+
+    def test_a_file_created_in_a_directory_never_synced_is_gone_even_if_its_bytes_were(self):
+        self.write("spool", b"synced bytes")
+        said = self.cut(created(self.path("spool")), synced(self.path("spool")))
+        self.assertFalse(os.path.exists(self.path("spool")))
+        self.assertIn("1 unsynced names", said)
+
+    def test_unsynced_writes_follow_a_file_to_its_new_name(self):
+        self.write("final", b"XXXX")
+        self.cut(created(self.path("temp")), wrote(self.path("temp"), 0, 0, b""), renamed(self.path("temp"), self.path("final")),
+                 synced(self.directory))
+        # Written, renamed and the directory synced, but the file itself never: its bytes are lost.
+        self.assertEqual(self.read("final"), b"")
+
+
+if __name__ == "__main__":
+    unittest.main()
