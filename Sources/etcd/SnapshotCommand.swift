@@ -35,9 +35,10 @@ enum SnapshotCommand {
             // Checked whole first, then read again a piece at a time: never held in memory.
             let length = try SnapshotFile.verify(path)
             let server = configuration.server
+            // The v3 store's file goes where the daemon opens it (member/snap/db in etcd's layout).
             try Backup.restore(
-                file: path, length: length, into: server.dataDirectory, member: server.member, initialCluster: server.initialCluster,
-                clusterToken: server.clusterToken)
+                file: path, length: length, into: server.dataDirectory, stateFile: server.dataDirectory + "/snap/db", member: server.member,
+                initialCluster: server.initialCluster, clusterToken: server.clusterToken)
             print("restored snapshot \(path) into \(server.dataDirectory) as member \(server.member.name) of a new cluster (\(max(1, server.initialCluster.count)) members)")
             return 0
         } catch {

@@ -9,8 +9,8 @@ import Testing
 @testable import V3
 
 /// A backup of a member whose v3 store is on disk, through a real one-member server: streamed
-/// out of a copy of the file, restored into a new data directory without the store ever being
-/// read into the snapshot, and served again by a new member started on it.
+/// out of a copy of the file, restored into a new data directory as the store's own file
+/// (never read into the snapshot), and served again by a new member started on it elsewhere.
 @Suite("Backups of the v3 store, streamed", .serialized)
 struct BackupRestoreTests {
     /// A member with its v3 store in `<directory>/snap/db`, as the daemon keeps it.
@@ -74,29 +74,32 @@ struct BackupRestoreTests {
         backup.discard()
         await source.raft.stop()
 
-        let target = root + "/restored"
+        // Restored in one place and started in another, as an operator restores into a new
+        // directory and then mounts it where the member's data lives.
+        let restoredAt = root + "/restored-first", target = root + "/restored"
         let length = UInt64(try FileManager.default.attributesOfItem(atPath: saved)[.size] as! Int)
         let restoredMember = Raft.Member(name: "solo", peerURL: "http://127.0.0.1:0", clientURL: "")
         // A file cut short is refused, naming the damage, and leaves nothing to start.
         #expect(throws: Backup.RestoreError.self) {
             try Backup.restore(
-                file: saved, length: length / 2, into: root + "/cut", member: restoredMember, initialCluster: [], clusterToken: "t")
+                file: saved, length: length / 2, into: root + "/cut", stateFile: root + "/cut/snap/db", member: restoredMember, initialCluster: [],
+                clusterToken: "t")
         }
-        try Backup.restore(file: saved, length: length, into: target, member: restoredMember, initialCluster: [], clusterToken: "t")
-        // The new member's snapshot refers to the copied state instead of holding it.
-        let snapshots = try FileManager.default.contentsOfDirectory(atPath: target + "/snap")
-        let copies = snapshots.filter { $0.hasPrefix("state.received-") }
-        #expect(copies.count == 1)
+        try Backup.restore(
+            file: saved, length: length, into: restoredAt, stateFile: restoredAt + "/snap/db", member: restoredMember, initialCluster: [],
+            clusterToken: "t")
+        // The store is the machine's own file, and the new member's snapshot only points at it.
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: restoredAt + "/snap")
+        #expect(snapshots.contains("db") && !snapshots.contains { $0.hasSuffix(".restoring") })
         for name in snapshots where name.hasSuffix(".snap") {
-            let size = try FileManager.default.attributesOfItem(atPath: target + "/snap/" + name)[.size] as! Int
+            let size = try FileManager.default.attributesOfItem(atPath: restoredAt + "/snap/" + name)[.size] as! Int
             #expect(size < 100_000, "the Raft snapshot holds \(size) bytes: the store was copied into it")
         }
+        try FileManager.default.moveItem(atPath: restoredAt, toPath: target)
         let restored = Member(target)
         try await restored.start()
         defer { Task { await restored.raft.stop() } }
         for number in 0..<20 { #expect(restored.value("key\(number)") == big + [UInt8(number)]) }
-        // Taken in at the first start, the copy is gone.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: target + "/snap").filter { $0.hasPrefix("state.received-") }.isEmpty)
         try await restored.put("after", [1])
         #expect(restored.value("after") == [1])
         await restored.raft.stop()

@@ -3,6 +3,12 @@ import RaftCore
 import RaftDisk
 import SingleNode
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Founding a new cluster's member from a backup (`etcd snapshot restore`): the reading side of
 /// `Backup`, a piece at a time, the second machine's state copied from the saved file into the
 /// new member's snapshot directory rather than into memory.
@@ -17,10 +23,16 @@ extension Backup {
     /// SHA-256), in an empty data directory. Every founder restores the same file with the same
     /// `--initial-cluster`, so all start from the same snapshot (the backup's stores; membership
     /// and the v1 machine list replaced by the founders) and elect a leader as a new cluster
-    /// does. The second machine's state is copied into the member's snapshot directory, and its
-    /// snapshot refers to that copy, which the machine takes in when the member first starts.
+    /// does.
+    ///
+    /// A second machine that keeps its state in a file of its own (Stage 4's backend) had that
+    /// file copied into the backup, with its note on the copy (the index it reached, as the
+    /// machine's snapshot marker says it): the copy is written to `stateFile`, where the machine
+    /// opens its file, and the new member's snapshot holds the note, so the machine finds its
+    /// state where it always does, whatever path the directory is later moved or mounted at.
     public static func restore(
-        file path: String, length: UInt64, into directory: String, member: Member, initialCluster: [Member], clusterToken: String
+        file path: String, length: UInt64, into directory: String, stateFile: String?, member: Member, initialCluster: [Member],
+        clusterToken: String
     ) throws {
         let file = try BackupFile(path: path, length: length)
         let magic = try file.read(Backup.magic.count)
@@ -34,24 +46,15 @@ extension Backup {
         let note = try file.read(try file.count(UInt64(file.u32())))
         let stateLength = try file.length(file.u64())
         let founders = try checkTarget(directory, member: member, initialCluster: initialCluster)
-        let snapshotDirectory = directory + "/snap"
-        try PosixFileSystem().createDirectory(directory)
-        try PosixFileSystem().createDirectory(snapshotDirectory)
         var other: [UInt8]?
         if hasState && note.isEmpty {
             other = try file.read(Int(stateLength))
         } else if hasState {
-            // Taken in by the machine at the first start, as a copy received from a leader is.
-            let copy = SpooledState.newPath(in: snapshotDirectory, "received")
-            let writer = try FileWriter(path: copy)
-            var left = stateLength
-            while left > 0 {
-                let piece = try file.read(Int(min(left, 1 << 20)))
-                try writer.write(piece)
-                left -= UInt64(piece.count)
+            guard let stateFile else {
+                throw RestoreError(description: "this snapshot holds the v3 store's file, which this binary does not run: restore it with the full etcd")
             }
-            try writer.finish()
-            other = SpooledState.reference(to: copy, note: note)
+            try file.copy(stateLength, to: stateFile)
+            other = note
         }
         let members = try file.u32()
         for _ in 0..<members {
@@ -126,6 +129,31 @@ private final class BackupFile {
         }
         left -= UInt64(count)
         return bytes
+    }
+
+    /// The next `count` bytes into a new file at `path`, synced, then renamed into place and
+    /// its directory synced: a crash leaves either no file there or the whole copy. (A restore
+    /// run again overwrites it.)
+    func copy(_ count: UInt64, to path: String) throws {
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let fileSystem = PosixFileSystem()
+        if !directory.isEmpty { try fileSystem.createDirectory(directory) }
+        let partial = path + ".restoring"
+        do {
+            let writer = try FileWriter(path: partial)
+            var left = count
+            while left > 0 {
+                let piece = try read(Int(min(left, 1 << 20)))
+                try writer.write(piece)
+                left -= UInt64(piece.count)
+            }
+            try writer.finish()
+            try fileSystem.rename(partial, to: path)
+            try fileSystem.syncDirectory(directory.isEmpty ? "." : directory)
+        } catch {
+            unlink(partial)
+            throw error
+        }
     }
 
     /// A length read from the file, if it fits in what is left.

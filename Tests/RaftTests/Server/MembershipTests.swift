@@ -188,7 +188,8 @@ struct MembershipTests {
         func restore(_ bytes: [UInt8], into directory: String) throws {
             try Data(bytes).write(to: URL(fileURLWithPath: saved))
             try Backup.restore(
-                file: saved, length: UInt64(bytes.count), into: directory, member: restored.member, initialCluster: [], clusterToken: "t")
+                file: saved, length: UInt64(bytes.count), into: directory, stateFile: nil, member: restored.member, initialCluster: [],
+                clusterToken: "t")
         }
         try restore(bytes, into: directory)
         // Not twice into the same directory.
