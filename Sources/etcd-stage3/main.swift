@@ -24,6 +24,13 @@ do {
         peerHosts: configuration.server.peerListeners.map(\.host))
     for note in notes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
+    // etcd's words for a peer URL served without TLS beside client-certificate auth.
+    if tls.peer?.requireClientCertificate == true {
+        for listener in configuration.server.peerListeners where listener.plaintext {
+            logger.warning("scheme is HTTP while --peer-client-cert-auth is enabled; ignoring client cert auth for this URL",
+                           metadata: ["peer-url": "http://\(listener.host):\(listener.port)"])
+        }
+    }
     // Certificates are read and checked now, so a bad file stops the daemon before it serves.
     clientSetup = try tls.client.map {
         ClientTLS.setup(try CertificateSource($0, applicationProtocols: ["http/1.1"], logger: logger), logger: logger)

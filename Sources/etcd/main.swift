@@ -90,6 +90,13 @@ do {
         peerHosts: configuration.server.peerListeners.map(\.host))
     for note in tlsNotes { logger.notice("\(note)") }
     configuration.advertiseTLS(tls)
+    // etcd's words for a peer URL served without TLS beside client-certificate auth.
+    if tls.peer?.requireClientCertificate == true {
+        for listener in configuration.server.peerListeners where listener.plaintext {
+            logger.warning("scheme is HTTP while --peer-client-cert-auth is enabled; ignoring client cert auth for this URL",
+                           metadata: ["peer-url": "http://\(listener.host):\(listener.port)"])
+        }
+    }
     // Only the flag itself, as etcd: a trusted CA alone also makes TLS ask for certificates,
     // but must not make their names users.
     clientCertAuth = tls.client != nil && values["client-cert-auth"] == "true"

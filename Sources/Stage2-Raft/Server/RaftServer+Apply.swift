@@ -102,7 +102,7 @@ extension RaftServer {
     /// A v1 command, with what the server itself learns from it: a member's published URLs,
     /// and that a key it asked to expire has.
     private func applyV1(_ envelope: Envelope, at index: UInt64) -> (any Sendable)? {
-        guard let command = StoreMachine.decode(envelope.payload) else {
+        guard var command = StoreMachine.decode(envelope.payload) else {
             logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(index)"])
             machine.skip(to: index)
             return nil
@@ -112,14 +112,18 @@ extension RaftServer {
             machine.skip(to: index)
             return nil
         }
-        let result = machine.apply(command, at: index)
-        if case .expire(let key, _) = command.kind { expiring.remove(key) }
-        if case .publish(let name, let peerURL, let clientURL) = command.kind {
+        if case .publish(let name, _, let clientURL) = command.kind {
             // Published by the member itself: its ID is the proposer's (a member added by
-            // peer URL has an ID other than its name's).
+            // peer URL has an ID other than its name's). As in etcd, a member publishes its name
+            // and client URL only: its peer URL is the one the membership records (changed by
+            // `member update` alone), whatever its flags say now.
             let memberID = envelope.origin != 0 ? envelope.origin : Member.id(forName: name)
+            let peerURL = members[memberID]!.peerURL
+            command = Command(.publish(name: name, raftURL: peerURL, etcdURL: clientURL), time: command.time)
             members[memberID] = Member(name: name, peerURL: peerURL, clientURL: clientURL, id: memberID)
         }
+        let result = machine.apply(command, at: index)
+        if case .expire(let key, _) = command.kind { expiring.remove(key) }
         return result
     }
 

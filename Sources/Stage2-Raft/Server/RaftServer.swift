@@ -195,16 +195,26 @@ public final class RaftServer: @unchecked Sendable {
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
         server.setClusterID(clusterID)
-        for (number, listener) in configuration.peerListeners.enumerated() {
-            if listener.plaintext && configuration.peerSecurity != nil {
-                logger.warning("scheme is HTTP while key and cert files are present; ignoring key and cert files",
-                               metadata: ["peer-url": "http://\(listener.host):\(listener.port)"])
+        do {
+            for (number, listener) in configuration.peerListeners.enumerated() {
+                if listener.plaintext && configuration.peerSecurity != nil {
+                    logger.warning("scheme is HTTP while key and cert files are present; ignoring key and cert files",
+                                   metadata: ["peer-url": "http://\(listener.host):\(listener.port)"])
+                }
+                let port = try await server.transport.listen(host: listener.host, port: listener.port, plaintext: listener.plaintext)
+                if number == 0 { server.peerPort = port }
+                logger.info("listening for peers", metadata: ["address": "\(listener.host):\(port)"])
             }
-            let port = try await server.transport.listen(host: listener.host, port: listener.port, plaintext: listener.plaintext)
-            if number == 0 { server.peerPort = port }
-            logger.info("listening for peers", metadata: ["address": "\(listener.host):\(port)"])
+        } catch {
+            // Not started after all: the listeners already open and the thread go with it.
+            await server.transport.close()
+            try? await raftThread.shutdownGracefully()
+            throw error
         }
-        try await server.loop.submit { server.begin() }.get()
+        try await server.loop.submit {
+            server.warnIfRecordedPeerURLIsServedPlaintext()
+            server.begin()
+        }.get()
         if isJoining {
             do {
                 try await server.joinCluster(through: configuration.join)
