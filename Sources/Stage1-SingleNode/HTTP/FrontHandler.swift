@@ -44,8 +44,13 @@ public final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let responder: any FrontResponder
     private var state = State.idle
-    // Parts not yet handled, oldest first.
-    private var held = CircularBuffer<HTTPServerRequestPart>()
+    // Parts not yet handled, oldest first, and where the parser gave up (a malformed request:
+    // its 400 must come after the answers ahead of it, so it waits in line too).
+    private enum Held {
+        case part(HTTPServerRequestPart)
+        case malformed(any Error)
+    }
+    private var held = CircularBuffer<Held>()
     private var isDraining = false
     private var isReadHeld = false
     // Requests passed on whose answers have not ended yet.
@@ -57,7 +62,13 @@ public final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        held.append(unwrapInboundIn(data))
+        held.append(.part(unwrapInboundIn(data)))
+        drain(context: context)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else { return context.fireErrorCaught(error) }
+        held.append(.malformed(error))
         drain(context: context)
     }
 
@@ -67,9 +78,9 @@ public final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
         isDraining = true
         // Taken off before it is handled: handling it may close the connection, which empties
         // the list.
-        while let part = held.popFirst() {
-            if !take(part, context: context) {
-                held.prepend(part)
+        while let item = held.popFirst() {
+            if !take(item, context: context) {
+                held.prepend(item)
                 break
             }
         }
@@ -81,7 +92,24 @@ public final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Handles one part if its turn has come; false leaves it held.
-    private func take(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
+    private func take(_ item: Held, context: ChannelHandlerContext) -> Bool {
+        let part: HTTPServerRequestPart
+        switch (item, state) {
+        case (.malformed, .answering):
+            return false
+        case (.malformed(let error), .collecting):
+            // The request being read here broke off: nothing will answer it but the 400.
+            state = .idle
+            context.fireUserInboundEventTriggered(FrontRequest.ended)
+            context.fireErrorCaught(error)
+            return true
+        case (.malformed(let error), _):
+            // Behind, the v1 handler answers 400 once its own answers ahead are written.
+            context.fireErrorCaught(error)
+            return true
+        case (.part(let held), _):
+            part = held
+        }
         switch (part, state) {
         case (_, .answering):
             return false
