@@ -193,7 +193,10 @@ def settle_unknown_writes(history, watches, final_revision, first_revision=2):
     earliest = [math.inf] * (len(answered) + 1)
     for i in range(len(answered) - 1, -1, -1):
         earliest[i] = min(earliest[i + 1], answered[i][1])
-    answered_deletes = {(op["key"], op["revision"]) for op in history if op["kind"] == "delete" and op["outcome"] == "ok"}
+    # Only a delete that deleted something made its revision (one of a missing key answers with
+    # the current revision, made by someone else). Histories without the count: assumed it did.
+    answered_deletes = {(op["key"], op["revision"]) for op in history
+                        if op["kind"] == "delete" and op["outcome"] == "ok" and op.get("deleted", 1) > 0}
     unexplained_deletes = {event["key"] for revision, event in events.items()
                            if event["type"] == "DELETE" and (event["key"], revision) not in answered_deletes}
     settled, out = 0, []

@@ -60,6 +60,7 @@ def run_client(number, ports, keys, deadline, recorder, seed):
                 op.update(kind="delete", value=None)
                 response = client.delete(key, return_response=True)
                 op["revision"] = response.header.revision
+                op["deleted"] = response.deleted
             elif roll < 0.4:
                 op.update(kind="get", value=None)
                 response = client.get_response(key)

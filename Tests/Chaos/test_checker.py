@@ -161,6 +161,16 @@ class UnknownWritesSettledByWatches(unittest.TestCase):
         with open(path) as file:
             return json.load(file)
 
+    def test_a_delete_of_nothing_does_not_explain_the_delete_event_at_its_revision(self):
+        # The unanswered delete made revision 3; an answered delete of the then missing key
+        # reports revision 3 too, but deleted nothing: the event is still the unanswered one's.
+        history = [op(1, "put", "a", 0, 1, revision=2), op(2, "delete", None, 2, None, outcome="unknown"),
+                   op(3, "get", None, 3, 4, revision=3), dict(op(4, "delete", None, 5, 6, revision=3), deleted=0)]
+        watches = watched((2, "k", "PUT", "a"), (3, "k", "DELETE", None))
+        self.assertEqual(linearizable(history, watches, 3), [])
+        counted = [dict(o, deleted=1) if o["client"] == 4 else o for o in history]
+        self.assertEqual(len(linearizable(counted, watches, 3)), 1, "had it deleted, the event would be its own")
+
     def test_the_partition_run_that_exhausted_the_search_is_decided(self):
         # Seed 23502 against ours, partitions: 71 unanswered writes; unsettled, two keys ran out of
         # a budget of 2,000,000 steps (and of 40,000,000). Settled, each key takes well under 1%.

@@ -16,7 +16,8 @@
  *                                DIR are noted too, and syncs of directories: a creation or a
  *                                rename is durable only once its directory is synced, and
  *                                powercut.py undoes those that were not (a renamed-over file
- *                                comes back with its old bytes).
+ *                                comes back with its old bytes); sequential write()s to files
+ *                                there are journaled as pwrites are.
  *
  * Everything else passes through to the C library unchanged. */
 #define _GNU_SOURCE
@@ -305,4 +306,22 @@ int renameat(int from_dir, const char *old, int to_dir, const char *new) {
     static int (*real)(int, const char *, int, const char *);
     if (!real) real = (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
     return rename_noting(from_dir, old, to_dir, new, real);
+}
+
+/* Sequential writes (FileWriter's copies of a store) under FAULT_DIR_OPS_UNDER are journaled as
+ * writes at the descriptor's offset, so a power cut can undo them too. Not shortened: short
+ * writes are injected on pwrite, which the WAL and SQLite use. */
+ssize_t write(int fd, const void *buffer, size_t count) {
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real) real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (count > 0 && getenv("FAULT_UNDO_JOURNAL") && getenv("FAULT_DIR_OPS_UNDER")) {
+        struct stat info;
+        char path[4096];
+        if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && path_of(fd, path, sizeof path) > 0 && watched(path)) {
+            int flags = fcntl(fd, F_GETFL);
+            off_t offset = (flags >= 0 && (flags & O_APPEND)) ? info.st_size : lseek(fd, 0, SEEK_CUR);
+            if (offset >= 0) journal('W', fd, offset, count);
+        }
+    }
+    return real(fd, buffer, count);
 }
