@@ -15,7 +15,8 @@ REAL_ETCD=${REAL_ETCD:-/usr/bin/etcd}
 export ETCDCTL_API=3
 WORK=$(mktemp -d)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+# Members started inside $(...) record their PIDs in $WORK/*.pid: a subshell's PIDS+= is lost.
+trap 'for p in "${PIDS[@]}" $(cat "$WORK"/*.pid 2>/dev/null); do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_ready() {  # URL [etcdctl options]
     local url=$1; shift
@@ -241,7 +242,7 @@ ttl_member() {  # BINARY NAME: prints its URL once it serves, with erin allowed 
     local url="http://127.0.0.1:$(free_port)"
     "$1" --name "$2" --data-dir "$WORK/$2" --listen-client-urls "$url" --advertise-client-urls "$url" \
         --listen-peer-urls "http://127.0.0.1:$(free_port)" --auth-token-ttl 3 --bcrypt-cost 4 >"$WORK/$2.log" 2>&1 &
-    PIDS+=($!)
+    echo $! >"$WORK/$2.pid"
     wait_ready "$url"
     for command in "user add root:rootpw" "user add erin:erinpw" "role add team" "role grant-permission team --prefix=true readwrite /team/" \
         "user grant-role erin team" "auth enable"; do

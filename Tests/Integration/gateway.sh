@@ -13,14 +13,15 @@ export -n ETCD_BIN
 REAL_ETCD=${REAL_ETCD:-/usr/bin/etcd}
 WORK=$(mktemp -d)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+# Members started inside $(...) record their PIDs in $WORK/*.pid: a subshell's PIDS+= is lost.
+trap 'for p in "${PIDS[@]}" $(cat "$WORK"/*.pid 2>/dev/null); do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 start() {  # BINARY NAME: prints the client URL once it serves (both members are named solo)
     local url="http://127.0.0.1:$(free_port)" peer="http://127.0.0.1:$(free_port)"
     "$1" --name solo --data-dir "$WORK/$2" --listen-client-urls "$url" --advertise-client-urls "$url" \
         --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "solo=$peer" >"$WORK/$2.log" 2>&1 &
-    PIDS+=($!)
+    echo $! >"$WORK/$2.pid"
     for _ in $(seq 200); do curl -sf -X POST "$url/v3/kv/range" -d '{"key":"eA=="}' >/dev/null 2>&1 && { echo "$url"; return; }; sleep 0.05; done
     fail "$2 did not serve: $(tail -3 "$WORK/$2.log")"
 }
