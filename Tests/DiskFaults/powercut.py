@@ -98,6 +98,11 @@ def main():
         if content is not None:
             with open(new, "wb") as file:
                 file.write(content)
+            # Run as root over a member's files: the file comes back as its owner's, not root's.
+            if os.path.exists(old):
+                owner = os.stat(old)
+                os.chown(new, owner.st_uid, owner.st_gid)
+                os.chmod(new, owner.st_mode & 0o7777)
     for path in reversed(created):
         if os.path.exists(path):
             os.remove(path)

@@ -36,13 +36,19 @@ struct GatewayPipeliningTests {
         let requests = "GET /v1/watch/foo HTTP/1.1\r\nHost: x\r\n\r\n"
             + "POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(range.utf8.count)\r\n\r\n\(range)"
         try await channel.writeAndFlush(ByteBuffer(string: requests))
-        // The watch fires once foo is set, through the log like any v1 write.
-        _ = try await ReplicatedBackend(server: server.raft).write(
-            .set(key: "/foo", value: "bar", expiration: nil), issuedAt: SystemWallClock().now(), on: channel.eventLoop
-        ).get()
-        let deadline = ContinuousClock.now + .seconds(10)
+        // The watch fires once foo is set, through the log like any v1 write. It waits for the
+        // next change after it reaches the server, which on a busy machine may be after a first
+        // set: so foo is set again until the watch has answered.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var sets = 0
         while ContinuousClock.now < deadline, collector.received.withLock({ $0.components(separatedBy: "HTTP/1.1 200").count }) < 3 {
-            try await Task.sleep(for: .milliseconds(10))
+            if !collector.received.withLock({ $0.contains(#""action":"SET""#) }) && sets < 100 {
+                sets += 1
+                _ = try await ReplicatedBackend(server: server.raft).write(
+                    .set(key: "/foo", value: "bar\(sets)", expiration: nil), issuedAt: SystemWallClock().now(), on: channel.eventLoop
+                ).get()
+            }
+            try await Task.sleep(for: .milliseconds(50))
         }
         let text = collector.received.withLock { $0 }
         let watchAnswer = text.range(of: #""action":"SET""#), rangeAnswer = text.range(of: #""header":"#)
