@@ -6,6 +6,11 @@
  *   FAULT_SHORT_WRITES=1         every write and pwrite of more than one byte writes only the
  *                                first half of what it was given, as the kernel may (callers
  *                                must loop);
+ *   FAULT_KILL_AT_WRITE=N        the Nth pwrite to a file whose path contains FAULT_KILL_ONLY
+ *                                (counted once FAULT_KILL_ARMED_BY names a file that exists, or
+ *                                from the start without it) kills the process just before it is
+ *                                made: a crash at a chosen point inside a commit, a compaction
+ *                                or a defragmentation;
  *   FAULT_LOG=PATH               one line per fault injected, for the test to count;
  *   FAULT_UNDO_JOURNAL=PATH      before each pwrite to a regular file, the bytes it overwrites
  *                                (and the file's size) are appended to PATH; each successful
@@ -31,6 +36,7 @@
 #include <stdint.h>
 #include <unistd.h>
 #include <stdarg.h>
+#include <signal.h>
 
 static void journal(char kind, int fd, off_t offset, size_t count);
 
@@ -154,9 +160,27 @@ static void journal(char kind, int fd, off_t offset, size_t count) {
     free(record);
 }
 
+static void kill_if_chosen(int fd) {
+    const char *at = getenv("FAULT_KILL_AT_WRITE");
+    if (!at) return;
+    const char *armed = getenv("FAULT_KILL_ARMED_BY");
+    if (armed && access(armed, F_OK) != 0) return;
+    const char *only = getenv("FAULT_KILL_ONLY");
+    if (only) {
+        char path[4096];
+        if (path_of(fd, path, sizeof path) < 0 || !strstr(path, only)) return;
+    }
+    static long counted = 0;
+    if (__atomic_add_fetch(&counted, 1, __ATOMIC_SEQ_CST) == atol(at)) {
+        note("killed before a write", fd);
+        raise(SIGKILL);
+    }
+}
+
 ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
     static ssize_t (*real)(int, const void *, size_t, off_t);
     if (!real) real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    kill_if_chosen(fd);
     journal('W', fd, offset, count);
     size_t asked = shortened(count);
     if (asked != count) note("short pwrite", fd);
