@@ -208,7 +208,7 @@ def settle_unknown_writes(history, watches, final_revision, first_revision=2):
             if revision is not None and events[revision]["key"] == op["key"]:
                 ret = earliest[bisect.bisect_left(revisions, revision)]
                 op = dict(op, outcome="ok", succeeded=True if op["kind"] == "cas" else None, revision=revision,
-                          ret=None if ret == math.inf else ret, settled="took effect")
+                          ret=None if ret == math.inf else ret)
                 if op["ret"] is None:
                     op["outcome"] = "unknown"  # took effect, but no later answer bounds when
                 settled += 1

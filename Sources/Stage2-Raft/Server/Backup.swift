@@ -73,16 +73,16 @@ public final class Backup: Sendable {
     public final class Reader {
         private var sections: [Section]
         private enum Section {
-            case bytes([UInt8])
+            case bytes([UInt8], from: Int)
             case file(FileReader, remaining: UInt64)
         }
 
         init(_ backup: Backup) throws {
-            sections = [.bytes(backup.head)]
+            sections = [.bytes(backup.head, from: 0)]
             if let path = backup.statePath {
                 do { sections.append(.file(try FileReader(path: path), remaining: backup.stateLength)) } catch { throw error }
             }
-            sections.append(.bytes(backup.tail))
+            sections.append(.bytes(backup.tail, from: 0))
         }
 
         /// The next piece, at most `limit` bytes (pieces may end at a section's end); nil at
@@ -90,14 +90,15 @@ public final class Backup: Sendable {
         public func next(upTo limit: Int) throws -> [UInt8]? {
             while let section = sections.first {
                 switch section {
-                case .bytes(let bytes):
-                    guard !bytes.isEmpty else {
+                case .bytes(let bytes, let from):
+                    guard from < bytes.count else {
                         sections.removeFirst()
                         continue
                     }
-                    let piece = Array(bytes.prefix(limit))
-                    sections[0] = .bytes(Array(bytes.dropFirst(piece.count)))
-                    return piece
+                    // An offset, not a shrinking copy: the head holds the whole v1 store.
+                    let end = min(from + limit, bytes.count)
+                    sections[0] = .bytes(bytes, from: end)
+                    return Array(bytes[from..<end])
                 case .file(let file, let remaining):
                     guard remaining > 0 else {
                         sections.removeFirst()

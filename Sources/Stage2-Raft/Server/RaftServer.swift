@@ -27,7 +27,7 @@ public final class RaftServer: @unchecked Sendable {
     public let machine: StoreMachine
     var transport: PeerTransport!
     /// The bound peer port.
-    public private(set) var peerPort = 0
+    public internal(set) var peerPort = 0
     var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
     // The published cluster view needs rebuilding (members or the leader changed).
     var isViewStale = true
@@ -195,17 +195,7 @@ public final class RaftServer: @unchecked Sendable {
             server?.loop.execute { server?.receive(frame, on: channel) }
         }
         server.setClusterID(clusterID)
-        do {
-            for (number, listener) in configuration.peerListeners.enumerated() {
-                if listener.plaintext && configuration.peerSecurity != nil {
-                    logger.warning("scheme is HTTP while key and cert files are present; ignoring key and cert files",
-                                   metadata: ["peer-url": "http://\(listener.host):\(listener.port)"])
-                }
-                let port = try await server.transport.listen(host: listener.host, port: listener.port, plaintext: listener.plaintext)
-                if number == 0 { server.peerPort = port }
-                logger.info("listening for peers", metadata: ["address": "\(listener.host):\(port)"])
-            }
-        } catch {
+        do { try await server.listenForPeers() } catch {
             // Not started after all: the listeners already open and the thread go with it.
             await server.transport.close()
             try? await raftThread.shutdownGracefully()
