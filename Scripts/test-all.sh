@@ -29,8 +29,20 @@ fi
 # start their own etcds, and a walkthrough needs those ports free.
 if pgrep -x etcd >/dev/null; then $sudo service etcd stop 2>/dev/null || $sudo pkill -x etcd || true; fi
 
-swift build
-swift test
+# Every step is timed and bounded: a step that hangs fails the run with its name, instead of
+# using up CI's time with nothing said; the times show where a slower machine spends its time.
+step() {
+    local limit=$1 name=$2 status=0 start=$SECONDS
+    shift 2
+    echo "=== $name: started at $(date -u +%T), at most $limit min"
+    timeout --kill-after=30 "${limit}m" "$@" || status=$?
+    echo "=== $name: $((SECONDS - start)) s, exit $status"
+    [ "$status" -ne 124 ] || echo "=== $name did not finish within $limit minutes"
+    return "$status"
+}
+
+step 45 "swift build" swift build
+step 15 "swift test" swift test
 # Every daemon below runs as an ordinary user, as etcd runs under systemd (User=etcd) or in a
 # pod: root hides permission bugs (a socket option that needs CAP_NET_ADMIN, a file only root can
 # read). As root, this script makes the user etcd-tests and runs the suites as it, from a copy of
@@ -57,41 +69,42 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 export ETCD_BIN=$BIN/etcd
 # Crash durability against real processes: writers, kill -9 of random members and the leader.
-"${as_user[@]}" Tests/Integration/kill-nine.sh 15
+step 15 kill-nine "${as_user[@]}" Tests/Integration/kill-nine.sh 15
 # The v3 API through the real etcdctl, compared command by command with the real etcd 3.4.
-"${as_user[@]}" Tests/Integration/etcdctl.sh
+step 15 etcdctl "${as_user[@]}" Tests/Integration/etcdctl.sh
 # v3 authentication through etcdctl, beside etcd 3.4; then auth state across restarts of a cluster.
-"${as_user[@]}" Tests/Integration/auth.sh
+step 10 auth "${as_user[@]}" Tests/Integration/auth.sh
 # The v3 API as JSON over HTTP (the gateway), and Lock and Election, with curl beside etcd 3.4.
-"${as_user[@]}" Tests/Integration/gateway.sh
+step 10 gateway "${as_user[@]}" Tests/Integration/gateway.sh
 # Membership changes while writers run: nothing acknowledged lost, HashKV agreeing at the end.
-"${as_user[@]}" Tests/Integration/membership-load.sh
+step 15 membership-load "${as_user[@]}" Tests/Integration/membership-load.sh
 # As deployments start it: every flag of etcd 3.4's --help, config files, probes, systemd.
-"${as_user[@]}" Tests/Integration/deployment.sh
+step 15 deployment "${as_user[@]}" Tests/Integration/deployment.sh
 # Disk faults through an LD_PRELOAD shim: short writes, and syncs failing while writing, during
 # a compaction and a defragmentation, and for snapshot files only; nothing acknowledged lost.
-"${as_user[@]}" Tests/DiskFaults/run.sh
+step 15 disk-faults "${as_user[@]}" Tests/DiskFaults/run.sh
 # --pre-vote on a real cluster: a follower cut off and healed deposes the leader only without it.
-"${as_user[@]}" Tests/Integration/pre-vote.sh
+step 10 pre-vote "${as_user[@]}" Tests/Integration/pre-vote.sh
 # A client library written elsewhere: the Python etcd3 package from PyPI.
-"${as_user[@]}" Tests/Integration/python-etcd3.sh
+step 10 python-etcd3 "${as_user[@]}" Tests/Integration/python-etcd3.sh
 # Faults while clients run (kill -9, SIGSTOP, partitions), histories judged for linearizability,
 # beside etcd 3.4.
 # As root it puts each member in a network namespace of its own (for partitions), and runs the
 # members themselves as etcd-tests.
-if [ "$(id -u)" -eq 0 ]; then CHAOS_RUN_AS=etcd-tests Tests/Chaos/run.sh 20; else Tests/Chaos/run.sh 20; fi
+if [ "$(id -u)" -eq 0 ]; then step 20 chaos env CHAOS_RUN_AS=etcd-tests Tests/Chaos/run.sh 20; else step 20 chaos Tests/Chaos/run.sh 20; fi
 # The live Raft view in headless Chromium against `etcd lab`: a leader killed from the page and
 # replaced, a member cut off and healed; screenshots of each state in $ARTIFACTS/raft-lab.
 # As another user, they are taken in the staged tree and copied out, failed run or not.
 shots="$ARTIFACTS/raft-lab"
 if [ -n "${STAGE:-}" ]; then shots="$STAGE/artifacts/raft-lab"; mkdir -p "$shots"; chown -R etcd-tests:etcd-tests "$STAGE/artifacts"; fi
 status=0
-"${as_user[@]}" env RAFT_LAB_SCREENSHOTS="$shots" Tests/Browser/raft-lab.py || status=$?
+step 10 browser "${as_user[@]}" env RAFT_LAB_SCREENSHOTS="$shots" Tests/Browser/raft-lab.py || status=$?
 [ "$shots" = "$ARTIFACTS/raft-lab" ] || cp -r "$shots/." "$ARTIFACTS/raft-lab/" || true
 [ "$status" -eq 0 ] || { echo "the browser test failed (screenshots in $ARTIFACTS/raft-lab)"; exit "$status"; }
 # Each stage's demos against the smallest binary that has them (Stage 1 alone; the v1 cluster
 # of Stage 2; Stage 3's TLS), then every walkthrough against the daemon, which has them all.
-"${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04
-"${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage2" Walkthroughs/run-all.sh 06 08
-"${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage3" Walkthroughs/run-all.sh 09
-"${as_user[@]}" Walkthroughs/run-all.sh
+step 10 "walkthroughs, stage 1" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04
+step 10 "walkthroughs, stage 2" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage2" Walkthroughs/run-all.sh 06 08
+step 10 "walkthroughs, stage 3" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage3" Walkthroughs/run-all.sh 09
+step 15 walkthroughs "${as_user[@]}" Walkthroughs/run-all.sh
+echo "=== every step passed in $SECONDS s"

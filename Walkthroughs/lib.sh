@@ -14,7 +14,14 @@ declare -A NODE_PID
 
 cleanup() {
     for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # A graceful stop is bounded (15 s), then forced: a member stuck in its stop must not keep
+    # the script, and CI, waiting.
+    local deadline=$((SECONDS + 15)) pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -165,6 +165,9 @@ def lab_test():
             options.add_argument(argument)
         options.binary_location = "/usr/bin/chromium"
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        # Bounded, so a stuck page or script fails the test instead of waiting forever.
+        driver.set_page_load_timeout(30)
+        driver.set_script_timeout(10)
         driver.get(f"http://127.0.0.1:{base}/debug/raft")
 
         # 1. Three members, one leader.

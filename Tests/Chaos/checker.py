@@ -33,6 +33,7 @@ search tries the earliest of them at each point rather than every subset (`_blin
 import bisect
 import math
 import sys
+import time
 
 
 def _partition(history):
@@ -99,8 +100,10 @@ def _blind_writes(ops):
     return out, blind
 
 
-def linearizable_key(ops, initial=None, budget=2_000_000):
-    """(True, order) or (False, the longest prefix of a linearization found)."""
+def linearizable_key(ops, initial=None, budget=2_000_000, seconds=120):
+    """(True, order) or (False, the longest prefix of a linearization found). Gives up as
+    inconclusive after `budget` steps or `seconds` (a step's cost grows with the history, so
+    steps alone do not bound the time on a long history or a slow machine)."""
     originals = sorted(ops, key=lambda op: op["call"])
     ops, blind = _blind_writes(originals)
     count = len(ops)
@@ -113,6 +116,7 @@ def linearizable_key(ops, initial=None, budget=2_000_000):
     seen = set()
     best = []
     steps = 0
+    give_up = time.monotonic() + seconds
     sys.setrecursionlimit(max(10_000, count * 4 + 100))
 
     def search(placed, first, state, order):
@@ -121,6 +125,8 @@ def linearizable_key(ops, initial=None, budget=2_000_000):
         steps += 1
         if steps > budget:
             raise Inconclusive(f"search budget exhausted after {budget} steps ({count} operations)")
+        if steps % 10_000 == 0 and time.monotonic() > give_up:
+            raise Inconclusive(f"search gave up after {seconds} s and {steps} steps ({count} operations)")
         if placed & required == required:
             return True
         memo = (placed, state)

@@ -140,6 +140,19 @@ def run_v1_client(number, ports, keys, deadline, recorder, seed):
         recorder.add(op)
 
 
+def retried(read, seconds=30):
+    """A final read, tried again for a while: a member just restarted may time out once. (A read
+    changes nothing, so the interval from the first try to the answer holds it.)"""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return read()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run_watcher(ports, log, control, rng):
     """A watch on every hot key from `log["start"]` (0: from now), resumed on another member from
     the next revision whenever its stream breaks, until `control` says the run is over and it
@@ -177,7 +190,7 @@ def run_watcher(ports, log, control, rng):
                 if final is not None and next_revision > final:
                     break
         except grpc.RpcError:
-            pass  # the member went away, or the two seconds ran out: resume elsewhere
+            time.sleep(0.05)  # the member went away, or the two seconds ran out: resume elsewhere
         finally:
             channel.close()
 
@@ -254,6 +267,7 @@ def main():
     elif "power-cut" in faults:
         sys.exit("the power-cut fault needs --power-cut-shim")
     clean = False
+    control = {}  # tells the watchers when the run is over
     for member in members:
         member.start()
     try:
@@ -270,9 +284,10 @@ def main():
         fault_log = []
         faulter = threading.Thread(target=inject_faults, args=(members, deadline, rng, faults, fault_log, network))
         # Watches from the first revision, from now, and from a revision not reached yet.
-        control = {}
         watches = [{"start": start, "created": None, "events": [], "cancels": []} for start in (1, 0, 40)]
-        watchers = [threading.Thread(target=run_watcher, args=(endpoints, log, control, random.Random(arguments.seed + n)))
+        # Daemon threads, stopped in `finally` too: a run that ends early (a cluster that never
+        # recovered) must not leave them retrying forever and the process waiting on them.
+        watchers = [threading.Thread(target=run_watcher, args=(endpoints, log, control, random.Random(arguments.seed + n)), daemon=True)
                     for n, log in enumerate(watches)]
         compactions = []
         compactor = threading.Thread(target=compact_now_and_then, args=(endpoints, deadline, random.Random(arguments.seed), compactions))
@@ -291,7 +306,7 @@ def main():
         reader = client_for(members[0].endpoint)
         for key in keys:
             call = time.monotonic()
-            response = reader.get_response(key)
+            response = retried(lambda: reader.get_response(key))
             value = response.kvs[0].value.decode() if response.kvs else None
             final[key] = value
             recorder.add({"client": -1, "key": key, "kind": "get", "value": value, "call": call, "ret": time.monotonic(),
@@ -300,7 +315,7 @@ def main():
         # applied everything committed before them, v1 entries included (one log feeds both).
         for key in v1_keys if arguments.v1_clients else []:
             call = time.monotonic()
-            value = v1client.read(members[0].endpoint, key)
+            value = retried(lambda: v1client.read(members[0].endpoint, key))
             final[key] = value
             recorder.add({"client": -2, "key": key, "api": "v1", "kind": "get", "value": value, "call": call,
                           "ret": time.monotonic(), "outcome": "ok", "revision": None, "expected": None, "succeeded": None})
@@ -348,6 +363,9 @@ def main():
             sys.exit(1)
         clean = True
     finally:
+        if "final" not in control:
+            control["give_up"] = 0
+            control["final"] = 0
         for member in members:
             member.resume()
             member.kill()

@@ -11,6 +11,8 @@
  *                                from the start without it) kills the process just before it is
  *                                made: a crash at a chosen point inside a commit, a compaction
  *                                or a defragmentation;
+ *   FAULT_KILL_COUNTS_WRITE=1    sequential write()s count too (FileWriter's copies, as a
+ *                                restore copies the store's file);
  *   FAULT_LOG=PATH               one line per fault injected, for the test to count;
  *   FAULT_UNDO_JOURNAL=PATH      before each pwrite to a regular file, the bytes it overwrites
  *                                (and the file's size) are appended to PATH; each successful
@@ -338,6 +340,7 @@ int renameat(int from_dir, const char *old, int to_dir, const char *new) {
 ssize_t write(int fd, const void *buffer, size_t count) {
     static ssize_t (*real)(int, const void *, size_t);
     if (!real) real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (count > 0 && getenv("FAULT_KILL_COUNTS_WRITE")) kill_if_chosen(fd);
     if (count > 0 && getenv("FAULT_UNDO_JOURNAL") && getenv("FAULT_DIR_OPS_UNDER")) {
         struct stat info;
         char path[4096];

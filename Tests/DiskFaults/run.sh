@@ -43,9 +43,10 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 PEER=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ctl() { ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$PORT" --command-timeout=3s "$@"; }
 
-# start [ENV=VALUE...]: the member on $WORK/data, with the given environment (the shim's).
+# start [ENV=VALUE...]: the member on $DATA ($WORK/data), with the given environment (the shim's).
+DATA=$WORK/data
 start() {
-    env "$@" "$ETCD_BIN" --name default --data-dir "$WORK/data" --snapshot-count 40 \
+    env "$@" "$ETCD_BIN" --name default --data-dir "$DATA" --snapshot-count 40 \
         --listen-client-urls "http://127.0.0.1:$PORT" --advertise-client-urls "http://127.0.0.1:$PORT" \
         --listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
         --initial-cluster "default=http://127.0.0.1:$PEER" >>"$WORK/member.log" 2>&1 &
@@ -81,6 +82,7 @@ for i in $(seq 1 150); do ctl put "k$i" "v$i" >/dev/null && echo "k$i v$i" >>"$W
 ctl compact "$(ctl get k1 -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"] - 20)')" >/dev/null
 ctl defrag >/dev/null
 ctl snapshot save "$WORK/backup.db" >/dev/null
+cp "$WORK/acked" "$WORK/backup-acked"
 for i in $(seq 151 200); do ctl put "k$i" "v$i" >/dev/null && echo "k$i v$i" >>"$WORK/acked"; done
 [ "$(wc -l <"$WORK/short.log")" -gt 100 ] || fail "the shim shortened too few writes to mean anything"
 ok "$(wc -l <"$WORK/short.log") writes came up short; 200 puts, snapshots, a compaction, a defrag and a backup went through"
@@ -229,6 +231,41 @@ kill_at commit 40 9500
 kill_at compact 3 10000
 kill_at defrag 2 10500
 kill_at defrag 30 11000
+
+# A restore killed just before its Nth write into the new directory (the store's file copied,
+# the log, the snapshot, the member's identity), for every N until one runs to the end: the
+# member refuses to start, naming the unfinished restore, and the same restore run again makes
+# a member with every key the backup holds.
+echo "== kill -9 inside a restore"
+restore() {
+    env "$@" "$ETCD_BIN" snapshot restore "$WORK/backup.db" --name default --data-dir "$WORK/restored" \
+        --initial-cluster "default=http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" >>"$WORK/restore.log" 2>&1
+}
+killed=0
+for n in $(seq 1 40); do
+    rm -rf "$WORK/restored"; : >"$WORK/restore.log"
+    status=0
+    restore LD_PRELOAD="$WORK/faults.so" FAULT_KILL_AT_WRITE="$n" FAULT_KILL_ONLY="$WORK/restored/" FAULT_KILL_COUNTS_WRITE=1 || status=$?
+    [ "$status" != 0 ] || break
+    [ "$status" = 137 ] || { cat "$WORK/restore.log"; fail "the restore failed (status $status), not by the shim's kill before write $n"; }
+    killed=$((killed + 1))
+    status=0
+    timeout 20 "$ETCD_BIN" --name default --data-dir "$WORK/restored" --listen-client-urls "http://127.0.0.1:$PORT" \
+        --listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
+        --initial-cluster "default=http://127.0.0.1:$PEER" >"$WORK/member.log" 2>&1 || status=$?
+    [ "$status" != 0 ] && [ "$status" != 124 ] || fail "a member started on a restore killed before write $n (status $status)"
+    grep -q "snapshot restore into .* did not finish" "$WORK/member.log" || fail "killed before write $n, the member did not say the restore was unfinished"
+    restore || { cat "$WORK/restore.log"; fail "the restore, run again after a kill before write $n, failed"; }
+    DATA=$WORK/restored start
+    cp "$WORK/acked" "$WORK/acked.all"; cp "$WORK/backup-acked" "$WORK/acked"
+    check_acked || fail "a key of the backup is missing after a restore killed before write $n and run again"
+    cp "$WORK/acked.all" "$WORK/acked"
+    kill "$MEMBER"; wait "$MEMBER" 2>/dev/null || true
+    MEMBER=0
+done
+[ "$killed" -ge 3 ] && [ "$n" -lt 40 ] || fail "the restore was killed at $killed points and finished at none of the first 40 writes"
+ok "a restore killed before each of its $killed writes: the member refused to start, saying the restore did not finish; run again, the restore made a member with all $(wc -l <"$WORK/backup-acked") keys of the backup"
+rm -rf "$WORK/restored"
 
 echo "== power cuts"
 power_cut writes 6000

@@ -6,7 +6,7 @@ import Testing
 /// Every input the fuzzers kept (the corpus, which covers what they reached) and every input
 /// that once broke something (crashers, each a regression test), run through its target again:
 /// no crash, and none of the target's properties broken.
-@Suite("Fuzz corpus and crashers, replayed")
+@Suite("Fuzz corpus and crashers, replayed", .timeLimit(.minutes(3)))
 struct FuzzReplayTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let targets = FuzzTargets.all.merging(FuzzTargetsV3.all) { first, _ in first }

@@ -400,7 +400,7 @@ for x in a b; do
     try_start "src-$x" "${BASE[@]}"
     [ "$OUTCOME" = ready ] || fail "src-$x did not start"
     until_true 20 bash -c "etcdctl --endpoints=$CLIENT put k $x >/dev/null 2>&1"
-    etcdctl --endpoints="$CLIENT" snapshot save "$WORK/src-$x.db" >/dev/null 2>&1 || fail "snapshot save from src-$x"
+    etcdctl --endpoints="$CLIENT" --command-timeout=120s snapshot save "$WORK/src-$x.db" >/dev/null 2>&1 || fail "snapshot save from src-$x"
     stop "src-$x"
 done
 declare -A DC DP

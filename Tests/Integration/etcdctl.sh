@@ -219,7 +219,7 @@ for server in OURS REAL; do
 done
 for server in OURS REAL; do
     [ -n "${!server}" ] || continue
-    saved=$(etcdctl --endpoints="${!server}" snapshot save "$WORK/$server.db" 2>/dev/null)
+    saved=$(etcdctl --endpoints="${!server}" --command-timeout=120s snapshot save "$WORK/$server.db" 2>/dev/null)
     [ "$saved" = "Snapshot saved at $WORK/$server.db" ] || { echo "snapshot save on $server: $saved" >&2; exit 1; }
 done
 echo "Snapshot saved at <file> (both)"

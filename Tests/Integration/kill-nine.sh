@@ -69,6 +69,8 @@ if command -v etcdctl >/dev/null; then
     v3writer & WRITERS+=($!)
     maintainer & WRITERS+=($!)
 fi
+# Stopped by the trap too: a run that fails early removes $WORK, and with it their stop file.
+STARTED_PIDS+=("${WRITERS[@]}")
 
 deadline=$((SECONDS + CHAOS))
 kills=0

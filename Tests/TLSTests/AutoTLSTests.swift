@@ -4,7 +4,7 @@ import X509
 
 @testable import TLS
 
-@Suite("Self-signed certificates for --auto-tls")
+@Suite("Self-signed certificates for --auto-tls", .timeLimit(.minutes(3)))
 struct AutoTLSTests {
     @Test("Made once with a private key, reused while valid, made again when it would expire within a day")
     func reuseAndRenewal() throws {

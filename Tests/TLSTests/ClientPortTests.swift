@@ -12,7 +12,7 @@ import X509
 /// The client port over TLS, through the real listener (Stage 1's HTTP server with Stage 3's
 /// setup in front), with certificates made per test. Each refusal is checked twice: what the
 /// client sees, and the server's log line that names the cause and the remote.
-@Suite struct ClientPortTests {
+@Suite(.timeLimit(.minutes(3))) struct ClientPortTests {
     /// Serves Stage 1's API over TLS with `files`; runs `body` with the port and the logs.
     func withTLSServer(
         _ pki: TestPKI, requireClientCertificate: Bool,

@@ -11,7 +11,7 @@ import RaftCore
 
 /// TLS between peers, through Stage 2's real transport: frames cross when both sides use the
 /// same CA, and every mismatch is refused with a log line on both ends.
-@Suite struct PeerPortTests {
+@Suite(.timeLimit(.minutes(3))) struct PeerPortTests {
     /// Frames a member received.
     final class Inbox: Sendable {
         let frames = Mutex<[PeerFrame]>([])

@@ -7,7 +7,7 @@ import Testing
 
 /// Flags and files are checked before the daemon serves: every mistake stops it with a message
 /// that names the flag or file and the fix.
-@Suite struct SettingsTests {
+@Suite(.timeLimit(.minutes(3))) struct SettingsTests {
     func settings(_ arguments: [String]) throws -> TLSSettings {
         let values = try GoFlagSet(DaemonConfiguration.flagSet.flags + TLSFlags.flags).parse(arguments, environment: [:])
         return try TLSSettings.daemon(values)

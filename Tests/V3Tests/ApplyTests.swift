@@ -5,7 +5,7 @@ import Testing
 @testable import V3
 
 /// The v3 requests applied to the store, with etcd's answers and errors.
-@Suite struct ApplyTests {
+@Suite(.timeLimit(.minutes(3))) struct ApplyTests {
     func putRequest(_ key: String, _ value: String, prevKV: Bool = false) -> Etcdserverpb_PutRequest {
         var request = Etcdserverpb_PutRequest()
         request.key = Data(key.utf8)

@@ -7,7 +7,7 @@ import Testing
 /// v3 authentication below the gRPC layer: permission ranges, the auth store's rules (etcd's,
 /// error for error), the checks a write passes as it applies, tokens on an injected clock, and
 /// the state kept in snapshots and in the backend file.
-@Suite struct AuthTests {
+@Suite(.timeLimit(.minutes(3))) struct AuthTests {
     typealias TestClock = LeaseTests.TestClock
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }

@@ -1,7 +1,7 @@
 import Testing
 import V3
 
-@Suite("Auto compaction: etcd 3.4's schedule, driven by hand")
+@Suite("Auto compaction: etcd 3.4's schedule, driven by hand", .timeLimit(.minutes(3)))
 struct AutoCompactionTests {
     @Test("Retention flags parse as etcd's: a bare number is hours in periodic mode, revisions in revision mode; 0 is off")
     func parsing() throws {

@@ -9,7 +9,7 @@ import Testing
 /// a follower, compacted in batches, defragmented, and refused when damaged. Each test drives
 /// `V3StateMachine` as the Raft loop does (entries with their log indices) and compares with the
 /// same entries applied to a store in memory, the model.
-@Suite struct BackendTests {
+@Suite(.timeLimit(.minutes(3))) struct BackendTests {
     typealias TestClock = LeaseTests.TestClock
 
     /// A fresh directory for one test's files.

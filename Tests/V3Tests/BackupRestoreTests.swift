@@ -11,7 +11,7 @@ import Testing
 /// A backup of a member whose v3 store is on disk, through a real one-member server: streamed
 /// out of a copy of the file, restored into a new data directory as the store's own file
 /// (never read into the snapshot), and served again by a new member started on it elsewhere.
-@Suite("Backups of the v3 store, streamed", .serialized)
+@Suite("Backups of the v3 store, streamed", .serialized, .timeLimit(.minutes(3)))
 struct BackupRestoreTests {
     /// A member with its v3 store in `<directory>/snap/db`, as the daemon keeps it.
     final class Member: @unchecked Sendable {
@@ -85,6 +85,14 @@ struct BackupRestoreTests {
                 file: saved, length: length / 2, into: root + "/cut", stateFile: root + "/cut/snap/db", member: restoredMember, initialCluster: [],
                 clusterToken: "t")
         }
+        #expect(!FileManager.default.fileExists(atPath: root + "/cut/" + Backup.unfinishedLog))
+        #expect(!FileManager.default.fileExists(atPath: root + "/cut/snap"))
+        // A restore that stopped just before naming its log (a crash there leaves this): the
+        // directory holds everything but a log; the restore run again clears it and starts over.
+        try Backup.restore(
+            file: saved, length: length, into: restoredAt, stateFile: restoredAt + "/snap/db", member: restoredMember, initialCluster: [],
+            clusterToken: "t")
+        try FileManager.default.moveItem(atPath: restoredAt + "/wal", toPath: restoredAt + "/" + Backup.unfinishedLog)
         try Backup.restore(
             file: saved, length: length, into: restoredAt, stateFile: restoredAt + "/snap/db", member: restoredMember, initialCluster: [],
             clusterToken: "t")

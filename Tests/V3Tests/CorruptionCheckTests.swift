@@ -1,7 +1,7 @@
 import Testing
 import V3
 
-@Suite("Corruption checks: whose history differs")
+@Suite("Corruption checks: whose history differs", .timeLimit(.minutes(3)))
 struct CorruptionCheckTests {
     @Test("Only a peer at the same compaction with another hash differs; one compacted elsewhere hashes another history")
     func verdict() {

@@ -7,7 +7,7 @@ import Testing
 @testable import V3
 
 /// How the live Raft view names the entries in each member's log.
-@Suite("Log entries in words, for the live view")
+@Suite("Log entries in words, for the live view", .timeLimit(.minutes(3)))
 struct EntrySummaryTests {
     @Test("v3 requests: the operation and its key, a transaction's shape, a lease in hex, the user it runs as")
     func v3() {

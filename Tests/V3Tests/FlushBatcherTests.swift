@@ -4,7 +4,7 @@ import Testing
 
 @testable import V3
 
-@Suite("Flushes batched per turn of the event loop")
+@Suite("Flushes batched per turn of the event loop", .timeLimit(.minutes(3)))
 struct FlushBatcherTests {
     @Test("Flushes asked for in one turn become one, at the end of the turn")
     func oneFlushPerTurn() throws {

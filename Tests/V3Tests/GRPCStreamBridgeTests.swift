@@ -11,7 +11,7 @@ import Testing
 
 /// The bridge between one HTTP/2 stream and grpc-swift's server, frame by frame: what a call
 /// receives, and the frames its answers become.
-@Suite("The gRPC stream bridge, frame by frame")
+@Suite("The gRPC stream bridge, frame by frame", .timeLimit(.minutes(3)))
 struct GRPCStreamBridgeTests {
     /// A stream with the bridge; `calls` collects what it hands to the server.
     struct Stream {

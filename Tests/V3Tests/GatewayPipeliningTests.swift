@@ -10,7 +10,7 @@ import Testing
 
 /// A client that pipelines a v1 request and a gateway request on one connection gets the
 /// answers in the order it asked, even when the v1 answer takes a while (a watch).
-@Suite("Pipelined v1 and gateway requests on one connection", .serialized)
+@Suite("Pipelined v1 and gateway requests on one connection", .serialized, .timeLimit(.minutes(3)))
 struct GatewayPipeliningTests {
     /// Collects everything the server sends.
     final class Collector: ChannelInboundHandler, Sendable {

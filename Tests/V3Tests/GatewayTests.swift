@@ -7,7 +7,7 @@ import Testing
 /// The gateway's reading of request bodies: a malformed one gets the words etcd's gateway
 /// (Go's JSON decoder) answers, which clients see verbatim; streamed requests split as Go's
 /// decoder reads them one after another.
-@Suite struct GatewayTests {
+@Suite(.timeLimit(.minutes(3))) struct GatewayTests {
     static func syntaxError(_ text: String) -> String? {
         do {
             _ = try GoJSONSyntax.check(Array(text.utf8))

@@ -6,7 +6,7 @@ import Testing
 /// `--auth-token jwt,…`: tokens signed with keys made by openssl, as operators make them,
 /// verified by a member holding only the public key; tampered, expired and foreign tokens
 /// refused; the flag's options read as etcd reads them.
-@Suite struct JWTTokensTests {
+@Suite(.timeLimit(.minutes(3))) struct JWTTokensTests {
     /// A key pair in PEM files: RSA for RS/PS methods, a P-256 curve for ES256.
     static func keys(_ kind: String) throws -> (private: String, public: String) {
         let directory = NSTemporaryDirectory() + "/etcd-jwt-\(UInt64.random(in: 1...UInt64.max))"

@@ -8,7 +8,7 @@ import Testing
 
 /// The KV service through a real gRPC client and a real server: the calls the fast path serves
 /// and one grpc-swift serves (a lease) on the same connection.
-@Suite("KV calls through gRPC", .serialized)
+@Suite("KV calls through gRPC", .serialized, .timeLimit(.minutes(3)))
 struct KVThroughGRPCTests {
     /// On both transports: the fast one must answer exactly as grpc-swift's own does.
     @Test("Put, Range, Txn, DeleteRange and Compact answer as etcd does; errors carry etcd's code and text", arguments: V3Server.Transport.allCases)

@@ -6,7 +6,7 @@ import Testing
 @testable import V3
 
 /// The `--grpc-keepalive-*` rules on a client connection, driven by the embedded loop's clock.
-@Suite("gRPC keepalive: pings from clients, and pings to silent clients")
+@Suite("gRPC keepalive: pings from clients, and pings to silent clients", .timeLimit(.minutes(3)))
 struct KeepalivePolicyTests {
     let loop = EmbeddedEventLoop()
     let channel: EmbeddedChannel

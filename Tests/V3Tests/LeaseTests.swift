@@ -9,7 +9,7 @@ import Testing
 
 /// Leases in the store (replicated) and in the lessor (the leader's clock), with time moved by
 /// the test.
-@Suite struct LeaseTests {
+@Suite(.timeLimit(.minutes(3))) struct LeaseTests {
     final class TestClock: Sendable {
         let instant = Mutex(ContinuousClock.now)
         func advance(_ duration: Duration) { instant.withLock { $0 = $0 + duration } }

@@ -6,7 +6,7 @@ import Testing
 
 /// The store alone: revisions, versions, history, ranges, deletes and compaction, as etcd's
 /// MVCC defines them.
-@Suite struct MVCCStoreTests {
+@Suite(.timeLimit(.minutes(3))) struct MVCCStoreTests {
     func put(_ store: inout MVCCStore, _ key: String, _ value: String, lease: Int64 = 0) {
         store.put(Array(key.utf8), Array(value.utf8), lease: lease, at: store.nextRevision)
     }

@@ -7,7 +7,7 @@ import Testing
 
 /// What Stage 4 part 2 adds to the store: the hashes replicas compare, the size the quota
 /// counts, and alarms, all replicated like any write.
-@Suite struct MaintenanceTests {
+@Suite(.timeLimit(.minutes(3))) struct MaintenanceTests {
     func put(_ key: String, _ value: String) -> V3Request {
         var request = Etcdserverpb_PutRequest()
         request.key = Data(key.utf8)

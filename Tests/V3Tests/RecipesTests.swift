@@ -10,7 +10,7 @@ import Testing
 /// The Lock and Election services through a real gRPC client and server: a second locker waits
 /// for the first to unlock; candidates queue behind the leader, proclaim, resign and are
 /// observed, with etcd's errors for a leader that is not one.
-@Suite("Lock and Election through gRPC", .serialized)
+@Suite("Lock and Election through gRPC", .serialized, .timeLimit(.minutes(3)))
 struct RecipesTests {
     static func withClient(_ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, WatchStreamTests.Server) async throws -> Void) async throws {
         let server = WatchStreamTests.Server()
@@ -23,6 +23,14 @@ struct RecipesTests {
             throw error
         }
         await server.stop()
+    }
+
+    /// For calls that wait (a lock, a campaign, an observer): a call left waiting would keep the
+    /// client, and so the test, from ever finishing.
+    static var bounded: CallOptions {
+        var options = CallOptions.defaults
+        options.timeout = .seconds(30)
+        return options
     }
 
     /// Waits (at most 5 s) until `count` keys stand under `prefix`: a waiter has queued.
@@ -59,7 +67,7 @@ struct RecipesTests {
             let returned = Mutex(false)
             let waiting = Task {
                 defer { returned.withLock { $0 = true } }
-                return try await V3lockpb_Lock.Client(wrapping: client).lock(secondRequest)
+                return try await V3lockpb_Lock.Client(wrapping: client).lock(secondRequest, options: Self.bounded)
             }
             // Queued (its key is in), and still waiting: it has not returned.
             try await Self.waitForKeys(server, "job/", 2)
@@ -75,7 +83,7 @@ struct RecipesTests {
             let third = try await Self.grant(client)
             request.lease = third
             let thirdRequest = request
-            let next = Task { try await V3lockpb_Lock.Client(wrapping: client).lock(thirdRequest) }
+            let next = Task { try await V3lockpb_Lock.Client(wrapping: client).lock(thirdRequest, options: Self.bounded) }
             try await Self.waitForKeys(server, "job/", 2)
             var revoke = Etcdserverpb_LeaseRevokeRequest()
             revoke.id = second
@@ -107,21 +115,27 @@ struct RecipesTests {
             #expect(won.leader.lease == a)
 
             // An observer sees the current leader, then every change.
+            let options = Self.bounded
             let observeRequest = leaderRequest
+            let seen = Mutex<[String]>([])
             let observed = Task {
-                try await V3electionpb_Election.Client(wrapping: client).observe(observeRequest) { response in
-                    var values: [String] = []
+                try await V3electionpb_Election.Client(wrapping: client).observe(observeRequest, options: options) { response in
                     for try await message in response.messages {
-                        values.append(String(decoding: message.kv.value, as: UTF8.self))
-                        if values.count == 3 { break }
+                        let count = seen.withLock { $0.append(String(decoding: message.kv.value, as: UTF8.self)); return $0.count }
+                        if count == 3 { break }
                     }
-                    return values
+                    return seen.withLock { $0 }
                 }
             }
+            // The observer is in place (it has seen the leader) before anything changes: else it
+            // could start after the proclamation, see "a2" first, and wait for a third value.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while seen.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(seen.withLock { $0 } == ["a"])
             campaign.lease = b
             campaign.value = Data("b".utf8)
             let secondCampaign = campaign
-            let waiting = Task { try await V3electionpb_Election.Client(wrapping: client).campaign(secondCampaign) }
+            let waiting = Task { try await V3electionpb_Election.Client(wrapping: client).campaign(secondCampaign, options: options) }
             try await Self.waitForKeys(server, "web/", 2)
 
             var proclaim = V3electionpb_ProclaimRequest()

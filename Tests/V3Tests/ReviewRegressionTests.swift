@@ -6,7 +6,7 @@ import Testing
 @testable import V3
 
 /// Regressions found in review, each checked to fail before its fix.
-@Suite struct ReviewRegressionTests {
+@Suite(.timeLimit(.minutes(3))) struct ReviewRegressionTests {
     func put(_ key: String, _ value: String, lease: Int64 = 0) -> Etcdserverpb_RequestOp {
         var request = Etcdserverpb_PutRequest()
         request.key = Data(key.utf8)

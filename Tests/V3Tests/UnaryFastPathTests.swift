@@ -13,7 +13,7 @@ import Testing
 
 /// The KV fast path on one HTTP/2 stream, frame by frame: what gRPC clients send in, what
 /// they must get out, and what it leaves to grpc-swift.
-@Suite("The unary fast path, frame by frame")
+@Suite("The unary fast path, frame by frame", .timeLimit(.minutes(3)))
 struct UnaryFastPathTests {
     /// Frames that went past the fast path, to the handlers behind it (grpc-swift's).
     final class Behind: ChannelInboundHandler, @unchecked Sendable {
@@ -226,7 +226,7 @@ struct UnaryFastPathTests {
 }
 
 /// The header that carries a verified client certificate's name is the TLS session's to set.
-@Suite struct VerifiedNameHeaderTests {
+@Suite(.timeLimit(.minutes(3))) struct VerifiedNameHeaderTests {
     static func headers(_ extra: [(String, String)]) -> HTTP2Frame.FramePayload {
         .headers(.init(headers: HPACKHeaders([(":method", "POST"), (":path", "/etcdserverpb.KV/Put")] + extra)))
     }

@@ -13,7 +13,7 @@ import Testing
 
 /// A one-member server on a free port with a gRPC client: the watch stream's options that
 /// etcdctl does not reach (fragment) or reaches only slowly (progress notifications).
-@Suite("The watch stream through gRPC", .serialized)
+@Suite("The watch stream through gRPC", .serialized, .timeLimit(.minutes(3)))
 struct WatchStreamTests {
     final class Server: @unchecked Sendable {
         let directory = "/tmp/v3-watch-\(UInt64.random(in: 0...UInt64.max))"

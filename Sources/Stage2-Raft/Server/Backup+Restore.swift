@@ -46,22 +46,24 @@ extension Backup {
         let note = try file.read(try file.count(UInt64(file.u32())))
         let stateLength = try file.length(file.u64())
         let founders = try checkTarget(directory, member: member, initialCluster: initialCluster)
-        var other: [UInt8]?
-        if hasState && note.isEmpty {
-            other = try file.read(Int(stateLength))
-        } else if hasState {
-            guard let stateFile else {
-                throw RestoreError(description: "this snapshot holds the v3 store's file, which this binary does not run: restore it with the full etcd")
+        try restoring(directory) {
+            var other: [UInt8]?
+            if hasState && note.isEmpty {
+                other = try file.read(Int(stateLength))
+            } else if hasState {
+                guard let stateFile else {
+                    throw RestoreError(description: "this snapshot holds the v3 store's file, which this binary does not run: restore it with the full etcd")
+                }
+                try file.copy(stateLength, to: stateFile)
+                other = note
             }
-            try file.copy(stateLength, to: stateFile)
-            other = note
+            let members = try file.u32()
+            for _ in 0..<members {
+                guard Member(encoded: try file.read(try file.count(UInt64(file.u32())))) != nil else { throw file.damaged }
+            }
+            try file.expectPaddingOnly()
+            try found(v1: v1, other: other, index: index, founders: founders, member: member, into: directory, clusterToken: clusterToken)
         }
-        let members = try file.u32()
-        for _ in 0..<members {
-            guard Member(encoded: try file.read(try file.count(UInt64(file.u32())))) != nil else { throw file.damaged }
-        }
-        try file.expectPaddingOnly()
-        try found(v1: v1, other: other, index: index, founders: founders, member: member, into: directory, clusterToken: clusterToken)
     }
 
     /// The founders, once the directory is known to be new and this member one of them.
@@ -70,6 +72,33 @@ extension Backup {
         let founders = (initialCluster.isEmpty ? [member] : initialCluster).sorted { $0.name < $1.name }
         guard founders.contains(where: { $0.id == member.id }) else { throw RestoreError(description: "\(member.name) is not in --initial-cluster") }
         return founders
+    }
+
+    /// A restore builds the new member's log here and renames it to `wal` as its very last step.
+    /// The directory exists from the restore's first write on, so a restore that crashed at any
+    /// point leaves it behind and no log: the member refuses to start (`DataDirectory.prepare`)
+    /// and the restore, run again, clears what the first one left and starts over.
+    public static let unfinishedLog = "wal.restoring"
+
+    /// Runs `body`, the restore's writes, between marking the restore begun (durably, after
+    /// clearing what an interrupted one left) and its end; a restore that fails (a damaged file)
+    /// takes back what it wrote.
+    private static func restoring(_ directory: String, _ body: () throws -> Void) throws {
+        if access(directory + "/" + unfinishedLog, F_OK) == 0 { clearUnfinished(directory) }
+        let fileSystem = PosixFileSystem()
+        try fileSystem.createDirectory(directory + "/" + unfinishedLog)
+        try fileSystem.syncDirectory(directory)
+        do {
+            try body()
+        } catch {
+            clearUnfinished(directory)
+            throw error
+        }
+    }
+
+    /// What a restore writes, before its log is named.
+    private static func clearUnfinished(_ directory: String) {
+        for written in [unfinishedLog, "snap", "cluster-id", "member-id"] { DataDirectory.removeTree(directory + "/" + written) }
     }
 
     /// Writes the new member's first snapshot: the v1 store with the founders for machines,
@@ -84,13 +113,18 @@ extension Backup {
             _ = store.apply(Command(.join(name: founder.name, raftURL: founder.peerURL, etcdURL: ""), time: Timestamp(seconds: 0)), at: at)
         }
         let conf = ConfState(voters: founders.map(\.id))
-        let storage = try DiskStorage.open(directory: directory, initialConfState: conf)
+        let unfinished = directory + "/" + unfinishedLog
+        let storage = try DiskStorage.open(directory: directory, walDirectory: unfinished, initialConfState: conf)
         let clusterID = ClusterIdentity.id(token: clusterToken, founders: founders)
         try ClusterIdentity.store(clusterID, in: directory)
         try ClusterIdentity.storeMemberID(member.id, in: directory)
         let data = SnapshotContainer(v1: store.encoded(), other: other, members: founders).encoded()
         let snapshot = Snapshot(metadata: SnapshotMetadata(index: at, term: 1, confState: conf), data: data)
         try storage.persist(entries: [], hardState: HardState(term: 1, vote: 0, commit: at), snapshot: snapshot)
+        // Everything above is synced: the log, named now, makes the member.
+        let fileSystem = PosixFileSystem()
+        try fileSystem.rename(unfinished, to: directory + "/wal")
+        try fileSystem.syncDirectory(directory)
     }
 
     /// Format 1: the whole state in one container, read into memory as it was written.
@@ -103,7 +137,9 @@ extension Backup {
         else { throw RestoreError(description: "the snapshot's header is damaged") }
         let founders = try checkTarget(directory, member: member, initialCluster: initialCluster)
         let container = try SnapshotContainer(decoding: payload)
-        try found(v1: container.v1, other: container.other, index: index, founders: founders, member: member, into: directory, clusterToken: clusterToken)
+        try restoring(directory) {
+            try found(v1: container.v1, other: container.other, index: index, founders: founders, member: member, into: directory, clusterToken: clusterToken)
+        }
     }
 }
 

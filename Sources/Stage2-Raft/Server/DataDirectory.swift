@@ -22,11 +22,14 @@ public enum DataDirectory {
     public static func prepare(_ configuration: DaemonConfiguration, logger: Logger) throws(Problem) {
         let server = configuration.server
         if configuration.forceNewCluster {
-            for entry in ["wal", "snap", "cluster-id", "member-id"] { removeTree(server.dataDirectory + "/" + entry) }
+            for entry in ["wal", Backup.unfinishedLog, "snap", "cluster-id", "member-id"] { removeTree(server.dataDirectory + "/" + entry) }
             if let walDirectory = server.walDirectory { removeTree(walDirectory) }
             logger.warning("-f: discarded the log and snapshots", metadata: ["data-dir": "\(server.dataDirectory)"])
         }
         if let problem = walPlacementProblem(server) { throw Problem(description: problem) }
+        if access(server.dataDirectory + "/" + Backup.unfinishedLog, F_OK) == 0 && !hasLog(server.dataDirectory + "/wal") {
+            throw Problem(description: "etcd snapshot restore into \(server.dataDirectory) did not finish (\(Backup.unfinishedLog) is left): run the same restore again")
+        }
         for directory in [server.dataDirectory, server.walDirectory].compactMap({ $0 }) {
             if let problem = DirectoryPermission.problem(directory) { logger.warning("\(problem)") }
         }
@@ -47,7 +50,7 @@ public enum DataDirectory {
         ((try? PosixFileSystem().list(walDirectory)) ?? []).contains { $0.hasSuffix(".wal") }
     }
 
-    private static func removeTree(_ path: String) {
+    static func removeTree(_ path: String) {
         if unlink(path) == 0 { return }
         guard let handle = opendir(path) else { return }
         var names: [String] = []

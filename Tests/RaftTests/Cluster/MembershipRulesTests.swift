@@ -3,7 +3,7 @@ import RaftCore
 import Testing
 
 /// etcd's `--strict-reconfig-check` rules, from the leader's view alone: no cluster, no sockets.
-@Suite("Membership rules")
+@Suite("Membership rules", .timeLimit(.minutes(3)))
 struct MembershipRulesTests {
     static let urls = [1: "http://127.0.0.1:7001", 2: "http://127.0.0.1:7002", 3: "http://127.0.0.1:7003", 4: "http://127.0.0.1:7004"]
 

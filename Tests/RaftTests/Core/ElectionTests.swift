@@ -2,7 +2,7 @@ import RaftCore
 import RaftTestKit
 import Testing
 
-@Suite("Raft paper §5.1-5.2 and §9.6: terms, votes and elections")
+@Suite("Raft paper §5.1-5.2 and §9.6: terms, votes and elections", .timeLimit(.minutes(3)))
 struct ElectionTests {
     @Test("A follower that hears from no leader for an election timeout campaigns (§5.2)")
     func followerTimesOut() {

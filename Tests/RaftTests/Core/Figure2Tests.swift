@@ -4,7 +4,7 @@ import Testing
 
 /// The rules of the Raft paper's Figure 2 not already covered by the election and replication
 /// suites, one test each.
-@Suite("Raft paper Figure 2: the remaining rules, one test each")
+@Suite("Raft paper Figure 2: the remaining rules, one test each", .timeLimit(.minutes(3)))
 struct Figure2Tests {
     private func node(_ id: NodeID, preVote: Bool = false, storage: MemoryStorage? = nil) -> RaftNode<MemoryStorage> {
         var config = RaftConfig(id: id)

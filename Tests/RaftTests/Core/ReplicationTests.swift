@@ -2,7 +2,7 @@ import RaftCore
 import RaftTestKit
 import Testing
 
-@Suite("Raft paper §5.3-5.4: log replication, commitment and safety")
+@Suite("Raft paper §5.3-5.4: log replication, commitment and safety", .timeLimit(.minutes(3)))
 struct ReplicationTests {
     @Test("The leader replicates a proposal and every node applies it once a majority has it (§5.3)")
     func replicateAndCommit() throws {
@@ -181,7 +181,7 @@ struct ReplicationTests {
     }
 }
 
-@Suite("Replication regressions")
+@Suite("Replication regressions", .timeLimit(.minutes(3)))
 struct ReplicationRegressionTests {
     @Test("Regression: a follower whose whole window of pipelined appends was lost catches up after heartbeats")
     func lostWindowRecovers() throws {

@@ -2,7 +2,7 @@ import RaftCore
 import RaftTestKit
 import Testing
 
-@Suite("Snapshots, log compaction and membership changes")
+@Suite("Snapshots, log compaction and membership changes", .timeLimit(.minutes(3)))
 struct SnapshotAndMembershipTests {
     /// Compacts the leader's log through its applied index, as the shell does after a snapshot.
     private func compactLeader(_ cluster: inout MemoryCluster, _ id: NodeID) throws {

@@ -4,7 +4,7 @@ import Testing
 /// The golden scripts in `testdata/`: each rule of Raft shown happening, step by step, with the
 /// states and messages a reader can check against the paper. A change in behaviour fails here
 /// with the whole new transcript printed; `RAFT_GOLDEN_REWRITE=1` writes it back for review.
-@Suite("Golden interaction scripts")
+@Suite("Golden interaction scripts", .timeLimit(.minutes(3)))
 struct InteractionTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("testdata")
 

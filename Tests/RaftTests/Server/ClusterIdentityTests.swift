@@ -30,7 +30,7 @@ final class LogLines: Sendable {
     }
 }
 
-@Suite("Members of different clusters refuse each other", .serialized)
+@Suite("Members of different clusters refuse each other", .serialized, .timeLimit(.minutes(3)))
 struct ClusterIdentityTests {
     @Test("Founders with the same token and members agree on the cluster ID; any difference changes it")
     func idsAgree() {

@@ -90,6 +90,10 @@ final class TestMember: @unchecked Sendable {
         configuration.strictReconfigCheck = strictReconfigCheck
         configuration.stateMachine = stateMachine
         configuration.raftView = raftView
+        // A restart binds the port the member had: on a busy machine the listener just closed
+        // can take a moment to let go of it.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !canBind(peerPort) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         server = try await RaftServer.start(
             configuration, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
@@ -126,7 +130,7 @@ func startThreeMembers(requestTimeout: TimeAmount? = nil) async throws -> [TestM
     return members
 }
 
-@Suite("A replicated cluster in one process", .serialized)
+@Suite("A replicated cluster in one process", .serialized, .timeLimit(.minutes(3)))
 struct ClusterTests {
     @Test("Three members form through -C joins, replicate, fail over and restart from disk")
     func formFailOverRestart() async throws {

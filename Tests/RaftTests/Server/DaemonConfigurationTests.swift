@@ -2,7 +2,7 @@ import Raft
 import SingleNode
 import Testing
 
-@Suite("The daemon's configuration from flags")
+@Suite("The daemon's configuration from flags", .timeLimit(.minutes(3)))
 struct DaemonConfigurationTests {
     private func parse(_ arguments: [String]) throws -> DaemonConfiguration {
         try DaemonConfiguration.from(DaemonConfiguration.flagSet.parse(arguments))
@@ -106,7 +106,7 @@ struct DaemonConfigurationTests {
     }
 }
 
-@Suite("etcd 3 flags and ETCD_ variables")
+@Suite("etcd 3 flags and ETCD_ variables", .timeLimit(.minutes(3)))
 struct Etcd3FlagsTests {
     private func parse(_ arguments: [String], environment: [String: String] = [:]) throws -> DaemonConfiguration {
         try DaemonConfiguration.from(DaemonConfiguration.flagSet.parse(arguments, environment: environment))

@@ -4,7 +4,7 @@ import Testing
 
 /// `--force-new-cluster` on real members: the survivor of a lost majority restarts alone with
 /// its data, and serves.
-@Suite("Forcing a new cluster from a survivor's data", .serialized)
+@Suite("Forcing a new cluster from a survivor's data", .serialized, .timeLimit(.minutes(3)))
 struct ForceNewClusterTests {
     @Test("A survivor of three restarts as a cluster of one with every committed write, and takes writes")
     func survivorServesAlone() async throws {

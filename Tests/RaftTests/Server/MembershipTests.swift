@@ -9,7 +9,7 @@ import Testing
 
 /// Membership changes asked through the API (etcd's MemberAdd and friends), on real members:
 /// a member added by peer URL, as a learner, caught up, promoted, restarted, removed.
-@Suite("Membership changes through the API", .serialized)
+@Suite("Membership changes through the API", .serialized, .timeLimit(.minutes(3)))
 struct MembershipTests {
     @Test("A learner added by URL takes its assigned ID, is promoted once caught up, keeps its ID, and stops when removed")
     func learnerLifecycle() async throws {

@@ -6,7 +6,7 @@ import RaftDisk
 
 /// `--pre-vote` reaches the core the server runs: a member whose election timeout fires asks
 /// first with pre-vote (its term stays), and campaigns at once without it (its term moves).
-@Suite("--pre-vote, through the server's configuration")
+@Suite("--pre-vote, through the server's configuration", .timeLimit(.minutes(3)))
 struct PreVoteFlagTests {
     func campaign(preVote: Bool) throws -> (Role, UInt64) {
         let directory = TemporaryDirectory()

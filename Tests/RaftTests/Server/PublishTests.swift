@@ -8,7 +8,7 @@ import RaftCore
 /// What a member's publish may change: its name and client URL, never the peer URL the
 /// membership records (as in etcd, only `member update` changes that: peers dial it, by its
 /// scheme, so flags must not be able to move it, to http:// say).
-@Suite("A member's publish", .serialized)
+@Suite("A member's publish", .serialized, .timeLimit(.minutes(3)))
 struct PublishTests {
     @Test("Restarted with other URLs in its flags, a member publishes its new client URL and keeps its recorded peer URL")
     func publishKeepsThePeerURL() async throws {

@@ -9,7 +9,7 @@ import SingleNode
 /// The view's HTTP handler on a connection shared with the v1 API behind it: answers in the
 /// order the requests came, the v1 handler told when a request is taken here, HEAD answered
 /// without a body.
-@Suite("The live view's HTTP handler, frame by frame", .serialized)
+@Suite("The live view's HTTP handler, frame by frame", .serialized, .timeLimit(.minutes(3)))
 struct RaftViewHTTPHandlerTests {
     /// Stands for the v1 API: records what reaches it and answers when told to.
     final class Behind: ChannelInboundHandler {

@@ -8,7 +8,7 @@ import SingleNode
 
 /// What the live view (`/debug/raft`) publishes: built from the core's own state, never from
 /// logs, and bounded however long a member runs.
-@Suite("The live Raft view's state")
+@Suite("The live Raft view's state", .timeLimit(.minutes(3)))
 struct RaftViewStateTests {
     let names: [NodeID: String] = [1: "n1", 2: "n2", 3: "n3"]
 
@@ -113,7 +113,7 @@ struct RaftViewStateTests {
     }
 }
 
-@Suite("The live Raft view of a running cluster", .serialized)
+@Suite("The live Raft view of a running cluster", .serialized, .timeLimit(.minutes(3)))
 struct RaftViewServerTests {
     func startLab(control: String?) async throws -> [TestMember] {
         let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]

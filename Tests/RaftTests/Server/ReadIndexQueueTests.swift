@@ -4,7 +4,7 @@ import Testing
 @testable import Raft
 
 /// etcd's read-loop batching, by hand: no cluster, no clock but the one passed in.
-@Suite("ReadIndex batching")
+@Suite("ReadIndex batching", .timeLimit(.minutes(3)))
 struct ReadIndexQueueTests {
     static func at(_ milliseconds: Int64) -> NIODeadline { .uptimeNanoseconds(UInt64(milliseconds) * 1_000_000) }
 

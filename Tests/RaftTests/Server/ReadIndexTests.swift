@@ -6,7 +6,7 @@ import Testing
 
 /// Linearizable reads through the server: concurrent reads share a ReadIndex round, and a read
 /// that starts after a write completes sees it, on the leader and on a follower.
-@Suite("Linearizable reads (ReadIndex) in a cluster", .serialized)
+@Suite("Linearizable reads (ReadIndex) in a cluster", .serialized, .timeLimit(.minutes(3)))
 struct ReadIndexTests {
     /// How many ReadIndex requests a member has started.
     func readIndexesStarted(_ member: TestMember) async throws -> UInt64 {

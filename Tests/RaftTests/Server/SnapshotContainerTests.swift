@@ -2,7 +2,7 @@
 import RaftCore
 import Testing
 
-@Suite("Snapshot container")
+@Suite("Snapshot container", .timeLimit(.minutes(3)))
 struct SnapshotContainerTests {
     static let members = [Member(name: "a", peerURL: "http://127.0.0.1:7001", clientURL: "http://127.0.0.1:4001"),
                           Member(name: "", peerURL: "http://127.0.0.1:7002", clientURL: "", id: 99)]

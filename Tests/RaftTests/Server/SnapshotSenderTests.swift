@@ -6,7 +6,7 @@ import RaftCore
 
 /// What goes down a snapshot connection, frame by frame, without a network: the state a machine
 /// keeps apart first, then the snapshot's own bytes, then the message.
-@Suite("Sending a snapshot, frame by frame")
+@Suite("Sending a snapshot, frame by frame", .timeLimit(.minutes(3)))
 struct SnapshotSenderTests {
     static let message = Message(
         kind: .snapshot, to: 2, from: 1, term: 3,

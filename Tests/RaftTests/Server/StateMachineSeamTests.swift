@@ -62,7 +62,7 @@ final class Tally: ReplicatedStateMachine {
 
 struct TallyError: Error {}
 
-@Suite("One seam for every replicated state machine", .serialized)
+@Suite("One seam for every replicated state machine", .serialized, .timeLimit(.minutes(3)))
 struct StateMachineSeamTests {
     @Test("A second machine's commands, proposed on a follower, apply on every member in log order, typed results come back, and v1 indexes count them")
     func aSecondMachineRidesTheSameLog() async throws {
@@ -125,7 +125,7 @@ struct StateMachineSeamTests {
     }
 }
 
-@Suite("A machine the data directory holds and the binary does not run", .serialized)
+@Suite("A machine the data directory holds and the binary does not run", .serialized, .timeLimit(.minutes(3)))
 struct MissingMachineTests {
     @Test("A member whose snapshot holds another machine's state refuses to start without that machine, rather than drop it")
     func refusesToDropAMachine() async throws {

@@ -5,7 +5,11 @@ import Testing
 import RaftCore
 import RaftTestKit
 
-@Suite("Simulation: safety under drops, reordering, partitions, crashes, membership changes and snapshots")
+/// Serialized: every seed is pure CPU that never yields, and run side by side they took every
+/// thread of the test process's pool for seconds, so tests with real sockets and deadlines
+/// starved beside them (a TLS peer that could not deliver one frame in 20 s). One at a time,
+/// the simulation keeps one thread and leaves the rest to the others.
+@Suite("Simulation: safety under drops, reordering, partitions, crashes, membership changes and snapshots", .serialized, .timeLimit(.minutes(3)))
 struct SimulationTests {
     /// 64 seeds x 16,000 steps = 1,024,000 simulated steps per run. For a longer soak set
     /// SIMULATION_SEEDS and SIMULATION_STEPS (see Scripts/soak.sh).

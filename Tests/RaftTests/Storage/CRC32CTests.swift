@@ -2,7 +2,7 @@
 import RaftCore
 import Testing
 
-@Suite("CRC-32C")
+@Suite("CRC-32C", .timeLimit(.minutes(3)))
 struct CRC32CTests {
     @Test("The standard check value, and the sliced loop agrees with the byte-at-a-time definition")
     func matchesTheDefinition() {

@@ -5,7 +5,7 @@ import Glibc
 import RaftDisk
 #endif
 
-@Suite("Data directory permissions")
+@Suite("Data directory permissions", .timeLimit(.minutes(3)))
 struct DirectoryPermissionTests {
     @Test("A data directory is created 0700, and raises no warning")
     func createdPrivate() throws {

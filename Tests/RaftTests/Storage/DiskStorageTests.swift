@@ -2,7 +2,7 @@ import RaftCore
 import RaftDisk
 import Testing
 
-@Suite("Snapshot files and disk storage")
+@Suite("Snapshot files and disk storage", .timeLimit(.minutes(3)))
 struct DiskStorageTests {
     private let members = ConfState(voters: [1])
 

@@ -6,7 +6,7 @@ private func entries(_ range: ClosedRange<UInt64>, term: UInt64 = 1, size: Int =
     range.map { Entry(term: term, index: $0, data: Array(repeating: UInt8(truncatingIfNeeded: $0), count: size)) }
 }
 
-@Suite("Write-ahead log")
+@Suite("Write-ahead log", .timeLimit(.minutes(3)))
 struct WriteAheadLogTests {
     @Test("What is appended comes back on reopening: entries, hard state, one sync per batch")
     func roundTrip() throws {
@@ -274,7 +274,7 @@ struct WriteAheadLogTests {
     }
 }
 
-@Suite("Write-ahead log regressions")
+@Suite("Write-ahead log regressions", .timeLimit(.minutes(3)))
 struct WriteAheadLogRegressionTests {
     @Test("Regression: reopening after a second snapshot released segments (a header's older marker is not a gap)")
     func twoSnapshots() throws {

@@ -1,7 +1,7 @@
 import Testing
 import SingleNode
 
-@Suite("Go-style flags")
+@Suite("Go-style flags", .timeLimit(.minutes(3)))
 struct GoFlagSetTests {
     let flags = V1Flags.flagSet
 
@@ -34,7 +34,7 @@ struct GoFlagSetTests {
     }
 }
 
-@Suite("The original daemon's flags")
+@Suite("The original daemon's flags", .timeLimit(.minutes(3)))
 struct V1FlagsTests {
     @Test("-c and -s take host:port or a bare port, as the seed's cluster example does", arguments: [
         ("4001", "127.0.0.1", 4001), ("127.0.0.1:4002", "127.0.0.1", 4002), ("0.0.0.0:80", "0.0.0.0", 80),

@@ -8,7 +8,7 @@ import Testing
 /// The front handler later stages put before the v1 API (the JSON gateway, the live Raft view),
 /// part by part: a pipelining client gets its answers in the order it asked, whichever handler
 /// answers each, and a connection held up by a long answer stops being read.
-@Suite("The front handler, part by part")
+@Suite("The front handler, part by part", .timeLimit(.minutes(3)))
 struct FrontHandlerTests {
     /// Answers paths under /front when the test says so: "front <path> <body bytes>".
     final class Responder: FrontResponder {

@@ -2,7 +2,7 @@ import Testing
 
 @testable import SingleNode
 
-@Suite("etcd 3's host and CORS rules for the client port's HTTP side")
+@Suite("etcd 3's host and CORS rules for the client port's HTTP side", .timeLimit(.minutes(3)))
 struct HTTPAccessControlTests {
     @Test("Host headers lose their port, IPv6 brackets included", arguments: [
         ("127.0.0.1:2379", "127.0.0.1"), ("etcd.example", "etcd.example"), ("[::1]:2379", "::1"), ("[::1]", "::1"), ("::1", "::1"),

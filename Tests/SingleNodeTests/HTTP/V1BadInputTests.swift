@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 import SingleNode
 
-@Suite("Bad input gets the API's JSON error, never a crash or a hang")
+@Suite("Bad input gets the API's JSON error, never a crash or a hang", .timeLimit(.minutes(3)))
 struct V1BadInputTests {
     @Test("Missing or empty value is 200; a reserved key is checked first")
     func valueRequired() async throws {

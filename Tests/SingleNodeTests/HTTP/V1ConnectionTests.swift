@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 import SingleNode
 
-@Suite("Connections: keep-alive, half-close, slow and idle clients")
+@Suite("Connections: keep-alive, half-close, slow and idle clients", .timeLimit(.minutes(3)))
 struct V1ConnectionTests {
     @Test("Requests on one keep-alive connection are answered in order")
     func keepAlive() async throws {

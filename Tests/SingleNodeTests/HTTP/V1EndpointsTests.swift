@@ -1,7 +1,7 @@
 import Testing
 import SingleNode
 
-@Suite("v1 cluster, version and stats endpoints")
+@Suite("v1 cluster, version and stats endpoints", .timeLimit(.minutes(3)))
 struct V1EndpointsTests {
     @Test("machines, leader, version and stats answer as plain text and JSON")
     func endpoints() async throws {

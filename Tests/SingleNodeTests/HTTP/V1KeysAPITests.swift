@@ -4,7 +4,7 @@ import SingleNode
 // The clock starts at 2023-11-14T22:13:20.123456789Z in every server test.
 private let expiresIn5 = "2023-11-14T22:13:25.123456789Z"
 
-@Suite("v1 keys API over HTTP, byte for byte")
+@Suite("v1 keys API over HTTP, byte for byte", .timeLimit(.minutes(3)))
 struct V1KeysAPITests {
     @Test("Set, update, get and delete answer exactly as the original, with indexes from 3")
     func setGetDelete() async throws {

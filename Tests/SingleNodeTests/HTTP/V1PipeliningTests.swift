@@ -31,7 +31,7 @@ private final class HeldWritesBackend: V1Backend {
     func stats() -> StoreStats { base.stats() }
 }
 
-@Suite("Pipelined requests, part by part")
+@Suite("Pipelined requests, part by part", .timeLimit(.minutes(3)))
 struct V1PipeliningTests {
     private func head(_ method: HTTPMethod, _ uri: String, _ headers: [(String, String)] = []) -> HTTPServerRequestPart {
         .head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders([("Host", "x")] + headers)))

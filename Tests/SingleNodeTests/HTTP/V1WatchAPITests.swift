@@ -8,7 +8,7 @@ func eventually(_ what: String, within seconds: Double = 5, _ condition: @escapi
     }
 }
 
-@Suite("v1 watch API over HTTP")
+@Suite("v1 watch API over HTTP", .timeLimit(.minutes(3)))
 struct V1WatchAPITests {
     @Test("GET /v1/watch/<prefix> waits for the next change under the prefix, not beside it")
     func longPoll() async throws {

@@ -1,7 +1,7 @@
 import Testing
 import SingleNode
 
-@Suite("KeyPath")
+@Suite("KeyPath", .timeLimit(.minutes(3)))
 struct KeyPathTests {
     @Test("clean follows Go's path.Clean on \"/\" + key", arguments: [
         ("", "/"), ("/", "/"), ("a", "/a"), ("/a/", "/a"), ("//a//b", "/a/b"), ("/a/./b", "/a/b"),

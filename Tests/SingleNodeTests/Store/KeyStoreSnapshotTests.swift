@@ -1,7 +1,7 @@
 import Testing
 import SingleNode
 
-@Suite("KeyStore snapshots")
+@Suite("KeyStore snapshots", .timeLimit(.minutes(3)))
 struct KeyStoreSnapshotTests {
     private let t0 = Timestamp(seconds: 1_700_000_000)
 

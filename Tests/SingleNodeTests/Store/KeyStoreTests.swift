@@ -15,7 +15,7 @@ private func set(_ key: String, _ value: String, ttl: Int64? = nil, at time: Tim
     Command(.set(key: key, value: value, expiration: ttl.flatMap { time.adding(seconds: $0) }), time: time)
 }
 
-@Suite("KeyStore: the v1 tree")
+@Suite("KeyStore: the v1 tree", .timeLimit(.minutes(3)))
 struct KeyStoreTests {
     @Test("The first write on a fresh node gets index 3, after the join and the no-op")
     func firstWriteIndex() throws {

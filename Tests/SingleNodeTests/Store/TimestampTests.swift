@@ -1,7 +1,7 @@
 import Testing
 import SingleNode
 
-@Suite("Timestamp")
+@Suite("Timestamp", .timeLimit(.minutes(3)))
 struct TimestampTests {
     @Test("RFC 3339 with nanoseconds, trailing zeros trimmed, as Go prints time.Time", arguments: [
         (Int64(0), "1970-01-01T00:00:00Z"),

@@ -13,7 +13,7 @@ private func history(capacity: Int, events: [(String, UInt64)]) -> KeyStore {
     return store
 }
 
-@Suite("EventHistory: watching from an index")
+@Suite("EventHistory: watching from an index", .timeLimit(.minutes(3)))
 struct EventHistoryTests {
     @Test("The first matching event at or after the index is returned, inclusive")
     func inclusiveFrom() {

@@ -1,7 +1,7 @@
 import Testing
 import SingleNode
 
-@Suite("WatchHub: one-shot watchers by prefix")
+@Suite("WatchHub: one-shot watchers by prefix", .timeLimit(.minutes(3)))
 struct WatchHubTests {
     @Test("A change fires watchers on the key and every ancestor, and only those")
     func firesAncestors() {
