@@ -91,7 +91,7 @@ step 10 python-etcd3 "${as_user[@]}" Tests/Integration/python-etcd3.sh
 # beside etcd 3.4.
 # As root it puts each member in a network namespace of its own (for partitions), and runs the
 # members themselves as etcd-tests.
-if [ "$(id -u)" -eq 0 ]; then step 20 chaos env CHAOS_RUN_AS=etcd-tests Tests/Chaos/run.sh 20; else step 20 chaos Tests/Chaos/run.sh 20; fi
+if [ "$(id -u)" -eq 0 ]; then step 20 chaos env CHAOS_RUN_AS=etcd-tests Tests/Chaos/run.sh 50; else step 20 chaos Tests/Chaos/run.sh 50; fi
 # The live Raft view in headless Chromium against `etcd lab`: a leader killed from the page and
 # replaced, a member cut off and healed; screenshots of each state in $ARTIFACTS/raft-lab.
 # As another user, they are taken in the staged tree and copied out, failed run or not.

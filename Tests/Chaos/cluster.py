@@ -1,6 +1,8 @@
 """The cluster the fault harness runs, and the faults it injects: members as real processes (on
 loopback, or each in its own network namespace, see netns.py), clients to them, and kill -9,
-SIGSTOP, a member replaced, partitions, and power cuts (through Tests/DiskFaults' shim)."""
+SIGSTOP, a member replaced, partitions, links slowed or made lossy (through slowlink.py's relays),
+and power cuts (through Tests/DiskFaults' shim)."""
+import json
 import os
 import random
 import shutil
@@ -28,6 +30,11 @@ class Member:
         self.host, self.client_port, self.peer_port, self.wrap = host, client_port, peer_port, wrap
         self.process = None
         self.stopped = False
+        # Where the member itself listens for peers: its advertised peer address, unless a relay
+        # (slowlink.py) stands there and passes peers on to it.
+        self.listen_peer = (host, peer_port)
+        self.relay = None
+        self.link_settings = None
         # With power cuts: the disk-fault shim's environment, and the undo journal of this life.
         self.shim_env = None
         self.journal = None
@@ -38,12 +45,36 @@ class Member:
         self.shim_env = {"LD_PRELOAD": shim, "FAULT_UNDO_JOURNAL": self.journal,
                          "FAULT_DIR_OPS_UNDER": os.path.join(self.workdir, self.name)}
 
+    def behind_relay(self, listen_peer):
+        """The member listens for peers at `listen_peer`; a relay takes its advertised peer
+        address, so that the slow and lossy faults can hold what reaches the member."""
+        self.listen_peer = listen_peer
+        self.link_settings = os.path.join(self.workdir, f"{self.name}.link.json")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slowlink.py")
+        log = open(os.path.join(self.workdir, f"{self.name}.relay.log"), "ab")
+        self.relay = subprocess.Popen(self.wrap([sys.executable, script, self.host, str(self.peer_port), *map(str, listen_peer),
+                                                 self.link_settings]), stdout=log, stderr=log)
+
+    def slow_link(self, delay=0.0, loss=0.0):
+        """From now on, what reaches the member from its peers (and its answers) is held `delay`
+        seconds, and with probability `loss` a further 200-400 ms; slow_link() ends it."""
+        temporary = self.link_settings + ".new"
+        with open(temporary, "w") as file:
+            json.dump({"delay": delay, "loss": loss}, file)
+        os.replace(temporary, self.link_settings)
+
+    def stop_relay(self):
+        if self.relay and self.relay.poll() is None:
+            self.relay.kill()
+            self.relay.wait()
+
     @property
     def endpoint(self):
         return (self.host, self.client_port)
 
     def start(self, state="new"):
         client, peer = f"http://{self.host}:{self.client_port}", f"http://{self.host}:{self.peer_port}"
+        listen_peer = "http://%s:%d" % self.listen_peer
         log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
         if self.journal and os.path.exists(self.journal):
             # A new life: what the last one wrote is taken as on disk (a cut has been played back).
@@ -51,7 +82,7 @@ class Member:
         env = {**os.environ, **self.shim_env} if self.shim_env else None
         self.process = subprocess.Popen(self.wrap(
             [self.binary, "--name", self.name, "--data-dir", os.path.join(self.workdir, self.name),
-             "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+             "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", listen_peer,
              "--initial-advertise-peer-urls", peer, "--initial-cluster", self.cluster, "--initial-cluster-state", state]),
             stdout=log, stderr=log, env=env)
         self.stopped = False
@@ -105,12 +136,18 @@ def leader_index(members):
 
 
 def inject_faults(members, deadline, rng, faults, log, network=None):
+    # Every kind once, in an order of the seed's, before any kind comes again: a short run
+    # (CI's) sees each of them.
+    pending = []
     while time.monotonic() < deadline - 3:
         time.sleep(rng.uniform(1.5, 3.0))
-        kind = rng.choice(faults)
+        if not pending:
+            pending = rng.sample(faults, len(faults))
+        kind = pending.pop()
         if kind in ("kill-leader", "partition-leader", "one-way"):
             index = leader_index(members)
             if index is None:
+                pending.append(kind)  # no leader to pick this moment: next time
                 continue
         else:
             index = rng.randrange(len(members))
@@ -134,6 +171,7 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             leader = leader_index(members)
             followers = [j for j in range(len(members)) if j != leader and not members[j].stopped]
             if leader is None or not followers:
+                pending.append(kind)
                 continue
             index = rng.choice(followers)
             member = members[index]
@@ -141,6 +179,15 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             if not replace_member(members, index):
                 log.append({"kind": "replace-failed", "member": member.name, "at": started, "until": time.monotonic()})
                 continue
+        elif kind in ("slow", "lossy"):
+            # What reaches one member from its peers held back (a slow or lossy link to it),
+            # while it and the others go on: a leader's heartbeats arrive late, or stall.
+            if kind == "slow":
+                member.slow_link(delay=rng.uniform(0.05, 0.25))
+            else:
+                member.slow_link(delay=0.01, loss=rng.uniform(0.1, 0.3))
+            time.sleep(rng.uniform(1.5, 3.0))
+            member.slow_link()
         elif kind in ("partition-leader", "one-way"):
             # The leader cut from its peers (both ways, or only what it sends), while clients
             # still reach it: it must not acknowledge what a majority has not.

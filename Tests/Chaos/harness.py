@@ -239,6 +239,8 @@ def main():
     parser.add_argument("--known-etcd-bugs", action="store_true",
                         help="report etcd 3.4's known bugs (the reference run) apart, instead of as violations")
     parser.add_argument("--run-as", default=None, help="the user the members run as (with --netns, when root)")
+    parser.add_argument("--slow-links", action="store_true",
+                        help="each member's peer port behind a relay (slowlink.py), for the slow and lossy faults")
     arguments = parser.parse_args()
     rng = random.Random(arguments.seed)
     workdir = tempfile.mkdtemp(prefix="chaos-")
@@ -261,6 +263,13 @@ def main():
     members = [Member(arguments.binary, name, workdir, cluster, host, c, p, wrap)
                for name, host, (c, p), wrap in zip(names, hosts, ports, wraps)]
     endpoints = [member.endpoint for member in members]
+    if arguments.slow_links:
+        for member in members:
+            # In a namespace of its own, the member listens on that namespace's loopback and the
+            # relay on its address; on the shared loopback, the member takes a port of its own.
+            member.behind_relay(("127.0.0.1", member.peer_port if network else free_port()))
+    elif "slow" in faults or "lossy" in faults:
+        sys.exit("the slow and lossy faults need --slow-links")
     if arguments.power_cut_shim:
         for member in members:
             member.with_power_cuts(arguments.power_cut_shim)
@@ -369,6 +378,7 @@ def main():
         for member in members:
             member.resume()
             member.kill()
+            member.stop_relay()
         if network:
             network.close()
         # Logs and data stay for a run that failed, to read.

@@ -20,6 +20,9 @@
 # 4. kill -9 at chosen points: just before the Nth write to the backend file once a batch's
 #    commit, a compaction or a defragmentation begins; restarted, every acknowledged key.
 #
+# 5. kill -9 of `etcd snapshot restore` before each of its writes: the member refuses to start
+#    on the unfinished restore, naming it; run again, the restore makes a member with every key.
+#
 #   Tests/DiskFaults/run.sh          (ETCD_BIN names the binary; default .build/debug/etcd)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

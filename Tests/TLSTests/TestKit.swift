@@ -108,8 +108,9 @@ enum RawClient {
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        try? await channel.writeAndFlush(ByteBuffer(string: request))
+        // The timer first: over TLS the write waits for the handshake, which may never finish.
         let timer = loop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
         try await done.futureResult.get()
         timer.cancel()
         return try await loop.submit {

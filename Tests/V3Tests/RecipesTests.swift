@@ -29,7 +29,7 @@ struct RecipesTests {
     /// client, and so the test, from ever finishing.
     static var bounded: CallOptions {
         var options = CallOptions.defaults
-        options.timeout = .seconds(30)
+        options.timeout = .seconds(90)
         return options
     }
 
