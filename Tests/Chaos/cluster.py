@@ -2,6 +2,7 @@
 loopback, or each in its own network namespace, see netns.py), clients to them, and kill -9,
 SIGSTOP, a member replaced, partitions, links slowed or made lossy (through slowlink.py's relays),
 and power cuts (through Tests/DiskFaults' shim)."""
+import glob
 import json
 import os
 import random
@@ -77,8 +78,11 @@ class Member:
         listen_peer = "http://%s:%d" % self.listen_peer
         log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
         if self.journal and os.path.exists(self.journal):
-            # A new life: what the last one wrote is taken as on disk (a cut has been played back).
+            # A new life: what the last one wrote is taken as on disk (a cut has been played back),
+            # and the links the shim kept of files it removed are let go.
             os.remove(self.journal)
+            for kept in glob.glob(glob.escape(self.journal) + ".unlinked.*"):
+                os.remove(kept)
         env = {**os.environ, **self.shim_env} if self.shim_env else None
         self.process = subprocess.Popen(self.wrap(
             [self.binary, "--name", self.name, "--data-dir", os.path.join(self.workdir, self.name),

@@ -19,9 +19,10 @@
  *                                fsync or fdatasync of a file is noted there too. powercut.py
  *                                then undoes, file by file, every write not followed by a sync
  *                                of that file: what a power cut loses;
- *   FAULT_DIR_OPS_UNDER=DIR      with the journal, files created ('C') and renamed ('R') under
- *                                DIR are noted too, and syncs of directories: a creation or a
- *                                rename is durable only once its directory is synced, and
+ *   FAULT_DIR_OPS_UNDER=DIR      with the journal, files and directories created ('C'), files
+ *                                renamed ('R') and removed ('U', a hard link kept) under
+ *                                DIR are noted too, and syncs of directories: a creation, a
+ *                                rename or a removal is durable only once its directory is synced, and
  *                                powercut.py undoes those that were not (a renamed-over file
  *                                comes back with its old bytes); sequential write()s to files
  *                                there are journaled as pwrites are.
@@ -332,6 +333,77 @@ int renameat(int from_dir, const char *old, int to_dir, const char *new) {
     static int (*real)(int, const char *, int, const char *);
     if (!real) real = (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
     return rename_noting(from_dir, old, to_dir, new, real);
+}
+
+/* A directory made under FAULT_DIR_OPS_UNDER is a creation ('C'), as a file's: a power cut
+ * takes it, and all in it, unless its parent was synced after. */
+static int mkdir_noting(int dirfd, const char *path, mode_t mode, int (*real)(int, const char *, mode_t)) {
+    char full[4096];
+    int noted = absolute(dirfd, path, full, sizeof full) == 0 && watched(full);
+    int result = real(dirfd, path, mode);
+    if (result == 0 && noted) journal_created(full);
+    return result;
+}
+
+int mkdirat(int dirfd, const char *path, mode_t mode) {
+    static int (*real)(int, const char *, mode_t);
+    if (!real) real = (int (*)(int, const char *, mode_t))dlsym(RTLD_NEXT, "mkdirat");
+    return mkdir_noting(dirfd, path, mode, real);
+}
+
+int mkdir(const char *path, mode_t mode) {
+    static int (*real)(int, const char *, mode_t);
+    if (!real) real = (int (*)(int, const char *, mode_t))dlsym(RTLD_NEXT, "mkdirat");
+    return mkdir_noting(AT_FDCWD, path, mode, real);
+}
+
+/* A file removed under FAULT_DIR_OPS_UNDER: 'U', u32 length, path, u32 length, the name of a
+ * hard link to it kept beside the journal, so a power cut before its directory's next sync
+ * can give the file back. (Directories removed are not noted.) */
+static int unlink_noting(int dirfd, const char *path, int flags, int (*real)(int, const char *, int)) {
+    static long kept = 0;
+    char full[4096], keep[4200];
+    struct stat info;
+    int noted = !(flags & AT_REMOVEDIR) && absolute(dirfd, path, full, sizeof full) == 0 && watched(full)
+        && stat(full, &info) == 0 && S_ISREG(info.st_mode);
+    if (noted) {
+        snprintf(keep, sizeof keep, "%s.unlinked.%ld", getenv("FAULT_UNDO_JOURNAL"), __atomic_add_fetch(&kept, 1, __ATOMIC_SEQ_CST));
+        noted = link(full, keep) == 0;
+    }
+    int result = real(dirfd, path, flags);
+    if (noted) {
+        if (result == 0) {
+            uint32_t full_length = (uint32_t)strlen(full), keep_length = (uint32_t)strlen(keep);
+            size_t size = 1 + 4 + full_length + 4 + keep_length;
+            unsigned char *record = malloc(size);
+            if (record) {
+                record[0] = 'U';
+                memcpy(record + 1, &full_length, 4);
+                memcpy(record + 5, full, full_length);
+                memcpy(record + 5 + full_length, &keep_length, 4);
+                memcpy(record + 9 + full_length, keep, keep_length);
+                append_record(record, size);
+                free(record);
+            }
+        } else {
+            int saved = errno;
+            unlink(keep);
+            errno = saved;
+        }
+    }
+    return result;
+}
+
+int unlinkat(int dirfd, const char *path, int flags) {
+    static int (*real)(int, const char *, int);
+    if (!real) real = (int (*)(int, const char *, int))dlsym(RTLD_NEXT, "unlinkat");
+    return unlink_noting(dirfd, path, flags, real);
+}
+
+int unlink(const char *path) {
+    static int (*real)(int, const char *, int);
+    if (!real) real = (int (*)(int, const char *, int))dlsym(RTLD_NEXT, "unlinkat");
+    return unlink_noting(AT_FDCWD, path, 0, real);
 }
 
 /* Sequential writes (FileWriter's copies of a store) under FAULT_DIR_OPS_UNDER are journaled as

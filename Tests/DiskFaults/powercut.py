@@ -5,9 +5,10 @@ undoes what a disk that lost power before it flushed its cache may have lost:
 - for each file, every write made after that file's last successful sync, newest first, then
   the file cut back to the size it had before the first of them (files created and never synced
   end up empty);
-- with FAULT_DIR_OPS_UNDER, every rename whose directory was not synced after it, newest first
-  (the file goes back to its old name, and a file it replaced comes back with its old bytes),
-  then every file created in a directory not synced after its creation (it is gone).
+- with FAULT_DIR_OPS_UNDER, every change of a name whose directory was not synced after it,
+  newest first: a rename (the file goes back to its old name, and a file it replaced comes back
+  with its old bytes), a file or directory created (it is gone, with all in it), a file removed
+  (it comes back, from the hard link the shim kept).
 
 Writes follow a file across renames, so a file written, renamed and never synced loses the
 writes under its new name.
@@ -16,6 +17,7 @@ writes under its new name.
 Prints how many writes, renames and creations it undid.
 """
 import os
+import shutil
 import struct
 import sys
 
@@ -49,6 +51,8 @@ def records(path):
             yield ("R", old, new, content)
         elif kind == b"S":
             yield ("S", text())
+        elif kind == b"U":
+            yield ("U", text(), text())
         else:
             name = text()
             offset, size, old_length = struct.unpack_from("<QQI", data, at)
@@ -59,24 +63,29 @@ def records(path):
 
 def main():
     writes = {}    # path -> writes since its last sync, oldest first
-    renames = []   # (old, new, replaced bytes or None), not yet made durable by a directory sync
-    created = []   # paths created, not yet made durable
+    # Changes of names not yet made durable by a sync of their directory, oldest first:
+    # ("R", old, new, replaced bytes or None), ("C", path), ("U", path, kept link).
+    names = []
+    kept = []      # every link the shim kept, to clean up
     for record in records(sys.argv[1]):
         kind = record[0]
         if kind == "S":
             path = record[1]
             writes.pop(path, None)
             # A directory's sync makes the names in it durable.
-            renames = [r for r in renames if os.path.dirname(r[1]) != path]
-            created = [c for c in created if os.path.dirname(c) != path]
+            names = [n for n in names if os.path.dirname(n[2] if n[0] == "R" else n[1]) != path]
         elif kind == "C":
-            created.append(record[1])
+            names.append(record)
+        elif kind == "U":
+            names.append(record)
+            kept.append(record[2])
+            writes.pop(record[1], None)  # gone; if it comes back, it comes back as it was last
         elif kind == "R":
             _, old, new, content = record
             writes.pop(new, None)  # the file it replaced is gone, writes and all
             if old in writes:
                 writes[new] = writes.pop(old)
-            renames.append((old, new, content))
+            names.append(record)
         else:
             _, name, offset, size, old_bytes = record
             writes.setdefault(name, []).append((offset, size, old_bytes))
@@ -90,24 +99,38 @@ def main():
                 file.write(old_bytes)
                 undone += 1
             file.truncate(pending[0][1])
-    names = 0
-    for old, new, content in reversed(renames):
-        if os.path.exists(new) and not os.path.exists(old):
-            os.rename(new, old)
-            names += 1
-        if content is not None:
-            with open(new, "wb") as file:
-                file.write(content)
-            # Run as root over a member's files: the file comes back as its owner's, not root's.
-            if os.path.exists(old):
-                owner = os.stat(old)
-                os.chown(new, owner.st_uid, owner.st_gid)
-                os.chmod(new, owner.st_mode & 0o7777)
-    for path in reversed(created):
-        if os.path.exists(path):
-            os.remove(path)
-            names += 1
-    print(f"power cut: undid {undone} unsynced writes in {len(writes)} files, {names} unsynced names")
+    undone_names = 0
+    for change in reversed(names):
+        if change[0] == "R":
+            _, old, new, content = change
+            if os.path.exists(new) and not os.path.exists(old):
+                os.rename(new, old)
+                undone_names += 1
+            if content is not None:
+                with open(new, "wb") as file:
+                    file.write(content)
+                # Run as root over a member's files: the file comes back as its owner's, not root's.
+                if os.path.exists(old):
+                    owner = os.stat(old)
+                    os.chown(new, owner.st_uid, owner.st_gid)
+                    os.chmod(new, owner.st_mode & 0o7777)
+        elif change[0] == "C":
+            path = change[1]
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+                undone_names += 1
+            elif os.path.lexists(path):
+                os.remove(path)
+                undone_names += 1
+        else:
+            _, path, link = change
+            if not os.path.lexists(path) and os.path.exists(link) and os.path.isdir(os.path.dirname(path)):
+                os.link(link, path)
+                undone_names += 1
+    for link in kept:
+        if os.path.exists(link):
+            os.remove(link)
+    print(f"power cut: undid {undone} unsynced writes in {len(writes)} files, {undone_names} unsynced names")
 
 
 main()

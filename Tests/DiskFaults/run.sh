@@ -153,7 +153,7 @@ MEMBER=0
 # the shim journals every write; then kill -9, the unsynced writes undone, and a restart.
 power_cut() {
     local when=$1 base=$2 i
-    rm -f "$WORK/undo"
+    rm -f "$WORK/undo" "$WORK"/undo.unlinked.*
     : >"$WORK/member.log"
     start LD_PRELOAD="$WORK/faults.so" FAULT_UNDO_JOURNAL="$WORK/undo" FAULT_DIR_OPS_UNDER="$WORK/data"
     for i in $(seq "$base" $((base + 30))); do ctl put "k$i" "v$i" >/dev/null && echo "k$i v$i" >>"$WORK/acked"; done

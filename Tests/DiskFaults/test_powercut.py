@@ -23,6 +23,10 @@ def renamed(old, new, replaced=None):
     return b"R" + text(old) + text(new) + saved
 
 
+def removed(path, kept):
+    return b"U" + text(path) + text(kept)
+
+
 def synced(path):
     return b"S" + text(path)
 
@@ -76,6 +80,40 @@ class PowerCut(unittest.TestCase):
                  synced(self.directory))
         # Written, renamed and the directory synced, but the file itself never: its bytes are lost.
         self.assertEqual(self.read("final"), b"")
+
+    def test_a_directory_made_in_a_directory_never_synced_is_gone_with_everything_in_it(self):
+        os.mkdir(self.path("wal"))
+        self.write("wal/0.wal", b"acknowledged entries")
+        said = self.cut(created(self.path("wal")), created(self.path("wal/0.wal")), synced(self.path("wal/0.wal")),
+                        synced(self.path("wal")))
+        self.assertFalse(os.path.exists(self.path("wal")))
+        self.assertIn("unsynced names", said)
+
+    def test_a_directory_synced_into_its_parent_stands(self):
+        os.mkdir(self.path("wal"))
+        self.write("wal/0.wal", b"acknowledged entries")
+        self.cut(created(self.path("wal")), synced(self.directory), created(self.path("wal/0.wal")), synced(self.path("wal/0.wal")),
+                 synced(self.path("wal")))
+        self.assertEqual(self.read("wal/0.wal"), b"acknowledged entries")
+
+    def test_a_file_removed_before_its_directory_is_synced_comes_back(self):
+        self.write("old.snap", b"the snapshot")
+        kept = self.journal + ".unlinked.1"
+        os.link(self.path("old.snap"), kept)
+        os.remove(self.path("old.snap"))
+        said = self.cut(removed(self.path("old.snap"), kept))
+        self.assertEqual(self.read("old.snap"), b"the snapshot")
+        self.assertFalse(os.path.exists(kept))
+        self.assertIn("1 unsynced names", said)
+
+    def test_a_removal_followed_by_a_sync_of_its_directory_stands(self):
+        self.write("old.snap", b"the snapshot")
+        kept = self.journal + ".unlinked.1"
+        os.link(self.path("old.snap"), kept)
+        os.remove(self.path("old.snap"))
+        self.cut(removed(self.path("old.snap"), kept), synced(self.directory))
+        self.assertFalse(os.path.exists(self.path("old.snap")))
+        self.assertFalse(os.path.exists(kept))
 
 
 if __name__ == "__main__":
