@@ -13,8 +13,9 @@
 #
 # 3. Power cuts, in the middle of writes, a compaction and a defragmentation: the member is
 #    killed and every write it made to a file since that file's last sync is undone, and every
-#    file created or renamed in its data directory since that directory's last sync loses its
-#    name (powercut.py, from the shim's undo journal; its own tests first); started again, it
+#    file or directory created, renamed or removed in its data directory since that directory's
+#    last sync is undone: a new name lost, a removed file back (powercut.py, from the shim's
+#    undo journal; its own tests first); started again, it
 #    serves every acknowledged key, or refuses to start naming the damaged file.
 #
 # 4. kill -9 at chosen points: just before the Nth write to the backend file once a batch's
