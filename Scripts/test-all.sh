@@ -37,7 +37,7 @@ step() {
     echo "=== $name: started at $(date -u +%T), at most $limit min"
     timeout --kill-after=30 "${limit}m" "$@" || status=$?
     echo "=== $name: $((SECONDS - start)) s, exit $status"
-    [ "$status" -ne 124 ] || echo "=== $name did not finish within $limit minutes"
+    [ "$status" -ne 124 ] && [ "$status" -ne 137 ] || echo "=== $name did not finish within $limit minutes"
     return "$status"
 }
 

@@ -16,8 +16,12 @@ cleanup() {
     for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     # A graceful stop is bounded (15 s), then forced: a member stuck in its stop must not keep
     # the script, and CI, waiting.
-    local deadline=$((SECONDS + 15)) pid
+    # Only this shell's jobs still running get kill -9: a PID already waited for may be
+    # another process's by now.
+    local deadline=$((SECONDS + 15)) pid running
+    running=" $(jobs -pr | tr '\n' ' ') "
     for pid in "${STARTED_PIDS[@]}"; do
+        [[ "$running" == *" $pid "* ]] || continue
         while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true

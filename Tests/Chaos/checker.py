@@ -100,10 +100,11 @@ def _blind_writes(ops):
     return out, blind
 
 
-def linearizable_key(ops, initial=None, budget=2_000_000, seconds=120):
+def linearizable_key(ops, initial=None, budget=2_000_000, give_up=None):
     """(True, order) or (False, the longest prefix of a linearization found). Gives up as
-    inconclusive after `budget` steps or `seconds` (a step's cost grows with the history, so
-    steps alone do not bound the time on a long history or a slow machine)."""
+    inconclusive after `budget` steps or at the monotonic time `give_up` (a step's cost grows
+    with the history, so steps alone do not bound the time on a long history or a slow
+    machine); by default two minutes from now."""
     originals = sorted(ops, key=lambda op: op["call"])
     ops, blind = _blind_writes(originals)
     count = len(ops)
@@ -116,7 +117,8 @@ def linearizable_key(ops, initial=None, budget=2_000_000, seconds=120):
     seen = set()
     best = []
     steps = 0
-    give_up = time.monotonic() + seconds
+    if give_up is None:
+        give_up = time.monotonic() + 120
     sys.setrecursionlimit(max(10_000, count * 4 + 100))
 
     def search(placed, first, state, order):
@@ -126,7 +128,7 @@ def linearizable_key(ops, initial=None, budget=2_000_000, seconds=120):
         if steps > budget:
             raise Inconclusive(f"search budget exhausted after {budget} steps ({count} operations)")
         if steps % 10_000 == 0 and time.monotonic() > give_up:
-            raise Inconclusive(f"search gave up after {seconds} s and {steps} steps ({count} operations)")
+            raise Inconclusive(f"search ran out of time after {steps} steps ({count} operations)")
         if placed & required == required:
             return True
         memo = (placed, state)
@@ -232,14 +234,16 @@ class Inconclusive(Exception):
     """The search gave up before an answer: the history is kept and reported as such."""
 
 
-def linearizable(history, watches=None, final_revision=0):
+def linearizable(history, watches=None, final_revision=0, seconds=180):
     """[] if every key's history is linearizable, else one message per key that is not. With the
-    run's watches, their events settle the unknown writes first (`settle_unknown_writes`)."""
+    run's watches, their events settle the unknown writes first (`settle_unknown_writes`). The
+    search over all keys gives up as inconclusive after `seconds`."""
+    give_up = time.monotonic() + seconds
     if watches:
         history, _ = settle_unknown_writes(history, watches, final_revision)
     problems = []
     for key, ops in sorted(_partition(history).items(), key=lambda item: str(item[0])):
-        ok, prefix = linearizable_key(ops)
+        ok, prefix = linearizable_key(ops, give_up=give_up)
         if not ok:
             placed = {id(op) for op in prefix}
             stuck = [op for op in ops if id(op) not in placed and op["outcome"] == "ok"]

@@ -57,8 +57,10 @@ class Member:
                                                  self.link_settings]), stdout=log, stderr=log)
 
     def slow_link(self, delay=0.0, loss=0.0):
-        """From now on, what reaches the member from its peers (and its answers) is held `delay`
-        seconds, and with probability `loss` a further 200-400 ms; slow_link() ends it."""
+        """From now on, what passes through connections to the member's peer port (both ways) is
+        held `delay` seconds, and with probability `loss` a further 200-400 ms; slow_link() ends
+        it. For ours that is what its peers send it; etcd 3.4's peers also read the member's
+        messages to them from streams they dial, so there it slows much of what it sends too."""
         temporary = self.link_settings + ".new"
         with open(temporary, "w") as file:
             json.dump({"delay": delay, "loss": loss}, file)
@@ -77,10 +79,11 @@ class Member:
         client, peer = f"http://{self.host}:{self.client_port}", f"http://{self.host}:{self.peer_port}"
         listen_peer = "http://%s:%d" % self.listen_peer
         log = open(os.path.join(self.workdir, f"{self.name}.log"), "ab")
-        if self.journal and os.path.exists(self.journal):
+        if self.journal:
             # A new life: what the last one wrote is taken as on disk (a cut has been played back),
             # and the links the shim kept of files it removed are let go.
-            os.remove(self.journal)
+            if os.path.exists(self.journal):
+                os.remove(self.journal)
             for kept in glob.glob(glob.escape(self.journal) + ".unlinked.*"):
                 os.remove(kept)
         env = {**os.environ, **self.shim_env} if self.shim_env else None
@@ -151,7 +154,7 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
         if kind in ("kill-leader", "partition-leader", "one-way"):
             index = leader_index(members)
             if index is None:
-                pending.append(kind)  # no leader to pick this moment: next time
+                pending.insert(0, kind)  # no leader to pick this moment: after the others
                 continue
         else:
             index = rng.randrange(len(members))
@@ -175,7 +178,7 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             leader = leader_index(members)
             followers = [j for j in range(len(members)) if j != leader and not members[j].stopped]
             if leader is None or not followers:
-                pending.append(kind)
+                pending.insert(0, kind)
                 continue
             index = rng.choice(followers)
             member = members[index]

@@ -263,23 +263,23 @@ def main():
     members = [Member(arguments.binary, name, workdir, cluster, host, c, p, wrap)
                for name, host, (c, p), wrap in zip(names, hosts, ports, wraps)]
     endpoints = [member.endpoint for member in members]
-    if arguments.slow_links:
-        for member in members:
-            # In a namespace of its own, the member listens on that namespace's loopback and the
-            # relay on its address; on the shared loopback, the member takes a port of its own.
-            member.behind_relay(("127.0.0.1", member.peer_port if network else free_port()))
-    elif "slow" in faults or "lossy" in faults:
-        sys.exit("the slow and lossy faults need --slow-links")
     if arguments.power_cut_shim:
         for member in members:
             member.with_power_cuts(arguments.power_cut_shim)
-    elif "power-cut" in faults:
-        sys.exit("the power-cut fault needs --power-cut-shim")
     clean = False
     control = {}  # tells the watchers when the run is over
-    for member in members:
-        member.start()
     try:
+        if "power-cut" in faults and not arguments.power_cut_shim:
+            sys.exit("the power-cut fault needs --power-cut-shim")
+        if ("slow" in faults or "lossy" in faults) and not arguments.slow_links:
+            sys.exit("the slow and lossy faults need --slow-links")
+        if arguments.slow_links:
+            for member in members:
+                # In a namespace of its own, the member listens on that namespace's loopback and the
+                # relay on its address; on the shared loopback, the member takes a port of its own.
+                member.behind_relay(("127.0.0.1", member.peer_port if network else free_port()))
+        for member in members:
+            member.start()
         if not wait_healthy(members):
             sys.exit(f"the cluster did not become healthy; logs in {workdir}")
         recorder = Recorder()

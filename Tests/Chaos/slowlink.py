@@ -66,7 +66,14 @@ async def relay(reader, writer, settings, rng):
             except (ConnectionError, OSError, RuntimeError):
                 return
 
-    await asyncio.gather(read(), write())
+    reading = asyncio.ensure_future(read())
+    await write()
+    # The far side is gone: what still comes from this side has nowhere to go.
+    reading.cancel()
+    try:
+        await reading
+    except asyncio.CancelledError:
+        pass
 
 
 async def main(listen_host, listen_port, target_host, target_port, path):
@@ -86,7 +93,7 @@ async def main(listen_host, listen_port, target_host, target_port, path):
                 writer.close()
 
     server = await asyncio.start_server(connection, listen_host, listen_port, reuse_address=True)
-    asyncio.ensure_future(settings.follow())
+    following = asyncio.ensure_future(settings.follow())  # kept: a task nobody holds may be collected
     async with server:
         await server.serve_forever()
 

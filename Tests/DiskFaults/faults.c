@@ -412,7 +412,10 @@ int unlink(const char *path) {
 ssize_t write(int fd, const void *buffer, size_t count) {
     static ssize_t (*real)(int, const void *, size_t);
     if (!real) real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    if (count > 0 && getenv("FAULT_KILL_COUNTS_WRITE")) kill_if_chosen(fd);
+    if (count > 0 && getenv("FAULT_KILL_COUNTS_WRITE")) {
+        struct stat target;
+        if (fstat(fd, &target) == 0 && S_ISREG(target.st_mode)) kill_if_chosen(fd);  /* files only: not logs to a pipe, sockets */
+    }
     if (count > 0 && getenv("FAULT_UNDO_JOURNAL") && getenv("FAULT_DIR_OPS_UNDER")) {
         struct stat info;
         char path[4096];

@@ -87,6 +87,21 @@ struct BackupRestoreTests {
         }
         #expect(!FileManager.default.fileExists(atPath: root + "/cut/" + Backup.unfinishedLog))
         #expect(!FileManager.default.fileExists(atPath: root + "/cut/snap"))
+        // A member whose log is in a --wal-dir elsewhere keeps its store and identity here: a
+        // restore there is refused, and (a cut file or not) takes nothing of them.
+        let member = root + "/member"
+        try FileManager.default.createDirectory(atPath: member + "/snap", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: member + "/snap/db", contents: Data("the store".utf8)))
+        #expect(FileManager.default.createFile(atPath: member + "/cluster-id", contents: Data("1".utf8)))
+        for cut in [length / 2, length] {
+            #expect(throws: Backup.RestoreError.self) {
+                try Backup.restore(
+                    file: saved, length: cut, into: member, stateFile: member + "/snap/db", member: restoredMember, initialCluster: [],
+                    clusterToken: "t")
+            }
+        }
+        #expect(FileManager.default.contents(atPath: member + "/snap/db") == Data("the store".utf8))
+        #expect(FileManager.default.fileExists(atPath: member + "/cluster-id"))
         // A restore that stopped just before naming its log (a crash there leaves this): the
         // directory holds everything but a log; the restore run again clears it and starts over.
         try Backup.restore(

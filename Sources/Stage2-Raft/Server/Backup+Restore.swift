@@ -66,9 +66,27 @@ extension Backup {
         }
     }
 
-    /// The founders, once the directory is known to be new and this member one of them.
+    /// The founders, once the directory is known to be new (or to hold only what an
+    /// interrupted restore left) and this member one of them.
     private static func checkTarget(_ directory: String, member: Member, initialCluster: [Member]) throws -> [Member] {
-        guard !DataDirectory.hasLog(directory + "/wal") else { throw RestoreError(description: "\(directory) already holds a member's data; restore into a new directory") }
+        let taken = RestoreError(description: "\(directory) already holds a member's data; restore into a new directory")
+        guard !DataDirectory.hasLog(directory + "/wal") else { throw taken }
+        // Without the marker, anything a member keeps here is a member's (its log may be in a
+        // --wal-dir elsewhere), never to be cleared or overwritten by a restore.
+        if access(directory + "/" + unfinishedLog, F_OK) != 0 {
+            let snapshots = ((try? PosixFileSystem().list(directory + "/snap")) ?? []).filter { $0.hasSuffix(".snap") || $0 == "db" }
+            let identity = ["cluster-id", "member-id"].filter { access(directory + "/" + $0, F_OK) == 0 }
+            guard snapshots.isEmpty && identity.isEmpty else { throw taken }
+        }
+        // The log is renamed to `wal` at the end: only an empty directory may stand there now.
+        var status = stat(), parent = stat()
+        if lstat(directory + "/wal", &status) == 0 {
+            let empty = ((try? PosixFileSystem().list(directory + "/wal")) ?? ["?"]).isEmpty
+            guard (status.st_mode & S_IFMT) == S_IFDIR, stat(directory, &parent) == 0, status.st_dev == parent.st_dev, empty else {
+                throw RestoreError(description: "\(directory)/wal is not an empty directory of the data directory's disk (a symlink, a mount point or files): restore into a new directory")
+            }
+            rmdir(directory + "/wal")
+        }
         let founders = (initialCluster.isEmpty ? [member] : initialCluster).sorted { $0.name < $1.name }
         guard founders.contains(where: { $0.id == member.id }) else { throw RestoreError(description: "\(member.name) is not in --initial-cluster") }
         return founders
@@ -96,9 +114,13 @@ extension Backup {
         }
     }
 
-    /// What a restore writes, before its log is named.
+    /// What a restore writes, before its log is named; the marker goes last, once the rest is
+    /// gone for good, so a crash in between still leaves it.
     private static func clearUnfinished(_ directory: String) {
-        for written in [unfinishedLog, "snap", "cluster-id", "member-id"] { DataDirectory.removeTree(directory + "/" + written) }
+        for written in ["snap", "cluster-id", "member-id"] { DataDirectory.removeTree(directory + "/" + written) }
+        try? PosixFileSystem().syncDirectory(directory)
+        DataDirectory.removeTree(directory + "/" + unfinishedLog)
+        try? PosixFileSystem().syncDirectory(directory)
     }
 
     /// Writes the new member's first snapshot: the v1 store with the founders for machines,
