@@ -39,12 +39,32 @@ class Member:
         # With power cuts: the disk-fault shim's environment, and the undo journal of this life.
         self.shim_env = None
         self.journal = None
+        self.sync_trigger = None
 
-    def with_power_cuts(self, shim):
-        """Runs the member under faults.c's undo journal, so a power cut can be played back."""
+    def with_power_cuts(self, shim, short_writes=False):
+        """Runs the member under faults.c's undo journal, so a power cut can be played back, and
+        with a trigger that makes every sync fail once it exists (the sync-fails fault); with
+        `short_writes`, every write to disk goes only half through (callers must loop)."""
         self.journal = os.path.join(self.workdir, f"{self.name}.undo")
+        self.sync_trigger = os.path.join(self.workdir, f"{self.name}.syncs-fail")
         self.shim_env = {"LD_PRELOAD": shim, "FAULT_UNDO_JOURNAL": self.journal,
-                         "FAULT_DIR_OPS_UNDER": os.path.join(self.workdir, self.name)}
+                         "FAULT_DIR_OPS_UNDER": os.path.join(self.workdir, self.name), "FAULT_SYNC_FAILS_AFTER": self.sync_trigger}
+        if short_writes:
+            self.shim_env["FAULT_SHORT_WRITES"] = "1"
+
+    def syncs_fail(self, seconds=10):
+        """From now on every sync fails with EIO, as a dying disk's: the member must stop,
+        having acknowledged nothing it did not sync. Returns whether it stopped (it is killed
+        otherwise); the trigger is gone again when this returns."""
+        with open(self.sync_trigger, "w"):
+            pass
+        deadline = time.monotonic() + seconds
+        while self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stopped = self.process.poll() is not None
+        self.kill()
+        os.remove(self.sync_trigger)
+        return stopped
 
     def behind_relay(self, listen_peer):
         """The member listens for peers at `listen_peer`; a relay takes its advertised peer
@@ -171,6 +191,14 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             time.sleep(rng.uniform(0.5, 1.5))
             member.start(state="existing")
             log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic(), "undone": undone})
+            continue
+        elif kind == "sync-fails":
+            # The member's disk starts failing every sync (ours only: the shim's): it must stop by
+            # itself, and come back on a good disk with everything it acknowledged.
+            stopped = member.syncs_fail()
+            time.sleep(rng.uniform(0.5, 1.5))
+            member.start(state="existing")
+            log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic(), "stopped": stopped})
             continue
         elif kind == "replace":
             # A membership change mid-run: a follower removed, its data wiped, and the same

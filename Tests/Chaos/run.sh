@@ -31,9 +31,11 @@ if [ "$(id -u)" -eq 0 ] && "$VENV/bin/python" -c 'import netns, sys; sys.exit(0 
 else
     echo "not root (or no network namespaces here): no partitions in this run"
 fi
-# Power cuts, for ours only: the disk-fault shim journals what each write overwrites, and a cut
-# undoes every write since each file's last sync. (etcd is Go: its writes are system calls the
-# shim cannot see.) Built with the C compiler beside swift, as Tests/DiskFaults does.
+# Disk faults, for ours only, through the disk-fault shim: power cuts (it journals what each
+# write overwrites, and a cut undoes every write since each file's last sync), a disk whose
+# syncs all fail (the member must stop by itself), and one member's writes always coming up
+# short. (etcd is Go: its writes are system calls the shim cannot see.) Built with the C
+# compiler beside swift, as Tests/DiskFaults does.
 SHIM_DIR=$(mktemp -d)
 trap 'rm -rf "$SHIM_DIR"' EXIT
 CC=$(command -v clang || true)
@@ -43,7 +45,7 @@ chmod 0755 "$SHIM_DIR"
 echo "seed $SEED (replay a run with: Tests/Chaos/run.sh $SECONDS_EACH $SEED)"
 # Ours also takes v1 writes through redirects (etcd 3.4 has no v1 API).
 "$VENV/bin/python" harness.py --binary "$ETCD_BIN" --seconds "$SECONDS_EACH" --seed "$SEED" --label ours --v1-clients 3 \
-    --faults "$FAULTS,power-cut" --power-cut-shim "$SHIM_DIR/faults.so" "${FLAGS[@]}"
+    --faults "$FAULTS,power-cut,sync-fails" --power-cut-shim "$SHIM_DIR/faults.so" "${FLAGS[@]}"
 if [ -x /usr/bin/etcd ]; then
     # The reference: etcd 3.4's own known bugs (#18089) are reported, not counted against it.
     "$VENV/bin/python" harness.py --binary /usr/bin/etcd --seconds "$SECONDS_EACH" --seed "$SEED" --label etcd-3.4 --known-etcd-bugs \
