@@ -3,7 +3,7 @@
 # run against a three-member cluster of ours and the same run against the real etcd 3.4, faults
 # and all. Prints one JSON line per run; fails on any violation (the history is kept to replay).
 #
-#   Tests/Chaos/run.sh [seconds] [seed]      (CI: 20 s each; a long run: Tests/Chaos/run.sh 600)
+#   Tests/Chaos/run.sh [seconds] [seed]      (CI: 50 s each, every fault kind; a long run: Tests/Chaos/run.sh 600)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
