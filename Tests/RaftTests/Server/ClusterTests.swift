@@ -79,9 +79,11 @@ final class TestMember: @unchecked Sendable {
         if let token { configuration.clusterToken = token }
         configuration.snapshotCount = snapshotCount
         configuration.snapshotKeepEntries = 5
-        // 50 ms ticks: elections in 0.5-1 s, wide enough that a starved test process does not
-        // trigger one (which would shift the indexes the tests check).
+        // 50 ms ticks, elections after 20-40 of them (1-2 s): wide enough that a starved test
+        // process seldom triggers one (which would shift the indexes the tests check); CI saw
+        // a follower go more than half a second without a heartbeat.
         configuration.heartbeatInterval = .milliseconds(50)
+        configuration.electionTicks = 20
         // Membership checks count a peer silent this long as down (etcd: 5 s).
         configuration.healthInterval = .milliseconds(500)
         // Small pieces, so that every snapshot a follower is sent goes the streamed way.
