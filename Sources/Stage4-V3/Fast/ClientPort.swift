@@ -18,8 +18,8 @@ import SingleNode
 /// (The obvious design, reading first and then choosing a pipeline, cannot work with an async
 /// bootstrap: the channel is registered, and can read, only after its initializer returns.)
 ///
-/// Each HTTP/2 stream gets two handlers: `UnaryFastPath`, which serves the KV calls on the
-/// stream's event loop, and behind it `GRPCStreamBridge`, which hands every other call to
+/// Behind the HTTP/2 handler, `UnaryFastPath` serves the KV calls from the connection's frames;
+/// every other stream gets a channel with `GRPCStreamBridge`, which hands the call to
 /// grpc-swift's server (routing, interceptors, the generated service code) as a task. This is
 /// grpc-swift's `ServerTransport` contract written for this port, rather than grpc-swift's own
 /// HTTP/2 transport, because that one gives every stream a task, an async channel and its
@@ -166,16 +166,22 @@ final class ClientPortTransport: ServerTransport {
         }
         let tracked = Connection(channel: channel)
         let activity = ServerActivity()
-        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: connection, streamConfiguration: stream) { stream in
+        // The HTTP/2 handler, then the KV calls served from its frames, then a channel per
+        // stream for every other call. (NIOHTTP2's inline multiplexer would hide the frames.)
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
+        let hooks = UnaryFastPath.Hooks(
+            verifiedName: { tracked.verifiedCommonName }, opened: { tracked.callOpened() }, closed: { tracked.callClosed() },
+            spoke: { activity.hasSpoken = true })
+        try sync.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize, windowSize: settings.targetWindowSize, hooks: hooks))
+        try sync.addHandler(HTTP2StreamMultiplexer(mode: .server, channel: channel, targetWindowSize: settings.targetWindowSize, inboundStreamInitializer: { stream in
             stream.eventLoop.makeCompletedFuture {
                 tracked.streamOpened(stream)
                 let handlers = stream.pipeline.syncOperations
                 try handlers.addHandler(VerifiedNameHeader(commonName: tracked.verifiedCommonName))
                 try handlers.addHandler(ActivityMarker(activity))
-                try handlers.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize))
                 try handlers.addHandler(GRPCStreamBridge(maxMessageSize: maxRequestSize, deliver: deliver))
             }
-        }
+        }))
         try sync.addHandler(GoAwayOnQuiesce())
         try sync.addHandler(KeepalivePolicy(settings.keepalive, activity: activity))
         let id = ObjectIdentifier(channel)
@@ -216,12 +222,20 @@ final class Connection: @unchecked Sendable {
     }
 
     func streamOpened(_ stream: any Channel) {
+        callOpened()
+        stream.closeFuture.whenComplete { _ in self.callClosed() }
+    }
+
+    /// A call served without a stream channel (`UnaryFastPath`) began or ended.
+    func callOpened() {
         channel.eventLoop.preconditionInEventLoop()
         openStreams += 1
-        stream.closeFuture.whenComplete { _ in
-            self.openStreams -= 1
-            if self.isClosingWhenIdle && self.openStreams == 0 { self.channel.close(promise: nil) }
-        }
+    }
+
+    func callClosed() {
+        channel.eventLoop.preconditionInEventLoop()
+        openStreams -= 1
+        if isClosingWhenIdle && openStreams == 0 { channel.close(promise: nil) }
     }
 
     func closeWhenIdle() {

@@ -5,146 +5,196 @@ import NIOHPACK
 import NIOHTTP2
 import SwiftProtobuf
 
-/// Serves the KV calls (etcd's hot path: every put, get, delete and txn) on the HTTP/2 stream's
-/// own event loop, with no task, no async stream and no executor hop per call.
+/// Serves the KV calls (etcd's hot path: every put, get, delete and txn) straight from a client
+/// connection's HTTP/2 frames: no stream channel, no task and no executor hop per call.
 ///
 /// Why: handing a call to Swift concurrency (a task per stream, the request and the response
-/// each crossing between the event loop and the task) costs more, on two cores, than our store
-/// and log do: a serializable get took 1.0 ms against etcd's 0.4. Here a call is a chain of
-/// futures: the request is decoded on the stream's loop, a write goes to the Raft loop and its
-/// answer comes back to the stream's loop, once, to be encoded and written.
+/// each crossing between the event loop and the task) cost more, on two cores, than our store
+/// and log do: a serializable get took 1.0 ms against etcd's 0.4. A stream channel per call
+/// was the next cost: one member under 256 putting clients spent about a third of its CPU
+/// making each call's channel and pipeline and passing its frames through them. Here a call
+/// is an entry in a table and a chain of futures: the request is decoded on the connection's
+/// loop, a write goes to the Raft loop and its answer comes back, once, to be encoded and
+/// written as three frames.
 ///
-/// It sits first in each stream's pipeline (`ClientPortTransport` puts it there). A stream it
-/// does not take (another service, a compressed request, JSON) is passed on untouched to
-/// `GRPCStreamBridge` behind it, and it steps aside; grpc-swift's server runs those, so every
-/// method stays registered there too.
+/// It sits between the HTTP/2 handler and the stream multiplexer (`ClientPortTransport` puts it
+/// there). A stream it does not take (another service, a compressed request, JSON) is passed on
+/// whole to the multiplexer, which gives it a channel and hands it to grpc-swift's server; so
+/// every method stays registered there too. Root-stream frames (pings, settings) and events
+/// pass through.
 ///
 /// A `grpc-timeout` is not enforced here: the client enforces its own deadline (and resets
 /// the stream), and a write that does not apply fails after the server's request timeout.
-final class UnaryFastPath: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias InboundOut = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
+final class UnaryFastPath: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
 
-    private enum State {
-        case waitingForHeaders
-        case receiving(UnaryRoute, body: ByteBuffer?, caller: AuthInfo?)
-        case answering
+    private struct Call {
+        let route: UnaryRoute
+        var caller: AuthInfo?
+        var body: ByteBuffer?
+        /// Bytes taken since the stream's window was last opened again.
+        var unacknowledged = 0
+        /// Receiving the request, running the call, or answered (later frames are dropped).
+        var phase = Phase.receiving
+        /// The client ended its side (the request is whole).
+        var hasEnded = false
+        /// When the call started, for `--metrics extensive` only.
+        let startedAt: NIODeadline?
     }
 
-    private var state = State.waitingForHeaders
-    private var isClosed = false
+    private enum Phase { case receiving, running, answered }
+
+    /// The streams this handler serves, by ID, until HTTP/2 closes them.
+    private var calls: [HTTP2StreamID: Call] = [:]
     private let routes: UnaryRoutes
     private let metrics: GRPCMetrics?
     private let maxRequestSize: Int
-    // When the call started, for `--metrics extensive` only.
-    private var startedAt: NIODeadline?
+    private let windowSize: Int
+    private let hooks: Hooks
 
-    init(routes: UnaryRoutes, metrics: GRPCMetrics?, maxRequestSize: Int) {
+    /// What the connection around this handler learns of its calls.
+    struct Hooks {
+        /// The Common Name the connection's TLS handshake verified, if any: a call runs as it.
+        var verifiedName: () -> String? = { nil }
+        /// A call began, and ended (its stream closed): a server shutting down waits for them.
+        var opened: () -> Void = {}
+        var closed: () -> Void = {}
+        /// The server wrote to the connection (keepalive forgives a ping that follows).
+        var spoke: () -> Void = {}
+    }
+
+    init(routes: UnaryRoutes, metrics: GRPCMetrics?, maxRequestSize: Int, windowSize: Int = 65_535, hooks: Hooks = Hooks()) {
         self.routes = routes
         self.metrics = metrics
         self.maxRequestSize = maxRequestSize
+        self.windowSize = windowSize
+        self.hooks = hooks
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let payload = unwrapInboundIn(data)
-        switch state {
-        case .waitingForHeaders:
-            guard case .headers(let headers) = payload, let route = routes.route(for: headers.headers) else {
-                // Not ours: grpc-swift's handlers, behind this one, take the whole stream.
-                context.fireChannelRead(data)
-                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-                return
+        let frame = unwrapInboundIn(data)
+        let id = frame.streamID
+        guard var call = calls[id] else {
+            // A new stream's first frame is its HEADERS: ours if its method is one we serve.
+            guard case .headers(let headers) = frame.payload, let route = routes.route(for: headers.headers), id != .rootStream else {
+                return context.fireChannelRead(data)
             }
-            metrics?.countStarted(route.descriptor)
-            if metrics?.timesCalls == true { startedAt = .now() }
-            let caller: AuthInfo?
-            do throws(RPCError) {
-                if let refusal = routes.refusal(route, headers.headers) { throw refusal }
-                caller = try routes.identify(headers.headers)
-            } catch {
-                return answer(.failure(error), route: route, context: context)
+            return begin(route, headers, on: id, context: context)
+        }
+        guard call.phase == .receiving else { return }
+        switch frame.payload {
+        case .data(let data):
+            guard case .byteBuffer(var bytes) = data.data else { return }
+            // What the frame took of the window: its bytes, and padding with its length byte.
+            call.unacknowledged += bytes.readableBytes + (data.paddingBytes.map { $0 + 1 } ?? 0)
+            if call.body == nil { call.body = bytes } else { call.body!.writeBuffer(&bytes) }
+            call.hasEnded = data.endStream
+            calls[id] = call
+            if call.body!.readableBytes > maxRequestSize + 5 {
+                let message = "grpc: received message larger than max (\(call.body!.readableBytes - 5) vs. \(maxRequestSize))"
+                return answer(.failure(RPCError(code: .resourceExhausted, message: message)), on: id, context: context)
             }
-            if headers.endStream {
-                call(route, body: nil, caller: caller, context: context)
-            } else {
-                state = .receiving(route, body: nil, caller: caller)
+            if data.endStream { return run(id, context: context) }
+            // The client may send as much as the window allows, then waits: open it again
+            // once half is taken, so a request as large as the limit is never stuck.
+            if call.unacknowledged >= windowSize / 2 {
+                calls[id]?.unacknowledged = 0
+                context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: call.unacknowledged))), promise: nil)
             }
-        case .receiving(let route, var body, let caller):
-            switch payload {
-            case .data(let frame):
-                guard case .byteBuffer(var bytes) = frame.data else { return }
-                if body == nil { body = bytes } else { body!.writeBuffer(&bytes) }
-                if body!.readableBytes > maxRequestSize + 5 {
-                    let message = "grpc: received message larger than max (\(body!.readableBytes - 5) vs. \(maxRequestSize))"
-                    answer(.failure(RPCError(code: .resourceExhausted, message: message)), route: route, context: context)
-                } else if frame.endStream {
-                    call(route, body: body, caller: caller, context: context)
-                } else {
-                    state = .receiving(route, body: body, caller: caller)
-                }
-            case .headers(let trailers) where trailers.endStream:
-                call(route, body: body, caller: caller, context: context)
-            default:
-                break
-            }
-        case .answering:
-            break  // a unary call has one request; the answer is on its way
+        case .headers(let trailers) where trailers.endStream:
+            calls[id]?.hasEnded = true
+            run(id, context: context)
+        default:
+            break  // priority, a window update; a reset ends the stream (`StreamClosedEvent`)
         }
     }
 
+    private func begin(_ route: UnaryRoute, _ headers: HTTP2Frame.FramePayload.Headers, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+        metrics?.countStarted(route.descriptor)
+        calls[id] = Call(route: route, hasEnded: headers.endStream, startedAt: metrics?.timesCalls == true ? .now() : nil)
+        hooks.opened()
+        // The name a verified certificate gives is the TLS session's to say, never the client's.
+        var fields = headers.headers
+        fields.remove(name: CallIdentity.commonNameHeader)
+        if let name = hooks.verifiedName() { fields.add(name: CallIdentity.commonNameHeader, value: name) }
+        do throws(RPCError) {
+            if let refusal = routes.refusal(route, fields) { throw refusal }
+            calls[id]!.caller = try routes.identify(fields)
+        } catch {
+            return answer(.failure(error), on: id, context: context)
+        }
+        if headers.endStream { run(id, context: context) }
+    }
+
     /// Unwraps the request's one length-prefixed message and runs the call.
-    private func call(_ route: UnaryRoute, body: ByteBuffer?, caller: AuthInfo?, context: ChannelHandlerContext) {
-        state = .answering
-        var body = body ?? ByteBuffer()
+    private func run(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
+        guard let call = calls[id] else { return }
+        calls[id]!.phase = .running
+        calls[id]!.body = nil
+        var body = call.body ?? ByteBuffer()
         guard let compressed = body.readInteger(as: UInt8.self), let length = body.readInteger(as: UInt32.self),
               let message = body.readBytes(length: Int(length)), body.readableBytes == 0
         else {
             // grpc-go's words for a request that is not exactly one message.
-            return answer(.failure(RPCError(code: .internalError, message: "grpc: unexpected EOF")), route: route, context: context)
+            return answer(.failure(RPCError(code: .internalError, message: "grpc: unexpected EOF")), on: id, context: context)
         }
         guard compressed == 0 else {
             let error = RPCError(code: .internalError, message: "grpc: compressed flag set with identity or empty encoding")
-            return answer(.failure(error), route: route, context: context)
+            return answer(.failure(error), on: id, context: context)
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        route.call(message, context.eventLoop, caller).hop(to: context.eventLoop).whenComplete { result in
+        call.route.call(message, context.eventLoop, call.caller).hop(to: context.eventLoop).whenComplete { result in
             let (handler, context) = bound.value
-            handler.answer(result, route: route, context: context)
+            handler.answer(result, on: id, context: context)
         }
     }
 
     /// Writes the response and the status: headers, one message, trailers; or, for an error,
     /// one trailers-only HEADERS frame, as gRPC servers answer a failed call.
-    private func answer(_ result: Result<[UInt8], any Error>, route: UnaryRoute, context: ChannelHandlerContext) {
-        state = .answering
-        if let startedAt { metrics?.observe(route.descriptor, startedAt: startedAt) }
-        guard !isClosed else {
-            // The client reset the stream: nobody is listening. etcd counts it as Canceled.
-            metrics?.countHandled(route.descriptor, .cancelled)
-            return
-        }
+    private func answer(_ result: Result<[UInt8], any Error>, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+        // A stream reset while its call ran is gone, counted as cancelled: nobody listens.
+        guard let call = calls[id] else { return }
+        let route = call.route
+        if let startedAt = call.startedAt { metrics?.observe(route.descriptor, startedAt: startedAt) }
+        calls[id]!.phase = .answered
+        calls[id]!.body = nil
+        hooks.spoke()
         switch result {
         case .success(let message):
-            context.write(wrapOutboundOut(GRPCFraming.headers()), promise: nil)
-            context.write(wrapOutboundOut(GRPCFraming.message(message, allocator: context.channel.allocator)), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(GRPCFraming.status(code: 0, message: "", trailersOnly: false)), promise: nil)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: GRPCFraming.headers())), promise: nil)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: GRPCFraming.message(message, allocator: context.channel.allocator))), promise: nil)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: GRPCFraming.status(code: 0, message: "", trailersOnly: false))), promise: nil)
             metrics?.countHandled(route.descriptor, nil)
         case .failure(let error):
             let error = error as? RPCError ?? RPCError(code: .unknown, message: "\(error)")
             let status = GRPCFraming.status(code: error.code.rawValue, message: error.message, trailersOnly: true)
-            context.writeAndFlush(wrapOutboundOut(status), promise: nil)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: status)), promise: nil)
             metrics?.countHandled(route.descriptor, error.code)
         }
+        // Answered before the request ended (refused, or too large): the rest is not wanted.
+        // RFC 9113 §8.1: a complete response, then RST_STREAM with NO_ERROR.
+        if !call.hasEnded {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.noError))), promise: nil)
+        }
+        context.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let closed = event as? StreamClosedEvent, let call = calls.removeValue(forKey: closed.streamID) {
+            // The client reset the stream before it was answered: etcd counts it as Canceled.
+            if call.phase != .answered { metrics?.countHandled(call.route.descriptor, .cancelled) }
+            hooks.closed()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        isClosed = true
+        for _ in calls.values { hooks.closed() }
+        calls = [:]
         context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        isClosed = true
     }
 }
 
