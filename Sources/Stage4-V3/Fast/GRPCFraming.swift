@@ -9,6 +9,7 @@ import NIOHTTP2
 /// when nothing came before it, in one trailers-only HEADERS frame).
 enum GRPCFraming {
     static func headers(_ metadata: Metadata = [:]) -> HTTP2Frame.FramePayload {
+        if metadata.isEmpty { return plainHeaders }
         var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
         add(metadata, to: &headers)
         return .headers(.init(headers: headers))
@@ -23,8 +24,13 @@ enum GRPCFraming {
         return .data(.init(data: .byteBuffer(framed)))
     }
 
+    // Every unary answer's headers and OK status: made once, not per call.
+    private static let plainHeaders = HTTP2Frame.FramePayload.headers(.init(headers: [":status": "200", "content-type": "application/grpc"]))
+    private static let ok = HTTP2Frame.FramePayload.headers(.init(headers: ["grpc-status": "0"], endStream: true))
+
     /// The status, ending the stream; `trailersOnly` when no headers were sent before it.
     static func status(code: Int, message: String, metadata: Metadata = [:], trailersOnly: Bool) -> HTTP2Frame.FramePayload {
+        if code == 0 && message.isEmpty && metadata.isEmpty && !trailersOnly { return ok }
         var trailers: HPACKHeaders = trailersOnly ? [":status": "200", "content-type": "application/grpc"] : [:]
         trailers.add(name: "grpc-status", value: "\(code)")
         if !message.isEmpty { trailers.add(name: "grpc-message", value: percentEncoded(message)) }

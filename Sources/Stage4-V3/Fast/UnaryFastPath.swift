@@ -182,11 +182,20 @@ final class UnaryFastPath: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let closed = event as? StreamClosedEvent, let call = calls.removeValue(forKey: closed.streamID) {
+        // Events of the streams served here stop here: the multiplexer behind knows none of them.
+        switch event {
+        case let closed as StreamClosedEvent:
+            guard let call = calls.removeValue(forKey: closed.streamID) else { break }
             // The client reset the stream before it was answered: etcd counts it as Canceled.
             if call.phase != .answered { metrics?.countHandled(call.route.descriptor, .cancelled) }
             hooks.closed()
             return
+        case let window as NIOHTTP2WindowUpdatedEvent where calls[window.streamID] != nil:
+            return
+        case let created as NIOHTTP2StreamCreatedEvent where calls[created.streamID] != nil:
+            return
+        default:
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -38,6 +38,8 @@ extension V3StateMachine {
             state.consistentIndex = file.committed.consistentIndex
             state.lastCommit = instant
             state.totalSize = store.sizeInUse
+            state.knownTotal = state.sizes.total
+            quotaGauge.store(state.knownTotal, ordering: .relaxed)
         }
     }
 
@@ -255,6 +257,7 @@ extension V3StateMachine.State {
         // The snapshot may be past a password change, a user's deletion or auth turned off
         // that this member never applied: no token it knew is trusted any more.
         tokens.removeAll()
+        knownTotal = sizes.total
     }
 
     var sizes: (total: Int, inUse: Int) {
@@ -265,6 +268,7 @@ extension V3StateMachine.State {
         if index > 0 { consistentIndex = index }
         if file == nil {
             totalSize = max(totalSize, store.sizeInUse)
+            knownTotal = totalSize
             return
         }
         uncommitted += 1
@@ -275,6 +279,7 @@ extension V3StateMachine.State {
     mutating func commit(at instant: ContinuousClock.Instant) {
         guard let file else { return }
         file.commit(BackendCounters(revision: store.revision, compactRevision: store.compactRevision, consistentIndex: consistentIndex))
+        knownTotal = file.fileSizes?.total ?? knownTotal
         uncommitted = 0
         lastCommit = instant
     }

@@ -23,6 +23,9 @@ public final class V3StateMachine: ReplicatedStateMachine {
         /// defragmentation, as a database file keeps its pages. This member's own figure.
         /// With a file backend, the file's own size is the figure instead.
         var totalSize = 0
+        /// The total as of the last commit of the file (the total itself in memory): what the
+        /// quota is checked against, as etcd checks its backend's size as of its last commit.
+        var knownTotal = 0
         /// The file the store keeps its revisions in (nil: in memory), and how its batches go.
         var file: SQLiteBackend?
         var batch = BatchPolicy()
@@ -39,6 +42,9 @@ public final class V3StateMachine: ReplicatedStateMachine {
     }
 
     let now: @Sendable () -> ContinuousClock.Instant
+    /// `State.knownTotal`, readable without the lock: every write's quota check reads it on a
+    /// client connection's loop, while the Raft loop holds the lock applying.
+    let quotaGauge = Atomic<Int>(0)
 
     /// `now` is injectable so tests can move time; the daemon uses the monotonic clock.
     public init(quotaBytes: Int = V3StateMachine.defaultQuotaBytes, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
@@ -64,17 +70,21 @@ public final class V3StateMachine: ReplicatedStateMachine {
         try state.withLock { state in
             guard let file = state.file else {
                 state.totalSize = state.store.sizeInUse
+                state.knownTotal = state.totalSize
+                quotaGauge.store(state.knownTotal, ordering: .relaxed)
                 return
             }
             state.commit(at: instant)
             try file.defragment()
+            state.knownTotal = state.sizes.total
+            quotaGauge.store(state.knownTotal, ordering: .relaxed)
         }
     }
 
     /// Whether a write adding about `cost` bytes fits in the quota.
     func fitsQuota(cost: Int) -> Bool {
         // As etcd: strictly below the quota.
-        cost == 0 || quotaBytes <= 0 || state.withLock { $0.sizes.total } + cost < quotaBytes
+        cost == 0 || quotaBytes <= 0 || quotaGauge.load(ordering: .relaxed) + cost < quotaBytes
     }
 
     public static let tag: UInt8 = 2
@@ -89,7 +99,10 @@ public final class V3StateMachine: ReplicatedStateMachine {
             // Already in the store (a replay after a restart, or a snapshot from the leader
             // that was newer than the entry): applying it again would write it twice.
             if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
-            defer { state.noteApplied(index, at: instant) }
+            defer {
+                state.noteApplied(index, at: instant)
+                quotaGauge.store(state.knownTotal, ordering: .relaxed)
+            }
             var result = state.store.apply(request)
             state.totalSize = max(state.totalSize, state.store.sizeInUse)
             if case .success(let applied) = result, case .auth(let answer) = applied.response {
@@ -135,6 +148,8 @@ public final class V3StateMachine: ReplicatedStateMachine {
     /// its certificate's Common Name, else nobody (nil). A token this member does not know (or
     /// that expired) is refused, as etcd refuses it, even with auth off.
     public func identify(token: String?, commonName: String?) throws(V3Error) -> AuthInfo? {
+        // No credentials (the common case, auth off): nothing to look up under the lock.
+        if token == nil && commonName == nil { return nil }
         let instant = now()
         return try state.withLock { state throws(V3Error) -> AuthInfo? in
             if let token, let jwt = state.jwt {
