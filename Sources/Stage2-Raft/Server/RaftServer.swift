@@ -269,24 +269,6 @@ public final class RaftServer: @unchecked Sendable {
         scheduleReady()
     }
 
-    /// A founder listed in `--initial-cluster` is known by its peer URL only: once there is a
-    /// leader, it announces its client URL through the log (retrying every election timeout).
-    private func publishClientURLIfNeeded() {
-        let me = configuration.member
-        guard node.leader != 0, let recorded = members[id] else { return }
-        if recorded.clientURL == me.clientURL && recorded.name == me.name {
-            // In etcd's words, once: scripts wait for this line.
-            if !hasAnnouncedPublish {
-                hasAnnouncedPublish = true
-                logger.info("published {Name:\(me.name) ClientURLs:[\(me.clientURL)]} to cluster \(String(transport.clusterID, radix: 16))")
-            }
-            return
-        }
-        publishTicks += 1
-        guard publishTicks % configuration.electionTicks == 1 else { return }
-        _ = proposeUnwaited(Command(.publish(name: me.name, raftURL: me.peerURL, etcdURL: me.clientURL), time: clock.now()))
-    }
-
     /// Runs one pass of the loop soon; calls made meanwhile share it, which is what batches
     /// many proposals into one sync and one message per follower.
     func scheduleReady() {
@@ -379,25 +361,5 @@ public final class RaftServer: @unchecked Sendable {
             guard let url = members[peer]?.peerURL else { continue }
             if !transport.send(frames, to: url) { node.reportUnreachable(peer) }
         }
-    }
-
-    private func roleChanged(leader: NodeID, role: Role) {
-        if leader != 0 && leader != lastLeader { RaftMetrics.leaderChanges.increment() }
-        // etcd's milestone lines, in its words: operators' scripts wait for them.
-        if leader != 0 && leader != lastLeader {
-            logger.info("raft.node: \(String(id, radix: 16)) elected leader \(String(leader, radix: 16)) at term \(node.term)")
-            if lastLeader == 0 { logger.info("enabled capabilities for version 3.4") }
-        } else if leader == 0 && lastLeader != 0 && role != .leader {
-            logger.info("raft.node: \(String(id, radix: 16)) lost leader \(String(lastLeader, radix: 16)) at term \(node.term)")
-        }
-        if leader != 0 { lastLeader = leader }
-        logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
-        configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
-        failUnconfirmedReads()
-        guard role != .leader else { return }
-        expiring = []
-        // Entries proposed here may still commit under the next leader, but this node cannot
-        // promise it: tell the clients to check and retry, as etcd does on a leader change.
-        failProposals(.leaderChanged)
     }
 }
