@@ -20,8 +20,9 @@
  *                                then undoes, file by file, every write not followed by a sync
  *                                of that file: what a power cut loses;
  *   FAULT_DIR_OPS_UNDER=DIR      with the journal, files and directories created ('C'), files
- *                                renamed ('R') and removed ('U', a hard link kept) under
- *                                DIR are noted too, and syncs of directories: a creation, a
+ *                                renamed ('R') and removed ('U', a hard link kept) and
+ *                                directories removed ('D') under DIR are noted too, and syncs
+ *                                of directories: a creation, a
  *                                rename or a removal is durable only once its directory is synced, and
  *                                powercut.py undoes those that were not (a renamed-over file
  *                                comes back with its old bytes); sequential write()s to files
@@ -357,13 +358,34 @@ int mkdir(const char *path, mode_t mode) {
     return mkdir_noting(AT_FDCWD, path, mode, real);
 }
 
+/* 'D', u32 length, path, u32 mode, u32 owner, u32 group: an (empty) directory removed, so a
+ * power cut before its parent's next sync can make it again, as it was. */
+static void journal_removed_directory(const char *path, const struct stat *info) {
+    uint32_t length = (uint32_t)strlen(path);
+    uint32_t attributes[3] = {(uint32_t)(info->st_mode & 07777), (uint32_t)info->st_uid, (uint32_t)info->st_gid};
+    unsigned char *record = malloc(5 + length + sizeof attributes);
+    if (!record) return;
+    record[0] = 'D';
+    memcpy(record + 1, &length, 4);
+    memcpy(record + 5, path, length);
+    memcpy(record + 5 + length, attributes, sizeof attributes);
+    append_record(record, 5 + length + sizeof attributes);
+    free(record);
+}
+
 /* A file removed under FAULT_DIR_OPS_UNDER: 'U', u32 length, path, u32 length, the name of a
  * hard link to it kept beside the journal, so a power cut before its directory's next sync
- * can give the file back. (Directories removed are not noted.) */
+ * can give the file back. A directory removed: 'D' (above). */
 static int unlink_noting(int dirfd, const char *path, int flags, int (*real)(int, const char *, int)) {
     static long kept = 0;
     char full[4096], keep[4200];
     struct stat info;
+    if (flags & AT_REMOVEDIR) {
+        int noted = absolute(dirfd, path, full, sizeof full) == 0 && watched(full) && stat(full, &info) == 0 && S_ISDIR(info.st_mode);
+        int result = real(dirfd, path, flags);
+        if (result == 0 && noted) journal_removed_directory(full, &info);
+        return result;
+    }
     int noted = !(flags & AT_REMOVEDIR) && absolute(dirfd, path, full, sizeof full) == 0 && watched(full)
         && stat(full, &info) == 0 && S_ISREG(info.st_mode);
     if (noted) {
@@ -404,6 +426,12 @@ int unlink(const char *path) {
     static int (*real)(int, const char *, int);
     if (!real) real = (int (*)(int, const char *, int))dlsym(RTLD_NEXT, "unlinkat");
     return unlink_noting(AT_FDCWD, path, 0, real);
+}
+
+int rmdir(const char *path) {
+    static int (*real)(int, const char *, int);
+    if (!real) real = (int (*)(int, const char *, int))dlsym(RTLD_NEXT, "unlinkat");
+    return unlink_noting(AT_FDCWD, path, AT_REMOVEDIR, real);
 }
 
 /* Sequential writes (FileWriter's copies of a store) under FAULT_DIR_OPS_UNDER are journaled as

@@ -8,10 +8,12 @@ undoes what a disk that lost power before it flushed its cache may have lost:
 - with FAULT_DIR_OPS_UNDER, every change of a name whose directory was not synced after it,
   newest first: a rename (the file goes back to its old name, and a file it replaced comes back
   with its old bytes), a file or directory created (it is gone, with all in it), a file removed
-  (it comes back, from the hard link the shim kept).
+  (it comes back, from the hard link the shim kept), a directory removed (it is made again,
+  with its old mode and owner).
 
 Writes follow a file across renames, so a file written, renamed and never synced loses the
-writes under its new name.
+writes under its new name; and across a removal, so a file that comes back has lost its
+unsynced writes too.
 
   powercut.py JOURNAL        (the member must be dead: kill -9 first)
 Prints how many writes, renames and creations it undid.
@@ -53,6 +55,11 @@ def records(path):
             yield ("S", text())
         elif kind == b"U":
             yield ("U", text(), text())
+        elif kind == b"D":
+            path = text()
+            mode, uid, gid = struct.unpack_from("<III", data, at)
+            at += 12
+            yield ("D", path, mode, uid, gid)
         else:
             name = text()
             offset, size, old_length = struct.unpack_from("<QQI", data, at)
@@ -64,7 +71,8 @@ def records(path):
 def main():
     writes = {}    # path -> writes since its last sync, oldest first
     # Changes of names not yet made durable by a sync of their directory, oldest first:
-    # ("R", old, new, replaced bytes or None), ("C", path), ("U", path, kept link).
+    # ("R", old, new, replaced bytes or None), ("C", path), ("U", path, kept link),
+    # ("D", path, mode, uid, gid).
     names = []
     kept = []      # every link the shim kept, to clean up
     for record in records(sys.argv[1]):
@@ -74,12 +82,15 @@ def main():
             writes.pop(path, None)
             # A directory's sync makes the names in it durable.
             names = [n for n in names if os.path.dirname(n[2] if n[0] == "R" else n[1]) != path]
-        elif kind == "C":
+        elif kind in ("C", "D"):
             names.append(record)
         elif kind == "U":
             names.append(record)
             kept.append(record[2])
-            writes.pop(record[1], None)  # gone; if it comes back, it comes back as it was last
+            # The kept link is the same file: its unsynced writes are undone through it, so
+            # the file comes back (if it does) as its last sync left it.
+            if record[1] in writes:
+                writes[record[2]] = writes.pop(record[1])
         elif kind == "R":
             _, old, new, content = record
             writes.pop(new, None)  # the file it replaced is gone, writes and all
@@ -121,6 +132,13 @@ def main():
                 undone_names += 1
             elif os.path.lexists(path):
                 os.remove(path)
+                undone_names += 1
+        elif change[0] == "D":
+            _, path, mode, uid, gid = change
+            if not os.path.lexists(path) and os.path.isdir(os.path.dirname(path)):
+                os.mkdir(path, mode)
+                os.chmod(path, mode)
+                os.chown(path, uid, gid)
                 undone_names += 1
         else:
             _, path, link = change

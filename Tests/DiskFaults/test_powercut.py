@@ -27,6 +27,10 @@ def removed(path, kept):
     return b"U" + text(path) + text(kept)
 
 
+def removed_directory(path, mode=0o700):
+    return b"D" + text(path) + struct.pack("<III", mode, os.getuid(), os.getgid())
+
+
 def synced(path):
     return b"S" + text(path)
 
@@ -114,6 +118,33 @@ class PowerCut(unittest.TestCase):
         self.cut(removed(self.path("old.snap"), kept), synced(self.directory))
         self.assertFalse(os.path.exists(self.path("old.snap")))
         self.assertFalse(os.path.exists(kept))
+
+    def test_a_directory_removed_before_its_parent_is_synced_comes_back_with_its_files(self):
+        os.mkdir(self.path("member"))
+        self.write("member/id", b"8e9e05c52164694d")
+        kept = self.journal + ".unlinked.1"
+        os.link(self.path("member/id"), kept)
+        os.remove(self.path("member/id"))
+        os.rmdir(self.path("member"))
+        said = self.cut(removed(self.path("member/id"), kept), removed_directory(self.path("member"), 0o750))
+        self.assertEqual(os.stat(self.path("member")).st_mode & 0o777, 0o750)
+        self.assertEqual(self.read("member/id"), b"8e9e05c52164694d")
+        self.assertIn("2 unsynced names", said)
+
+    def test_a_directory_removal_followed_by_a_sync_of_its_parent_stands(self):
+        os.mkdir(self.path("member"))
+        os.rmdir(self.path("member"))
+        self.cut(removed_directory(self.path("member")), synced(self.directory))
+        self.assertFalse(os.path.exists(self.path("member")))
+
+    def test_a_removed_file_that_comes_back_has_lost_its_unsynced_writes(self):
+        self.write("snap", b"synced")
+        kept = self.journal + ".unlinked.1"
+        os.link(self.path("snap"), kept)
+        self.write("snap", b"newer!")  # same file: the link sees it
+        os.remove(self.path("snap"))
+        self.cut(wrote(self.path("snap"), 0, 6, b"synced"), removed(self.path("snap"), kept))
+        self.assertEqual(self.read("snap"), b"synced")
 
 
 if __name__ == "__main__":
