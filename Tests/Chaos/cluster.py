@@ -15,6 +15,8 @@ import time
 
 import etcd3
 
+import slowlink
+
 
 def free_port():
     with socket.socket() as s:
@@ -82,9 +84,12 @@ class Member:
         it. For ours that is what its peers send it; etcd 3.4's peers also read the member's
         messages to them from streams they dial, so there it slows much of what it sends too."""
         temporary = self.link_settings + ".new"
+        settings = {"delay": delay, "loss": loss}
         with open(temporary, "w") as file:
-            json.dump({"delay": delay, "loss": loss}, file)
+            json.dump(settings, file)
         os.replace(temporary, self.link_settings)
+        # The fault (and its unavailability) counts from when the relay applies it.
+        slowlink.wait_applied(self.link_settings, settings, seconds=2)
 
     def stop_relay(self):
         if self.relay and self.relay.poll() is None:
@@ -180,26 +185,17 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             index = rng.randrange(len(members))
         member = members[index]
         started = time.monotonic()
+        details = {}
         if kind in ("kill-leader", "kill"):
-            member.kill()
-            time.sleep(rng.uniform(0.5, 1.5))
-            member.start(state="existing")
+            down_and_back(member, member.kill, rng)
         elif kind == "power-cut":
             # Any member, leader or not, loses what it had not synced; it must still come back
             # (or refuse, naming a file, which fails the run) and the cluster lose nothing acked.
-            undone = member.power_cut()
-            time.sleep(rng.uniform(0.5, 1.5))
-            member.start(state="existing")
-            log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic(), "undone": undone})
-            continue
+            details["undone"] = down_and_back(member, member.power_cut, rng)
         elif kind == "sync-fails":
             # The member's disk starts failing every sync (ours only: the shim's): it must stop by
             # itself, and come back on a good disk with everything it acknowledged.
-            stopped = member.syncs_fail()
-            time.sleep(rng.uniform(0.5, 1.5))
-            member.start(state="existing")
-            log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic(), "stopped": stopped})
-            continue
+            details["stopped"] = down_and_back(member, member.syncs_fail, rng)
         elif kind == "replace":
             # A membership change mid-run: a follower removed, its data wiped, and the same
             # machine added back as a new member that catches up from the others.
@@ -240,7 +236,17 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             member.pause()
             time.sleep(rng.uniform(1.0, 2.0))
             member.resume()
-        log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic()})
+        log.append({"kind": kind, "member": member.name, "at": started, "until": time.monotonic(), **details})
+
+
+def down_and_back(member, take_down, rng):
+    """Takes the member down (`take_down`: a kill, a power cut, a failing disk), leaves it down
+    half a second to a second and a half, and starts it again on its data. Returns what
+    `take_down` said."""
+    said = take_down()
+    time.sleep(rng.uniform(0.5, 1.5))
+    member.start(state="existing")
+    return said
 
 
 def replace_member(members, index, seconds=15):

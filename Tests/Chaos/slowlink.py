@@ -8,12 +8,14 @@ a lost segment costs a TCP stream (it is sent again after a retransmission timeo
 follows waits behind it, in order). Nothing is dropped or reordered: TCP would not let it be.
 
 Settings come from a JSON file ({"delay": s, "loss": p}), read again every 50 ms, that the
-harness rewrites to start and end a fault; no file, no slowing.
+harness rewrites to start and end a fault; no file, no slowing. The relay writes what it applies
+beside it (SETTINGS_FILE.applied), so the harness knows when a fault has begun (`wait_applied`).
 
     python3 slowlink.py LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT SETTINGS_FILE
 """
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -24,13 +26,34 @@ class Settings:
         self.path, self.current = path, {}
 
     async def follow(self):
+        applied = None
         while True:
             try:
                 with open(self.path) as file:
                     self.current = json.load(file)
             except (OSError, ValueError):
                 self.current = {}
+            if self.current != applied:
+                applied = self.current
+                with open(self.path + ".applied.new", "w") as file:
+                    json.dump(applied, file)
+                os.replace(self.path + ".applied.new", self.path + ".applied")
             await asyncio.sleep(0.05)
+
+
+def wait_applied(path, settings, seconds=5):
+    """Waits until the relay following `path` says it applies `settings` ({} for none); at most
+    `seconds`. Returns whether it did."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(path + ".applied") as file:
+                if json.load(file) == settings:
+                    return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    return False
 
 
 async def relay(reader, writer, settings, rng):
