@@ -264,6 +264,29 @@ import Testing
         #expect(machine.read { $0.count([0], [0], at: $0.revision) } == 10)
     }
 
+    @Test("The quota is checked against the file as of its last commit, as etcd's; a defragmentation gives the space back")
+    func quotaFollowsTheCommittedFile() throws {
+        let clock = TestClock()
+        let path = try Self.directory() + "/db"
+        let empty = try Self.machine(path).sizes.total
+        var batch = V3StateMachine.BatchPolicy()
+        batch.limit = 10_000
+        let machine = V3StateMachine(quotaBytes: empty + 200_000, now: { clock.now })
+        try machine.openBackend(at: path, batch: batch)
+        let big = String(repeating: "x", count: 4000)
+        for index in 1...100 { _ = machine.apply(Self.put("k\(index % 10)", big), at: UInt64(index)) }
+        #expect(machine.fitsQuota(cost: 1), "not committed yet: the size as of the last commit is what counts")
+        machine.commitNow()
+        #expect(!machine.fitsQuota(cost: 1), "about 400 KB committed, past the quota")
+        _ = machine.apply(Self.compact(101), at: 101)
+        while machine.backgroundStep() {}
+        machine.commitNow()
+        #expect(!machine.fitsQuota(cost: 1), "compaction frees pages, but the file keeps them")
+        try machine.defragment()
+        #expect(machine.fitsQuota(cost: 1))
+        #expect(!machine.fitsQuota(cost: 200_000))
+    }
+
     @Test func aDamagedFileIsReportedNotServed() throws {
         let directory = try Self.directory()
         let path = directory + "/db"

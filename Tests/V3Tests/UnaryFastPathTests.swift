@@ -228,7 +228,7 @@ struct UnaryFastPathTests {
         let stream = try Connection(refusal: RPCError(code: .unavailable, message: "etcdserver: no leader"))
         try stream.send(Self.headers(extra: [("hasleader", "true")]))
         let (code, message, reset) = Self.status(try stream.written())
-        #expect(reset)
+        #expect(!reset, "a refusal leaves the stream to the client to end")
         #expect(code == "14")
         #expect(message == "etcdserver: no leader")
         try stream.send(Self.data(Self.framed(try Self.putRequest(key: "k"))))
@@ -346,5 +346,27 @@ struct UnaryFastPathTests {
         let verified = try Self.passed(VerifiedNameHeader(commonName: "etcd client"), forged)
         #expect(verified?[CallIdentity.commonNameHeader] == ["etcd client"])
         #expect(verified?.first(name: ":path") == "/etcdserverpb.KV/Put")
+    }
+}
+
+/// A client connection closed by a server shutting down: only once its last call is answered,
+/// and never before that answer is out.
+@Suite(.timeLimit(.minutes(3))) struct ConnectionShutdownTests {
+    @Test("The last answer goes out before the connection closes, though HTTP/2 reports the stream closed before flushing it")
+    func lastAnswerIsFlushedFirst() throws {
+        let channel = EmbeddedChannel(handler: FlushBatcher())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2379)).wait()
+        let connection = Connection(channel: channel)
+        connection.callOpened()
+        connection.closeWhenIdle()
+        channel.embeddedEventLoop.run()
+        #expect(channel.isActive, "a call is still open")
+        // As NIOHTTP2 does: the answer's last frames written, the stream reported closed, and
+        // the flush only after that.
+        channel.write(ByteBuffer(string: "the answer"), promise: nil)
+        connection.callClosed()
+        channel.embeddedEventLoop.run()
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "the answer"))
+        #expect(!channel.isActive, "closed once idle")
     }
 }

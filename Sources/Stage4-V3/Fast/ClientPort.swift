@@ -235,7 +235,11 @@ final class Connection: @unchecked Sendable {
     func callClosed() {
         channel.eventLoop.preconditionInEventLoop()
         openStreams -= 1
-        if isClosingWhenIdle && openStreams == 0 { channel.close(promise: nil) }
+        // Not at once: HTTP/2 reports a stream closed while it is still writing the stream's
+        // last frames, before it flushes them; closing then would lose the answer.
+        channel.eventLoop.execute {
+            if self.isClosingWhenIdle && self.openStreams == 0 { self.channel.close(promise: nil) }
+        }
     }
 
     func closeWhenIdle() {
@@ -370,8 +374,10 @@ final class FlushBatcher: ChannelOutboundHandler {
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        // What was written before a close (a GOAWAY, say) goes out before it.
-        flushNow(context: context)
+        // What was written before a close (a GOAWAY, an answer) goes out before it, whether or
+        // not a flush was asked for yet.
+        isFlushScheduled = false
+        context.flush()
         context.close(mode: mode, promise: promise)
     }
 

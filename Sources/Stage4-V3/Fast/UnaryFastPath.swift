@@ -94,7 +94,7 @@ final class UnaryFastPath: ChannelInboundHandler {
             calls[id] = call
             if call.body!.readableBytes > maxRequestSize + 5 {
                 let message = "grpc: received message larger than max (\(call.body!.readableBytes - 5) vs. \(maxRequestSize))"
-                return answer(.failure(RPCError(code: .resourceExhausted, message: message)), on: id, context: context)
+                return answer(.failure(RPCError(code: .resourceExhausted, message: message)), on: id, context: context, isTooLarge: true)
             }
             if data.endStream { return run(id, context: context) }
             // The client may send as much as the window allows, then waits: open it again
@@ -153,7 +153,7 @@ final class UnaryFastPath: ChannelInboundHandler {
 
     /// Writes the response and the status: headers, one message, trailers; or, for an error,
     /// one trailers-only HEADERS frame, as gRPC servers answer a failed call.
-    private func answer(_ result: Result<[UInt8], any Error>, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+    private func answer(_ result: Result<[UInt8], any Error>, on id: HTTP2StreamID, context: ChannelHandlerContext, isTooLarge: Bool = false) {
         // A stream reset while its call ran is gone, counted as cancelled: nobody listens.
         guard let call = calls[id] else { return }
         let route = call.route
@@ -173,9 +173,12 @@ final class UnaryFastPath: ChannelInboundHandler {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: status)), promise: nil)
             metrics?.countHandled(route.descriptor, error.code)
         }
-        // Answered before the request ended (refused, or too large): the rest is not wanted.
-        // RFC 9113 §8.1: a complete response, then RST_STREAM with NO_ERROR.
-        if !call.hasEnded {
+        // Refused as too large before the request ended: the rest is not wanted, and the client
+        // may be waiting for window to send it. RFC 9113 §8.1: a complete response, then
+        // RST_STREAM with NO_ERROR. (Not for other early answers: a burst of refusals would
+        // outrun NIOHTTP2's memory of streams it reset, and the DATA still on its way for one
+        // it forgot would end the connection.)
+        if !call.hasEnded && isTooLarge {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.noError))), promise: nil)
         }
         context.flush()
@@ -201,7 +204,11 @@ final class UnaryFastPath: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        for _ in calls.values { hooks.closed() }
+        for call in calls.values {
+            // Cut off with the connection: nobody will hear the answer (etcd: Canceled).
+            if call.phase != .answered { metrics?.countHandled(call.route.descriptor, .cancelled) }
+            hooks.closed()
+        }
         calls = [:]
         context.fireChannelInactive()
     }

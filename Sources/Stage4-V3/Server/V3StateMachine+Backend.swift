@@ -39,7 +39,6 @@ extension V3StateMachine {
             state.lastCommit = instant
             state.totalSize = store.sizeInUse
             state.knownTotal = state.sizes.total
-            quotaGauge.store(state.knownTotal, ordering: .relaxed)
         }
     }
 

@@ -8,7 +8,7 @@ import Synchronization
 /// Raft loop applies committed v3 writes here, in log order, and gRPC handlers read it. One lock guards the store and the watchers, so a
 /// watcher registered at revision R sees exactly the changes after R, none twice, none lost.
 public final class V3StateMachine: ReplicatedStateMachine {
-    let state = Mutex(State())
+    let state: Mutex<State>
 
     struct State {
         var store = MVCCStore()
@@ -25,7 +25,9 @@ public final class V3StateMachine: ReplicatedStateMachine {
         var totalSize = 0
         /// The total as of the last commit of the file (the total itself in memory): what the
         /// quota is checked against, as etcd checks its backend's size as of its last commit.
-        var knownTotal = 0
+        /// Mirrored in `quota`, which every write's check reads without this lock.
+        var knownTotal = 0 { didSet { quota.total.store(knownTotal, ordering: .relaxed) } }
+        let quota: QuotaGauge
         /// The file the store keeps its revisions in (nil: in memory), and how its batches go.
         var file: SQLiteBackend?
         var batch = BatchPolicy()
@@ -44,12 +46,15 @@ public final class V3StateMachine: ReplicatedStateMachine {
     let now: @Sendable () -> ContinuousClock.Instant
     /// `State.knownTotal`, readable without the lock: every write's quota check reads it on a
     /// client connection's loop, while the Raft loop holds the lock applying.
-    let quotaGauge = Atomic<Int>(0)
+    let quota: QuotaGauge
 
     /// `now` is injectable so tests can move time; the daemon uses the monotonic clock.
     public init(quotaBytes: Int = V3StateMachine.defaultQuotaBytes, now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.now = now
         self.quotaBytes = quotaBytes
+        let quota = QuotaGauge()
+        self.quota = quota
+        self.state = Mutex(State(quota: quota))
     }
 
     /// `--quota-backend-bytes`: past this, writes that add data raise NOSPACE and are refused.
@@ -71,20 +76,18 @@ public final class V3StateMachine: ReplicatedStateMachine {
             guard let file = state.file else {
                 state.totalSize = state.store.sizeInUse
                 state.knownTotal = state.totalSize
-                quotaGauge.store(state.knownTotal, ordering: .relaxed)
                 return
             }
             state.commit(at: instant)
             try file.defragment()
             state.knownTotal = state.sizes.total
-            quotaGauge.store(state.knownTotal, ordering: .relaxed)
         }
     }
 
     /// Whether a write adding about `cost` bytes fits in the quota.
     func fitsQuota(cost: Int) -> Bool {
         // As etcd: strictly below the quota.
-        cost == 0 || quotaBytes <= 0 || quotaGauge.load(ordering: .relaxed) + cost < quotaBytes
+        cost == 0 || quotaBytes <= 0 || quota.total.load(ordering: .relaxed) + cost < quotaBytes
     }
 
     public static let tag: UInt8 = 2
@@ -99,10 +102,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
             // Already in the store (a replay after a restart, or a snapshot from the leader
             // that was newer than the entry): applying it again would write it twice.
             if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
-            defer {
-                state.noteApplied(index, at: instant)
-                quotaGauge.store(state.knownTotal, ordering: .relaxed)
-            }
+            defer { state.noteApplied(index, at: instant) }
             var result = state.store.apply(request)
             state.totalSize = max(state.totalSize, state.store.sizeInUse)
             if case .success(let applied) = result, case .auth(let answer) = applied.response {
@@ -381,4 +381,10 @@ extension V3StateMachine.State {
         }
         return .success(applied)
     }
+}
+
+/// The store's size as of its last commit, shared between the store's lock and the writes'
+/// quota checks, which read it without the lock.
+final class QuotaGauge: Sendable {
+    let total = Atomic<Int>(0)
 }
