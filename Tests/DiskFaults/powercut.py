@@ -11,8 +11,8 @@ undoes what a disk that lost power before it flushed its cache may have lost:
   (it comes back, from the hard link the shim kept), a directory removed (it is made again,
   with its old mode and owner).
 
-Writes follow a file across renames, so a file written, renamed and never synced loses the
-writes under its new name; and across a removal, so a file that comes back has lost its
+Writes follow a file across renames (its own or its directory's), so a file written, renamed
+and never synced loses the writes under its new name; and across a removal, so a file that comes back has lost its
 unsynced writes too.
 
   powercut.py JOURNAL        (the member must be dead: kill -9 first)
@@ -96,6 +96,10 @@ def main():
             writes.pop(new, None)  # the file it replaced is gone, writes and all
             if old in writes:
                 writes[new] = writes.pop(old)
+            # A directory renamed (a restore's log, built apart and named last): the files in it
+            # take their writes along.
+            for path in [p for p in writes if p.startswith(old + "/")]:
+                writes[new + path[len(old):]] = writes.pop(path)
             names.append(record)
         else:
             _, name, offset, size, old_bytes = record

@@ -21,8 +21,9 @@
 # 4. kill -9 at chosen points: just before the Nth write to the backend file once a batch's
 #    commit, a compaction or a defragmentation begins; restarted, every acknowledged key.
 #
-# 5. kill -9 of `etcd snapshot restore` before each of its writes: the member refuses to start
-#    on the unfinished restore, naming it; run again, the restore makes a member with every key.
+# 5. kill -9 of `etcd snapshot restore` before each of its writes, and a power cut there (what it
+#    had not synced undone): the member refuses to start on the unfinished restore, naming it;
+#    run again, the restore makes a member with every key.
 #
 #   Tests/DiskFaults/run.sh          (ETCD_BIN names the binary; default .build/debug/etcd)
 set -euo pipefail
@@ -239,37 +240,46 @@ kill_at defrag 30 11000
 # A restore killed just before its Nth write into the new directory (the store's file copied,
 # the log, the snapshot, the member's identity), for every N until one runs to the end: the
 # member refuses to start, naming the unfinished restore, and the same restore run again makes
-# a member with every key the backup holds.
-echo "== kill -9 inside a restore"
+# a member with every key the backup holds. With `power-cut`, the kill is also a power cut:
+# every write and name the restore had not synced is undone first.
 restore() {
     env "$@" "$ETCD_BIN" snapshot restore "$WORK/backup.db" --name default --data-dir "$WORK/restored" \
         --initial-cluster "default=http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" >>"$WORK/restore.log" 2>&1
 }
-killed=0 finished=no
-for n in $(seq 1 40); do
-    rm -rf "$WORK/restored"; : >"$WORK/restore.log"
-    status=0
-    restore LD_PRELOAD="$WORK/faults.so" FAULT_KILL_AT_WRITE="$n" FAULT_KILL_ONLY="$WORK/restored/" FAULT_KILL_COUNTS_WRITE=1 || status=$?
-    [ "$status" != 0 ] || { finished=yes; break; }
-    [ "$status" = 137 ] || { cat "$WORK/restore.log"; fail "the restore failed (status $status), not by the shim's kill before write $n"; }
-    killed=$((killed + 1))
-    status=0
-    timeout 20 "$ETCD_BIN" --name default --data-dir "$WORK/restored" --listen-client-urls "http://127.0.0.1:$PORT" \
-        --listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
-        --initial-cluster "default=http://127.0.0.1:$PEER" >"$WORK/member.log" 2>&1 || status=$?
-    [ "$status" != 0 ] && [ "$status" != 124 ] || fail "a member started on a restore killed before write $n (status $status)"
-    grep -q "snapshot restore into .* did not finish" "$WORK/member.log" || fail "killed before write $n, the member did not say the restore was unfinished"
-    restore || { cat "$WORK/restore.log"; fail "the restore, run again after a kill before write $n, failed"; }
-    DATA=$WORK/restored start
-    cp "$WORK/acked" "$WORK/acked.all"; cp "$WORK/backup-acked" "$WORK/acked"
-    check_acked || fail "a key of the backup is missing after a restore killed before write $n and run again"
-    cp "$WORK/acked.all" "$WORK/acked"
-    kill "$MEMBER"; wait "$MEMBER" 2>/dev/null || true
-    MEMBER=0
-done
-[ "$killed" -ge 3 ] && [ "$finished" = yes ] || fail "the restore was killed at $killed points and finished at none of the first 40 writes"
-ok "a restore killed before each of its $killed writes: the member refused to start, saying the restore did not finish; run again, the restore made a member with all $(wc -l <"$WORK/backup-acked") keys of the backup"
-rm -rf "$WORK/restored"
+restore_cut_short() {
+    local mode=$1 n status killed=0 finished=no journal=()
+    for n in $(seq 1 40); do
+        rm -rf "$WORK/restored" "$WORK/rundo" "$WORK"/rundo.unlinked.*; : >"$WORK/restore.log"
+        [ "$mode" = kill ] || journal=(FAULT_UNDO_JOURNAL="$WORK/rundo" FAULT_DIR_OPS_UNDER="$WORK/restored")
+        status=0
+        restore LD_PRELOAD="$WORK/faults.so" FAULT_KILL_AT_WRITE="$n" FAULT_KILL_ONLY="$WORK/restored/" FAULT_KILL_COUNTS_WRITE=1 \
+            ${journal[@]+"${journal[@]}"} || status=$?
+        [ "$status" != 0 ] || { finished=yes; break; }
+        [ "$status" = 137 ] || { cat "$WORK/restore.log"; fail "the restore failed (status $status), not by the shim's kill before write $n"; }
+        killed=$((killed + 1))
+        [ "$mode" = kill ] || python3 "$ROOT/Tests/DiskFaults/powercut.py" "$WORK/rundo" >/dev/null
+        status=0
+        timeout 20 "$ETCD_BIN" --name default --data-dir "$WORK/restored" --listen-client-urls "http://127.0.0.1:$PORT" \
+            --listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
+            --initial-cluster "default=http://127.0.0.1:$PEER" >"$WORK/member.log" 2>&1 || status=$?
+        [ "$status" != 0 ] && [ "$status" != 124 ] || fail "a member started on a restore cut short ($mode) before write $n (status $status)"
+        grep -q "snapshot restore into .* did not finish" "$WORK/member.log" || fail "cut short ($mode) before write $n, the member did not say the restore was unfinished"
+        restore || { cat "$WORK/restore.log"; fail "the restore, run again after a $mode before write $n, failed"; }
+        DATA=$WORK/restored start
+        cp "$WORK/acked" "$WORK/acked.all"; cp "$WORK/backup-acked" "$WORK/acked"
+        check_acked || fail "a key of the backup is missing after a restore cut short ($mode) before write $n and run again"
+        cp "$WORK/acked.all" "$WORK/acked"
+        kill "$MEMBER"; wait "$MEMBER" 2>/dev/null || true
+        MEMBER=0
+    done
+    [ "$killed" -ge 3 ] && [ "$finished" = yes ] || fail "the restore was cut short ($mode) at $killed points and finished at none of the first 40 writes"
+    ok "a restore cut short ($mode) before each of its $killed writes: the member refused to start, saying the restore did not finish; run again, the restore made a member with all $(wc -l <"$WORK/backup-acked") keys of the backup"
+    rm -rf "$WORK/restored"
+}
+echo "== kill -9 inside a restore"
+restore_cut_short kill
+echo "== power cuts inside a restore"
+restore_cut_short power-cut
 
 echo "== power cuts"
 power_cut writes 6000

@@ -146,6 +146,14 @@ class PowerCut(unittest.TestCase):
         self.cut(wrote(self.path("snap"), 0, 6, b"synced"), removed(self.path("snap"), kept))
         self.assertEqual(self.read("snap"), b"synced")
 
+    def test_unsynced_writes_follow_their_directory_to_its_new_name(self):
+        os.mkdir(self.path("wal"))
+        self.write("wal/0.wal", b"ENTRIES")
+        self.cut(wrote(self.path("wal.restoring/0.wal"), 0, 0, b""), renamed(self.path("wal.restoring"), self.path("wal")),
+                 synced(self.directory))
+        # The directory's new name is durable; the file's bytes never were.
+        self.assertEqual(self.read("wal/0.wal"), b"")
+
 
 if __name__ == "__main__":
     unittest.main()
