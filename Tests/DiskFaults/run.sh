@@ -247,7 +247,7 @@ restore() {
         --initial-cluster "default=http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" >>"$WORK/restore.log" 2>&1
 }
 restore_cut_short() {
-    local mode=$1 n status killed=0 finished=no journal=()
+    local mode=$1 n status killed=0 finished=no journal=() undone_writes=0 undone_names=0 w names
     for n in $(seq 1 40); do
         rm -rf "$WORK/restored" "$WORK/rundo" "$WORK"/rundo.unlinked.*; : >"$WORK/restore.log"
         [ "$mode" = kill ] || journal=(FAULT_UNDO_JOURNAL="$WORK/rundo" FAULT_DIR_OPS_UNDER="$WORK/restored")
@@ -257,7 +257,11 @@ restore_cut_short() {
         [ "$status" != 0 ] || { finished=yes; break; }
         [ "$status" = 137 ] || { cat "$WORK/restore.log"; fail "the restore failed (status $status), not by the shim's kill before write $n"; }
         killed=$((killed + 1))
-        [ "$mode" = kill ] || python3 "$ROOT/Tests/DiskFaults/powercut.py" "$WORK/rundo" >/dev/null
+        if [ "$mode" != kill ]; then
+            # "power cut: undid W unsynced writes in F files, N unsynced names"
+            read -r _ _ _ w _ _ _ _ _ names _ < <(python3 "$ROOT/Tests/DiskFaults/powercut.py" "$WORK/rundo")
+            undone_writes=$((undone_writes + w)); undone_names=$((undone_names + names))
+        fi
         status=0
         timeout 20 "$ETCD_BIN" --name default --data-dir "$WORK/restored" --listen-client-urls "http://127.0.0.1:$PORT" \
             --listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
@@ -273,7 +277,9 @@ restore_cut_short() {
         MEMBER=0
     done
     [ "$killed" -ge 3 ] && [ "$finished" = yes ] || fail "the restore was cut short ($mode) at $killed points and finished at none of the first 40 writes"
-    ok "a restore cut short ($mode) before each of its $killed writes: the member refused to start, saying the restore did not finish; run again, the restore made a member with all $(wc -l <"$WORK/backup-acked") keys of the backup"
+    local undone=""
+    [ "$mode" = kill ] || undone=" (the power cuts undid $undone_writes writes and $undone_names names in all)"
+    ok "a restore cut short ($mode) before each of its $killed writes$undone: the member refused to start, saying the restore did not finish; run again, the restore made a member with all $(wc -l <"$WORK/backup-acked") keys of the backup"
     rm -rf "$WORK/restored"
 }
 echo "== kill -9 inside a restore"
