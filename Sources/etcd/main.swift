@@ -203,9 +203,13 @@ do {
         "ready to serve client requests",
         metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
                    "data-dir": "\(configuration.server.dataDirectory)"])
-    // Type=notify units wait for this before starting what depends on etcd.
-    if let problem = SystemdNotify.send("READY=1", environment: Environment.variables()) {
-        logger.error("failed to notify systemd for readiness: \(problem)")
+    // Type=notify units wait for this before starting what depends on etcd: as etcd, only once
+    // this member has published itself to the cluster (so with its quorum up), not at listening.
+    let readiness = Task {
+        guard await server.publishedItself() else { return }
+        if let problem = SystemdNotify.send("READY=1", environment: Environment.variables()) {
+            logger.error("failed to notify systemd for readiness: \(problem)")
+        }
     }
     for (host, port) in configuration.clientListeners {
         if clientTLS == nil || configuration.plaintextClientAddresses.contains("\(host):\(port)") {
@@ -233,6 +237,7 @@ do {
         for listener in metricsListeners { group.addTask { await listener.stop() } }
     }
     await server.stop()
+    await readiness.value  // settled by the stop, if not before
     // Not needed for safety (the WAL has every entry), but it spares the next start a replay.
     v3Store.commitNow()
     logger.info("stopped serving client requests")

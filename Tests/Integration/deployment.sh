@@ -279,7 +279,7 @@ expect "$(status /readyz)" '200 ok|'
 stop probes
 
 echo
-echo "# systemd Type=notify: READY=1 on NOTIFY_SOCKET once serving."
+echo "# systemd Type=notify: READY=1 on NOTIFY_SOCKET once the member has published itself."
 python3 - "$WORK/notify.sock" >"$WORK/notified" <<'EOF' &
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -1,5 +1,6 @@
 import RaftCore
 import SingleNode
+import Synchronization
 
 /// Who leads, as this member sees it: etcd's milestone lines when that changes, what a change of
 /// leader does to the work waiting here, and a founder announcing its client URL once there is
@@ -15,6 +16,7 @@ extension RaftServer {
             if !hasAnnouncedPublish {
                 hasAnnouncedPublish = true
                 logger.info("published {Name:\(me.name) ClientURLs:[\(me.clientURL)]} to cluster \(String(transport.clusterID, radix: 16))")
+                publication.settle(true)
             }
             return
         }
@@ -41,5 +43,41 @@ extension RaftServer {
         // Entries proposed here may still commit under the next leader, but this node cannot
         // promise it: tell the clients to check and retry, as etcd does on a leader change.
         failProposals(.leaderChanged)
+    }
+}
+
+extension RaftServer {
+    /// Waits until this member has published itself to the cluster: its name and client URL
+    /// are in the log, and it knows a leader. A member of a cluster whose others are not up yet
+    /// waits for them, as etcd's does. False if the server stopped first.
+    public func publishedItself() async -> Bool {
+        await publication.value()
+    }
+}
+
+/// A value set once, that any number of tasks wait for.
+final class Settlement: Sendable {
+    private let state = Mutex<(value: Bool?, waiters: [CheckedContinuation<Bool, Never>])>((nil, []))
+
+    /// Sets the value, unless it is set already, and wakes everyone waiting.
+    func settle(_ value: Bool) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            guard state.value == nil else { return [] }
+            state.value = value
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    func value() async -> Bool {
+        await withCheckedContinuation { waiter in
+            let settled = state.withLock { state -> Bool? in
+                if let value = state.value { return value }
+                state.waiters.append(waiter)
+                return nil
+            }
+            if let settled { waiter.resume(returning: settled) }
+        }
     }
 }

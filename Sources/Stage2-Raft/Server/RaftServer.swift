@@ -94,6 +94,8 @@ public final class RaftServer: @unchecked Sendable {
     let gatheredView = Mutex<(at: NIODeadline, view: ClusterRaftView)?>(nil)
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
     let statusBox: Mutex<RaftStatus>
+    /// Settles once: this member published itself to the cluster (true), or stopped first.
+    let publication = Settlement()
 
     var id: NodeID { node.id }
 
@@ -255,6 +257,7 @@ public final class RaftServer: @unchecked Sendable {
             for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
             self.changeWaiters = [:]
             self.removalContinuation.finish()
+            self.publication.settle(false)
         }.get()
         await transport.close()
         try? await raftThread?.shutdownGracefully()
