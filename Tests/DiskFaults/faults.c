@@ -213,17 +213,21 @@ static int watched(const char *path) {
     return under && journal_path && strncmp(path, under, strlen(under)) == 0 && !strstr(path, journal_path);
 }
 
-/* 'C', u32 length, path: a file created. */
-static void journal_created(const char *path) {
+/* A record of one path: kind, u32 length, path, then `extra_size` bytes of `extra`. */
+static void append_path_record(char kind, const char *path, const void *extra, size_t extra_size) {
     uint32_t length = (uint32_t)strlen(path);
-    unsigned char *record = malloc(5 + length);
+    unsigned char *record = malloc(5 + length + extra_size);
     if (!record) return;
-    record[0] = 'C';
+    record[0] = (unsigned char)kind;
     memcpy(record + 1, &length, 4);
     memcpy(record + 5, path, length);
-    append_record(record, 5 + length);
+    if (extra_size) memcpy(record + 5 + length, extra, extra_size);
+    append_record(record, 5 + length + extra_size);
     free(record);
 }
+
+/* 'C', u32 length, path: a file created. */
+static void journal_created(const char *path) { append_path_record('C', path, NULL, 0); }
 
 /* 'R', u32 length, old path, u32 length, new path, u32 length of the bytes the new path held
  * (0xFFFFFFFF: it did not exist), those bytes. Made before the rename (the bytes it replaces),
@@ -361,16 +365,8 @@ int mkdir(const char *path, mode_t mode) {
 /* 'D', u32 length, path, u32 mode, u32 owner, u32 group: an (empty) directory removed, so a
  * power cut before its parent's next sync can make it again, as it was. */
 static void journal_removed_directory(const char *path, const struct stat *info) {
-    uint32_t length = (uint32_t)strlen(path);
     uint32_t attributes[3] = {(uint32_t)(info->st_mode & 07777), (uint32_t)info->st_uid, (uint32_t)info->st_gid};
-    unsigned char *record = malloc(5 + length + sizeof attributes);
-    if (!record) return;
-    record[0] = 'D';
-    memcpy(record + 1, &length, 4);
-    memcpy(record + 5, path, length);
-    memcpy(record + 5 + length, attributes, sizeof attributes);
-    append_record(record, 5 + length + sizeof attributes);
-    free(record);
+    append_path_record('D', path, attributes, sizeof attributes);
 }
 
 /* A file removed under FAULT_DIR_OPS_UNDER: 'U', u32 length, path, u32 length, the name of a

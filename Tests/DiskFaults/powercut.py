@@ -12,8 +12,8 @@ undoes what a disk that lost power before it flushed its cache may have lost:
   with its old mode and owner).
 
 Writes follow a file across renames (its own or its directory's), so a file written, renamed
-and never synced loses the writes under its new name; and across a removal, so a file that comes back has lost its
-unsynced writes too.
+and never synced loses the writes under its new name; and across a removal, so a file that
+comes back has lost its unsynced writes too.
 
   powercut.py JOURNAL        (the member must be dead: kill -9 first)
 Prints how many writes, renames and creations it undid.
@@ -141,7 +141,7 @@ def main():
             _, path, mode, uid, gid = change
             if not os.path.lexists(path) and os.path.isdir(os.path.dirname(path)):
                 os.mkdir(path, mode)
-                os.chmod(path, mode)
+                os.chmod(path, mode)  # mkdir's mode is cut by the umask
                 os.chown(path, uid, gid)
                 undone_names += 1
         else:

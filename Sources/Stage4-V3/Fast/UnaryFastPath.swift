@@ -38,8 +38,6 @@ final class UnaryFastPath: ChannelInboundHandler {
         var unacknowledged = 0
         /// Receiving the request, running the call, or answered (later frames are dropped).
         var phase = Phase.receiving
-        /// The client ended its side (the request is whole).
-        var hasEnded = false
         /// When the call started, for `--metrics extensive` only.
         let startedAt: NIODeadline?
     }
@@ -90,11 +88,10 @@ final class UnaryFastPath: ChannelInboundHandler {
             // What the frame took of the window: its bytes, and padding with its length byte.
             call.unacknowledged += bytes.readableBytes + (data.paddingBytes.map { $0 + 1 } ?? 0)
             if call.body == nil { call.body = bytes } else { call.body!.writeBuffer(&bytes) }
-            call.hasEnded = data.endStream
             calls[id] = call
             if call.body!.readableBytes > maxRequestSize + 5 {
                 let message = "grpc: received message larger than max (\(call.body!.readableBytes - 5) vs. \(maxRequestSize))"
-                return answer(.failure(RPCError(code: .resourceExhausted, message: message)), on: id, context: context, isTooLarge: true)
+                return answer(.failure(RPCError(code: .resourceExhausted, message: message)), on: id, context: context, resetAfter: !data.endStream)
             }
             if data.endStream { return run(id, context: context) }
             // The client may send as much as the window allows, then waits: open it again
@@ -104,7 +101,6 @@ final class UnaryFastPath: ChannelInboundHandler {
                 context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: call.unacknowledged))), promise: nil)
             }
         case .headers(let trailers) where trailers.endStream:
-            calls[id]?.hasEnded = true
             run(id, context: context)
         default:
             break  // priority, a window update; a reset ends the stream (`StreamClosedEvent`)
@@ -113,7 +109,7 @@ final class UnaryFastPath: ChannelInboundHandler {
 
     private func begin(_ route: UnaryRoute, _ headers: HTTP2Frame.FramePayload.Headers, on id: HTTP2StreamID, context: ChannelHandlerContext) {
         metrics?.countStarted(route.descriptor)
-        calls[id] = Call(route: route, hasEnded: headers.endStream, startedAt: metrics?.timesCalls == true ? .now() : nil)
+        calls[id] = Call(route: route, startedAt: metrics?.timesCalls == true ? .now() : nil)
         hooks.opened()
         // The name a verified certificate gives is the TLS session's to say, never the client's.
         var fields = headers.headers
@@ -153,7 +149,7 @@ final class UnaryFastPath: ChannelInboundHandler {
 
     /// Writes the response and the status: headers, one message, trailers; or, for an error,
     /// one trailers-only HEADERS frame, as gRPC servers answer a failed call.
-    private func answer(_ result: Result<[UInt8], any Error>, on id: HTTP2StreamID, context: ChannelHandlerContext, isTooLarge: Bool = false) {
+    private func answer(_ result: Result<[UInt8], any Error>, on id: HTTP2StreamID, context: ChannelHandlerContext, resetAfter: Bool = false) {
         // A stream reset while its call ran is gone, counted as cancelled: nobody listens.
         guard let call = calls[id] else { return }
         let route = call.route
@@ -173,12 +169,12 @@ final class UnaryFastPath: ChannelInboundHandler {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: status)), promise: nil)
             metrics?.countHandled(route.descriptor, error.code)
         }
-        // Refused as too large before the request ended: the rest is not wanted, and the client
-        // may be waiting for window to send it. RFC 9113 §8.1: a complete response, then
-        // RST_STREAM with NO_ERROR. (Not for other early answers: a burst of refusals would
-        // outrun NIOHTTP2's memory of streams it reset, and the DATA still on its way for one
-        // it forgot would end the connection.)
-        if !call.hasEnded && isTooLarge {
+        // `resetAfter`: refused as too large before the request ended. The rest is not wanted,
+        // and the client may be waiting for window to send it. RFC 9113 §8.1: a complete
+        // response, then RST_STREAM with NO_ERROR. (Not for other early answers: a burst of
+        // refusals would outrun NIOHTTP2's memory of streams it reset, and the DATA still on its
+        // way for one it forgot would end the connection.)
+        if resetAfter {
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.noError))), promise: nil)
         }
         context.flush()

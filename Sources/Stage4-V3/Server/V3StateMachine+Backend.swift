@@ -278,7 +278,7 @@ extension V3StateMachine.State {
     mutating func commit(at instant: ContinuousClock.Instant) {
         guard let file else { return }
         file.commit(BackendCounters(revision: store.revision, compactRevision: store.compactRevision, consistentIndex: consistentIndex))
-        knownTotal = file.fileSizes?.total ?? knownTotal
+        knownTotal = sizes.total
         uncommitted = 0
         lastCommit = instant
     }
