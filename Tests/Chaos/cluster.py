@@ -1,6 +1,7 @@
 """The cluster the fault harness runs, and the faults it injects: members as real processes (on
 loopback, or each in its own network namespace, see netns.py), clients to them, and kill -9,
-SIGSTOP, a member replaced, partitions, links slowed or made lossy (through slowlink.py's relays),
+SIGSTOP, a member replaced, partitions, links slowed or made lossy (packets held and dropped by
+netem.py in namespaces, or chunks held by slowlink.py's relays on loopback),
 and power cuts (through Tests/DiskFaults' shim)."""
 import glob
 import json
@@ -210,9 +211,21 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             if not replace_member(members, index):
                 log.append({"kind": "replace-failed", "member": member.name, "at": started, "until": time.monotonic()})
                 continue
+        elif kind in ("slow", "lossy") and network and not member.relay:
+            # Every packet between one member and its peers (both ways) held 50-250 ms, or 10-30%
+            # of them lost, as `tc netem` on its link would (netem.py): a leader's heartbeats
+            # arrive late, or TCP stalls retransmitting them, while clients still reach it.
+            others = [j for j in range(len(members)) if j != index]
+            if kind == "slow":
+                network.impair(index, others, delay=rng.uniform(0.05, 0.25), jitter=0.01, seed=rng.randrange(1 << 30))
+            else:
+                network.impair(index, others, delay=0.001, loss=rng.uniform(0.1, 0.3), seed=rng.randrange(1 << 30))
+            started = time.monotonic()
+            time.sleep(rng.uniform(1.5, 3.0))
+            network.heal()
         elif kind in ("slow", "lossy"):
-            # What reaches one member from its peers held back (a slow or lossy link to it),
-            # while it and the others go on: a leader's heartbeats arrive late, or stall.
+            # Without namespaces, a relay in front of the member's peer port holds what reaches it
+            # (slowlink.py): what a slow or lossy link comes to above TCP.
             if kind == "slow":
                 member.slow_link(delay=rng.uniform(0.05, 0.25))
             else:

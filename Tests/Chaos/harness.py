@@ -3,7 +3,8 @@
 --v1-clients, v1 writes through the followers' redirects on keys of their own), and faults injected
 while they run: kill -9 of the leader or of a random member and its restart, SIGSTOP/SIGCONT,
 a follower removed, wiped and added back as a new member, and (--netns, as root) the leader cut
-off from its peers, both ways or one way.
+off from its peers, both ways or one way, and one member's links to its peers slowed or made
+lossy at the packet level (netem.py; without --netns, --slow-links puts a relay in their place).
 Afterwards every member is brought back, each key is read once more, and the checkers
 (checker.py) judge the history: per-key linearizability, revisions never going back for a
 client, acknowledged writes kept.
@@ -240,7 +241,7 @@ def main():
                         help="report etcd 3.4's known bugs (the reference run) apart, instead of as violations")
     parser.add_argument("--run-as", default=None, help="the user the members run as (with --netns, when root)")
     parser.add_argument("--slow-links", action="store_true",
-                        help="each member's peer port behind a relay (slowlink.py), for the slow and lossy faults")
+                        help="each member's peer port behind a relay (slowlink.py), for the slow and lossy faults without --netns")
     arguments = parser.parse_args()
     rng = random.Random(arguments.seed)
     workdir = tempfile.mkdtemp(prefix="chaos-")
@@ -272,8 +273,8 @@ def main():
     try:
         if ("power-cut" in faults or "sync-fails" in faults) and not arguments.power_cut_shim:
             sys.exit("the power-cut and sync-fails faults need --power-cut-shim")
-        if ("slow" in faults or "lossy" in faults) and not arguments.slow_links:
-            sys.exit("the slow and lossy faults need --slow-links")
+        if ("slow" in faults or "lossy" in faults) and not (arguments.slow_links or network):
+            sys.exit("the slow and lossy faults need --netns (packets held and dropped) or --slow-links (a relay)")
         if arguments.slow_links:
             for member in members:
                 # In a namespace of its own, the member listens on that namespace's loopback and the

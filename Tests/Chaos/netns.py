@@ -5,12 +5,14 @@ that member sends to the member cut off: routes need no firewall, no kernel modu
 bridge, and nothing else on the machine sees them. Cutting both ends isolates two members from
 each other while clients still reach both: a leader in the minority keeps its clients.
 
+Latency and loss on a member's links go through netem.py (tun devices and a process that holds
+or drops each packet): `tc netem` needs the sch_netem module, which this machine's kernel lacks.
+
 Needs root (namespaces, links and routes); the members themselves run as `run_as` when given.
-`tc netem` (latency and loss) needs the sch_netem module, which this machine's kernel lacks;
-see README.md.
 """
 import os
 import subprocess
+import sys
 
 
 def run(*argv):
@@ -39,6 +41,7 @@ class Network:
         self.namespaces = [f"{self.tag}-m{i}" for i in range(count)]
         self.run_as = run_as
         self.cuts = [set() for _ in range(count)]
+        self.impairments = []
         run("ip", "link", "add", self.bridge, "type", "bridge")
         run("ip", "addr", "add", f"{self.subnet}.254/24", "dev", self.bridge)
         run("ip", "link", "set", self.bridge, "up")
@@ -69,13 +72,38 @@ class Network:
                 run("ip", "-n", self.namespaces[i], "route", "add", "blackhole", f"{self.host(j)}/32")
                 self.cuts[i].add(j)
 
+    def impair(self, i, others, delay=0.0, jitter=0.0, loss=0.0, seed=0):
+        """From when this returns until heal(), every packet between member i and each of `others`
+        (both ways) is held `delay` seconds (+ up to `jitter`) or, with probability `loss`,
+        dropped: netem.py, in a process of its own."""
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netem.py")
+        tag = f"{self.tag}n{len(self.impairments)}"
+        process = subprocess.Popen(
+            [sys.executable, script, self.namespaces[i], self.host(i), *(f"{self.namespaces[j]}:{self.host(j)}" for j in others),
+             "--delay", str(delay), "--jitter", str(jitter), "--loss", str(loss), "--seed", str(seed), "--tag", tag],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # "ready" once its routes are in place; it exits (end of file here) if it cannot make them.
+        if process.stdout.readline().strip() != "ready":
+            process.wait()
+            raise RuntimeError(f"netem.py could not impair the link: {process.stderr.read().strip()}")
+        self.impairments.append(process)
+
     def heal(self):
+        for process in self.impairments:
+            # Its devices, and the routes through them, go when it exits.
+            process.terminate()
+            process.communicate()
+        self.impairments.clear()
         for i, cut in enumerate(self.cuts):
             for j in sorted(cut):
                 run("ip", "-n", self.namespaces[i], "route", "del", "blackhole", f"{self.host(j)}/32")
             cut.clear()
 
     def close(self):
-        for namespace in self.namespaces:
+        self.heal()
+        for i, namespace in enumerate(self.namespaces):
+            # The veth pair first: deleting one end deletes both at once, where a namespace's
+            # devices go some time after `ip netns del` returns, and a next Network may want the names.
+            subprocess.run(["ip", "link", "del", f"{self.tag}v{i}"], stderr=subprocess.DEVNULL)
             subprocess.run(["ip", "netns", "del", namespace], stderr=subprocess.DEVNULL)
         subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)

@@ -11,25 +11,26 @@ export -n ETCD_BIN
 SECONDS_EACH=${1:-20}
 SEED=${2:-$(( $(date +%s) % 100000 ))}
 cd "$ROOT/Tests/Chaos"
-python3 -m unittest -q test_checker test_slowlink
+python3 -m unittest -q test_checker test_slowlink test_netem
 VENV=$ROOT/.build/py-etcd3
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import etcd3' 2>/dev/null; then
     python3 -m venv "$VENV" 2>/dev/null || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$VENV"; }
     "$VENV/bin/pip" install -q 'etcd3==0.12.0' 'protobuf<4'
 fi
-# Every member's peer port is behind a relay (slowlink.py), which the slow and lossy faults
-# tell to hold what passes: this kernel has no sch_netem for `tc netem`.
-FLAGS=(--slow-links)
 FAULTS=kill-leader,kill,stop,replace,slow,lossy
-# As root, each member gets a network namespace of its own, and the faults include partitions:
-# the leader cut from its peers both ways, and one way. The members then run as $CHAOS_RUN_AS
-# (CI: etcd-tests), never as root.
+# As root, each member gets a network namespace of its own, and the faults include partitions
+# (the leader cut from its peers both ways, and one way) and a member's links slowed or made
+# lossy packet by packet (netem.py: this kernel has no sch_netem for `tc netem`). The members
+# then run as $CHAOS_RUN_AS (CI: etcd-tests), never as root.
 if [ "$(id -u)" -eq 0 ] && "$VENV/bin/python" -c 'import netns, sys; sys.exit(0 if netns.available() else 1)'; then
-    FLAGS+=(--netns)
+    FLAGS=(--netns)
     FAULTS+=,partition-leader,one-way
     if [ -n "${CHAOS_RUN_AS:-}" ]; then FLAGS+=(--run-as "$CHAOS_RUN_AS"); fi
 else
-    echo "not root (or no network namespaces here): no partitions in this run"
+    # On loopback a relay in front of each member's peer port (slowlink.py) holds what passes
+    # instead: what slow and lossy links come to above TCP.
+    FLAGS=(--slow-links)
+    echo "not root (or no network namespaces here): no partitions, and relays for slow and lossy links, in this run"
 fi
 # Disk faults, for ours only, through the disk-fault shim: power cuts (it journals what each
 # write overwrites, and a cut undoes every write since each file's last sync), a disk whose

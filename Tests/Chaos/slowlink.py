@@ -1,5 +1,6 @@
 """A member's peer port behind a relay of ours, so that a fault can slow what reaches it: the
-stand-in for `tc netem`, which this machine's kernel lacks (no sch_netem module).
+stand-in, in runs without network namespaces (not root), for the packet-level delay and loss of
+netem.py (which in turn stands in for `tc netem`: this kernel has no sch_netem module).
 
 The member listens where only the relay dials it; the address its peers know (its advertised
 peer URL) is the relay's. Every chunk read from either side is written on after `delay`
