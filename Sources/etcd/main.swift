@@ -168,6 +168,7 @@ do {
     var listeners: [V3Server] = []
     let access = HTTPAccessControl(allowedHosts: operations.allowedHosts, corsOrigins: operations.corsOrigins, checksHosts: clientTLS == nil)
     var v1 = V1HTTPService(backend: ReplicatedBackend(server: server), extraRoutes: endpoints.routes, access: access)
+    v1.path = configuration.httpPath
     // The live view of the cluster at /debug/raft (`--enable-raft-view`, or `etcd lab`).
     if configuration.server.raftView != nil { v1.frontHandlers = { [RaftViewResponder.handler(server: server, access: access)] } }
     let callMetrics = GRPCCallMetrics(extensive: operations.extensiveMetrics)

@@ -18,6 +18,7 @@ public enum V1Flags {
         .init(["v"], isBool: true, usage: "verbose logging"),
         .init(["vv"], isBool: true, usage: "very verbose logging"),
         .init(["version"], isBool: true, usage: "print the version and exit"),
+        .init(["v1-http"], default: "fast", usage: "this implementation's own: fast (our own HTTP/1 handler) or plain (NIO's pipelining handler; to read and to measure against)"),
     ])
 
     /// A flag value that is well formed but makes no sense.
@@ -58,7 +59,15 @@ public enum V1Flags {
             configuration.historyCapacity = capacity
         }
         configuration.name = try name(values["n"], dataDirectory: values["d"], peerPort: peer.port)
+        configuration.httpPath = try httpPath(values["v1-http"], flag: "-v1-http")
         return configuration
+    }
+
+    /// `fast` or `plain` (`flag` names the flag in the error).
+    public static func httpPath(_ text: String?, flag: String) throws(InvalidValue) -> V1HTTPPath {
+        guard let text else { return .fast }
+        guard let path = V1HTTPPath(rawValue: text) else { throw InvalidValue(description: "\(flag) \(text): expected fast or plain") }
+        return path
     }
 
     /// The node's name: `-n`, else the data directory's last component (the seed starts nodes

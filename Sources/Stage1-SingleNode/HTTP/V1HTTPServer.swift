@@ -38,7 +38,7 @@ public final class V1HTTPServer: Sendable {
     /// on every connection, and `frontHandlers` in front of the v1 API (see
     /// `V1HTTPService.frontHandlers`).
     public static func start(
-        host: String, port: Int, backend: any V1Backend, limits: HTTPLimits = HTTPLimits(),
+        host: String, port: Int, backend: any V1Backend, limits: HTTPLimits = HTTPLimits(), path: V1HTTPPath = .fast,
         setup: ConnectionSetup? = nil, frontHandlers: @escaping @Sendable () -> [any ChannelHandler] = { [] }, group: any EventLoopGroup,
         logger: Logger
     ) async throws -> V1HTTPServer {
@@ -47,7 +47,7 @@ public final class V1HTTPServer: Sendable {
         let channel: any Channel
         do {
             channel = try await bind(
-                host: host, port: port, api: api, limits: limits, setup: setup, frontHandlers: frontHandlers, connections: connections, group: group)
+                host: host, port: port, api: api, limits: limits, path: path, setup: setup, frontHandlers: frontHandlers, connections: connections, group: group)
         } catch {
             throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c)")
         }
@@ -57,7 +57,7 @@ public final class V1HTTPServer: Sendable {
     }
 
     private static func bind(
-        host: String, port: Int, api: V1API, limits: HTTPLimits, setup: ConnectionSetup?,
+        host: String, port: Int, api: V1API, limits: HTTPLimits, path: V1HTTPPath, setup: ConnectionSetup?,
         frontHandlers: @escaping @Sendable () -> [any ChannelHandler], connections: Connections, group: any EventLoopGroup
     ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
@@ -70,6 +70,7 @@ public final class V1HTTPServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try setup?(channel)
                     var service = V1HTTPService(api: api, limits: limits)
+                    service.path = path
                     service.frontHandlers = frontHandlers
                     try service.addHandlers(to: channel.pipeline.syncOperations, after: nil)
                 }
@@ -112,34 +113,43 @@ public struct V1HTTPService: Sendable {
     /// that its timeouts do not close the connection under that answer.
     public var frontHandlers: @Sendable () -> [any ChannelHandler] = { [] }
 
+    /// How requests reach the API: NIO's pipelining handler and a plain handler, or ours.
+    public var path = V1HTTPPath.fast
+
     /// The host and CORS rules this service applies, for a front handler to apply the same.
     public var accessControl: HTTPAccessControl? { api.access }
 
     /// Adds the handlers right after `handler` (nil: at the end of the pipeline), in order:
-    /// request-start detection, HTTP/1 parsing, the v1 API (which also keeps pipelined
-    /// requests in order, and answers a malformed one 400).
+    /// request-start detection, HTTP/1 parsing (on the plain path with NIO's pipelining and
+    /// error handlers), the front handlers, the v1 API's handler (on the fast path, that one
+    /// also keeps pipelined requests in order and answers a malformed one 400).
     public func addHandlers(to pipeline: ChannelPipeline.SynchronousOperations, after handler: (any ChannelHandler)?) throws {
+        let api: any ChannelHandler =
+            switch path {
+            case .plain: PlainV1HTTPHandler(api: self.api, limits: limits)
+            case .fast: V1HTTPHandler(api: self.api, limits: limits)
+            }
         guard let handler else {
             try pipeline.addHandler(RequestStartDetector())
-            try Self.addHTTP(to: pipeline, position: .last)
+            try addHTTP(to: pipeline, position: .last)
             for front in frontHandlers() { try pipeline.addHandler(front) }
-            try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits))
+            try pipeline.addHandler(api)
             return
         }
         // Each insertion goes right after `handler`, so insert back to front.
-        try pipeline.addHandler(V1HTTPHandler(api: api, limits: limits), position: .after(handler))
+        try pipeline.addHandler(api, position: .after(handler))
         for front in frontHandlers().reversed() { try pipeline.addHandler(front, position: .after(handler)) }
-        try Self.addHTTP(to: pipeline, position: .after(handler))
+        try addHTTP(to: pipeline, position: .after(handler))
         try pipeline.addHandler(RequestStartDetector(), position: .after(handler))
     }
 
-    private static func addHTTP(to pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position) throws {
-        // A malformed request's 400 is written by `V1HTTPHandler`, after the answers ahead of it.
-        // Response headers are not validated again: this server writes them all itself, from
-        // its own values and configured URLs; request text reaches one (a redirect's Location)
-        // only as a path the HTTP parser accepted, which holds no line break.
+    private func addHTTP(to pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position) throws {
+        // On the fast path a malformed request's 400 is written by `V1HTTPHandler`, after the
+        // answers ahead of it. Response headers are not validated again: this server writes
+        // them all itself, from its own values and configured URLs; request text reaches one
+        // (a redirect's Location) only as a path the HTTP parser accepted, which holds no line break.
         try pipeline.configureHTTPServerPipeline(
-            position: position, withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
+            position: position, withPipeliningAssistance: path == .plain, withServerUpgrade: nil, withErrorHandling: path == .plain,
             withOutboundHeaderValidation: false)
     }
 

@@ -20,6 +20,8 @@ public struct SingleNodeConfiguration: Sendable {
     public var expiryCheckInterval: TimeAmount = .milliseconds(20)
     /// Request size and timeout limits.
     public var limits = HTTPLimits()
+    /// How HTTP requests reach the API (`-v1-http`): NIO's pipelining handler, or ours.
+    public var httpPath = V1HTTPPath.fast
 
     /// The defaults: the original's client port 4001 on loopback.
     public init() {}
@@ -64,7 +66,7 @@ public final class SingleNodeServer: Sendable {
         }
         let http = try await V1HTTPServer.start(
             host: configuration.clientHost, port: configuration.clientPort, backend: backend,
-            limits: configuration.limits, group: group, logger: logger)
+            limits: configuration.limits, path: configuration.httpPath, group: group, logger: logger)
         if configuration.clientPort == 0 {
             clientURL = configuration.advertisedClientURL ?? "http://\(configuration.clientHost):\(http.port)"
             backend.bootstrap(name: configuration.name, peerURL: configuration.peerURL, clientURL: clientURL)

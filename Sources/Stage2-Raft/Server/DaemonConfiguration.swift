@@ -21,6 +21,8 @@ public struct DaemonConfiguration: Sendable {
     public var peerSchemeGiven = false
     /// `-f`: discard the data directory's log and snapshots first.
     public var forceNewCluster = false
+    /// `-v1-http`: how HTTP requests reach the v1 API (NIO's pipelining handler, or ours).
+    public var httpPath = V1HTTPPath.fast
 
     /// The daemon's flags: the original's, plus those only a replicated member has.
     public static let flagSet = GoFlagSet(V1Flags.flagSet.flags + [
@@ -45,7 +47,7 @@ public struct DaemonConfiguration: Sendable {
         let etcd3Only = ["listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster"]
         // With no flags, or with etcd 3's, unspecified settings take etcd 3's defaults.
         let noFlags = values.isEmpty || values.keys.contains { etcd3Only.contains($0) }
-            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout", "initial-cluster-token", "enable-raft-view"].contains($0) }
+            || values.keys.allSatisfy { ["v", "vv", "snapshot", "snapshot-count", "heartbeat-interval", "election-timeout", "initial-cluster-token", "enable-raft-view", "v1-http"].contains($0) }
         var values = values
         try applyEtcd3Flags(&values)
         let stage1 = try V1Flags.configuration(from: values)
@@ -137,6 +139,7 @@ public struct DaemonConfiguration: Sendable {
             }
         }
         configuration.forceNewCluster = values["f"] == "true"
+        configuration.httpPath = stage1.httpPath
         if let token = values["initial-cluster-token"] { configuration.server.clusterToken = token }
         if values["enable-raft-view"] == "true" || values["raft-lab-control"] != nil {
             configuration.server.raftView = RaftViewSettings(labControlURL: values["raft-lab-control"])

@@ -31,7 +31,7 @@ public enum V1ClusterDaemon {
             for (host, port) in configuration.clientListeners {
                 // http:// in --listen-client-urls stays plaintext beside TLS ones, as in etcd.
                 let setup = configuration.plaintextClientAddresses.contains("\(host):\(port)") ? nil : clientSetup
-                listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: backend, setup: setup, frontHandlers: front, group: group, logger: logger))
+                listeners.append(try await V1HTTPServer.start(host: host, port: port, backend: backend, path: configuration.httpPath, setup: setup, frontHandlers: front, group: group, logger: logger))
             }
         } catch {
             for listener in listeners { try? await listener.close() }

@@ -25,6 +25,22 @@ struct DaemonConfigurationTests {
         #expect(configuration.clientListeners.map(\.port) == [2379, 4001])
     }
 
+    @Test("-v1-http picks the plain or the fast HTTP path, fast by default; alone it keeps etcd 3's defaults; anything else is refused")
+    func httpPath() throws {
+        #expect(try parse([]).httpPath == .fast)
+        let plain = try parse(["-v1-http", "plain"])
+        #expect(plain.httpPath == .plain)
+        #expect(plain.clientListeners.map(\.port) == [2379, 4001])
+        #expect(try parse(["--v1-http=fast"]).httpPath == .fast)
+        #expect(try SingleNode.V1Flags.configuration(from: ["v1-http": "plain"]).httpPath == .plain)
+        #expect(throws: V1Flags.InvalidValue.self) { try parse(["-v1-http", "quick"]) }
+        do {
+            _ = try parse(["-v1-http", "quick"])
+        } catch {
+            #expect("\(error)" == "-v1-http quick: expected fast or plain")
+        }
+    }
+
     @Test("Every URL of --listen-client-urls gets a listener, as kubeadm's loopback-and-node-address pair needs")
     func severalClientURLs() throws {
         let configuration = try parse([

@@ -5,9 +5,9 @@ import SingleNode
 
 @Suite("Connections: keep-alive, half-close, slow and idle clients", .timeLimit(.minutes(3)))
 struct V1ConnectionTests {
-    @Test("Requests on one keep-alive connection are answered in order")
-    func keepAlive() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Requests on one keep-alive connection are answered in order", arguments: V1HTTPPath.allCases)
+    func keepAlive(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send(
                 "POST /v1/keys/a HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nvalue=1"
@@ -20,9 +20,9 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("Requests pipelined behind a waiting watch are answered after it, in order")
-    func pipelinedBehindAWatch() async throws {
-        try await withTestServer { port, server, _ in
+    @Test("Requests pipelined behind a waiting watch are answered after it, in order", arguments: V1HTTPPath.allCases)
+    func pipelinedBehindAWatch(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send(
                 "GET /v1/watch/w HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /version HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -39,9 +39,9 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("A client that pipelines requests and half-closes gets every answer, then the connection closes")
-    func pipelinedThenHalfClosed() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("A client that pipelines requests and half-closes gets every answer, then the connection closes", arguments: V1HTTPPath.allCases)
+    func pipelinedThenHalfClosed(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send(
                 "POST /v1/keys/h HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\nvalue=1"
@@ -55,9 +55,9 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("A client that half-closes after its request still gets the answer")
-    func halfClosed() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("A client that half-closes after its request still gets the answer", arguments: V1HTTPPath.allCases)
+    func halfClosed(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send("GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
             try await connection.halfClose()
@@ -66,11 +66,11 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("A client that starts a request and stalls is cut off after the request timeout, and others are served meanwhile")
-    func slowClient() async throws {
+    @Test("A client that starts a request and stalls is cut off after the request timeout, and others are served meanwhile", arguments: V1HTTPPath.allCases)
+    func slowClient(path: V1HTTPPath) async throws {
         var limits = HTTPLimits()
         limits.requestTimeout = .milliseconds(300)
-        try await withTestServer(limits: limits) { port, _, _ in
+        try await withTestServer(limits: limits, path: path) { port, _, _ in
             let slow = try await RawHTTPConnection(port: port)
             try await slow.send("POST /v1/keys/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nvalue=")
             #expect(try await request(port, "GET", "/version").body == "etcd v0.1.2")
@@ -79,11 +79,11 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("An idle keep-alive connection is closed, but a waiting watch is not")
-    func idleVersusWatch() async throws {
+    @Test("An idle keep-alive connection is closed, but a waiting watch is not", arguments: V1HTTPPath.allCases)
+    func idleVersusWatch(path: V1HTTPPath) async throws {
         var limits = HTTPLimits()
         limits.idleTimeout = .seconds(1)
-        try await withTestServer(limits: limits) { port, server, _ in
+        try await withTestServer(limits: limits, path: path) { port, server, _ in
             // The watch first, its request in before the idle connection opens. A test process
             // starved for longer than the idle timeout between connecting and sending (CI saw
             // it) finds its watcher closed as idle, rightly: it connects again.
@@ -104,9 +104,9 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("HTTP/1.0 without keep-alive gets the answer and a closed connection")
-    func http10() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("HTTP/1.0 without keep-alive gets the answer and a closed connection", arguments: V1HTTPPath.allCases)
+    func http10(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send("GET /version HTTP/1.0\r\n\r\n")
             let reply = try await withTimeout(5, "reply") { try await connection.readResponse() }
@@ -115,9 +115,9 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("A client that half-closes an idle connection is let go at once")
-    func halfClosedIdle() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("A client that half-closes an idle connection is let go at once", arguments: V1HTTPPath.allCases)
+    func halfClosedIdle(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send("GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
             _ = try await withTimeout(5, "reply") { try await connection.readResponse() }
@@ -126,21 +126,21 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("Headers that trickle in are cut off by the request timeout, not the idle one")
-    func slowHeaders() async throws {
+    @Test("Headers that trickle in are cut off by the request timeout, not the idle one", arguments: V1HTTPPath.allCases)
+    func slowHeaders(path: V1HTTPPath) async throws {
         var limits = HTTPLimits()
         limits.requestTimeout = .milliseconds(200)
         limits.idleTimeout = .seconds(60)
-        try await withTestServer(limits: limits) { port, _, _ in
+        try await withTestServer(limits: limits, path: path) { port, _, _ in
             let slow = try await RawHTTPConnection(port: port)
             try await slow.send("GET /version HTTP/1.1\r\nHo")
             try await withTimeout(5, "the trickling connection is closed") { try await slow.waitForClose() }
         }
     }
 
-    @Test("Expect: 100-continue is answered before the body is sent")
-    func expectContinue() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Expect: 100-continue is answered before the body is sent", arguments: V1HTTPPath.allCases)
+    func expectContinue(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let connection = try await RawHTTPConnection(port: port)
             try await connection.send(
                 "POST /v1/keys/c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\n")

@@ -3,9 +3,9 @@ import SingleNode
 
 @Suite("v1 cluster, version and stats endpoints", .timeLimit(.minutes(3)))
 struct V1EndpointsTests {
-    @Test("machines, leader, version and stats answer as plain text and JSON")
-    func endpoints() async throws {
-        try await withTestServer { port, server, clock in
+    @Test("machines, leader, version and stats answer as plain text and JSON", arguments: V1HTTPPath.allCases)
+    func endpoints(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, clock in
             let client = "http://127.0.0.1:\(port)"
             #expect(try await request(port, "GET", "/machines").body == client)
             #expect(try await request(port, "GET", "/v1/machines").body == client)
@@ -30,9 +30,9 @@ struct V1EndpointsTests {
         }
     }
 
-    @Test("Unknown paths are a JSON 404; unclean paths a JSON 400; /v1/keys redirects with its query; other methods 405")
-    func routing() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Unknown paths are a JSON 404; unclean paths a JSON 400; /v1/keys redirects with its query; other methods 405", arguments: V1HTTPPath.allCases)
+    func routing(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let unknown = try await request(port, "GET", "/v2/nothing")
             #expect(unknown.status == 404)
             #expect(unknown.body == #"{"errorCode":209,"message":"Invalid field","cause":"no such endpoint /v2/nothing: the v1 API serves /v1/keys/, /v1/watch/, /machines, /leader, /version and /stats"}"#)
@@ -52,9 +52,9 @@ struct V1EndpointsTests {
         }
     }
 
-    @Test("Every answer carries a Date header from the server's clock")
-    func dateHeader() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Every answer carries a Date header from the server's clock", arguments: V1HTTPPath.allCases)
+    func dateHeader(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let reply = try await request(port, "GET", "/version")
             #expect(reply.header("Date") == "Tue, 14 Nov 2023 22:13:20 GMT")
         }

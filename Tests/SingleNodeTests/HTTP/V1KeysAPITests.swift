@@ -6,9 +6,9 @@ private let expiresIn5 = "2023-11-14T22:13:25.123456789Z"
 
 @Suite("v1 keys API over HTTP, byte for byte", .timeLimit(.minutes(3)))
 struct V1KeysAPITests {
-    @Test("Set, update, get and delete answer exactly as the original, with indexes from 3")
-    func setGetDelete() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Set, update, get and delete answer exactly as the original, with indexes from 3", arguments: V1HTTPPath.allCases)
+    func setGetDelete(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             var reply = try await request(port, "POST", "/v1/keys/message", form: [("value", "Hello world")])
             #expect(reply.status == 200)
             #expect(reply.header("Content-Type") == "text/plain; charset=utf-8")
@@ -25,9 +25,9 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("PUT behaves like POST, and parameters may come from the query string")
-    func putAndQuery() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("PUT behaves like POST, and parameters may come from the query string", arguments: V1HTTPPath.allCases)
+    func putAndQuery(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let reply = try await request(port, "PUT", "/v1/keys/q?value=fromquery")
             #expect(reply.body == #"{"action":"SET","key":"/q","value":"fromquery","newKey":true,"index":3}"#)
             // The body wins over the query.
@@ -36,9 +36,9 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("A TTL shows the absolute expiration and the whole seconds left, then the key expires")
-    func ttlAndExpiry() async throws {
-        try await withTestServer { port, server, clock in
+    @Test("A TTL shows the absolute expiration and the whole seconds left, then the key expires", arguments: V1HTTPPath.allCases)
+    func ttlAndExpiry(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, clock in
             var reply = try await request(port, "POST", "/v1/keys/foo", form: [("value", "bar"), ("ttl", "5")])
             #expect(reply.body == #"{"action":"SET","key":"/foo","value":"bar","newKey":true,"expiration":"\#(expiresIn5)","ttl":5,"index":3}"#)
             clock.advance(nanoseconds: 1)
@@ -54,9 +54,9 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("A TTL of zero turns a set into a delete; a later set without TTL makes a key permanent")
-    func ttlZeroAndPermanent() async throws {
-        try await withTestServer { port, server, clock in
+    @Test("A TTL of zero turns a set into a delete; a later set without TTL makes a key permanent", arguments: V1HTTPPath.allCases)
+    func ttlZeroAndPermanent(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, clock in
             _ = try await request(port, "POST", "/v1/keys/k", form: [("value", "v"), ("ttl", "100")])
             _ = try await request(port, "POST", "/v1/keys/k", form: [("value", "v2")])
             clock.advance(seconds: 200)
@@ -68,9 +68,9 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("Test-and-set over HTTP: success, 101 mismatch, 100 missing, and create-only with empty prevValue")
-    func testAndSet() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Test-and-set over HTTP: success, 101 mismatch, 100 missing, and create-only with empty prevValue", arguments: V1HTTPPath.allCases)
+    func testAndSet(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             _ = try await request(port, "POST", "/v1/keys/tas", form: [("value", "one")])
             var reply = try await request(port, "POST", "/v1/keys/tas", form: [("prevValue", "two"), ("value", "three")])
             #expect(reply.status == 400)
@@ -87,9 +87,9 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("Test-and-set with a TTL sets the expiration; with ttl=0 it deletes, as a set does")
-    func testAndSetWithTTL() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Test-and-set with a TTL sets the expiration; with ttl=0 it deletes, as a set does", arguments: V1HTTPPath.allCases)
+    func testAndSetWithTTL(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             _ = try await request(port, "POST", "/v1/keys/t", form: [("value", "one")])
             var reply = try await request(port, "POST", "/v1/keys/t", form: [("prevValue", "one"), ("value", "two"), ("ttl", "5")])
             #expect(reply.body == #"{"action":"SET","key":"/t","prevValue":"one","value":"two","expiration":"\#(expiresIn5)","ttl":5,"index":4}"#)
@@ -99,9 +99,9 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("Listings are arrays sorted by key; the root shows /_etcd; an empty directory is []")
-    func listings() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Listings are arrays sorted by key; the root shows /_etcd; an empty directory is []", arguments: V1HTTPPath.allCases)
+    func listings(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             _ = try await request(port, "POST", "/v1/keys/foo/x", form: [("value", "2")])
             _ = try await request(port, "POST", "/v1/keys/foo/foo", form: [("value", "barbar")])
             var reply = try await request(port, "GET", "/v1/keys/foo")
@@ -117,17 +117,17 @@ struct V1KeysAPITests {
         }
     }
 
-    @Test("Values are escaped as Go's encoding/json does: <, >, & and control characters")
-    func goEscaping() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Values are escaped as Go's encoding/json does: <, >, & and control characters", arguments: V1HTTPPath.allCases)
+    func goEscaping(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let reply = try await request(port, "POST", "/v1/keys/e", form: [("value", "<a href=\"x\">&\n\t\u{1} é \u{2028}\\")])
             #expect(reply.body == #"{"action":"SET","key":"/e","value":"\u003ca href=\"x\"\u003e\u0026\n\t\u0001 é \u2028\\","newKey":true,"index":3}"#)
         }
     }
 
-    @Test("Writing into a file, onto a directory or at the root is 102; under _etcd is 400")
-    func structuralErrors() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Writing into a file, onto a directory or at the root is 102; under _etcd is 400", arguments: V1HTTPPath.allCases)
+    func structuralErrors(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             _ = try await request(port, "POST", "/v1/keys/file", form: [("value", "v")])
             var reply = try await request(port, "POST", "/v1/keys/file/sub", form: [("value", "v")])
             #expect(reply.status == 400)

@@ -52,10 +52,10 @@ struct V1PipeliningTests {
         return answers
     }
 
-    @Test("A client that pipelines and half-closes while a write is in flight gets every answer, then the close")
-    func halfClosedWhileAWriteWaits() throws {
+    @Test("A client that pipelines and half-closes while a write is in flight gets every answer, then the close", arguments: V1HTTPPath.allCases)
+    func halfClosedWhileAWriteWaits(path: V1HTTPPath) throws {
         let backend = HeldWritesBackend()
-        let channel = try started(backend)
+        let channel = try started(backend, path: path)
         try sendPost(channel)
         try sendGet(channel, "/v1/keys/a")
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
@@ -71,30 +71,43 @@ struct V1PipeliningTests {
         #expect(!channel.isActive)
     }
 
-    @Test("While requests wait their turn the socket is not read; once they are answered it is again")
-    func readsHeldWhileRequestsWait() throws {
+    @Test("While requests wait their turn the socket is not read; once they are answered it is again", arguments: V1HTTPPath.allCases)
+    func readsHeldWhileRequestsWait(path: V1HTTPPath) throws {
         let backend = HeldWritesBackend()
         let reads = ReadCounter()
-        let channel = try started(backend, behind: reads)
+        let channel = try started(backend, behind: reads, path: path)
+        // The fast handler holds reads only while a request waits behind another; NIO's
+        // pipelining handler holds them while any request is in flight, and lets one through when
+        // it is answered: the pause and resume around every request that the fast path saves.
+        let inFlight = path == .fast ? 1 : 0
         try sendPost(channel)
         channel.read()
-        #expect(reads.count == 1, "one request in flight, none waiting: reading goes on")
+        #expect(reads.count == inFlight, "one request in flight, none waiting: reading goes on (fast)")
         try sendGet(channel, "/version")
         channel.read()
-        #expect(reads.count == 1, "a request waiting: no more reading")
+        #expect(reads.count == inFlight, "a request waiting: no more reading")
         backend.release()
         channel.embeddedEventLoop.run()
         #expect(try answers(channel).map(\.status) == [200, 200])
-        #expect(reads.count == 2, "the held read goes through once the queue is empty")
+        #expect(reads.count == inFlight + 1, "the held read goes through once the queue is empty")
     }
 }
 
 extension V1PipeliningTests {
-    /// A connection served by the v1 handler alone (behind `reads`, if given).
-    private func started(_ backend: HeldWritesBackend, behind reads: ReadCounter? = nil) throws -> EmbeddedChannel {
+    /// A connection served by the v1 handler of `path` (behind `reads`, if given): the fast one
+    /// alone, or the plain one behind NIO's pipelining and error handlers, as the server sets them.
+    private func started(_ backend: HeldWritesBackend, behind reads: ReadCounter? = nil, path: V1HTTPPath) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        if let reads { try channel.pipeline.syncOperations.addHandler(reads) }
-        try channel.pipeline.syncOperations.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
+        let pipeline = channel.pipeline.syncOperations
+        if let reads { try pipeline.addHandler(reads) }
+        switch path {
+        case .fast:
+            try pipeline.addHandler(V1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
+        case .plain:
+            try pipeline.addHandler(HTTPServerPipelineHandler())
+            try pipeline.addHandler(HTTPServerProtocolErrorHandler())
+            try pipeline.addHandler(PlainV1HTTPHandler(api: V1API(backend: backend), limits: HTTPLimits()))
+        }
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
         return channel
     }
@@ -110,14 +123,14 @@ extension V1PipeliningTests {
         try channel.writeInbound(HTTPServerRequestPart.end(nil))
     }
 
-    @Test("A graceful stop closes an idle connection at once, and a busy one after the answer in flight")
-    func quiescing() throws {
+    @Test("A graceful stop closes an idle connection at once, and a busy one after the answer in flight", arguments: V1HTTPPath.allCases)
+    func quiescing(path: V1HTTPPath) throws {
         let backend = HeldWritesBackend()
-        let idle = try started(backend)
+        let idle = try started(backend, path: path)
         idle.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         #expect(!idle.isActive)
 
-        let busy = try started(backend)
+        let busy = try started(backend, path: path)
         try sendPost(busy)
         try sendGet(busy, "/version")
         busy.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
@@ -130,10 +143,10 @@ extension V1PipeliningTests {
         #expect(!busy.isActive)
     }
 
-    @Test("A malformed request behind one being answered gets its 400 after that answer")
-    func malformedBehindAnAnswer() throws {
+    @Test("A malformed request behind one being answered gets its 400 after that answer", arguments: V1HTTPPath.allCases)
+    func malformedBehindAnAnswer(path: V1HTTPPath) throws {
         let backend = HeldWritesBackend()
-        let channel = try started(backend)
+        let channel = try started(backend, path: path)
         try sendPost(channel)
         channel.pipeline.fireErrorCaught(HTTPParserError.invalidVersion)
         #expect(try answers(channel).isEmpty)
@@ -146,10 +159,10 @@ extension V1PipeliningTests {
         #expect(!channel.isActive)
     }
 
-    @Test("Thousands of requests answered at once behind a waiting one are answered in a loop, not by recursion")
-    func longQueueOfImmediateAnswers() throws {
+    @Test("Thousands of requests answered at once behind a waiting one are answered in a loop, not by recursion", arguments: V1HTTPPath.allCases)
+    func longQueueOfImmediateAnswers(path: V1HTTPPath) throws {
         let backend = HeldWritesBackend()
-        let channel = try started(backend)
+        let channel = try started(backend, path: path)
         try sendPost(channel)
         // Watches from an index already in history answer as soon as they start.
         let count = 20_000
@@ -161,10 +174,10 @@ extension V1PipeliningTests {
         #expect(written.allSatisfy { $0.status == 200 })
     }
 
-    @Test("A watch queued behind a write, from a client that has closed its side, is withdrawn")
-    func watchQueuedAfterHalfClose() throws {
+    @Test("A watch queued behind a write, from a client that has closed its side, is withdrawn", arguments: V1HTTPPath.allCases)
+    func watchQueuedAfterHalfClose(path: V1HTTPPath) throws {
         let backend = HeldWritesBackend()
-        let channel = try started(backend)
+        let channel = try started(backend, path: path)
         try sendPost(channel)
         try sendGet(channel, "/v1/watch/elsewhere")
         channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)

@@ -10,9 +10,9 @@ func eventually(_ what: String, within seconds: Double = 5, _ condition: @escapi
 
 @Suite("v1 watch API over HTTP", .timeLimit(.minutes(3)))
 struct V1WatchAPITests {
-    @Test("GET /v1/watch/<prefix> waits for the next change under the prefix, not beside it")
-    func longPoll() async throws {
-        try await withTestServer { port, server, _ in
+    @Test("GET /v1/watch/<prefix> waits for the next change under the prefix, not beside it", arguments: V1HTTPPath.allCases)
+    func longPoll(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, _ in
             let watch = Task { try await request(port, "GET", "/v1/watch/foo") }
             try await eventually("the watcher registers") { server.backend.watcherCount == 1 }
             _ = try await request(port, "POST", "/v1/keys/foobar", form: [("value", "no")])
@@ -23,9 +23,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("Watching the root fires for every change, including an expiry")
-    func rootAndExpiry() async throws {
-        try await withTestServer { port, server, clock in
+    @Test("Watching the root fires for every change, including an expiry", arguments: V1HTTPPath.allCases)
+    func rootAndExpiry(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, clock in
             _ = try await request(port, "POST", "/v1/keys/t", form: [("value", "v"), ("ttl", "1")])
             let watch = Task { try await request(port, "GET", "/v1/watch/") }
             try await eventually("the watcher registers") { server.backend.watcherCount == 1 }
@@ -36,9 +36,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("POST with index returns the first stored change at or after it, also for the root prefix")
-    func fromIndex() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("POST with index returns the first stored change at or after it, also for the root prefix", arguments: V1HTTPPath.allCases)
+    func fromIndex(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             _ = try await request(port, "POST", "/v1/keys/foo", form: [("value", "a")])
             _ = try await request(port, "POST", "/v1/keys/bar", form: [("value", "b")])
             var reply = try await request(port, "POST", "/v1/watch/foo", form: [("index", "3")])
@@ -50,9 +50,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("POST with an index past the last change waits for the next one")
-    func fromFutureIndex() async throws {
-        try await withTestServer { port, server, _ in
+    @Test("POST with an index past the last change waits for the next one", arguments: V1HTTPPath.allCases)
+    func fromFutureIndex(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, _ in
             let watch = Task { try await request(port, "POST", "/v1/watch/k", form: [("index", "10")]) }
             try await eventually("the watcher registers") { server.backend.watcherCount == 1 }
             _ = try await request(port, "POST", "/v1/keys/k", form: [("value", "now")])
@@ -60,9 +60,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("An index older than the history window is error 401, not a silent wait")
-    func clearedHistory() async throws {
-        try await withTestServer(historyCapacity: 2) { port, _, _ in
+    @Test("An index older than the history window is error 401, not a silent wait", arguments: V1HTTPPath.allCases)
+    func clearedHistory(path: V1HTTPPath) async throws {
+        try await withTestServer(historyCapacity: 2, path: path) { port, _, _ in
             for n in 0..<4 { _ = try await request(port, "POST", "/v1/keys/k\(n)", form: [("value", "v")]) }
             let reply = try await request(port, "POST", "/v1/watch/", form: [("index", "3")])
             #expect(reply.status == 400)
@@ -70,9 +70,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("A non-numeric index is error 203 and no watch is left behind")
-    func badIndex() async throws {
-        try await withTestServer { port, server, _ in
+    @Test("A non-numeric index is error 203 and no watch is left behind", arguments: V1HTTPPath.allCases)
+    func badIndex(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, _ in
             for bad in ["abc", "-1", "1.5", "99999999999999999999999"] {
                 let reply = try await request(port, "POST", "/v1/watch/k", form: [("index", bad)])
                 #expect(reply.status == 400)
@@ -82,9 +82,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("A client that hangs up while watching leaves no watcher behind")
-    func cancelOnDisconnect() async throws {
-        try await withTestServer { port, server, _ in
+    @Test("A client that hangs up while watching leaves no watcher behind", arguments: V1HTTPPath.allCases)
+    func cancelOnDisconnect(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, server, _ in
             // Bounds wide enough for a test process busy with every other suite at once.
             let connections = try await withTimeout(60, "open watches") {
                 var opened: [RawHTTPConnection] = []
@@ -101,9 +101,9 @@ struct V1WatchAPITests {
         }
     }
 
-    @Test("Other methods on a watch are 405")
-    func watchMethods() async throws {
-        try await withTestServer { port, _, _ in
+    @Test("Other methods on a watch are 405", arguments: V1HTTPPath.allCases)
+    func watchMethods(path: V1HTTPPath) async throws {
+        try await withTestServer(path: path) { port, _, _ in
             let reply = try await request(port, "DELETE", "/v1/watch/x")
             #expect(reply.status == 405)
             #expect(reply.body.isEmpty)

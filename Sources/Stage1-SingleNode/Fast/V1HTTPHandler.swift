@@ -1,35 +1,6 @@
 import NIOCore
 import NIOHTTP1
 
-/// Limits that keep a misbehaving client from holding the server's memory or connections.
-public struct HTTPLimits: Sendable {
-    /// The largest request body accepted, in bytes; etcd's own limit is 1.5 MiB.
-    public var maxBodyBytes: Int = 1_572_864
-    /// How long a client may take to send one whole request once it has started, so a slow
-    /// sender cannot hold a connection open forever.
-    public var requestTimeout: TimeAmount = .seconds(30)
-    /// How long a keep-alive connection may sit between requests. Never applies while a watch
-    /// is waiting for its event: long polls have no server-side timeout, as in the original.
-    public var idleTimeout: TimeAmount = .minutes(5)
-
-    /// The defaults above.
-    public init() {}
-}
-
-/// Fired by `RequestStartDetector` whenever request bytes arrive from the socket.
-struct RequestBytesArrived: Sendable {}
-
-/// Sits before the HTTP decoder and reports that bytes arrived, so the request timeout can start
-/// with a request's first byte rather than when its headers are complete.
-final class RequestStartDetector: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireUserInboundEventTriggered(RequestBytesArrived())
-        context.fireChannelRead(data)
-    }
-}
-
 /// Reads one HTTP/1 request at a time from a connection and answers it through `V1API`.
 ///
 /// HTTP/1 answers go out in the order the requests came: a request that arrives while one
@@ -231,16 +202,7 @@ final class V1HTTPHandler: ChannelDuplexHandler {
     }
 
     private func answer(head: HTTPRequestHead, body: [UInt8], context: ChannelHandlerContext) {
-        var request = V1Request(
-            method: head.method, uri: head.uri, contentType: head.headers.first(name: "content-type"), body: body)
-        // etcd 3's host and CORS rules, when the daemon asks for them: the headers are worked
-        // out here, once per request, and added when the answer is written.
-        var cors: [(String, String)] = []
-        if let access = api.access {
-            request.host = head.headers.first(name: "host")
-            request.origin = head.headers.first(name: "origin")
-            if access.refusal(hostHeader: request.host) == nil { cors = access.corsHeaders(origin: request.origin) }
-        }
+        let (request, cors) = api.request(head: head, body: body)
         switch api.handle(request, on: context.eventLoop) {
         case .now(let reply):
             send(reply, keepAlive: head.isKeepAlive, version: head.version, context: context, extraHeaders: cors)
@@ -268,20 +230,14 @@ final class V1HTTPHandler: ChannelDuplexHandler {
     private func send(
         _ reply: V1Reply, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext, extraHeaders: [(String, String)] = []
     ) {
-        var headers = HTTPHeaders()
-        if let contentType = reply.contentType { headers.add(name: "Content-Type", value: contentType) }
-        if let location = reply.location { headers.add(name: "Location", value: location) }
-        if !extraHeaders.isEmpty { headers.add(contentsOf: extraHeaders) }
-        headers.add(name: "Content-Length", value: String(reply.body.count))
         let now = api.backend.now()
         let second = now.nanoseconds / 1_000_000_000
         if second != cachedDate.second { cachedDate = (second, now.httpDate) }
-        headers.add(name: "Date", value: cachedDate.text)
         // A client that sent its last request and closed its side gets the answers it asked
         // for (but a watch: see `answer`); a graceful stop lets the answer in flight be the last.
         let keepAlive = keepAlive && !isQuiescing && !(isInputClosed && waiting.isEmpty)
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
+        let head = reply.responseHead(version: version, keepAlive: keepAlive, date: cachedDate.text, extraHeaders: extraHeaders)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !reply.body.isEmpty {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply.body)))), promise: nil)
         }
