@@ -104,6 +104,7 @@ step 10 browser "${as_user[@]}" env RAFT_LAB_SCREENSHOTS="$shots" Tests/Browser/
 # Each stage's demos against the smallest binary that has them (Stage 1 alone; the v1 cluster
 # of Stage 2; Stage 3's TLS), then every walkthrough against the daemon, which has them all.
 step 10 "walkthroughs, stage 1" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" Walkthroughs/run-all.sh 01 02 03 04
+step 10 "walkthroughs, stage 1, plain HTTP path" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage1" ETCD_EXTRA_FLAGS="-v1-http plain" Walkthroughs/run-all.sh 01 02 03 04
 step 10 "walkthroughs, stage 2" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage2" Walkthroughs/run-all.sh 06 08
 step 10 "walkthroughs, stage 3" "${as_user[@]}" env ETCD_BIN="$BIN/etcd-stage3" Walkthroughs/run-all.sh 09
 step 15 walkthroughs "${as_user[@]}" Walkthroughs/run-all.sh

@@ -36,3 +36,8 @@ if [[ "$(basename "$ETCD_BIN")" == etcd-stage1 ]]; then
 else
     expect "$(curl -sL $C/version)" '{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}'
 fi
+
+# Run again on the plain HTTP path (CI: ETCD_EXTRA_FLAGS="-v1-http plain"), the member says so.
+if [[ " ${EXTRA_FLAGS[*]-} " == *" -v1-http plain "* ]]; then
+    grep -q "http-path=plain" "$WORK/node1.log" || { echo "expected the plain HTTP path in node1's log" >&2; exit 1; }
+fi

@@ -8,6 +8,10 @@ ETCD_BIN=${ETCD_BIN:-$ROOT/.build/debug/etcd}
 # Read here, not passed on: etcd reports an ETCD_* variable that names no flag.
 export -n ETCD_BIN
 [ -x "$ETCD_BIN" ] || { echo "no etcd binary at $ETCD_BIN: run 'swift build' first (or set ETCD_BIN)" >&2; exit 1; }
+# Flags every etcd started here gets too (CI runs Stage 1's walkthroughs again with
+# ETCD_EXTRA_FLAGS="-v1-http plain", on the plain HTTP path).
+read -ra EXTRA_FLAGS <<<"${ETCD_EXTRA_FLAGS:-}"
+export -n ETCD_EXTRA_FLAGS
 WORK=$(mktemp -d)
 STARTED_PIDS=()
 declare -A NODE_PID
@@ -43,7 +47,7 @@ start_etcd() {
     # Data stays in this run's temporary directory unless the script names one.
     local data=()
     [[ " $* " == *" -d "* ]] || data=(-d "$WORK/$name")
-    "$ETCD_BIN" "$@" "${data[@]}" >>"$WORK/$name.log" 2>&1 &
+    "$ETCD_BIN" "$@" "${data[@]}" ${EXTRA_FLAGS[@]+"${EXTRA_FLAGS[@]}"} >>"$WORK/$name.log" 2>&1 &
     STARTED_PIDS+=($!)
     NODE_PID[$name]=$!
     local deadline=$((SECONDS + 20))

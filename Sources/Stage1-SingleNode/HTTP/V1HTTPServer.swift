@@ -52,7 +52,7 @@ public final class V1HTTPServer: Sendable {
             throw ListenError(description: "cannot listen for clients on \(host):\(port): \(error) (is another etcd using the port? choose another with -c)")
         }
         let bound = channel.localAddress?.port ?? port
-        logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)", "tls": "\(setup != nil)"])
+        logger.info("listening for client requests", metadata: ["address": "\(host):\(bound)", "tls": "\(setup != nil)", "http-path": "\(path)"])
         return V1HTTPServer(port: bound, channel: channel, connections: connections)
     }
 
