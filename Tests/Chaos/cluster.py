@@ -80,7 +80,7 @@ class Member:
                                                  self.link_settings]), stdout=log, stderr=log)
 
     def slow_link(self, delay=0.0, loss=0.0):
-        """From now on, what passes through connections to the member's peer port (both ways) is
+        """Returns whether the relay applied the settings. From now on, what passes through connections to the member's peer port (both ways) is
         held `delay` seconds, and with probability `loss` a further 200-400 ms; slow_link() ends
         it. For ours that is what its peers send it; etcd 3.4's peers also read the member's
         messages to them from streams they dial, so there it slows much of what it sends too."""
@@ -89,8 +89,9 @@ class Member:
         with open(temporary, "w") as file:
             json.dump(settings, file)
         os.replace(temporary, self.link_settings)
-        # The fault (and its unavailability) counts from when the relay applies it.
-        slowlink.wait_applied(self.link_settings, settings, seconds=2)
+        # The fault (and its unavailability) counts from when the relay applies it; whether it
+        # did within 2 s goes into the fault's record.
+        return slowlink.wait_applied(self.link_settings, settings, seconds=2)
 
     def stop_relay(self):
         if self.relay and self.relay.poll() is None:
@@ -227,11 +228,12 @@ def inject_faults(members, deadline, rng, faults, log, network=None):
             # Without namespaces, a relay in front of the member's peer port holds what reaches it
             # (slowlink.py): what a slow or lossy link comes to above TCP.
             if kind == "slow":
-                member.slow_link(delay=rng.uniform(0.05, 0.25))
+                details["applied"] = member.slow_link(delay=rng.uniform(0.05, 0.25))
             else:
-                member.slow_link(delay=0.01, loss=rng.uniform(0.1, 0.3))
+                details["applied"] = member.slow_link(delay=0.01, loss=rng.uniform(0.1, 0.3))
+            started = time.monotonic()
             time.sleep(rng.uniform(1.5, 3.0))
-            member.slow_link()
+            details["ended"] = member.slow_link()
         elif kind in ("partition-leader", "one-way"):
             # The leader cut from its peers (both ways, or only what it sends), while clients
             # still reach it: it must not acknowledge what a majority has not.

@@ -348,6 +348,10 @@ def main():
         # it never made durable.
         problems += [f"{fault['member']} went on running for 10 s after every sync began to fail"
                      for fault in fault_log if fault["kind"] == "sync-fails" and not fault["stopped"]]
+        # A relay that never applied a slow or lossy fault (or never ended it) ran a different
+        # fault than the summary says: the run does not count.
+        problems += [f"{fault['member']}'s relay did not apply the {fault['kind']} fault within 2 s"
+                     for fault in fault_log if fault.get("applied") is False or fault.get("ended") is False]
         compacted_through = max((c["revision"] for c in compactions), default=0)
         known = [] if arguments.known_etcd_bugs else None
         problems += checker.watch_guarantees(watches, control["final"], history, compacted_through=compacted_through, known=known)

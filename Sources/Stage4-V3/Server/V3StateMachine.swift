@@ -103,8 +103,8 @@ public final class V3StateMachine: ReplicatedStateMachine {
             // that was newer than the entry): applying it again would write it twice.
             if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
             defer { state.noteApplied(index, at: instant) }
+            // The size it reaches counts once the entry is noted applied (`noteApplied`, deferred above).
             var result = state.store.apply(request)
-            state.totalSize = max(state.totalSize, state.store.sizeInUse)
             if case .success(let applied) = result, case .auth(let answer) = applied.response {
                 result = state.afterAuthChange(request, answer: answer, applied: applied, index: index, now: instant)
             }
