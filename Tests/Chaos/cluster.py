@@ -170,6 +170,15 @@ def leader_index(members):
 
 
 def inject_faults(members, deadline, rng, faults, log, network=None):
+    """Injects `faults` until `deadline`, logging each in `log`; a fault that could not be
+    injected ends the faults with an "error" entry, which fails the run."""
+    try:
+        run_faults(members, deadline, rng, faults, log, network)
+    except Exception as error:  # noqa: BLE001: reported as the run's failure, not lost with the thread
+        log.append({"kind": "error", "member": "-", "at": time.monotonic(), "until": time.monotonic(), "error": repr(error)})
+
+
+def run_faults(members, deadline, rng, faults, log, network):
     # Every kind once, in an order of the seed's, before any kind comes again: a short run
     # (CI's) sees each of them.
     pending = []

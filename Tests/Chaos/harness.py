@@ -348,6 +348,8 @@ def main():
         # it never made durable.
         problems += [f"{fault['member']} went on running for 10 s after every sync began to fail"
                      for fault in fault_log if fault["kind"] == "sync-fails" and not fault["stopped"]]
+        # A fault that could not be injected ended the faults: the run did not test what it says.
+        problems += [f"faults stopped: {fault['error']}" for fault in fault_log if fault["kind"] == "error"]
         # A relay that never applied a slow or lossy fault (or never ended it) ran a different
         # fault than the summary says: the run does not count.
         problems += [f"{fault['member']}'s relay did not apply the {fault['kind']} fault within 2 s"

@@ -13,6 +13,7 @@ Needs root (namespaces, links and routes); the members themselves run as `run_as
 import os
 import subprocess
 import sys
+import threading
 
 
 def run(*argv):
@@ -20,8 +21,8 @@ def run(*argv):
 
 
 def available():
-    """Whether this process may make namespaces and bridges."""
-    if os.geteuid() != 0:
+    """Whether this process may make namespaces and bridges, and tun devices (netem.py)."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
         return False
     probe = f"chaos-probe-{os.getpid()}"
     try:
@@ -83,24 +84,40 @@ class Network:
              "--delay", str(delay), "--jitter", str(jitter), "--loss", str(loss), "--seed", str(seed), "--tag", tag],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # "ready" once its routes are in place; it exits (end of file here) if it cannot make them.
-        if process.stdout.readline().strip() != "ready":
-            process.wait()
-            raise RuntimeError(f"netem.py could not impair the link: {process.stderr.read().strip()}")
+        # Setting up is a handful of `ip` commands: 10 s is far more than it takes.
+        timer = threading.Timer(10, process.kill)
+        timer.start()
+        said = process.stdout.readline().strip()
+        timer.cancel()
+        if said != "ready":
+            process.kill()
+            _, error = process.communicate()
+            raise RuntimeError(f"netem.py could not impair the link: {error.strip() or 'no answer within 10 s'}")
         self.impairments.append(process)
 
     def heal(self):
+        failures = []
         for process in self.impairments:
-            # Its devices, and the routes through them, go when it exits.
+            # Its devices, and the routes through them, go when it exits. One that ended before
+            # it was told to ended the fault early: that is a failure of the run.
+            ended_early = process.poll() is not None
             process.terminate()
-            process.communicate()
+            _, error = process.communicate()
+            if ended_early:
+                failures.append(f"netem.py ended before the fault did (exit {process.returncode}): {error.strip()}")
         self.impairments.clear()
         for i, cut in enumerate(self.cuts):
             for j in sorted(cut):
                 run("ip", "-n", self.namespaces[i], "route", "del", "blackhole", f"{self.host(j)}/32")
             cut.clear()
+        if failures:
+            raise RuntimeError("; ".join(failures))
 
     def close(self):
-        self.heal()
+        try:
+            self.heal()
+        except (RuntimeError, subprocess.CalledProcessError):
+            pass  # the namespaces go next, and every route and device in them
         for i, namespace in enumerate(self.namespaces):
             # The veth pair first: deleting one end deletes both at once, where a namespace's
             # devices go some time after `ip netns del` returns, and a next Network may want the names.

@@ -30,7 +30,7 @@ while True:
 # 300 UDP datagrams came back within 2 s; as one line of JSON.
 PROBE = """
 import json, socket, time
-connection = socket.create_connection((HOST, 9100), timeout=10)
+connection = socket.create_connection((HOST, 9100), timeout=60)
 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 times = []
 for _ in range(5):
@@ -71,7 +71,7 @@ class NetemTests(unittest.TestCase):
 
     def probe(self):
         said = subprocess.run(self.network.command(0, [sys.executable, "-c", f"HOST = {self.network.host(1)!r}\n{PROBE}"]),
-                              capture_output=True, text=True, timeout=60, check=True).stdout
+                              capture_output=True, text=True, timeout=120, check=True).stdout
         return json.loads(said)
 
     def routes(self, i):
@@ -91,12 +91,14 @@ class NetemTests(unittest.TestCase):
 
     def test_loss_drops_packets_and_tcp_still_delivers(self):
         self.assertEqual(self.probe()["udp"], 300)
-        self.network.impair(0, [1], loss=0.5, seed=3)
+        self.network.impair(0, [1], loss=0.2, seed=3)
+        # The probe connects, exchanges over TCP (which retransmits what is lost: it finishes,
+        # or probe() raises) and counts UDP round trips.
         during = self.probe()
-        # A datagram and its answer each survive half the time: about 75 of 300 round trips.
-        self.assertGreater(during["udp"], 30)
-        self.assertLess(during["udp"], 150)
-        self.assertEqual(len(during["rtt"]), 5)  # TCP retransmits what was lost
+        # A datagram and its answer each survive 80% of the time: about 192 of 300 round trips
+        # (the standard deviation is about 8).
+        self.assertGreater(during["udp"], 140)
+        self.assertLess(during["udp"], 240)
         self.network.heal()
         self.assertEqual(self.probe()["udp"], 300)
 

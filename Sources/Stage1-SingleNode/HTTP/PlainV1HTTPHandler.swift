@@ -15,9 +15,14 @@ public enum V1HTTPPath: String, Sendable, CaseIterable {
 ///
 /// It leans on NIO for what HTTP/1 asks of a server: `HTTPServerPipelineHandler` (in front of
 /// it) holds a pipelining client's next request until this one is answered, so answers go in
-/// order, and `HTTPServerProtocolErrorHandler` answers a malformed request 400. What is left
-/// here is the v1 API's own: the body limit, the request and idle timeouts, a watch withdrawn
-/// when its client goes away, and a graceful stop.
+/// order, and a graceful stop (`ChannelShouldQuiesceEvent`: an idle connection closes at once,
+/// a busy one after its answer), and `HTTPServerProtocolErrorHandler` answers a malformed
+/// request 400. What is left here is the v1 API's own: the body limit, the request and idle
+/// timeouts, and a watch withdrawn when its client goes away.
+///
+/// One difference from the fast handler a client could see: NIO's handler tells of a half-close
+/// only after the requests it holds, so a watch with requests pipelined behind it, from a client
+/// that then closes its side, is withdrawn when it fires rather than at once.
 ///
 /// `V1HTTPHandler` does the same work without NIO's pipelining handler, which pauses and resumes
 /// reading around every request; diff the two to see what that costs and saves
@@ -37,9 +42,12 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
     private let limits: HTTPLimits
     private var state = State.idle
     // The one timer of the phase the connection is in: idle between requests, or receiving one.
-    // A request being answered has none (a watch may wait for hours).
+    // A request being answered has none (a watch may wait for hours), nor one a front handler
+    // answers.
     private var timer: Scheduled<Void>?
-    // A graceful stop asked connections to close: the answer in flight is the last.
+    private var timerPhase: TimerPhase?
+    private enum TimerPhase { case idle, request }
+    // A request refused as too large: the connection ends with the answer.
     private var isQuiescing = false
     // The client closed its side while a request was being answered: answer, then close.
     private var isInputClosed = false
@@ -55,12 +63,12 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        startTimer(limits.idleTimeout, context: context)
+        startTimer(.idle, context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         withdrawWatch()
         state = .closing
         context.fireChannelInactive()
@@ -77,7 +85,7 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
-            startTimer(limits.requestTimeout, context: context)
+            startTimer(.request, context: context)
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limits.maxBodyBytes {
                 return refuseTooLarge(head: head, context: context)
             }
@@ -91,14 +99,14 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
             body.append(contentsOf: chunk.readBytes(length: chunk.readableBytes) ?? [])
             state = .receiving(head, body: body)
         case (.end, .receiving(let head, let body)) where isEnding:
-            timer?.cancel()
+            cancelTimer()
             state = .answering(cancel: nil)
             context.eventLoop.assumeIsolated().execute {
                 guard case .answering = self.state else { return }
                 self.answer(head: head, body: body, context: context)
             }
         case (.end, .receiving(let head, let body)):
-            timer?.cancel()
+            cancelTimer()
             answer(head: head, body: body, context: context)
         default:
             break  // the rest of a request already refused
@@ -142,13 +150,13 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
         // next request it held as soon as it sees this answer end.
         if keepAlive {
             state = .idle
-            startTimer(limits.idleTimeout, context: context)
+            startTimer(.idle, context: context)
             isEnding = true
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             isEnding = false
         } else {
             state = .closing
-            timer?.cancel()
+            cancelTimer()
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
@@ -157,12 +165,11 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
         switch event {
         case let front as FrontRequest:
             // A request the handler in front answers: no timeout while it does.
-            if front == .started { timer?.cancel() } else { startTimer(limits.idleTimeout, context: context) }
+            if front == .started { cancelTimer() } else { startTimer(.idle, context: context) }
         case is RequestBytesArrived:
-            // A request's first bytes: the (shorter) request timeout applies from now on.
-            if case .idle = state { startTimer(limits.requestTimeout, context: context) }
-        case is ChannelShouldQuiesceEvent:
-            if case .idle = state { close(context: context) } else { isQuiescing = true }
+            // A request's first bytes: the (shorter) request timeout applies from now on, and
+            // runs on through the rest of its bytes.
+            if timerPhase == .idle { startTimer(.request, context: context) }
         case ChannelEvent.inputClosed:
             // The client will send nothing more. A watch waiting for it has lost its client
             // (withdraw it); any other answer in flight still goes out before the close.
@@ -183,22 +190,36 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A malformed request has had its 400 from NIO's error handler, in front (which leaves
-        // the close to us; its pipelining handler holds the error until the answers ahead are
-        // out); anything else is a broken socket. Either way the connection ends.
         withdrawWatch()
-        close(context: context)
+        guard error is HTTPParserError else { return close(context: context) }
+        // A malformed request has had its 400 from NIO's error handler, in front, which leaves
+        // the close to us (its pipelining handler holds the error until the answers ahead are
+        // written): the output closes once all of that has gone out, then the connection.
+        state = .closing
+        cancelTimer()
+        let outputClosed = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: outputClosed)
+        outputClosed.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     private func close(context: ChannelHandlerContext) {
         state = .closing
-        timer?.cancel()
+        cancelTimer()
         context.close(promise: nil)
     }
 
-    /// The connection closes if the phase it is in now lasts longer than `timeout`.
-    private func startTimer(_ timeout: TimeAmount, context: ChannelHandlerContext) {
+    /// The connection closes if the phase it is in now (idle, or receiving a request) lasts
+    /// longer than its timeout.
+    private func startTimer(_ phase: TimerPhase, context: ChannelHandlerContext) {
         timer?.cancel()
+        timerPhase = phase
+        let timeout = phase == .idle ? limits.idleTimeout : limits.requestTimeout
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { context.close(promise: nil) }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerPhase = nil
     }
 }

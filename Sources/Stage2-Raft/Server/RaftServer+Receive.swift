@@ -39,58 +39,17 @@ extension RaftServer {
             waiter.timeout.cancel()
             waiter.promise.succeed(frame)
         case .snapshotChunk(let bytes):
-            let key = ObjectIdentifier(channel)
-            if snapshotParts[key] == nil {
-                // Forgotten if the connection ends before the snapshot does.
-                channel.closeFuture.whenComplete { [weak self] _ in self?.loop.execute { self?.snapshotParts[key] = nil } }
-            }
-            snapshotParts[key, default: []] += bytes
+            incomingSnapshots.snapshotPiece(bytes, on: SnapshotReceiver.Connection(id: ObjectIdentifier(channel), closed: channel.closeFuture))
         case .stateChunk(let bytes):
-            let key = ObjectIdentifier(channel)
-            if stateSpools[key] == nil {
-                let spool = ReceivedState(path: SpooledState.newPath(in: stateDirectory, "received"))
-                stateSpools[key] = spool
-                // Removed if the connection ends before the snapshot does.
-                channel.closeFuture.whenComplete { [weak self] _ in
-                    self?.loop.execute { self?.stateSpools.removeValue(forKey: key)?.discard() }
-                }
-            }
-            stateSpools[key]?.append(bytes)
+            incomingSnapshots.statePiece(bytes, on: SnapshotReceiver.Connection(id: ObjectIdentifier(channel), closed: channel.closeFuture))
         case .snapshotDone(let message):
-            let key = ObjectIdentifier(channel)
-            guard let data = snapshotParts.removeValue(forKey: key), message.snapshot != nil else { return }
-            let spool = stateSpools.removeValue(forKey: key)
-            if !cutOff.isEmpty && cutOff.contains(message.from) {
-                // The lab cut the two apart: lost on the way, as the messages are.
-                recordForView(message, dropped: true)
-                spool?.discard()
-                return
+            // The lab cut the two apart: lost on the way, as the messages are.
+            let isCut = !cutOff.isEmpty && cutOff.contains(message.from)
+            let connection = SnapshotReceiver.Connection(id: ObjectIdentifier(channel), closed: channel.closeFuture)
+            let wasSnapshot = incomingSnapshots.finish(message, on: connection, drop: isCut) { [weak self] message, data in
+                self?.stepSnapshot(message, data: data)
             }
-            guard let container = try? SnapshotContainer(decoding: data), let reference = container.other.flatMap(SpooledState.parse) else {
-                spool?.discard()
-                stepSnapshot(message, data: data)
-                return
-            }
-            // The state came apart, into a file: once it is synced, the snapshot names that file
-            // in its place. A state that did not arrive whole refuses the snapshot (the leader
-            // finds the follower still behind and sends another).
-            guard let spool else {
-                logger.error("a snapshot arrived without the state it refers to: refused")
-                return
-            }
-            spool.finish { [weak self] failure in
-                self?.loop.execute {
-                    guard let self else { return }
-                    if let failure {
-                        self.logger.error("cannot take a received snapshot: \(failure)")
-                        return
-                    }
-                    var named = container
-                    named.other = SpooledState.reference(to: spool.path, note: reference.note)
-                    self.receivedStates.insert(spool.path)
-                    self.stepSnapshot(message, data: named.encoded())
-                }
-            }
+            if wasSnapshot && isCut { recordForView(message, dropped: true) }
         case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
             joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
         case .memberQuery(let query) where query.first == Self.viewQueryTag:

@@ -60,11 +60,8 @@ extension RaftServer {
     /// Replaces the store (and the member list derived from it) with a snapshot's; a snapshot
     /// that cannot be read, or holds a machine this member does not run, stops the member.
     func restore(_ snapshot: Snapshot) {
-        defer {
-            // Whatever it named is taken; every other received file is of a refused snapshot.
-            for path in receivedStates { unlink(path) }
-            receivedStates = []
-        }
+        // Whatever it named is taken; every other received file is of a refused snapshot.
+        defer { incomingSnapshots.removeNamedFiles() }
         do {
             try restoreOrThrow(snapshot)
         } catch {

@@ -51,14 +51,9 @@ public final class RaftServer: @unchecked Sendable {
     // Questions for the leader in flight over the persistent connections, by number.
     var leaderQueries: [UInt64: (promise: EventLoopPromise<PeerFrame>, timeout: Scheduled<Void>)] = [:]
     var nextLeaderQuery: UInt64 = 1
-    // Snapshots arriving in pieces, by connection.
-    var snapshotParts: [ObjectIdentifier: [UInt8]] = [:]
-    /// Files receiving a machine's state sent apart from a snapshot, per connection.
-    var stateSpools: [ObjectIdentifier: ReceivedState] = [:]
-    /// Received files stepped into the core in snapshots: once one is restored, the others (the
-    /// core refused them, or a newer one replaced them) are removed.
-    var receivedStates: Set<String> = []
-    /// Where those files go: beside the snapshots.
+    /// Snapshots arriving from a leader, frame by frame.
+    let incomingSnapshots: SnapshotReceiver
+    /// Where machines' states sent apart from snapshots go: beside the snapshots.
     var stateDirectory: String { configuration.dataDirectory + "/snap" }
     // Snapshots being streamed to followers, one per follower.
     var snapshotStreams: [NodeID: Task<Void, Never>] = [:]
@@ -109,6 +104,7 @@ public final class RaftServer: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
+        self.incomingSnapshots = SnapshotReceiver(loop: loop, directory: configuration.dataDirectory + "/snap", logger: logger)
         self.machines = Dictionary(configuration.stateMachine.map { [($0.tagValue, MachineSlot($0))] } ?? [], uniquingKeysWith: { $1 })
         self.statusBox = Mutex(RaftStatus(memberID: memberID))
         self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)

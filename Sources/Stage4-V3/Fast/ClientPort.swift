@@ -124,11 +124,16 @@ final class ClientPortTransport: ServerTransport {
     /// Stops accepting connections and new calls (HTTP/2 clients are sent GOAWAY, HTTP/1 ones
     /// closed); calls running go on until they end or `listen`'s task is cancelled.
     func beginGracefulShutdown() {
-        let (listener, connections, calls) = state.withLock { state in
-            state.isShuttingDown = true
-            defer { state.calls = nil }
-            return (state.listener, Array(state.connections.values), state.calls)
+        let (listener, connections, calls, isFirst) = state.withLock { state in
+            defer {
+                state.isShuttingDown = true
+                state.calls = nil
+            }
+            return (state.listener, Array(state.connections.values), state.calls, !state.isShuttingDown)
         }
+        // Once: a second quiesce event is a programming error to NIO's HTTP/1 pipelining handler
+        // (the plain v1 path), which traps on it in debug builds.
+        guard isFirst else { return }
         listener?.close(promise: nil)
         calls?.finish()
         for connection in connections { connection.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }

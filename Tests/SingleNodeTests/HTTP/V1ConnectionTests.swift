@@ -134,7 +134,16 @@ struct V1ConnectionTests {
         try await withTestServer(limits: limits, path: path) { port, _, _ in
             let slow = try await RawHTTPConnection(port: port)
             try await slow.send("GET /version HTTP/1.1\r\nHo")
-            try await withTimeout(5, "the trickling connection is closed") { try await slow.waitForClose() }
+            // A byte every 100 ms, for 3 s: the timeout counts from the request's first byte,
+            // so the bytes that follow do not hold the connection open.
+            let trickle = Task {
+                for _ in 0..<30 {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    try? await slow.send("x")
+                }
+            }
+            defer { trickle.cancel() }
+            try await withTimeout(2, "the trickling connection is closed") { try await slow.waitForClose() }
         }
     }
 
@@ -152,10 +161,11 @@ struct V1ConnectionTests {
         }
     }
 
-    @Test("Stopping the server ends open connections, waiting watches included")
-    func stopClosesConnections() async throws {
+    @Test("Stopping the server ends open connections, waiting watches included", arguments: V1HTTPPath.allCases)
+    func stopClosesConnections(path: V1HTTPPath) async throws {
         var configuration = SingleNodeConfiguration()
         configuration.clientPort = 0
+        configuration.httpPath = path
         let server = try await SingleNodeServer.start(configuration, clock: ManualWallClock(), logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let watcher = try await RawHTTPConnection(port: server.clientPort)
         try await watcher.send("GET /v1/watch/w HTTP/1.1\r\nHost: x\r\n\r\n")
