@@ -101,44 +101,22 @@ extension RaftServer {
 }
 
 extension RaftServer {
-    /// Sends a large snapshot to a follower on a connection of its own, in pieces, then the
-    /// message itself; tells the core how it went, so a failed send is retried. A stream that
-    /// makes no progress for `snapshotStallTimeout` is abandoned (and reported failed).
+    /// Sends a large snapshot to a follower on a connection of its own (`SnapshotStreams`), and
+    /// tells the core how it went, so a failed send is retried.
     func streamSnapshot(_ message: Message) {
         guard let url = members[message.to]?.peerURL, let snapshot = message.snapshot else {
             node.reportSnapshot(to: message.to, failed: true)
             return
         }
         logger.info("sending a snapshot", metadata: ["to": "\(ClusterIdentity.hex(message.to))", "index": "\(snapshot.metadata.index)", "bytes": "\(snapshot.data.count)"])
-        let follower = message.to
         let sender = SnapshotSender(
             chunkSize: configuration.snapshotChunkSize, copyState: configuration.stateMachine?.transferSource(),
             spoolPath: SpooledState.newPath(in: stateDirectory, "sending"))
-        snapshotStreams[follower] = Task { [transport, loop, logger] in
-            var failed = false
-            do {
-                let channel = try await transport!.dial(url)
-                defer { channel.close(promise: nil) }
-                // A deadline per piece: a peer that stops reading ends the stream.
-                try await sender.send(message) { frame in
-                    let stall = channel.eventLoop.scheduleTask(in: Self.snapshotStallTimeout) { channel.close(promise: nil) }
-                    defer { stall.cancel() }
-                    try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
-                }
-            } catch {
-                logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(follower))", "error": "\(error)"])
-                failed = true
-            }
-            let outcome = failed  // a constant for the Raft loop's closure
-            _ = try? await loop.submit { [weak self] in
-                guard let self, !self.isStopping else { return }
-                self.snapshotStreams[follower] = nil
-                self.node.reportSnapshot(to: follower, failed: outcome)
-                self.scheduleReady()
-            }.get()
+        outgoingSnapshots.start(message, to: url, with: sender, dial: { [transport] url in try await transport!.dial(url) }) {
+            [weak self] follower, failed in
+            guard let self, !self.isStopping else { return }
+            self.node.reportSnapshot(to: follower, failed: failed)
+            self.scheduleReady()
         }
     }
-
-    /// How long a snapshot stream may wait to write one piece.
-    static let snapshotStallTimeout = TimeAmount.seconds(10)
 }

@@ -56,7 +56,7 @@ public final class RaftServer: @unchecked Sendable {
     /// Where machines' states sent apart from snapshots go: beside the snapshots.
     var stateDirectory: String { configuration.dataDirectory + "/snap" }
     // Snapshots being streamed to followers, one per follower.
-    var snapshotStreams: [NodeID: Task<Void, Never>] = [:]
+    let outgoingSnapshots: SnapshotStreams
     // Membership changes asked through the API, waiting for their entry to apply.
     var changeWaiters: [NodeID: [EventLoopPromise<UInt64>]] = [:]
     // When each peer was last heard from: who counts as connected for membership checks.
@@ -105,6 +105,7 @@ public final class RaftServer: @unchecked Sendable {
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
         self.incomingSnapshots = SnapshotReceiver(loop: loop, directory: configuration.dataDirectory + "/snap", logger: logger)
+        self.outgoingSnapshots = SnapshotStreams(loop: loop, logger: logger)
         self.machines = Dictionary(configuration.stateMachine.map { [($0.tagValue, MachineSlot($0))] } ?? [], uniquingKeysWith: { $1 })
         self.statusBox = Mutex(RaftStatus(memberID: memberID))
         self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
@@ -231,7 +232,7 @@ public final class RaftServer: @unchecked Sendable {
         // A snapshot being encoded finishes (and is saved) first: it comes back to this loop.
         let (encoding, streams) = (try? await loop.submit { () -> (Task<Void, Never>?, [Task<Void, Never>]) in
             self.isStopping = true
-            return (self.snapshotTask, Array(self.snapshotStreams.values))
+            return (self.snapshotTask, self.outgoingSnapshots.underway())
         }.get()) ?? (nil, [])
         if let encoding { await encoding.value }
         // Snapshot streams end now; each comes back to this loop once, before it shuts down.
@@ -313,7 +314,7 @@ public final class RaftServer: @unchecked Sendable {
             lastSnapshotReadError = error.description
             logger.error("cannot read the newest snapshot back to send it to a follower", metadata: ["error": "\(error)"])
         }
-        if snapshotStreams.isEmpty { storage.releaseSnapshotData() }
+        if outgoingSnapshots.isEmpty { storage.releaseSnapshotData() }
         // The numbers every pass may move; who the members are is published with the view.
         let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
         let pendingCount = waiters.count
@@ -351,7 +352,7 @@ public final class RaftServer: @unchecked Sendable {
             {
                 // One stream per follower at a time: the core asks again (its heartbeats see the
                 // follower still behind) while one is on its way; the stream reports when done.
-                if !snapshotStreams.keys.contains(message.to) { streamSnapshot(message) }
+                if !outgoingSnapshots.isStreaming(to: message.to) { streamSnapshot(message) }
                 continue
             }
             byPeer[message.to, default: []].append(.raft(message))
