@@ -101,25 +101,19 @@ extension RaftServer {
         // A short ask (the live view's) does not wait the usual 2 s to connect either.
         let channel = try await transport.dial(url, connectTimeout: min(timeout, .seconds(2)))
         defer { channel.close(promise: nil) }
-        let promise = try await loop.submit { () -> EventLoopPromise<PeerFrame> in
-            let promise = self.loop.makePromise(of: PeerFrame.self)
-            self.joinAnswers[ObjectIdentifier(channel)] = promise
-            return promise
+        let limit = timeout.nanoseconds >= 1_000_000_000 ? "\(timeout.nanoseconds / 1_000_000_000) s" : "\(timeout.nanoseconds / 1_000_000) ms"
+        let answer = try await loop.submit {
+            self.peerAnswers.expect(ObjectIdentifier(channel), within: timeout) { JoinError(description: "no answer within \(limit)") }
         }.get()
-        let timer = loop.scheduleTask(in: timeout) { [weak self] in
-            let limit = timeout.nanoseconds >= 1_000_000_000 ? "\(timeout.nanoseconds / 1_000_000_000) s" : "\(timeout.nanoseconds / 1_000_000) ms"
-            self?.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "no answer within \(limit)"))
-        }
-        defer { timer.cancel() }
         // A peer that hangs up (it refused us: say, TLS on one side only) fails the ask now.
         channel.closeFuture.whenComplete { [weak self] _ in
             guard let server = self else { return }
             server.loop.execute {
-                server.joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.fail(JoinError(description: "the peer closed the connection"))
+                server.peerAnswers.fail(ObjectIdentifier(channel), JoinError(description: "the peer closed the connection"))
             }
         }
         try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
-        return try await promise.futureResult.get()
+        return try await answer.get()
     }
 
     /// Becomes the member the cluster added by peer URL: the same empty log, another ID.

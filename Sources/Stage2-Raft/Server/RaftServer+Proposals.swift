@@ -109,12 +109,8 @@ extension RaftServer {
             let queryID = self.nextLeaderQuery
             self.nextLeaderQuery += 1
             guard self.transport.send([.leaderQuery(id: queryID, query: query)], to: url) else { return (nil, url, nil) }
-            let promise = self.loop.makePromise(of: PeerFrame.self)
-            let timeout = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
-                self?.leaderQueries.removeValue(forKey: queryID)?.promise.fail(ProposalError.timedOut)
-            }
-            self.leaderQueries[queryID] = (promise, timeout)
-            return (nil, url, promise.futureResult)
+            let answer = self.leaderAnswers.expect(queryID, within: self.configuration.requestTimeout) { ProposalError.timedOut }
+            return (nil, url, answer)
         }.get()
         if let local = outcome.local {
             guard let answer = local else { throw ProposalError.noLeader }

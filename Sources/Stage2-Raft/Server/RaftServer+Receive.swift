@@ -33,11 +33,9 @@ extension RaftServer {
         case .leaderQuery(let queryID, let query):
             let answer = answerAsLeader(query)
             channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.leaderAnswer(id: queryID, answer: answer).encoded()), promise: nil)
-        case .leaderAnswer(let queryID, _) where leaderQueries[queryID] != nil:
+        case .leaderAnswer(let queryID, _) where leaderAnswers.isWaiting(for: queryID):
             // Asked over the persistent connection (see askLeader).
-            guard let waiter = leaderQueries.removeValue(forKey: queryID) else { return }
-            waiter.timeout.cancel()
-            waiter.promise.succeed(frame)
+            leaderAnswers.answer(queryID, with: frame)
         case .snapshotChunk(let bytes):
             incomingSnapshots.snapshotPiece(bytes, on: SnapshotReceiver.Connection(id: ObjectIdentifier(channel), closed: channel.closeFuture))
         case .stateChunk(let bytes):
@@ -51,7 +49,7 @@ extension RaftServer {
             }
             if wasSnapshot && isCut { recordForView(message, dropped: true) }
         case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
-            joinAnswers.removeValue(forKey: ObjectIdentifier(channel))?.succeed(frame)
+            peerAnswers.answer(ObjectIdentifier(channel), with: frame)
         case .memberQuery(let query) where query.first == Self.viewQueryTag:
             // The live view: this member's Raft state, read here on the Raft loop and encoded
             // off it. A member without the view on has nothing to show (nor keys to reveal).

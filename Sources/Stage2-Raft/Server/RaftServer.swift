@@ -49,7 +49,7 @@ public final class RaftServer: @unchecked Sendable {
     var expiring: Set<String> = []
     var joinWaiters: [NodeID: [any Channel]] = [:]
     // Questions for the leader in flight over the persistent connections, by number.
-    var leaderQueries: [UInt64: (promise: EventLoopPromise<PeerFrame>, timeout: Scheduled<Void>)] = [:]
+    let leaderAnswers: PendingAnswers<UInt64>
     var nextLeaderQuery: UInt64 = 1
     /// Snapshots arriving from a leader, frame by frame.
     let incomingSnapshots: SnapshotReceiver
@@ -68,7 +68,8 @@ public final class RaftServer: @unchecked Sendable {
     /// Yields when this member applies its own removal from the cluster (the daemon exits).
     public let removals: AsyncStream<Void>
     let removalContinuation: AsyncStream<Void>.Continuation
-    var joinAnswers: [ObjectIdentifier: EventLoopPromise<PeerFrame>] = [:]
+    // Questions asked on connections of their own (joins, membership, member queries), by connection.
+    let peerAnswers: PendingAnswers<ObjectIdentifier>
     var tickTask: RepeatedTask?
     var publishTicks = 0
     var hasAnnouncedPublish = false
@@ -106,6 +107,8 @@ public final class RaftServer: @unchecked Sendable {
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
         self.incomingSnapshots = SnapshotReceiver(loop: loop, directory: configuration.dataDirectory + "/snap", logger: logger)
         self.outgoingSnapshots = SnapshotStreams(loop: loop, logger: logger)
+        self.leaderAnswers = PendingAnswers(loop: loop)
+        self.peerAnswers = PendingAnswers(loop: loop)
         self.machines = Dictionary(configuration.stateMachine.map { [($0.tagValue, MachineSlot($0))] } ?? [], uniquingKeysWith: { $1 })
         self.statusBox = Mutex(RaftStatus(memberID: memberID))
         self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
@@ -244,13 +247,8 @@ public final class RaftServer: @unchecked Sendable {
             for (_, timeout) in self.readTimeouts { timeout.cancel() }
             self.readTimeouts = [:]
             for promise in self.reads.takeAll() { promise.fail(ProposalError.stopped) }
-            for (_, promise) in self.joinAnswers { promise.fail(ProposalError.stopped) }
-            self.joinAnswers = [:]
-            for (_, waiter) in self.leaderQueries {
-                waiter.timeout.cancel()
-                waiter.promise.fail(ProposalError.stopped)
-            }
-            self.leaderQueries = [:]
+            self.peerAnswers.failAll(ProposalError.stopped)
+            self.leaderAnswers.failAll(ProposalError.stopped)
             for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
             self.changeWaiters = [:]
             self.removalContinuation.finish()
