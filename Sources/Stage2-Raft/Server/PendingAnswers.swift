@@ -9,6 +9,9 @@ import NIOCore
 final class PendingAnswers<Key: Hashable>: @unchecked Sendable {
     private let loop: any EventLoop
     private var waiting: [Key: (promise: EventLoopPromise<PeerFrame>, deadline: Scheduled<Void>)] = [:]
+    // Set by `failAll` (the member stops): a question asked after it fails at once, since the
+    // loop may shut down before its deadline would run.
+    private var closed: (any Error)?
 
     init(loop: any EventLoop) {
         self.loop = loop
@@ -16,6 +19,8 @@ final class PendingAnswers<Key: Hashable>: @unchecked Sendable {
 
     /// The answer that comes under `key`; after `timeout` without one, `late()` instead.
     func expect(_ key: Key, within timeout: TimeAmount, late: @escaping @Sendable () -> any Error) -> EventLoopFuture<PeerFrame> {
+        if let closed { return loop.makeFailedFuture(closed) }
+        precondition(waiting[key] == nil, "a second question under one key")
         let promise = loop.makePromise(of: PeerFrame.self)
         let deadline = loop.assumeIsolated().scheduleTask(in: timeout) { [weak self] () -> Void in self?.fail(key, late()) }
         waiting[key] = (promise, deadline)
@@ -42,8 +47,9 @@ final class PendingAnswers<Key: Hashable>: @unchecked Sendable {
         question.promise.fail(error)
     }
 
-    /// Every question gets `error`: the member stops.
+    /// Every question gets `error`, and so does any asked from now on: the member stops.
     func failAll(_ error: any Error) {
+        closed = error
         let all = waiting
         waiting = [:]
         for (_, question) in all {

@@ -104,6 +104,8 @@ extension RaftServer {
     /// Sends a large snapshot to a follower on a connection of its own (`SnapshotStreams`), and
     /// tells the core how it went, so a failed send is retried.
     func streamSnapshot(_ message: Message) {
+        // A stop waits for the streams under way; none may start behind its back.
+        guard !isStopping else { return }
         guard let url = members[message.to]?.peerURL, let snapshot = message.snapshot else {
             node.reportSnapshot(to: message.to, failed: true)
             return

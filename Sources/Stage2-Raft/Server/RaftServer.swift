@@ -54,7 +54,8 @@ public final class RaftServer: @unchecked Sendable {
     /// Snapshots arriving from a leader, frame by frame.
     let incomingSnapshots: SnapshotReceiver
     /// Where machines' states sent apart from snapshots go: beside the snapshots.
-    var stateDirectory: String { configuration.dataDirectory + "/snap" }
+    var stateDirectory: String { Self.stateDirectory(of: configuration) }
+    static func stateDirectory(of configuration: RaftServerConfiguration) -> String { configuration.dataDirectory + "/snap" }
     // Snapshots being streamed to followers, one per follower.
     let outgoingSnapshots: SnapshotStreams
     // Membership changes asked through the API, waiting for their entry to apply.
@@ -105,7 +106,7 @@ public final class RaftServer: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
-        self.incomingSnapshots = SnapshotReceiver(loop: loop, directory: configuration.dataDirectory + "/snap", logger: logger)
+        self.incomingSnapshots = SnapshotReceiver(loop: loop, directory: Self.stateDirectory(of: configuration), logger: logger)
         self.outgoingSnapshots = SnapshotStreams(loop: loop, logger: logger)
         self.leaderAnswers = PendingAnswers(loop: loop)
         self.peerAnswers = PendingAnswers(loop: loop)

@@ -45,7 +45,8 @@ final class SnapshotReceiver: @unchecked Sendable {
     func snapshotPiece(_ bytes: [UInt8], on connection: Connection) {
         if parts[connection.id] == nil {
             // Forgotten if the connection ends before the snapshot does.
-            connection.closed.whenComplete { [weak self] _ in self?.loop.execute { self?.parts[connection.id] = nil } }
+            let id = connection.id
+            connection.closed.whenComplete { [weak self] _ in self?.loop.execute { self?.parts[id] = nil } }
         }
         parts[connection.id, default: []] += bytes
     }
@@ -55,8 +56,9 @@ final class SnapshotReceiver: @unchecked Sendable {
         if spools[connection.id] == nil {
             spools[connection.id] = ReceivedState(path: SpooledState.newPath(in: directory, "received"))
             // Its file is removed if the connection ends before the snapshot does.
+            let id = connection.id
             connection.closed.whenComplete { [weak self] _ in
-                self?.loop.execute { self?.spools.removeValue(forKey: connection.id)?.discard() }
+                self?.loop.execute { self?.spools.removeValue(forKey: id)?.discard() }
             }
         }
         spools[connection.id]?.append(bytes)

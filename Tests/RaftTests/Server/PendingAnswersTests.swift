@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 @testable import Raft
@@ -14,9 +15,9 @@ struct PendingAnswersTests {
 
     /// What `future` came to: its frame, or its error; nil while it has not.
     func outcome(_ future: EventLoopFuture<PeerFrame>) -> Result<PeerFrame, any Error>? {
-        var result: Result<PeerFrame, any Error>?
-        future.whenComplete { result = $0 }
-        return result
+        let result = Mutex<Result<PeerFrame, any Error>?>(nil)
+        future.whenComplete { outcome in result.withLock { $0 = outcome } }
+        return result.withLock { $0 }
     }
 
     @Test("An answer reaches the question under its key, once; an answer nobody waits for is refused")
@@ -49,7 +50,7 @@ struct PendingAnswersTests {
         #expect(!pending.answer(7, with: Self.answer))
     }
 
-    @Test("A question can be failed alone (its connection closed), and all at once (the member stops)")
+    @Test("A question can be failed alone (its connection closed), and all at once (the member stops); one asked after a stop fails at once")
     func failed() {
         let loop = EmbeddedEventLoop()
         let pending = PendingAnswers<String>(loop: loop)
@@ -59,7 +60,10 @@ struct PendingAnswersTests {
         #expect(throws: Stopped.self) { try outcome(closed)?.get() }
         pending.failAll(Stopped())
         for other in others { #expect(throws: Stopped.self) { try outcome(other)?.get() } }
-        #expect(!pending.isWaiting(for: "b"))
-        loop.advanceTime(by: .seconds(10))  // no deadline is left to fire on a completed promise
+        #expect(!pending.isWaiting(for: "b") && !pending.isWaiting(for: "c"))
+        // Asked after the stop: the loop may shut down before any deadline would run.
+        let afterStop = pending.expect("d", within: .seconds(5)) { Late() }
+        #expect(throws: Stopped.self) { try outcome(afterStop)?.get() }
+        #expect(!pending.isWaiting(for: "d"))
     }
 }

@@ -35,7 +35,7 @@ struct SnapshotReceiverTests {
     struct Outcome {
         let wasSnapshot: Bool?
         let receiver: SnapshotReceiver
-        /// Completes with what was handed on; fails if nothing was within 10 s.
+        /// Completes with what was handed on; fails if nothing was within the wait.
         let delivered: EventLoopFuture<(Message, [UInt8])>
         /// Whether anything was handed on by the time `finish` and the loop's turn after it ended.
         let deliveredAtOnce: Bool
@@ -45,11 +45,12 @@ struct SnapshotReceiverTests {
 
     func receive(
         _ frames: [PeerFrame], directory: TemporaryDirectory, drop: Bool = false, closeAfter: Int? = nil,
-        _ check: (Outcome) async throws -> Void
+        waitingAtMost wait: TimeAmount = .seconds(10), _ check: (Outcome) async throws -> Void
     ) async throws {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let receiver = SnapshotReceiver(loop: loop, directory: directory.path, logger: Logger(label: "test"))
         let closed = loop.makePromise(of: Void.self)
+        defer { closed.succeed() }  // the connection ends with the test, if not before
         let connection = SnapshotReceiver.Connection(id: ObjectIdentifier(receiver), closed: closed.futureResult)
         let delivered = loop.makePromise(of: (Message, [UInt8]).self)
         let wasDelivered = Mutex(false)
@@ -76,18 +77,29 @@ struct SnapshotReceiverTests {
         }
         try await loop.submit {}.get()  // a turn of the loop: the connection's close has been heard
         let atOnce = wasDelivered.withLock { $0 }
-        let timer = loop.scheduleTask(in: .seconds(10)) { delivered.fail(NothingHandedOn()) }
+        let timer = loop.scheduleTask(in: wait) { delivered.fail(NothingHandedOn()) }
         delivered.futureResult.whenComplete { _ in timer.cancel() }
         try await check(Outcome(wasSnapshot: wasSnapshot.withLock { $0 }, receiver: receiver, delivered: delivered.futureResult, deliveredAtOnce: atOnce))
     }
 
-    /// Files received into `directory`, once any removal under way is done (at most 5 s).
-    func receivedFiles(in directory: TemporaryDirectory, expectingNone: Bool) async throws -> [String] {
+    /// Files received into `directory`, once there are `count` of them (files are made and
+    /// removed on a queue of their own), or after 5 s.
+    func receivedFiles(in directory: TemporaryDirectory, waitingFor count: Int) async throws -> [String] {
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
             let found = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("state.received-") }
-            if !expectingNone || found.isEmpty || ContinuousClock.now > deadline { return found }
+            if found.count == count || ContinuousClock.now > deadline { return found }
             try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Whether `outcome` hands nothing on within its wait.
+    func handsNothingOn(_ outcome: Outcome) async -> Bool {
+        do {
+            _ = try await outcome.delivered.get()
+            return false
+        } catch {
+            return error is NothingHandedOn
         }
     }
 
@@ -125,10 +137,10 @@ struct SnapshotReceiverTests {
     func connectionEnds() async throws {
         let directory = TemporaryDirectory()
         let frames = try await frames(stateApart: true, in: directory)
-        try await receive(frames, directory: directory, closeAfter: frames.count - 1) { outcome in
+        try await receive(frames, directory: directory, closeAfter: frames.count - 1, waitingAtMost: .milliseconds(500)) { outcome in
             #expect(outcome.wasSnapshot == false, "the pieces were forgotten with the connection")
-            #expect(!outcome.deliveredAtOnce)
-            let left = try await receivedFiles(in: directory, expectingNone: true)
+            #expect(await handsNothingOn(outcome))
+            let left = try await receivedFiles(in: directory, waitingFor: 0)
             #expect(left.isEmpty)
         }
     }
@@ -136,10 +148,10 @@ struct SnapshotReceiverTests {
     @Test("A snapshot the lab cut off is dropped whole, its file removed")
     func dropped() async throws {
         let directory = TemporaryDirectory()
-        try await receive(try await frames(stateApart: true, in: directory), directory: directory, drop: true) { outcome in
+        try await receive(try await frames(stateApart: true, in: directory), directory: directory, drop: true, waitingAtMost: .milliseconds(500)) { outcome in
             #expect(outcome.wasSnapshot == true)
-            #expect(!outcome.deliveredAtOnce)
-            let left = try await receivedFiles(in: directory, expectingNone: true)
+            #expect(await handsNothingOn(outcome))
+            let left = try await receivedFiles(in: directory, waitingFor: 0)
             #expect(left.isEmpty)
         }
     }
@@ -150,9 +162,9 @@ struct SnapshotReceiverTests {
         let frames = try await frames(stateApart: true, in: directory).filter {
             if case .stateChunk = $0 { return false } else { return true }
         }
-        try await receive(frames, directory: directory) { outcome in
+        try await receive(frames, directory: directory, waitingAtMost: .milliseconds(500)) { outcome in
             #expect(outcome.wasSnapshot == true)
-            #expect(!outcome.deliveredAtOnce)
+            #expect(await handsNothingOn(outcome))
         }
     }
 
@@ -164,7 +176,7 @@ struct SnapshotReceiverTests {
         }
         try await receive(frames, directory: directory) { outcome in
             #expect(outcome.wasSnapshot == nil, "no last frame yet")
-            let spooled = try await receivedFiles(in: directory, expectingNone: false)
+            let spooled = try await receivedFiles(in: directory, waitingFor: 1)
             #expect(spooled.count == 1)
         }
     }

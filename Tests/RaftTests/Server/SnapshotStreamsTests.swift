@@ -58,7 +58,9 @@ struct SnapshotStreamsTests {
 
     /// Starts a stream of `message` to `url` on a loop of its own and returns whether it failed,
     /// as `finished` said on that loop (within 30 s), and whether a stream was under way at once.
-    func stream(_ message: Message, to url: String, stallTimeout: TimeAmount = .seconds(10)) async throws -> (failed: Bool, wasStreaming: Bool, isEmptyAfter: Bool) {
+    func stream(
+        _ message: Message, to url: String, stallTimeout: TimeAmount = .seconds(10), dial: @escaping SnapshotStreams.Dial = Self.dial
+    ) async throws -> (failed: Bool, wasStreaming: Bool, isEmptyAfter: Bool) {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let streams = SnapshotStreams(loop: loop, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, stallTimeout: stallTimeout)
         let outcome = loop.makePromise(of: (NodeID, Bool).self)
@@ -67,7 +69,7 @@ struct SnapshotStreamsTests {
         let directory = TemporaryDirectory()
         let sender = SnapshotSender(chunkSize: 64 * 1024, copyState: nil, spoolPath: directory.path + "/unused")
         let wasStreaming = try await loop.submit {
-            streams.start(message, to: url, with: sender, dial: Self.dial) { outcome.succeed(($0, $1)) }
+            streams.start(message, to: url, with: sender, dial: dial) { outcome.succeed(($0, $1)) }
             return streams.isStreaming(to: message.to)
         }.get()
         let (follower, failed) = try await outcome.futureResult.get()
@@ -111,10 +113,8 @@ struct SnapshotStreamsTests {
 
     @Test("A follower that cannot be reached: the stream reports failure, so the core sends again")
     func unreachable() async throws {
-        let peer = try await Peer(reads: true)
-        let url = peer.url
-        try await peer.channel.close()
-        let (failed, _, isEmptyAfter) = try await stream(Self.message(bytes: 100), to: url)
+        struct Refused: Error {}
+        let (failed, _, isEmptyAfter) = try await stream(Self.message(bytes: 100), to: "http://127.0.0.1:1", dial: { _ in throw Refused() })
         #expect(failed)
         #expect(isEmptyAfter)
     }
