@@ -51,32 +51,7 @@ wait_http "http://127.0.0.1:$ETCD_PORT/version"
 wait_http "https://127.0.0.1:$OURS_TLS_PORT/version"
 wait_http "https://127.0.0.1:$ETCD_TLS_PORT/version"
 
-# One Lua script per operation; every request names one of 1000 keys so the store does real work.
-cat >"$WORK/set.lua" <<'LUA'
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format(os.getenv("METHOD"), os.getenv("PREFIX") .. (n % 1000), {["Content-Type"] = "application/x-www-form-urlencoded"}, "value=benchmark-value")
-end
-LUA
-cat >"$WORK/get.lua" <<'LUA'
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", os.getenv("PREFIX") .. (n % 1000))
-end
-LUA
-
-# run URL PREFIX METHOD SCRIPT CONNECTIONS -> "requests/s p99-ms"
-run() {
-    local threads=$(( $5 < 2 ? 1 : 2 ))
-    METHOD=$3 PREFIX=$2 wrk -t"$threads" -c"$5" -d"${DURATION}s" --latency -s "$WORK/$4.lua" "$1" >"$WORK/wrk.out" 2>&1
-    local rps p99
-    rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
-    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
-    if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "warning: non-2xx answers: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
-    echo "$rps $p99"
-}
+source Benchmarks/lib-wrk.sh
 
 echo "| op | scheme | conns | ours req/s | ours p99 ms | etcd 3.4 v2 req/s | etcd p99 ms | req/s ours/etcd |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
@@ -84,8 +59,8 @@ for op in set get; do
     for scheme in http https; do
         if [ $scheme = http ]; then ours=$OURS_PORT etcd_port=$ETCD_PORT; else ours=$OURS_TLS_PORT etcd_port=$ETCD_TLS_PORT; fi
         for conns in 1 16 128; do
-            read -r ours_rps ours_p99 < <(run "$scheme://127.0.0.1:$ours" /v1/keys/bench/ POST "$op" "$conns")
-            read -r etcd_rps etcd_p99 < <(run "$scheme://127.0.0.1:$etcd_port" /v2/keys/bench/ PUT "$op" "$conns")
+            read -r ours_rps ours_p99 < <(wrk_run "$scheme://127.0.0.1:$ours" /v1/keys/bench/ POST "$op" "$conns")
+            read -r etcd_rps etcd_p99 < <(wrk_run "$scheme://127.0.0.1:$etcd_port" /v2/keys/bench/ PUT "$op" "$conns")
             ratio=$(awk -v a="$ours_rps" -v b="$etcd_rps" 'BEGIN { printf "%.1f", a / b }')
             printf '| %s | %s | %d | %.0f | %.2f | %.0f | %.2f | %sx |\n' "$op" "$scheme" "$conns" "$ours_rps" "$ours_p99" "$etcd_rps" "$etcd_p99" "$ratio"
         done

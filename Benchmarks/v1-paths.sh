@@ -30,38 +30,14 @@ for path in plain fast; do
 done
 for path in plain fast; do wait_http "http://127.0.0.1:${PORT[$path]}/version"; done
 
-cat >"$WORK/set.lua" <<'LUA'
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("POST", "/v1/keys/bench/" .. (n % 1000), {["Content-Type"] = "application/x-www-form-urlencoded"}, "value=benchmark-value")
-end
-LUA
-cat >"$WORK/get.lua" <<'LUA'
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/v1/keys/bench/" .. (n % 1000))
-end
-LUA
-
-# run PORT SCRIPT CONNECTIONS -> "requests/s p99-ms"
-run() {
-    local threads=$(( $3 < 2 ? 1 : 2 ))
-    wrk -t"$threads" -c"$3" -d"${DURATION}s" --latency -s "$WORK/$2.lua" "http://127.0.0.1:$1" >"$WORK/wrk.out" 2>&1
-    local rps p99
-    rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
-    p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
-    if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "warning: non-2xx answers: $(grep Non-2xx "$WORK/wrk.out")" >&2; fi
-    echo "$rps $p99"
-}
+source Benchmarks/lib-wrk.sh
 
 echo "| op | conns | plain req/s | plain p99 ms | fast req/s | fast p99 ms | req/s fast/plain |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for op in set get; do
     for conns in 1 16 128; do
-        read -r plain_rps plain_p99 < <(run "${PORT[plain]}" "$op" "$conns")
-        read -r fast_rps fast_p99 < <(run "${PORT[fast]}" "$op" "$conns")
+        read -r plain_rps plain_p99 < <(wrk_run "http://127.0.0.1:${PORT[plain]}" /v1/keys/bench/ POST "$op" "$conns")
+        read -r fast_rps fast_p99 < <(wrk_run "http://127.0.0.1:${PORT[fast]}" /v1/keys/bench/ POST "$op" "$conns")
         ratio=$(awk -v a="$fast_rps" -v b="$plain_rps" 'BEGIN { printf "%.2f", a / b }')
         printf '| %s | %d | %.0f | %.2f | %.0f | %.2f | %sx |\n' "$op" "$conns" "$plain_rps" "$plain_p99" "$fast_rps" "$fast_p99" "$ratio"
     done
