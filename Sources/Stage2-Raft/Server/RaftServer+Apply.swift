@@ -66,9 +66,8 @@ extension RaftServer {
             // A member added behind a compacted log catches up from a snapshot, and refuses one
             // that does not name it: take a fresh one now (see RaftNode.applyConfChange).
             if change.kind != .remove && change.kind != .update && storage.firstIndex() > 1 { takeSnapshot(at: entry.index) }
-            for channel in joinWaiters.removeValue(forKey: change.nodeID) ?? [] {
-                let answer = PeerFrame.joinResponse(.joined(id: change.nodeID, members: Array(members.values), clusterID: transport.clusterID))
-                channel.writeAndFlush(ByteBuffer(bytes: answer.encoded()), promise: nil)
+            for connection in joinWaiters.removeValue(forKey: change.nodeID) ?? [] {
+                connection.reply(.joinResponse(.joined(id: change.nodeID, members: Array(members.values), clusterID: transport.clusterID)))
             }
         }
     }

@@ -23,10 +23,10 @@ extension RaftServer {
         // machine's state beyond the entries it has applied (it skips them as they come): a
         // backup waits until it has, so that no store in it is ahead of the index it records
         // (a cluster restored from it would skip its own new entries up to there).
-        let deadline = NIODeadline.now() + configuration.requestTimeout
+        let deadline = loop.now + configuration.requestTimeout
         while try await loop.submit({ (self.configuration.stateMachine?.appliedThrough ?? 0) > self.machine.appliedIndex }).get() {
-            guard NIODeadline.now() < deadline else { throw ProposalError.timedOut }
-            try await Task.sleep(for: .milliseconds(10))
+            guard loop.now < deadline else { throw ProposalError.timedOut }
+            await pause(.milliseconds(10))
         }
         let (store, index, term, members, copyState) = try await loop.submit {
             let (store, index) = self.machine.copyStore()

@@ -5,10 +5,8 @@ import SingleNode
 /// The v1 join protocol over the peer port: a new machine asks any member; a follower points it
 /// to the leader; the leader adds it through a membership change and answers once it is applied.
 extension RaftServer {
-    func handleJoin(_ joiner: Member, on channel: any Channel) {
-        func answer(_ reply: PeerFrame.JoinAnswer) {
-            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.joinResponse(reply).encoded()), promise: nil)
-        }
+    func handleJoin(_ joiner: Member, on connection: any PeerConnection) {
+        func answer(_ reply: PeerFrame.JoinAnswer) { connection.reply(.joinResponse(reply)) }
         guard node.role == .leader else {
             if let leader = members[node.leader] { answer(.redirect(leaderPeerURL: leader.peerURL)) } else { answer(.refused("no leader yet; retry")) }
             return
@@ -33,7 +31,7 @@ extension RaftServer {
         } catch {
             return answer(.refused("a membership change is in progress; retry"))
         }
-        joinWaiters[joiner.id, default: []].append(channel)
+        joinWaiters[joiner.id, default: []].append(connection)
         logger.info("adding a member", metadata: ["name": "\(joiner.name)", "peer-url": "\(joiner.peerURL)"])
         scheduleReady()
     }
@@ -91,7 +89,7 @@ extension RaftServer {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(200 * min(round + 1, 5)))
+            await pause(.milliseconds(200 * Int64(min(round + 1, 5))))
         }
         throw JoinError(description: "cannot join the cluster via \(peers.joined(separator: ",")): \(lastError)")
     }
@@ -99,20 +97,20 @@ extension RaftServer {
     /// Sends `frame` to the peer at `url` on a connection of its own and returns its answer.
     func ask(_ url: String, _ frame: PeerFrame, timeout: TimeAmount = .seconds(10)) async throws -> PeerFrame {
         // A short ask (the live view's) does not wait the usual 2 s to connect either.
-        let channel = try await transport.dial(url, connectTimeout: min(timeout, .seconds(2)))
-        defer { channel.close(promise: nil) }
+        let connection = try await transport.dial(url, connectTimeout: min(timeout, .seconds(2)))
+        defer { connection.close() }
         let limit = timeout.nanoseconds >= 1_000_000_000 ? "\(timeout.nanoseconds / 1_000_000_000) s" : "\(timeout.nanoseconds / 1_000_000) ms"
         let answer = try await loop.submit {
-            self.peerAnswers.expect(ObjectIdentifier(channel), within: timeout) { JoinError(description: "no answer within \(limit)") }
+            self.peerAnswers.expect(connection.id, within: timeout) { JoinError(description: "no answer within \(limit)") }
         }.get()
         // A peer that hangs up (it refused us: say, TLS on one side only) fails the ask now.
-        channel.closeFuture.whenComplete { [weak self] _ in
+        connection.closed.whenComplete { [weak self] _ in
             guard let server = self else { return }
             server.loop.execute {
-                server.peerAnswers.fail(ObjectIdentifier(channel), JoinError(description: "the peer closed the connection"))
+                server.peerAnswers.fail(connection.id, JoinError(description: "the peer closed the connection"))
             }
         }
-        try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
+        try await connection.write(frame)
         return try await answer.get()
     }
 

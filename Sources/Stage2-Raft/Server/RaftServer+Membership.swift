@@ -26,12 +26,12 @@ extension RaftServer {
         // One change at a time, and none before a new leader's first entry applies: a change
         // asked meanwhile waits for its turn (up to the request timeout) rather than failing,
         // whether this member leads or forwards it.
-        let deadline = NIODeadline.now() + configuration.requestTimeout
+        let deadline = loop.now + configuration.requestTimeout
         var answer: MembershipAnswer
         repeat {
             answer = try await askForChange(request)
-            guard answer == .failed(.changeInProgress), NIODeadline.now() < deadline else { break }
-            try? await Task.sleep(for: .milliseconds(20))
+            guard answer == .failed(.changeInProgress), loop.now < deadline else { break }
+            await pause(.milliseconds(20))
         } while true
         switch answer {
         case .failed(let error): throw error
@@ -72,14 +72,14 @@ extension RaftServer {
     }
 
     /// Answers a membership change another member forwarded.
-    func handleMembershipRequest(_ request: MembershipRequest, on channel: any Channel) {
+    func handleMembershipRequest(_ request: MembershipRequest, on connection: any PeerConnection) {
         startMembershipChange(request).whenComplete { result in
             let answer: MembershipAnswer
             switch result {
             case .success(let reply): answer = reply
             case .failure(let error): answer = .failed(error as? MembershipError ?? .stopped)
             }
-            channel.writeAndFlush(ByteBuffer(bytes: PeerFrame.membershipResponse(answer).encoded()), promise: nil)
+            connection.reply(.membershipResponse(answer))
         }
     }
 

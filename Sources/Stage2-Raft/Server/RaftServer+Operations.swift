@@ -35,10 +35,10 @@ extension RaftServer {
             return .success(())
         }.get()) ?? .failure(.timedOut)
         try started.get()
-        let deadline = NIODeadline.now() + configuration.requestTimeout
-        while NIODeadline.now() < deadline {
+        let deadline = loop.now + configuration.requestTimeout
+        while loop.now < deadline {
             if status.leader == target { return }
-            try? await Task.sleep(for: .milliseconds(20))
+            await pause(.milliseconds(20))
         }
         throw .timedOut
     }

@@ -114,7 +114,7 @@ extension RaftServer {
         let sender = SnapshotSender(
             chunkSize: configuration.snapshotChunkSize, copyState: configuration.stateMachine?.transferSource(),
             spoolPath: SpooledState.newPath(in: stateDirectory, "sending"))
-        outgoingSnapshots.start(message, to: url, with: sender, dial: { [transport] url in try await transport!.dial(url) }) {
+        outgoingSnapshots.start(message, to: url, with: sender, dial: { [transport] url in try await transport!.dial(url, connectTimeout: .seconds(2)) }) {
             [weak self] follower, failed in
             guard let self, !self.isStopping else { return }
             self.node.reportSnapshot(to: follower, failed: failed)

@@ -25,7 +25,7 @@ public final class RaftServer: @unchecked Sendable {
     let storage: DiskStorage
     /// The v1 store this member applies the log to.
     public let machine: StoreMachine
-    var transport: PeerTransport!
+    var transport: (any PeerNetwork)!
     /// The bound peer port.
     public internal(set) var peerPort = 0
     var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
@@ -47,7 +47,7 @@ public final class RaftServer: @unchecked Sendable {
     var isReadyScheduled = false
     // Keys whose expiry this leader proposed and has not seen applied yet.
     var expiring: Set<String> = []
-    var joinWaiters: [NodeID: [any Channel]] = [:]
+    var joinWaiters: [NodeID: [any PeerConnection]] = [:]
     // Questions for the leader in flight over the persistent connections, by number.
     let leaderAnswers: PendingAnswers<UInt64>
     var nextLeaderQuery: UInt64 = 1
@@ -129,9 +129,14 @@ public final class RaftServer: @unchecked Sendable {
 
     /// Opens the data directory and starts the member: a new cluster of one, a member joining
     /// through `configuration.join`, or (if the directory holds a log) the member it was before.
+    ///
+    /// The shell's surroundings are parameters: `loop` runs the member (by default a thread of
+    /// its own), `network` reaches its peers (by default TCP, `PeerTransport`), `clock` dates
+    /// its v1 writes. A test gives a `NIOAsyncTestingEventLoop` and a `MemoryNetwork`, and then
+    /// time moves only when it says so.
     public static func start(
         _ configuration: RaftServerConfiguration, group: any EventLoopGroup, clock: any WallClock = SystemWallClock(),
-        logger: Logger
+        loop givenLoop: (any EventLoop)? = nil, network: PeerNetworkMaker? = nil, logger: Logger
     ) async throws -> RaftServer {
         let member = configuration.member
         let isNewMember = !DataDirectory.hasLog(configuration.walDirectory ?? configuration.dataDirectory + "/wal")
@@ -183,25 +188,28 @@ public final class RaftServer: @unchecked Sendable {
         // socket, without waking another thread (6-15% more writes/s on a 3-machine cluster).
         // Frames are still handed over with `execute`, never stepped inside a channel callback:
         // a connection closing during a `Ready` must not step the core halfway through it.
-        let raftThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = RaftServer(configuration: configuration, memberID: memberID, loop: raftThread.next(), storage: storage, clock: clock, logger: logger)
+        let raftThread = givenLoop == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let loop = givenLoop ?? raftThread!.next()
+        let server = RaftServer(configuration: configuration, memberID: memberID, loop: loop, storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
         if let snapshot = try? storage.snapshot() {
             do { try server.restoreOrThrow(snapshot) } catch {
-                try? await raftThread.shutdownGracefully()
+                try? await raftThread?.shutdownGracefully()
                 throw error
             }
         }
         storage.releaseSnapshotData()
         SpooledState.removeLeftovers(in: server.stateDirectory)
-        server.transport = PeerTransport(group: raftThread, logger: logger, security: configuration.peerSecurity) { [weak server] frame, channel in
-            server?.loop.execute { server?.receive(frame, on: channel) }
+        let receiver: PeerReceiver = { [weak server] frame, connection in
+            server?.loop.execute { server?.receive(frame, on: connection) }
         }
+        server.transport = network?(receiver)
+            ?? PeerTransport(group: loop, logger: logger, security: configuration.peerSecurity, receive: receiver)
         server.setClusterID(clusterID)
         do { try await server.listenForPeers() } catch {
             // Not started after all: the listeners already open and the thread go with it.
             await server.transport.close()
-            try? await raftThread.shutdownGracefully()
+            try? await raftThread?.shutdownGracefully()
             throw error
         }
         try await server.loop.submit {
@@ -324,6 +332,12 @@ public final class RaftServer: @unchecked Sendable {
             status.appliedIndex = applied
             status.commitIndex = commit
         }
+    }
+
+    /// Waits `amount` of the loop's time (a test's manual clock moves it), for the few callers
+    /// that retry off the loop; returns early if the loop shuts down.
+    func pause(_ amount: TimeAmount) async {
+        _ = try? await loop.scheduleTask(in: amount) {}.futureResult.get()
     }
 
     /// Who this member is and what it last saw, for v3 response headers and status.

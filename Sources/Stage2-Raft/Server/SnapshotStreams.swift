@@ -12,7 +12,7 @@ import RaftCore
 /// Raft loop; the streams themselves run as tasks and come back to the loop to end.
 final class SnapshotStreams: @unchecked Sendable {
     /// Opens a connection to a peer URL.
-    typealias Dial = @Sendable (String) async throws -> any Channel
+    typealias Dial = @Sendable (String) async throws -> any PeerConnection
 
     private let loop: any EventLoop
     private let logger: Logger
@@ -42,13 +42,13 @@ final class SnapshotStreams: @unchecked Sendable {
         streams[follower] = Task { [loop, logger, stallTimeout] in
             var failed = false
             do {
-                let channel = try await dial(url)
-                defer { channel.close(promise: nil) }
+                let connection = try await dial(url)
+                defer { connection.close() }
                 // A deadline per piece: a peer that stops reading ends the stream.
                 try await sender.send(message) { frame in
-                    let stall = channel.eventLoop.scheduleTask(in: stallTimeout) { channel.close(promise: nil) }
+                    let stall = loop.scheduleTask(in: stallTimeout) { connection.close() }
                     defer { stall.cancel() }
-                    try await channel.writeAndFlush(ByteBuffer(bytes: frame.encoded()))
+                    try await connection.write(frame)
                 }
             } catch {
                 logger.warning("cannot send a snapshot", metadata: ["to": "\(ClusterIdentity.hex(follower))", "error": "\(error)"])

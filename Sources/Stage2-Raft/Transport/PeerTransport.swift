@@ -96,13 +96,13 @@ final class PreambleWriter: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Hands each frame from a peer to the transport's receiver, with the channel to answer on.
+/// Hands each frame from a peer to the transport's receiver, with the connection to answer on.
 final class PeerFrameHandler: ChannelInboundHandler {
     typealias InboundIn = PeerFrame
-    let receive: @Sendable (PeerFrame, any Channel) -> Void
+    let receive: PeerReceiver
     let logger: Logger
 
-    init(logger: Logger, receive: @escaping @Sendable (PeerFrame, any Channel) -> Void) {
+    init(logger: Logger, receive: @escaping PeerReceiver) {
         self.logger = logger
         self.receive = receive
     }
@@ -112,11 +112,11 @@ final class PeerFrameHandler: ChannelInboundHandler {
         if case .refused(let reason) = frame {
             logger.error("a peer refused this member's connection", metadata: ["remote": "\(context.remoteAddress.logText)", "reason": "\(reason)"])
             // The member hears why too (it may have been removed from the cluster).
-            receive(frame, context.channel)
+            receive(frame, ChannelPeerConnection(channel: context.channel))
             context.close(promise: nil)
             return
         }
-        receive(frame, context.channel)
+        receive(frame, ChannelPeerConnection(channel: context.channel))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -128,10 +128,10 @@ final class PeerFrameHandler: ChannelInboundHandler {
 
 /// Connections to peers: one persistent TCP connection each, reconnected with backoff, frames
 /// written back to back and flushed once per batch. Also the listener peers connect to.
-public final class PeerTransport: Sendable {
+public final class PeerTransport: PeerNetwork {
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let receive: @Sendable (PeerFrame, any Channel) -> Void
+    private let receive: PeerReceiver
     private let security: PeerSecurity?
     private let cluster = Mutex<UInt64>(0)
     private let connections = Mutex<[String: Connection]>([:])
@@ -151,7 +151,7 @@ public final class PeerTransport: Sendable {
     /// wraps every connection (TLS).
     public init(
         group: any EventLoopGroup, logger: Logger, security: PeerSecurity? = nil,
-        receive: @escaping @Sendable (PeerFrame, any Channel) -> Void
+        receive: @escaping PeerReceiver
     ) {
         self.group = group
         self.logger = logger
@@ -231,13 +231,13 @@ public final class PeerTransport: Sendable {
     }
 
     /// Whether the connection to `url` is up now (a peer that crashed closed it).
-    func isConnected(to url: String) -> Bool {
+    public func isConnected(to url: String) -> Bool {
         connections.withLock { $0[url]?.channel?.isActive ?? false }
     }
 
     /// Opens the connection to `url` now if there is none, so the first message need not be
     /// dropped: a learner just promoted must reach voters it never talked to when it campaigns.
-    func prepareConnection(to url: String) { connect(url) }
+    public func prepareConnection(to url: String) { connect(url) }
 
     private func connect(_ url: String) {
         let now = NIODeadline.now()
@@ -271,13 +271,15 @@ public final class PeerTransport: Sendable {
             }
     }
 
-    /// Opens a one-off connection (for a join request) and returns it once connected.
-    public func dial(_ url: String, connectTimeout: TimeAmount = .seconds(2)) async throws -> any Channel {
+    /// Opens a one-off connection (a join request, a question, a snapshot stream) and returns
+    /// it once connected.
+    public func dial(_ url: String, connectTimeout: TimeAmount = .seconds(2)) async throws -> any PeerConnection {
         guard let (host, port) = PeerAddress.hostPort(url) else { throw PeerProtocolError(description: "not a peer address: \(url)") }
-        return try await ClientBootstrap(group: group)
+        let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelInitializer { self.pipeline($0, dialedHost: host, plaintext: Self.isPlaintext(url)) }
             .connect(host: host, port: port).get()
+        return ChannelPeerConnection(channel: channel)
     }
 
     /// An `http://` peer URL is dialed without TLS, as etcd dials each URL by its scheme;

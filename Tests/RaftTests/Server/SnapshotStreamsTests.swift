@@ -47,9 +47,10 @@ struct SnapshotStreamsTests {
 
     static let dial: SnapshotStreams.Dial = { url in
         let address = url.dropFirst("http://".count).split(separator: ":")
-        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_sndbuf), value: 64 * 1024)
             .connect(host: String(address[0]), port: Int(address[1])!).get()
+        return ChannelPeerConnection(channel: channel)
     }
 
     struct NoOutcome: Error, CustomStringConvertible {

@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import NIOEmbedded
+import SingleNode
+import Synchronization
+
+@testable import Raft
+
+/// Real `RaftServer`s (disk, core, loop, snapshots, membership) on one manual clock and a
+/// `MemoryNetwork`: no sockets, no sleeps, no polling of real time. Nothing happens until the
+/// test moves the clock (`advance`), so a test reads as a timeline: "ten ticks later, one of
+/// the others leads".
+///
+/// Members are named; each listens at `http://<name>:2380` on the memory network, keeps its
+/// data under one temporary directory, and ticks every 100 ms of the manual clock.
+final class ManualCluster: @unchecked Sendable {
+    let loop = NIOAsyncTestingEventLoop()
+    let network: MemoryNetwork
+    let directory = TemporaryDirectory()
+    let founders: [String]
+    let heartbeat = TimeAmount.milliseconds(100)
+    private(set) var servers: [String: RaftServer] = [:]
+
+    /// A cluster whose founders are `founders` (started with `start`).
+    init(founders: [String]) {
+        self.founders = founders
+        self.network = MemoryNetwork(loop: loop)
+    }
+
+    static func member(_ name: String) -> Member {
+        Member(name: name, peerURL: "http://\(name):2380", clientURL: "http://\(name):2379")
+    }
+
+    func url(_ name: String) -> String { Self.member(name).peerURL }
+
+    /// Starts `name`: a founder with the others of `founders`, or (with `join`) a member
+    /// joining through those peer URLs.
+    func start(
+        _ name: String, join: [String] = [], snapshotCount: UInt64 = 10_000, requestTimeout: TimeAmount = .seconds(2),
+        stateMachine: (any ReplicatedStateMachine)? = nil
+    ) async throws {
+        var configuration = RaftServerConfiguration(member: Self.member(name), dataDirectory: directory.path + "/" + name, peerListenPort: 2380)
+        configuration.peerListenHost = name
+        configuration.join = join
+        configuration.initialCluster = join.isEmpty ? founders.map(Self.member) : []
+        configuration.heartbeatInterval = heartbeat
+        configuration.electionTicks = 10
+        configuration.healthInterval = heartbeat * 5
+        configuration.snapshotCount = snapshotCount
+        configuration.snapshotKeepEntries = 5
+        configuration.snapshotChunkSize = 1024
+        configuration.requestTimeout = requestTimeout
+        configuration.stateMachine = stateMachine
+        servers[name] = try await RaftServer.start(
+            configuration, group: loop, loop: loop, network: network.maker,
+            logger: Logger(label: name) { label in
+                getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label)
+            })
+    }
+
+    func startAll(requestTimeout: TimeAmount = .seconds(2)) async throws {
+        for name in founders { try await start(name, requestTimeout: requestTimeout) }
+    }
+
+    func stop(_ name: String) async {
+        await servers.removeValue(forKey: name)?.stop()
+    }
+
+    func stopAll() async {
+        for name in Array(servers.keys) { await stop(name) }
+    }
+
+    subscript(_ name: String) -> RaftServer { servers[name]! }
+
+    /// Runs what is due now, without moving the clock.
+    func settle() async { await loop.run() }
+
+    /// Moves the clock a tick at a time until `condition` holds; fails after `limit` of manual
+    /// time. Returns how long it took.
+    @discardableResult
+    func advance(until what: String, within limit: TimeAmount = .seconds(30), _ condition: () -> Bool) async throws -> TimeAmount {
+        let start = loop.now
+        await loop.run()
+        while !condition() {
+            guard loop.now - start < limit else { throw ClusterTestTimeout(what: "\(what) (\(limit.nanoseconds / 1_000_000) ms of the manual clock)") }
+            await loop.advanceTime(by: heartbeat)
+        }
+        return loop.now - start
+    }
+
+    /// Moves the clock by `amount`.
+    func advance(by amount: TimeAmount) async { await loop.advanceTime(by: amount) }
+
+    /// The member every running member agrees leads, if they agree.
+    var leader: String? {
+        let seen = Set(servers.values.map { $0.status.leader })
+        guard seen.count == 1, let id = seen.first, id != 0 else { return nil }
+        return servers.first { $0.value.id == id }?.key
+    }
+
+    /// A member that runs and is not `name`.
+    func other(than names: String...) -> String { servers.keys.sorted().first { !names.contains($0) }! }
+
+    /// Writes through `name`'s v1 backend, moving the clock until the answer comes.
+    func write(_ name: String, _ kind: Command.Kind, within limit: TimeAmount = .seconds(10)) async throws -> WriteOutcome {
+        let answer = ReplicatedBackend(server: self[name]).write(kind, issuedAt: SystemWallClock().now(), on: loop)
+        return try await outcome(of: answer, what: "a write on \(name)", within: limit)
+    }
+
+    /// Waits for `future`, moving the clock a tick at a time, for at most `limit` of it.
+    func outcome<T: Sendable>(of future: EventLoopFuture<T>, what: String, within limit: TimeAmount = .seconds(10)) async throws -> T {
+        let isDone = Flag()
+        future.whenComplete { _ in isDone.set() }
+        try await advance(until: what, within: limit) { isDone.isSet }
+        return try await future.get()
+    }
+
+    /// Runs `operation` (which waits on the cluster) while moving the clock, for at most
+    /// `limit` of it, and returns what it returned.
+    func during<T: Sendable>(
+        _ what: String, within limit: TimeAmount = .seconds(30), _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let task = Task { try await operation() }
+        let isDone = Flag()
+        let watcher = Task {
+            _ = await task.result
+            isDone.set()
+        }
+        do {
+            try await advance(until: what, within: limit) { isDone.isSet }
+        } catch {
+            task.cancel()
+            throw error
+        }
+        await watcher.value
+        return try await task.value
+    }
+
+    /// `name`'s value for a v1 key, as its store has it now.
+    func value(_ name: String, _ key: String) -> String? {
+        if case .success(.file(let response)) = servers[name]?.machine.read(key) { return response.value }
+        return nil
+    }
+}
+
+/// A flag set once, from any thread.
+final class Flag: Sendable {
+    private let value = Atomic(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
