@@ -187,36 +187,6 @@ struct ClusterTests {
         try await waitUntil("the data is back everywhere") { members.allSatisfy { $0.value("/message") == "after failover" } }
     }
 
-    @Test("A proposal that cannot commit times out after the request timeout, v1 and v3 alike")
-    func proposalsTimeOut() async throws {
-        // Shorter than an election (10 ticks of 50 ms at least), so the leader still leads.
-        let members = try await startThreeMembers(requestTimeout: .milliseconds(100))
-        defer { Task { for member in members { await member.stop() } } }
-        guard case .completed(.success) = try await members[0].write(.set(key: "/k", value: "1", expiration: nil)) else {
-            Issue.record("the first write was not applied")
-            return
-        }
-        await members[1].stop()
-        await members[2].stop()
-
-        // Both at once, so that both time out before the leader notices it lost its quorum.
-        let started = ContinuousClock.now
-        let server = members[0].server!
-        async let v3: Result<Int64, any Error> = { do { return .success(try await server.propose(1, to: Tally.self)) } catch { return .failure(error) } }()
-        guard case .completed(.failure(let error)) = try await members[0].write(.set(key: "/k", value: "2", expiration: nil)) else {
-            Issue.record("a write without a quorum did not fail")
-            return
-        }
-        #expect("\(error)".contains("Command timeout"))
-        guard case .failure(let v3Error) = await v3 else {
-            Issue.record("a v3 proposal without a quorum did not fail")
-            return
-        }
-        #expect(v3Error as? ProposalError == .timedOut)
-        // Within the timeout and a tick or two, not the 5 s default.
-        #expect(ContinuousClock.now - started < .seconds(2))
-    }
-
     @Test("A join through the joiner's own peer address is refused at once, naming the mistake")
     func joinThroughItselfIsRefused() async throws {
         let member = TestMember("self")

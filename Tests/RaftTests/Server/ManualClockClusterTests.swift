@@ -89,6 +89,37 @@ struct ManualClockClusterTests {
         await cluster.stopAll()
     }
 
+    @Test("A proposal that cannot commit fails at the request timeout, not before, v1 and v3 alike")
+    func proposalsTimeOut() async throws {
+        let cluster = ManualCluster(founders: ["a", "b", "c"])
+        // Shorter than an election timeout (1-2 s): the leader still leads when it runs out.
+        for name in cluster.founders { try await cluster.start(name, requestTimeout: .milliseconds(500), stateMachine: Tally()) }
+        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        let leader = try #require(cluster.leader)
+        guard case .completed(.success) = try await cluster.write(leader, .set(key: "/k", value: "1", expiration: nil)) else {
+            Issue.record("the first write was not applied")
+            return
+        }
+        for name in cluster.founders where name != leader { await cluster.stop(name) }
+
+        let server = cluster[leader]
+        let v1 = ReplicatedBackend(server: server).write(.set(key: "/k", value: "2", expiration: nil), issuedAt: SystemWallClock().now(), on: cluster.loop)
+        let v3 = server.startProposal(1, to: Tally.self)
+        let answered = Flag()
+        v1.and(v3.map { _ in () }.recover { _ in () }).whenComplete { _ in answered.set() }
+        await cluster.advance(by: .milliseconds(400))
+        #expect(!answered.isSet, "a proposal failed before its request timeout")
+        let took = try await cluster.advance(until: "both proposals fail") { answered.isSet }
+        #expect(took <= .milliseconds(200))
+        guard case .completed(.failure(let error)) = try await v1.get() else {
+            Issue.record("a v1 write without a quorum did not fail")
+            return
+        }
+        #expect("\(error)".contains("Command timeout"))
+        await #expect(throws: ProposalError.timedOut) { try await v3.get() }
+        await cluster.stopAll()
+    }
+
     @Test("A linearizable read on a follower sees the write before it; cut off from the leader, it fails at the request timeout")
     func readIndexOnAFollower() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
@@ -197,6 +228,65 @@ struct ManualClockMembershipTests {
         try await cluster.advance(until: "a alone leads") { cluster["a"].status.leader == cluster["a"].id }
         #expect(cluster["a"].status.members.map(\.name) == ["a"])
         #expect(!cluster["a"].machine.machines().map(\.name).contains("d"))
+        await cluster.stopAll()
+    }
+
+    @Test("A follower forwards changes to the leader; bad requests get etcd's reasons; a removed member is told so")
+    func forwardingAndRefusals() async throws {
+        let cluster = ManualCluster(founders: ["a", "b", "c"])
+        try await cluster.startAll()
+        try await cluster.advance(until: "a leader with every member published") {
+            cluster.leader != nil && cluster.servers.values.allSatisfy { $0.status.members.allSatisfy { !$0.clientURL.isEmpty } }
+        }
+        let leader = cluster.leader!
+        let follower = cluster[cluster.other(than: leader)]
+        let c = ManualCluster.member("c").id
+        let updated = try await cluster.during("an update forwarded to the leader") {
+            try await follower.changeMembership(.update(id: c, peerURL: "http://c:2380"))
+        }
+        #expect(updated.members.count == 3)
+
+        let refusals: [(MembershipRequest, MembershipError)] = [
+            (.add(peerURL: "c:9", isLearner: false), .badURL),
+            (.add(peerURL: cluster.url("a"), isLearner: true), .peerURLExists),
+            (.remove(id: 12345), .notFound),
+            (.promote(id: c), .notLearner),
+        ]
+        for (request, reason) in refusals {
+            await #expect(throws: reason) { try await cluster.during("\(request)") { try await follower.changeMembership(request) } }
+        }
+
+        // With one voter down, a new voter would leave the quorum at the mercy of one more
+        // failure: refused (etcd's --strict-reconfig-check). Removing the one that is down is fine.
+        let victim = cluster.other(than: leader, cluster.servers.first { $0.value === follower }!.key)
+        let victimID = cluster[victim].id
+        await cluster.stop(victim)
+        let survivor = cluster[leader]
+        // Counted as down once silent for the health interval (5 ticks), or at once with its
+        // connection closed.
+        let connected = try await cluster.during("the leader's view of who is connected") { await survivor.connectedMembers() }
+        #expect(!connected.contains(victimID))
+        await #expect(throws: MembershipError.unhealthy) {
+            try await cluster.during("a voter added with one down") { try await survivor.changeMembership(.add(peerURL: "http://x:2380", isLearner: false)) }
+        }
+        let after = try await cluster.during("the removal") { try await survivor.changeMembership(.remove(id: victimID)) }
+        #expect(after.members.count == 2 && !after.members.contains { $0.id == victimID })
+
+        // The removed member comes back with its old data directory: it never applied its
+        // removal, but the others refuse it and say why, and it stops (etcd's HTTP 410).
+        try await cluster.start(victim)
+        let removed = Flag()
+        let removals = cluster[victim].removals
+        let listener = Task { for await _ in removals { removed.set(); break } }
+        try await cluster.advance(until: "the removed member hears it was removed") { removed.isSet }
+        listener.cancel()
+        await cluster.stop(victim)
+
+        // Its name's ID is not handed out again: a fresh start under that name is refused.
+        let leaderURL = cluster.url(leader)
+        await #expect(throws: JoinError.self) {
+            try await cluster.during("a fresh start under a removed name") { try await cluster.start(victim, join: [leaderURL], dataName: "\(victim)-fresh") }
+        }
         await cluster.stopAll()
     }
 }

@@ -17,25 +17,30 @@ struct PublicationTests {
 
     @Test("A founder whose peers are not up is not published until they are; stopped first, it never is")
     func waitsForItsQuorum() async throws {
-        let members = [TestMember("p1"), TestMember("p2")]
-        let founders = members.map(\.member)
-        try await members[0].start(initialCluster: founders)
-        let server = members[0].server!
-        // A second and a half (three election timeouts at most) without a quorum: not published.
-        let seen = Mutex<Bool?>(nil)
-        let waiter = Task { let published = await server.publishedItself(); seen.withLock { $0 = published } }
-        try await Task.sleep(for: .milliseconds(1500))
-        #expect(seen.withLock { $0 } == nil, "published without a quorum")
-        try await members[1].start(initialCluster: founders)
+        // On the manual clock: "not published for three seconds" is a claim about the
+        // protocol, not about how fast this machine ran.
+        let cluster = ManualCluster(founders: ["p1", "p2"])
+        try await cluster.start("p1")
+        let server = cluster["p1"]
+        let published = Flag(), answered = Flag()
+        let waiter = Task {
+            if await server.publishedItself() { published.set() }
+            answered.set()
+        }
+        // Three seconds (up to three election timeouts) without a quorum: not published.
+        await cluster.advance(by: .seconds(3))
+        #expect(!answered.isSet, "published without a quorum")
+        try await cluster.start("p2")
+        try await cluster.advance(until: "p1 publishes itself") { answered.isSet }
         await waiter.value
-        #expect(seen.withLock { $0 } == true)
-        for member in members { await member.stop() }
+        #expect(published.isSet)
+        await cluster.stopAll()
 
-        let alone = TestMember("p3")
-        try await alone.start(initialCluster: [alone.member, TestMember("p4").member])
-        let lonely = alone.server!
-        async let outcome = lonely.publishedItself()
-        await alone.stop()
+        let lonely = ManualCluster(founders: ["p3", "p4"])
+        try await lonely.start("p3")
+        async let outcome = lonely["p3"].publishedItself()
+        await lonely.advance(by: .seconds(1))
+        await lonely.stopAll()
         #expect(await outcome == false)
     }
 }

@@ -37,12 +37,13 @@ final class ManualCluster: @unchecked Sendable {
     func url(_ name: String) -> String { Self.member(name).peerURL }
 
     /// Starts `name`: a founder with the others of `founders`, or (with `join`) a member
-    /// joining through those peer URLs.
+    /// joining through those peer URLs. Its data is in the directory `dataName` (its name).
     func start(
         _ name: String, join: [String] = [], snapshotCount: UInt64 = 10_000, requestTimeout: TimeAmount = .seconds(2),
-        stateMachine: (any ReplicatedStateMachine)? = nil
+        stateMachine: (any ReplicatedStateMachine)? = nil, dataName: String? = nil
     ) async throws {
-        var configuration = RaftServerConfiguration(member: Self.member(name), dataDirectory: directory.path + "/" + name, peerListenPort: 2380)
+        let dataDirectory = directory.path + "/" + (dataName ?? name)
+        var configuration = RaftServerConfiguration(member: Self.member(name), dataDirectory: dataDirectory, peerListenPort: 2380)
         configuration.peerListenHost = name
         configuration.join = join
         configuration.initialCluster = join.isEmpty ? founders.map(Self.member) : []
