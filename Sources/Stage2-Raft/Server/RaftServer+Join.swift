@@ -36,62 +36,28 @@ extension RaftServer {
         scheduleReady()
     }
 
-    /// Asks the given peers, in turn, to add this member, following redirects to the leader;
-    /// a few rounds before giving up.
+    /// Joins the cluster through `peers` (`JoinClient` does the asking) and records what the
+    /// answer says: the cluster's ID, this member's ID (before any entry reaches its log, so a
+    /// restart keeps it), and the members it learns.
     func joinCluster(through peers: [String]) async throws {
-        let me = configuration.member
-        // Asking itself would only ever hear "no leader": a mistake to name at once.
-        let address = { (url: String) in url.split(separator: "/").last(where: { !$0.isEmpty }).map(String.init) ?? url }
-        let others = peers.filter { address($0) != address(me.peerURL) }
-        guard !others.isEmpty else {
-            throw JoinError(description: "cannot join through \(peers.joined(separator: ",")): that is this machine's own peer address; give a machine already in the cluster")
+        let client = JoinClient(
+            member: configuration.member, ask: { [weak self] url, frame in
+                guard let self else { throw ProposalError.stopped }
+                return try await self.ask(url, frame)
+            }, pause: { [weak self] amount in await self?.pause(amount) },
+            onRetry: { [logger] lastError in logger.info("not joined yet; retrying", metadata: ["last-error": "\(lastError)"]) })
+        let joined = try await client.join(through: peers)
+        if joined.clusterID != 0 {
+            try ClusterIdentity.store(joined.clusterID, in: configuration.dataDirectory)
+            setClusterID(joined.clusterID)
         }
-        var lastError = "no machine answered"
-        for round in 0..<20 {
-            if round > 0 { logger.info("not joined yet; retrying", metadata: ["last-error": "\(lastError)"]) }
-            for peer in others {
-                // As given: a bare host:port (the original -C) is dialed with the peer port's
-                // security, an http:// URL without it.
-                var target = peer
-                for _ in 0..<3 {
-                    let answer: PeerFrame.JoinAnswer
-                    do {
-                        guard case .joinResponse(let reply) = try await ask(target, .joinRequest(name: me.name, peerURL: me.peerURL, clientURL: me.clientURL)) else {
-                            lastError = "\(target): an unexpected answer"
-                            break
-                        }
-                        answer = reply
-                    } catch {
-                        lastError = "\(target): \(error)"
-                        break
-                    }
-                    switch answer {
-                    case .joined(let assigned, let known, let clusterID):
-                        if clusterID != 0 {
-                            try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
-                            setClusterID(clusterID)
-                        }
-                        // Recorded before any entry reaches this log, so a restart keeps it.
-                        try ClusterIdentity.storeMemberID(assigned, in: configuration.dataDirectory)
-                        try await loop.submit {
-                            if assigned != self.id { self.adopt(memberID: assigned) }
-                            for member in known where self.members[member.id] == nil { self.members[member.id] = member }
-                            self.publishView()
-                        }.get()
-                        logger.info("joined the cluster", metadata: ["through": "\(target)", "member-id": "\(ClusterIdentity.hex(assigned))"])
-                        return
-                    case .redirect(let leader):
-                        target = leader
-                    case .refused(let reason) where reason == ErrorCode.noMorePeer.message || reason.contains("was removed from the cluster"):
-                        throw JoinError(description: reason)
-                    case .refused(let reason):
-                        lastError = "\(target): \(reason)"
-                    }
-                }
-            }
-            await pause(.milliseconds(200 * Int64(min(round + 1, 5))))
-        }
-        throw JoinError(description: "cannot join the cluster via \(peers.joined(separator: ",")): \(lastError)")
+        try ClusterIdentity.storeMemberID(joined.id, in: configuration.dataDirectory)
+        try await loop.submit {
+            if joined.id != self.id { self.adopt(memberID: joined.id) }
+            for member in joined.members where self.members[member.id] == nil { self.members[member.id] = member }
+            self.publishView()
+        }.get()
+        logger.info("joined the cluster", metadata: ["through": "\(joined.through)", "member-id": "\(ClusterIdentity.hex(joined.id))"])
     }
 
     /// Sends `frame` to the peer at `url` on a connection of its own and returns its answer.
@@ -127,6 +93,6 @@ extension RaftServer {
 }
 
 /// Joining failed; the message says why.
-public struct JoinError: Error, CustomStringConvertible {
+public struct JoinError: Error, Equatable, CustomStringConvertible {
     public var description: String
 }
