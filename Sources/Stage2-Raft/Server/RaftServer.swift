@@ -138,50 +138,9 @@ public final class RaftServer: @unchecked Sendable {
         _ configuration: RaftServerConfiguration, group: any EventLoopGroup, clock: any WallClock = SystemWallClock(),
         loop givenLoop: (any EventLoop)? = nil, network: PeerNetworkMaker? = nil, logger: Logger
     ) async throws -> RaftServer {
-        let member = configuration.member
-        let isNewMember = !DataDirectory.hasLog(configuration.walDirectory ?? configuration.dataDirectory + "/wal")
-        let founders = configuration.initialCluster.count > 1 ? configuration.initialCluster.sorted { $0.name < $1.name } : [member]
-        if founders.count > 1 && !founders.contains(where: { $0.id == member.id }) {
-            throw JoinError(description: "\(member.name) is not in --initial-cluster")
-        }
-        let founding = isNewMember && configuration.join.isEmpty ? ConfState(voters: founders.map(\.id)) : ConfState()
-        let storage = try DiskStorage.open(
-            directory: configuration.dataDirectory, walDirectory: configuration.walDirectory, initialConfState: founding,
-            segmentSize: configuration.segmentSize)
+        let bootstrap = try MemberBootstrap.open(configuration, logger: logger)
+        let (storage, memberID, clusterID, isJoining) = (bootstrap.storage, bootstrap.memberID, bootstrap.clusterID, bootstrap.isJoining)
         storage.walSyncObserver = RaftMetrics.recordWALSync
-        for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
-        var clusterID = ClusterIdentity.load(configuration.dataDirectory)
-        // A member added by peer URL (`etcdctl member add`) has an ID other than its name's; it
-        // learns it when it joins and keeps it here.
-        let recordedID = ClusterIdentity.loadMemberID(configuration.dataDirectory)
-        let memberID = !isNewMember && recordedID != 0 ? recordedID : member.id
-        // A joiner stopped before its log holds anything (before its join completed, or killed
-        // while the first snapshot came in) knows no member but itself: nothing it persisted
-        // names them. It joins again (else it would never hear from the cluster, or never be
-        // able to answer it); the cluster answers with its ID and the members.
-        let snapshotIndex = storage.snapshotMetadata.index
-        let isJoining = !configuration.join.isEmpty && (isNewMember || (storage.lastIndex() == 0 && snapshotIndex == 0))
-        if isNewMember && configuration.join.isEmpty {
-            try ClusterIdentity.storeMemberID(memberID, in: configuration.dataDirectory)
-            // Recorded before the founding entries: a log never exists without its cluster.
-            clusterID = ClusterIdentity.id(token: configuration.clusterToken, founders: founders)
-            try ClusterIdentity.store(clusterID, in: configuration.dataDirectory)
-            // A new cluster: entry 1 records the founding member, committed in term 1, so the
-            // leader's first entry is 2 and the first client write 3, as in the original.
-            // Every founder writes the same entries, in name order, so their logs agree.
-            let entries = founders.enumerated().map { position, founder in
-                Entry(term: 1, index: UInt64(position + 1), kind: .confChange,
-                      data: ConfChange(.addVoter, nodeID: founder.id, context: founder.encoded).encoded)
-            }
-            try storage.persist(entries: entries, hardState: HardState(term: 1, vote: 0, commit: UInt64(entries.count)), snapshot: nil)
-            logger.info(
-                "starting a new cluster",
-                metadata: ["name": "\(member.name)", "members": "\(founders.map(\.name))", "cluster-id": "\(ClusterIdentity.hex(clusterID))"])
-        } else if !isNewMember && !isJoining {
-            logger.info(
-                "found an existing data directory: restarting as the member it records, ignoring bootstrap flags",
-                metadata: ["data-dir": "\(configuration.dataDirectory)", "last-index": "\(storage.lastIndex())"])
-        }
         // The Raft loop gets a thread of its own: client connections (parsing, answering) run on
         // `group`, so they never delay a tick, a sync or a message to a follower. The peer
         // connections share the Raft thread: a message then reaches the core, and a reply the
