@@ -62,87 +62,93 @@ final class Tally: ReplicatedStateMachine {
 
 struct TallyError: Error {}
 
-@Suite("One seam for every replicated state machine", .serialized, .timeLimit(.minutes(3)))
+/// On the manual clock (`ManualCluster`): every wait below moves the clock a tick at a time.
+@Suite("One seam for every replicated state machine", .serialized, .timeLimit(.minutes(2)))
 struct StateMachineSeamTests {
+    /// Proposes `value` on `server`, moving the clock until it is applied there.
+    static func propose(_ value: Int64, on server: RaftServer, in cluster: ManualCluster) async throws -> Int64 {
+        try await cluster.outcome(of: server.startProposal(value, to: Tally.self), what: "a tally proposal")
+    }
+
     @Test("A second machine's commands, proposed on a follower, apply on every member in log order, typed results come back, and v1 indexes count them")
     func aSecondMachineRidesTheSameLog() async throws {
-        let members = [TestMember("node1"), TestMember("node2"), TestMember("node3")]
-        let tallies = [Tally(), Tally(), Tally()]
-        try await members[0].start(stateMachine: tallies[0])
-        try await waitUntil("node1 leads") { members[0].isLeader }
-        for position in 1...2 { try await members[position].start(join: [members[0].member.peerURL], stateMachine: tallies[position]) }
-        defer { Task { for member in members { await member.stop() } } }
+        let cluster = ManualCluster(founders: ["a", "b", "c"])
+        let tallies = ["a": Tally(), "b": Tally(), "c": Tally()]
+        for name in cluster.founders { try await cluster.start(name, stateMachine: tallies[name]) }
+        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        let leader = cluster.leader!
+        let followers = cluster.founders.filter { $0 != leader }
 
-        guard case .completed(.success(let first)) = try await members[0].write(.set(key: "/a", value: "1", expiration: nil)) else {
+        guard case .completed(.success(let first)) = try await cluster.write(leader, .set(key: "/a", value: "1", expiration: nil)) else {
             Issue.record("the first v1 write failed")
             return
         }
         // Proposed on followers: forwarded to the leader inside Raft, answered on the proposer.
-        let five = try await members[1].server!.propose(5, to: Tally.self)
-        let twelve = try await members[2].server!.propose(7, to: Tally.self)
+        let five = try await Self.propose(5, on: cluster[followers[0]], in: cluster)
+        let twelve = try await Self.propose(7, on: cluster[followers[1]], in: cluster)
         #expect(five == 5)
         #expect(twelve == 12)
-        guard case .completed(.success(let second)) = try await members[0].write(.set(key: "/b", value: "2", expiration: nil)) else {
+        guard case .completed(.success(let second)) = try await cluster.write(leader, .set(key: "/b", value: "2", expiration: nil)) else {
             Issue.record("the second v1 write failed")
             return
         }
         // v1 indexes are Raft indexes: the two tally entries sit between the two writes.
         #expect(second.index == first.index + 3)
-        try await waitUntil("every member applied both") { tallies.allSatisfy { $0.total == 12 } }
-        #expect(Set(tallies.map(\.indexes)).count == 1, "the same entries at the same indexes everywhere")
-        #expect(tallies[0].indexes == [first.index + 1, first.index + 2])
+        try await cluster.advance(until: "every member applied both") { tallies.values.allSatisfy { $0.total == 12 } }
+        #expect(Set(tallies.values.map(\.indexes)).count == 1, "the same entries at the same indexes everywhere")
+        #expect(tallies[leader]!.indexes == [first.index + 1, first.index + 2])
+        await cluster.stopAll()
     }
 
     @Test("A question only the leader can answer, asked on a follower, is answered by the leader's machine")
     func leaderQueriesAreTyped() async throws {
-        let members = [TestMember("node1"), TestMember("node2")]
-        let tallies = [Tally(), Tally()]
-        try await members[0].start(stateMachine: tallies[0])
-        try await waitUntil("node1 leads") { members[0].isLeader }
-        try await members[1].start(join: [members[0].member.peerURL], stateMachine: tallies[1])
-        defer { Task { for member in members { await member.stop() } } }
-        _ = try await members[0].server!.propose(3, to: Tally.self)
-        let answer = try await members[1].server!.askLeader("total", of: Tally.self)
+        let cluster = ManualCluster(founders: ["a", "b"])
+        for name in cluster.founders { try await cluster.start(name, stateMachine: Tally()) }
+        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        let leader = cluster[cluster.leader!], follower = cluster[cluster.other(than: cluster.leader!)]
+        _ = try await Self.propose(3, on: leader, in: cluster)
+        let answer = try await cluster.during("a question for the leader") { try await follower.askLeader("total", of: Tally.self) }
         #expect(answer == "total: 3 on the leader")
-        let local = try await members[0].server!.askLeader("here", of: Tally.self)
+        let local = try await cluster.during("a question on the leader") { try await leader.askLeader("here", of: Tally.self) }
         #expect(local == "here: 3 on the leader")
+        await cluster.stopAll()
     }
 
     @Test("A snapshot carries the second machine: a member restarted from it has the same total")
     func snapshotsCarryTheSecondMachine() async throws {
-        let member = TestMember("node1")
-        let tally = Tally()
-        try await member.start(snapshotCount: 4, stateMachine: tally)
-        try await waitUntil("node1 leads") { member.isLeader }
-        for value in 1...6 { _ = try await member.server!.propose(Int64(value), to: Tally.self) }
-        await member.stop()
+        let cluster = ManualCluster(founders: ["a"])
+        try await cluster.start("a", snapshotCount: 4, stateMachine: Tally())
+        try await cluster.advance(until: "a leads") { cluster.leader == "a" }
+        for value in 1...6 { _ = try await Self.propose(Int64(value), on: cluster["a"], in: cluster) }
+        await cluster.stop("a")
         let restarted = Tally()
-        try await member.start(snapshotCount: 4, stateMachine: restarted)
-        defer { Task { await member.stop() } }
-        try await waitUntil("the restarted member has the total") { restarted.total == 21 }
+        try await cluster.start("a", snapshotCount: 4, stateMachine: restarted)
+        try await cluster.advance(until: "the restarted member has the total") { restarted.total == 21 }
         // Restored from the snapshot, then only the entries after it replayed.
         #expect(restarted.indexes.count < 6)
+        await cluster.stopAll()
     }
 }
 
-@Suite("A machine the data directory holds and the binary does not run", .serialized, .timeLimit(.minutes(3)))
+@Suite("A machine the data directory holds and the binary does not run", .serialized, .timeLimit(.minutes(2)))
 struct MissingMachineTests {
     @Test("A member whose snapshot holds another machine's state refuses to start without that machine, rather than drop it")
     func refusesToDropAMachine() async throws {
-        let member = TestMember("node1")
-        try await member.start(snapshotCount: 3, stateMachine: Tally())
-        try await waitUntil("node1 leads") { member.isLeader }
-        for value in 1...5 { _ = try await member.server!.propose(Int64(value), to: Tally.self) }
-        try await waitUntil("a snapshot holds the tally") {
-            (try? PosixFileSystem().list(member.directory.path + "/data/snap"))?.contains { $0.hasSuffix(".snap") } ?? false
+        let cluster = ManualCluster(founders: ["a"])
+        try await cluster.start("a", snapshotCount: 3, stateMachine: Tally())
+        try await cluster.advance(until: "a leads") { cluster.leader == "a" }
+        for value in 1...5 { _ = try await StateMachineSeamTests.propose(Int64(value), on: cluster["a"], in: cluster) }
+        // Snapshots are encoded off the loop: moving the clock lets the save come back to it.
+        try await cluster.advance(until: "a snapshot holds the tally") {
+            (try? PosixFileSystem().list(cluster.directory.path + "/a/snap"))?.contains { $0.hasSuffix(".snap") && !$0.hasSuffix("0000000000000000.snap") } ?? false
         }
-        await member.stop()
-        await #expect(throws: RaftServer.MissingMachine.self) { try await member.start(snapshotCount: 3) }
+        await cluster.stop("a")
+        await #expect(throws: RaftServer.MissingMachine.self) { try await cluster.start("a", snapshotCount: 3) }
         // With the machine, it starts and has it all.
         let tally = Tally()
-        try await member.start(snapshotCount: 3, stateMachine: tally)
-        defer { Task { await member.stop() } }
-        try await waitUntil("the total is back") { tally.total == 15 }
+        try await cluster.start("a", snapshotCount: 3, stateMachine: tally)
+        try await cluster.advance(until: "the total is back") { tally.total == 15 }
+        await cluster.stopAll()
     }
 
     @Test("A peer of another protocol version is told so, with the fix")
