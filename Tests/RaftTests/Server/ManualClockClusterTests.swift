@@ -1,4 +1,6 @@
 import NIOCore
+import RaftCore
+import RaftDisk
 import SingleNode
 import Testing
 
@@ -287,6 +289,44 @@ struct ManualClockMembershipTests {
         await #expect(throws: JoinError.self) {
             try await cluster.during("a fresh start under a removed name") { try await cluster.start(victim, join: [leaderURL], dataName: "\(victim)-fresh") }
         }
+        await cluster.stopAll()
+    }
+
+    @Test("--strict-reconfig-check=false lets a leader add a voter while one member is down (etcd's unchecked mode)")
+    func uncheckedReconfiguration() async throws {
+        let cluster = ManualCluster(founders: ["a", "b", "c"])
+        for name in cluster.founders { try await cluster.start(name, strictReconfigCheck: false) }
+        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        let leader = cluster[cluster.leader!]
+        let victim = cluster.other(than: cluster.leader!)
+        let victimID = cluster[victim].id
+        await cluster.stop(victim)
+        let connected = try await cluster.during("the leader's view of who is connected") { await leader.connectedMembers() }
+        #expect(!connected.contains(victimID))
+        // The strict check refuses this very change ("unhealthy", in forwardingAndRefusals).
+        let added = try await cluster.during("a voter added with one down") {
+            try await leader.changeMembership(.add(peerURL: "http://x:2380", isLearner: false))
+        }
+        #expect(added.members.count == 4)
+        #expect(added.learners.isEmpty)
+        await cluster.stopAll()
+    }
+
+    @Test("A joiner stopped before its join completed joins again on restart")
+    func interruptedJoin() async throws {
+        let cluster = ManualCluster(founders: ["a"])
+        try await cluster.start("a")
+        try await cluster.advance(until: "a leads") { cluster.leader == "a" }
+        // What a joiner leaves when it stops before the answer: an empty log, no member ID.
+        _ = try DiskStorage.open(directory: cluster.directory.path + "/b", initialConfState: ConfState())
+        let url = cluster.url("a")
+        try await cluster.during("b joins") { try await cluster.start("b", join: [url]) }
+        try await cluster.advance(until: "a counts b as a member") { cluster["a"].status.members.count == 2 }
+        guard case .completed(.success) = try await cluster.write("a", .set(key: "/after", value: "join", expiration: nil)) else {
+            Issue.record("a write after the join failed")
+            return
+        }
+        try await cluster.advance(until: "b has the write") { cluster.value("b", "/after") == "join" }
         await cluster.stopAll()
     }
 }

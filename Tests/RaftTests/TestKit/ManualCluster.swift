@@ -40,7 +40,7 @@ final class ManualCluster: @unchecked Sendable {
     /// joining through those peer URLs. Its data is in the directory `dataName` (its name).
     func start(
         _ name: String, join: [String] = [], snapshotCount: UInt64 = 10_000, requestTimeout: TimeAmount = .seconds(2),
-        stateMachine: (any ReplicatedStateMachine)? = nil, dataName: String? = nil
+        stateMachine: (any ReplicatedStateMachine)? = nil, dataName: String? = nil, strictReconfigCheck: Bool = true
     ) async throws {
         let dataDirectory = directory.path + "/" + (dataName ?? name)
         var configuration = RaftServerConfiguration(member: Self.member(name), dataDirectory: dataDirectory, peerListenPort: 2380)
@@ -55,6 +55,7 @@ final class ManualCluster: @unchecked Sendable {
         configuration.snapshotChunkSize = 1024
         configuration.requestTimeout = requestTimeout
         configuration.stateMachine = stateMachine
+        configuration.strictReconfigCheck = strictReconfigCheck
         servers[name] = try await RaftServer.start(
             configuration, group: loop, loop: loop, network: network.maker,
             logger: Logger(label: name) { label in
