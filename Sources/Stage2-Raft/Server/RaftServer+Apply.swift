@@ -94,8 +94,7 @@ extension RaftServer {
             result = slot.apply(envelope.payload, entry.index)
             if result == nil { logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"]) }
         }
-        guard envelope.origin == id, let waiter = waiters.removeValue(forKey: envelope.requestID) else { return }
-        waiter.finish(result.map { .success($0) } ?? .failure(.unreadable))
+        if envelope.origin == id { waiters.finish(envelope.requestID, with: result) }
     }
 
     /// A v1 command, with what the server itself learns from it: a member's published URLs,

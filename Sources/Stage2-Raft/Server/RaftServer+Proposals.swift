@@ -18,11 +18,6 @@ public enum ProposalError: Error, Equatable {
 }
 
 /// A caller waiting for its proposal to apply on this member (the proposer), until `deadline`.
-struct ProposalWaiter {
-    let deadline: NIODeadline
-    let finish: (Result<any Sendable, ProposalError>) -> Void
-}
-
 extension RaftServer {
     /// The Raft loop, on which the futures below complete.
     public var eventLoop: any EventLoop { loop }
@@ -67,7 +62,7 @@ extension RaftServer {
         } catch {
             return finish(.failure(.noLeader))
         }
-        waiters[requestID] = ProposalWaiter(deadline: loop.now + configuration.requestTimeout, finish: finish)
+        waiters.wait(requestID, until: loop.now + configuration.requestTimeout, finish: finish)
         scheduleReady()
     }
 
@@ -134,20 +129,14 @@ extension RaftServer {
     /// Fails every proposal this member waits on: when leadership moves (they may still commit
     /// under the next leader, but this member cannot promise it) and when it stops.
     func failProposals(_ error: ProposalError) {
-        if !waiters.isEmpty, error != .stopped { RaftMetrics.proposalsFailed.increment(by: waiters.count) }
-        let failing = waiters
-        waiters = [:]
-        for (_, waiter) in failing { waiter.finish(.failure(error)) }
+        let failed = waiters.failAll(error)
+        if failed > 0, error != .stopped { RaftMetrics.proposalsFailed.increment(by: failed) }
     }
 
     /// Fails the proposals waiting longer than the request timeout (checked every tick).
     func expireProposals() {
         guard !waiters.isEmpty else { return }
-        let now = loop.now
-        for (requestID, waiter) in waiters where waiter.deadline <= now {
-            waiters[requestID] = nil
-            RaftMetrics.proposalsFailed.increment()
-            waiter.finish(.failure(.timedOut))
-        }
+        let expired = waiters.expire(at: loop.now)
+        if expired > 0 { RaftMetrics.proposalsFailed.increment(by: expired) }
     }
 }

@@ -31,10 +31,8 @@ public final class RaftServer: @unchecked Sendable {
     var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
     // The published cluster view needs rebuilding (members or the leader changed).
     var isViewStale = true
-    // Proposals waiting on this member, by request number, each with the moment it times out,
-    // checked every tick (a timer per proposal would cost an allocation and a linear search of
-    // the loop's timer heap on every write).
-    var waiters: [UInt64: ProposalWaiter] = [:]
+    // Proposals waiting on this member to see them applied.
+    var waiters = ProposalWaiters()
     // The machines besides the v1 store, by the tag of their entries.
     let machines: [UInt8: MachineSlot]
     // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
