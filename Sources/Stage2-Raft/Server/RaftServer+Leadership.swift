@@ -37,7 +37,7 @@ extension RaftServer {
         if leader != 0 { lastLeader = leader }
         logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(members[leader]?.name ?? "none")", "term": "\(node.term)"])
         configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
-        failUnconfirmedReads()
+        reads.failUnconfirmed()
         guard role != .leader else { return }
         expiring = []
         // Entries proposed here may still commit under the next leader, but this node cannot

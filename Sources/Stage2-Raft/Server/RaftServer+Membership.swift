@@ -133,13 +133,8 @@ extension RaftServer {
     /// Waits until this member has applied `index`.
     func waitApplied(_ index: UInt64) async throws {
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
-            guard self.machine.appliedIndex < index else { return self.loop.makeSucceededVoidFuture() }
             let promise = self.loop.makePromise(of: Void.self)
-            let context = self.reads.wait(promise, for: index)
-            self.readTimeouts[context] = self.loop.scheduleTask(in: self.configuration.requestTimeout) { [weak self] () -> Void in
-                self?.readTimeouts[context] = nil
-                for waiter in self?.reads.takeTimedOut(context) ?? [] { waiter.fail(ProposalError.timedOut) }
-            }
+            self.reads.wait(promise, for: index, applied: self.machine.appliedIndex)
             return promise.futureResult
         }.get()
     }

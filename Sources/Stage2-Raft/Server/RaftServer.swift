@@ -38,9 +38,16 @@ public final class RaftServer: @unchecked Sendable {
     // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
     // per run, so an entry proposed before a restart, applied after it, matches nobody.
     var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
-    // Linearizable reads (and waits for an index) on this member, and their timeouts.
-    var reads = ReadIndexQueue<EventLoopPromise<Void>>()
-    var readTimeouts: [UInt64: Scheduled<Void>] = [:]
+    /// Linearizable reads (and waits for an index) on this member. Made on first use, on the
+    /// loop, since it asks the core.
+    lazy var reads = LinearizableReads(
+        loop: loop, timeout: configuration.requestTimeout,
+        retryInterval: configuration.heartbeatInterval * Int64(max(configuration.electionTicks / 2, 1)),
+        hasLeader: { [unowned self] in self.node.leader != 0 },
+        askReadIndex: { [unowned self] context in
+            self.node.readIndex(context: context)
+            self.scheduleReady()
+        })
     var lastSnapshotReadError: String?
     var isReadyScheduled = false
     // Keys whose expiry this leader proposed and has not seen applied yet.
@@ -210,9 +217,7 @@ public final class RaftServer: @unchecked Sendable {
         try? await loop.submit {
             self.tickTask?.cancel()
             self.failProposals(.stopped)
-            for (_, timeout) in self.readTimeouts { timeout.cancel() }
-            self.readTimeouts = [:]
-            for promise in self.reads.takeAll() { promise.fail(ProposalError.stopped) }
+            self.reads.failAll(ProposalError.stopped)
             self.peerAnswers.failAll(ProposalError.stopped)
             self.leaderAnswers.failAll(ProposalError.stopped)
             for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
@@ -226,7 +231,7 @@ public final class RaftServer: @unchecked Sendable {
 
     private func tick() {
         expireProposals()
-        retryUnconfirmedRead()
+        reads.retryUnconfirmed()
         node.tick()
         if node.role == .leader { proposeExpirations() }
         publishClientURLIfNeeded()
@@ -260,8 +265,8 @@ public final class RaftServer: @unchecked Sendable {
             // 3. Apply: a snapshot from the leader first, then the committed entries.
             if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
-            if !ready.readStates.isEmpty { confirmReads(ready.readStates) }
-            if !reads.requests.isEmpty { completeReads() }
+            if !ready.readStates.isEmpty { reads.confirm(ready.readStates, applied: machine.appliedIndex) }
+            if reads.hasWaiting { reads.complete(applied: machine.appliedIndex) }
             if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshotInBackground(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)

@@ -51,20 +51,21 @@ struct ReadIndexTests {
         let server = cluster[cluster.other(than: cluster.leader!)]
         try await cluster.outcome(of: server.startLinearizableRead(), what: "a first read")
 
-        // On the follower: a ReadIndex in flight whose request never reached the leader (as when
-        // the connection drops just then). Reads arriving now queue behind it.
-        try await server.loop.submit {
-            server.reads.enqueue(server.loop.makePromise(of: Void.self))
-            _ = server.reads.startNext(at: server.loop.now)
-        }.get()
+        // On the follower: a ReadIndex whose request never reaches the leader (the connection
+        // is down just then, and comes back at once). Reads arriving now queue behind it.
+        cluster.network.cut(cluster.url(cluster.leader!), server.configuration.member.peerURL)
+        let lost = server.startLinearizableRead()
+        await cluster.settle()
+        cluster.network.heal()
         let read = server.startLinearizableRead()
         let done = Flag()
-        read.whenSuccess { done.set() }
+        read.and(lost).whenSuccess { _ in done.set() }
         // Half an election timeout is 5 ticks (500 ms): not before, and not much after.
         await cluster.advance(by: .milliseconds(400))
         #expect(!done.isSet, "the read went on before the lost round was asked again")
         let took = try await cluster.advance(until: "a read queued behind a lost ReadIndex completes") { done.isSet }
         #expect(took <= .milliseconds(300))
+        try await lost.get()
         await cluster.stopAll()
     }
 }
