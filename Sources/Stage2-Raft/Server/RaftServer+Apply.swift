@@ -19,48 +19,24 @@ extension RaftServer {
                 return
             }
             node.applyConfChange(change)
-            switch change.kind {
-            case .addVoter, .addLearner, .update:
-                if var member = Member(encoded: change.context) {
-                    member.id = change.nodeID
-                    // A promotion or an update keeps what the member published about itself.
-                    if let known = members[change.nodeID] {
-                        member.name = known.name
-                        member.clientURL = known.clientURL
-                    }
-                    members[change.nodeID] = member
-                    if member.name.isEmpty {
-                        machine.skip(to: entry.index)  // known by URL only: recorded by name once it publishes
-                    } else if change.kind == .update {
-                        machine.apply(
-                            Command(.publish(name: member.name, raftURL: member.peerURL, etcdURL: member.clientURL), time: Timestamp(seconds: 0)),
-                            at: entry.index)
-                    } else {
-                        machine.apply(
-                            Command(.join(name: member.name, raftURL: member.peerURL, etcdURL: member.clientURL), time: Timestamp(seconds: 0)),
-                            at: entry.index)
-                    }
-                    logger.info(
-                        change.kind == .update ? "member updated" : node.confState.learners.contains(change.nodeID) ? "learner added" : "member added",
-                        metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(member.name)", "peer-url": "\(member.peerURL)", "index": "\(entry.index)"])
-                } else {
-                    machine.skip(to: entry.index)
-                }
-            case .remove:
-                let removed = members.removeValue(forKey: change.nodeID)
+            let applied = MemberTable.apply(change, to: &members, removed: &removedMembers, selfID: id)
+            if let record = applied.record {
+                machine.apply(Command(record, time: Timestamp(seconds: 0)), at: entry.index)
+            } else {
+                machine.skip(to: entry.index)
+            }
+            if change.kind == .remove {
                 heardFrom[change.nodeID] = nil
-                if change.nodeID != id { removedMembers.insert(change.nodeID) }
-                if let name = removed?.name, !name.isEmpty {
-                    machine.apply(Command(.leave(name: name), time: Timestamp(seconds: 0)), at: entry.index)
-                } else {
-                    machine.skip(to: entry.index)
-                }
-                logger.info("member removed", metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(removed?.name ?? "")", "index": "\(entry.index)"])
+                logger.info("member removed", metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(applied.removedName ?? "")", "index": "\(entry.index)"])
                 if change.nodeID == id && !hasHeardOfRemoval {
                     hasHeardOfRemoval = true
                     logger.warning("the member has been permanently removed from the cluster")
                     removalContinuation.yield(())
                 }
+            } else if let member = applied.member {
+                logger.info(
+                    change.kind == .update ? "member updated" : node.confState.learners.contains(change.nodeID) ? "learner added" : "member added",
+                    metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(member.name)", "peer-url": "\(member.peerURL)", "index": "\(entry.index)"])
             }
             membershipChangeApplied(change.nodeID, at: entry.index)
             // A member added behind a compacted log catches up from a snapshot, and refuses one
