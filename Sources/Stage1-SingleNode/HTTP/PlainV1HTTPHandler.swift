@@ -48,7 +48,7 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
     private var timerPhase: TimerPhase?
     private enum TimerPhase { case idle, request }
     // A request refused as too large: the connection ends with the answer.
-    private var isQuiescing = false
+    private var closesAfterAnswer = false
     // The client closed its side while a request was being answered: answer, then close.
     private var isInputClosed = false
     // True while the end of an answer is being written. NIO's pipelining handler hands over the
@@ -135,12 +135,12 @@ final class PlainV1HTTPHandler: ChannelInboundHandler {
 
     private func refuseTooLarge(head: HTTPRequestHead, context: ChannelHandlerContext) {
         let error = StoreError(.invalidForm, cause: "request body exceeds \(limits.maxBodyBytes) bytes")
-        isQuiescing = true  // the rest of the body is not read: the connection ends with this answer
+        closesAfterAnswer = true  // the rest of the body is not read: the connection ends with this answer
         send(V1Reply(status: .payloadTooLarge, body: V1JSON.encode(error)), to: head, cors: [], context: context)
     }
 
     private func send(_ reply: V1Reply, to request: HTTPRequestHead, cors: [(String, String)], context: ChannelHandlerContext) {
-        let keepAlive = request.isKeepAlive && !isQuiescing && !isInputClosed
+        let keepAlive = request.isKeepAlive && !closesAfterAnswer && !isInputClosed
         let head = reply.responseHead(version: request.version, keepAlive: keepAlive, date: api.backend.now().httpDate, extraHeaders: cors)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !reply.body.isEmpty {
