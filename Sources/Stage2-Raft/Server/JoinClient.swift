@@ -22,8 +22,8 @@ struct JoinClient: Sendable {
     let member: Member
     /// Sends a frame to a peer URL on a connection of its own and returns its answer.
     let ask: @Sendable (_ url: String, _ frame: PeerFrame) async throws -> PeerFrame
-    /// Waits between rounds.
-    let pause: @Sendable (TimeAmount) async -> Void
+    /// Waits between rounds; throws to end the join (the member stops).
+    let pause: @Sendable (TimeAmount) async throws -> Void
     /// Says how the last round went before the next.
     var onRetry: @Sendable (_ lastError: String) -> Void = { _ in }
     var rounds = 20
@@ -70,7 +70,7 @@ struct JoinClient: Sendable {
                     if case .refused = answer { break }
                 }
             }
-            await pause(.milliseconds(200 * Int64(min(round + 1, 5))))
+            try await pause(.milliseconds(200 * Int64(min(round + 1, 5))))
         }
         throw JoinError(description: "cannot join the cluster via \(peers.joined(separator: ",")): \(lastError)")
     }

@@ -28,6 +28,7 @@ struct MemberBootstrap {
         let storage = try DiskStorage.open(
             directory: directory, walDirectory: configuration.walDirectory,
             initialConfState: isFounding ? ConfState(voters: founders.map(\.id)) : ConfState(), segmentSize: configuration.segmentSize)
+        storage.walSyncObserver = RaftMetrics.recordWALSync
         for repair in storage.repairs { logger.warning("repaired the WAL", metadata: ["detail": "\(repair)"]) }
         var clusterID = ClusterIdentity.load(directory)
         // A member added by peer URL (`etcdctl member add`) has an ID other than its name's; it

@@ -25,30 +25,23 @@ struct ProposalWaiters {
         waiting[id] = Waiter(deadline: deadline, finish: finish)
     }
 
-    /// Request `id` applied, with `result` (nil: this build could not read it); false if
-    /// nobody waits for it (another member's, or given up on).
-    @discardableResult
-    mutating func finish(_ id: UInt64, with result: (any Sendable)?) -> Bool {
-        guard let waiter = waiting.removeValue(forKey: id) else { return false }
-        waiter.finish(result.map { .success($0) } ?? .failure(.unreadable))
-        return true
+    /// Request `id` applied: its waiter, removed, to finish with what applying it gave (nil if
+    /// nobody waits for it: another member's, or given up on). Finishing is the caller's, after
+    /// this returns, so that whatever a finish runs may touch the table again.
+    mutating func take(_ id: UInt64) -> Finish? {
+        waiting.removeValue(forKey: id)?.finish
     }
 
-    /// Fails those whose deadline is `now` or past with `timedOut`; returns how many.
-    mutating func expire(at now: NIODeadline) -> Int {
+    /// Those whose deadline is `now` or past, removed, to fail with `timedOut`.
+    mutating func takeExpired(at now: NIODeadline) -> [Finish] {
         let due = waiting.filter { $0.value.deadline <= now }
-        for (id, waiter) in due {
-            waiting[id] = nil
-            waiter.finish(.failure(.timedOut))
-        }
-        return due.count
+        for id in due.keys { waiting[id] = nil }
+        return due.values.map(\.finish)
     }
 
-    /// Fails every one with `error`; returns how many.
-    mutating func failAll(_ error: ProposalError) -> Int {
-        let failing = waiting
-        waiting = [:]
-        for (_, waiter) in failing { waiter.finish(.failure(error)) }
-        return failing.count
+    /// Every one, removed (a change of leader, a stop).
+    mutating func takeAll() -> [Finish] {
+        defer { waiting = [:] }
+        return waiting.values.map(\.finish)
     }
 }

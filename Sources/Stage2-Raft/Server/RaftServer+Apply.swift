@@ -70,7 +70,9 @@ extension RaftServer {
             result = slot.apply(envelope.payload, entry.index)
             if result == nil { logger.error("skipping an entry this build cannot decode", metadata: ["index": "\(entry.index)"]) }
         }
-        if envelope.origin == id { waiters.finish(envelope.requestID, with: result) }
+        if envelope.origin == id, let finish = waiters.take(envelope.requestID) {
+            finish(result.map { .success($0) } ?? .failure(.unreadable))
+        }
     }
 
     /// A v1 command, with what the server itself learns from it: a member's published URLs,

@@ -26,7 +26,7 @@ extension RaftServer {
         let deadline = loop.now + configuration.requestTimeout
         while try await loop.submit({ (self.configuration.stateMachine?.appliedThrough ?? 0) > self.machine.appliedIndex }).get() {
             guard loop.now < deadline else { throw ProposalError.timedOut }
-            await pause(.milliseconds(10))
+            try await pause(.milliseconds(10))
         }
         let (store, index, term, members, copyState) = try await loop.submit {
             let (store, index) = self.machine.copyStore()

@@ -44,7 +44,10 @@ extension RaftServer {
             member: configuration.member, ask: { [weak self] url, frame in
                 guard let self else { throw ProposalError.stopped }
                 return try await self.ask(url, frame)
-            }, pause: { [weak self] amount in await self?.pause(amount) },
+            }, pause: { [weak self] amount in
+                guard let self else { throw ProposalError.stopped }
+                try await self.pause(amount)
+            },
             onRetry: { [logger] lastError in logger.info("not joined yet; retrying", metadata: ["last-error": "\(lastError)"]) })
         let joined = try await client.join(through: peers)
         if joined.clusterID != 0 {

@@ -31,7 +31,7 @@ extension RaftServer {
         repeat {
             answer = try await askForChange(request)
             guard answer == .failed(.changeInProgress), loop.now < deadline else { break }
-            await pause(.milliseconds(20))
+            do { try await pause(.milliseconds(20)) } catch { throw .stopped }
         } while true
         switch answer {
         case .failed(let error): throw error

@@ -38,7 +38,7 @@ extension RaftServer {
         let deadline = loop.now + configuration.requestTimeout
         while loop.now < deadline {
             if status.leader == target { return }
-            await pause(.milliseconds(20))
+            do { try await pause(.milliseconds(20)) } catch { throw .timedOut }
         }
         throw .timedOut
     }

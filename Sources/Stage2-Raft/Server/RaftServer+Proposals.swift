@@ -129,14 +129,16 @@ extension RaftServer {
     /// Fails every proposal this member waits on: when leadership moves (they may still commit
     /// under the next leader, but this member cannot promise it) and when it stops.
     func failProposals(_ error: ProposalError) {
-        let failed = waiters.failAll(error)
-        if failed > 0, error != .stopped { RaftMetrics.proposalsFailed.increment(by: failed) }
+        let failing = waiters.takeAll()
+        if !failing.isEmpty, error != .stopped { RaftMetrics.proposalsFailed.increment(by: failing.count) }
+        for finish in failing { finish(.failure(error)) }
     }
 
     /// Fails the proposals waiting longer than the request timeout (checked every tick).
     func expireProposals() {
         guard !waiters.isEmpty else { return }
-        let expired = waiters.expire(at: loop.now)
-        if expired > 0 { RaftMetrics.proposalsFailed.increment(by: expired) }
+        let expired = waiters.takeExpired(at: loop.now)
+        if !expired.isEmpty { RaftMetrics.proposalsFailed.increment(by: expired.count) }
+        for finish in expired { finish(.failure(.timedOut)) }
     }
 }

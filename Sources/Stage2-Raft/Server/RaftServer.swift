@@ -145,7 +145,6 @@ public final class RaftServer: @unchecked Sendable {
     ) async throws -> RaftServer {
         let bootstrap = try MemberBootstrap.open(configuration, logger: logger)
         let (storage, memberID, clusterID, isJoining) = (bootstrap.storage, bootstrap.memberID, bootstrap.clusterID, bootstrap.isJoining)
-        storage.walSyncObserver = RaftMetrics.recordWALSync
         // The Raft loop gets a thread of its own: client connections (parsing, answering) run on
         // `group`, so they never delay a tick, a sync or a message to a follower. The peer
         // connections share the Raft thread: a message then reaches the core, and a reply the
@@ -297,9 +296,12 @@ public final class RaftServer: @unchecked Sendable {
     }
 
     /// Waits `amount` of the loop's time (a test's manual clock moves it), for the few callers
-    /// that retry off the loop; returns early if the loop shuts down.
-    func pause(_ amount: TimeAmount) async {
-        _ = try? await loop.scheduleTask(in: amount) {}.futureResult.get()
+    /// that retry off the loop. Throws if the task is cancelled or the loop shuts down, so that
+    /// a retry loop ends with its member rather than spinning.
+    func pause(_ amount: TimeAmount) async throws {
+        try Task.checkCancellation()
+        try await loop.scheduleTask(in: amount) {}.futureResult.get()
+        try Task.checkCancellation()
     }
 
     /// Who this member is and what it last saw, for v3 response headers and status.

@@ -10,6 +10,10 @@ import Synchronization
 ///
 /// A cut between two members (`cut`, `isolate`) ends their connections and refuses new ones
 /// until `heal`, as a partition looks to a member: sends fail, questions fail, nothing arrives.
+///
+/// Where it is kinder than TCP: a connection is made at once, so the first frames sent to a
+/// peer are not dropped while it is being made, and a refused peer is asked again at every
+/// send rather than after a backoff. Tests that depend on either belong on sockets.
 public final class MemoryNetwork: Sendable {
     private let loop: any EventLoop
     private let state = Mutex(State())
@@ -59,6 +63,8 @@ public final class MemoryNetwork: Sendable {
 
     /// Opens a connection from `dialer` to whoever listens at `url`, if it can be reached.
     func connect(from dialer: MemoryPeerTransport, to url: String) throws -> MemoryLink {
+        // A stopped member's last Ready must not reach anyone.
+        guard !dialer.isClosed else { throw MemoryNetworkError(description: "this member's network is closed") }
         guard let address = Self.address(url) else { throw MemoryNetworkError(description: "not a peer address: \(url)") }
         let link = try state.withLock { state -> MemoryLink in
             guard let acceptor = state.listeners[address] else { throw MemoryNetworkError(description: "connection refused: nothing listens at \(address)") }
@@ -95,7 +101,7 @@ struct MemoryNetworkError: Error, CustomStringConvertible {
 final class MemoryPeerTransport: PeerNetwork {
     private let network: MemoryNetwork
     let receiver: PeerReceiver
-    private let state = Mutex<(clusterID: UInt64, address: String?, links: [String: MemoryLink])>((0, nil, [:]))
+    private let state = Mutex<(clusterID: UInt64, address: String?, links: [String: MemoryLink], isClosed: Bool)>((0, nil, [:], false))
 
     init(network: MemoryNetwork, receiver: @escaping PeerReceiver) {
         self.network = network
@@ -109,6 +115,9 @@ final class MemoryPeerTransport: PeerNetwork {
 
     /// The address it listens on first: who it is, for cuts.
     var address: String? { state.withLock { $0.address } }
+
+    /// Closed: it neither sends nor dials any more.
+    var isClosed: Bool { state.withLock { $0.isClosed } }
 
     func listen(host: String, port: Int, plaintext: Bool) async throws -> Int {
         let address = "\(host):\(port)"
@@ -132,7 +141,10 @@ final class MemoryPeerTransport: PeerNetwork {
         MemoryConnection(link: try network.connect(from: self, to: url), isDialer: true)
     }
 
-    func close() async { network.unregister(self) }
+    func close() async {
+        state.withLock { $0.isClosed = true }
+        network.unregister(self)
+    }
 
     /// The connection to `url`, made now if there is none and it can be.
     private func persistentLink(to url: String) -> MemoryLink? {
@@ -169,8 +181,14 @@ final class MemoryLink: Sendable {
     /// the link has closed.
     func carry(_ frame: PeerFrame, fromDialer: Bool) -> Bool {
         guard isOpen else { return false }
+        let bytes = frame.encoded()
+        // Larger than a peer reads: the reading end hangs up, as PeerFrameDecoder does.
+        guard bytes.count - 4 <= PeerFrame.maxFrameBytes else {
+            close()
+            return false
+        }
         // As the receiving end of a socket reads it: the length prefix, then the body.
-        guard let copy = PeerFrame.decode(frame.encoded().dropFirst(4)) else {
+        guard let copy = PeerFrame.decode(bytes.dropFirst(4)) else {
             assertionFailure("the codec cannot read back a frame it wrote: \(frame)")
             return false
         }

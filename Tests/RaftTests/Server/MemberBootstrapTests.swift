@@ -76,6 +76,8 @@ struct MemberBootstrapTests {
         try ClusterIdentity.storeMemberID(42, in: directory.path + "/data")
         let again = try MemberBootstrap.open(configuration("d", in: directory, join: ["http://a:2380"]), logger: Self.logger)
         #expect(again.isJoining)
+        // Its directory exists now (an empty log): the ID the cluster assigned it is kept.
+        #expect(again.memberID == 42)
     }
 
     @Test("A member missing from --initial-cluster is refused, naming itself")

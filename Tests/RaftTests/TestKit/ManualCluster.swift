@@ -10,9 +10,11 @@ import Synchronization
 @testable import Raft
 
 /// Real `RaftServer`s (disk, core, loop, snapshots, membership) on one manual clock and a
-/// `MemoryNetwork`: no sockets, no sleeps, no polling of real time. Nothing happens until the
-/// test moves the clock (`advance`), so a test reads as a timeline: "ten ticks later, one of
-/// the others leads".
+/// `MemoryNetwork`: no sockets, no sleeps, no polling of real time. What is due now runs at
+/// once (a message, a reply, an apply); nothing timed (a tick, an election, a timeout) happens
+/// until the test moves the clock (`advance`), so a test reads as a timeline: "ten ticks
+/// later, one of the others leads". Runs are not bit-for-bit repeatable (election timeouts
+/// are seeded by process, request numbers are random), but every duration is the clock's.
 ///
 /// Members are named; each listens at `http://<name>:2380` on the memory network, keeps its
 /// data under one temporary directory, and ticks every 100 ms of the manual clock.
@@ -79,7 +81,10 @@ final class ManualCluster: @unchecked Sendable {
 
     /// Runs what is due now, without moving the clock, and waits for the work the members
     /// do off their loop (a snapshot being encoded or streamed): such work takes none of the
-    /// clock's time, so a loaded machine cannot make a timeout fire before it is done.
+    /// clock's time, so a loaded machine cannot make a timeout fire before it is done. (Not
+    /// awaited: a state received apart being written to its file, and answers to questions for
+    /// one member; no test here has either. A stream never waits on the clock: memory writes
+    /// do not block.)
     func settle() async {
         await loop.run()
         for _ in 0..<1_000 {
@@ -144,17 +149,21 @@ final class ManualCluster: @unchecked Sendable {
     /// join), so that moving the clock meanwhile cannot fire its timeouts early. Bounded by 30 s
     /// of real time: an operation that waits on the clock never completes here, and says so.
     func during<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
+        // Not a task group: a group waits for all its children, and an operation waiting on
+        // the stopped clock would never end. The first of the two to finish answers.
+        let answer = Once<Result<T, any Error>>()
+        return try await withCheckedThrowingContinuation { continuation in
+            answer.onSet { continuation.resume(with: $0) }
+            let bound = Task {
                 try? await Task.sleep(for: .seconds(30))
-                return nil
+                if !Task.isCancelled {
+                    answer.set(.failure(ClusterTestTimeout(what: "\(what), with the clock stopped (does it wait on the clock? then move it)")))
+                }
             }
-            defer { group.cancelAll() }
-            guard let result = try await group.next() ?? nil else {
-                throw ClusterTestTimeout(what: "\(what), with the clock stopped (does it wait on the clock? then move it)")
+            Task {
+                do { answer.set(.success(try await operation())) } catch { answer.set(.failure(error)) }
+                bound.cancel()
             }
-            return result
         }
     }
 
@@ -162,6 +171,23 @@ final class ManualCluster: @unchecked Sendable {
     func value(_ name: String, _ key: String) -> String? {
         if case .success(.file(let response)) = servers[name]?.machine.read(key) { return response.value }
         return nil
+    }
+}
+
+/// A value set once, from any thread; later sets are ignored. `onSet` (given once, first)
+/// hears it.
+final class Once<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Value?, handler: (@Sendable (Value) -> Void)?)>((nil, nil))
+
+    func onSet(_ handler: @escaping @Sendable (Value) -> Void) { state.withLock { $0.handler = handler } }
+
+    func set(_ value: Value) {
+        let handler = state.withLock { state -> (@Sendable (Value) -> Void)? in
+            guard state.value == nil else { return nil }
+            state.value = value
+            return state.handler
+        }
+        handler?(value)
     }
 }
 
