@@ -127,7 +127,7 @@ public final class RaftServer: @unchecked Sendable {
         config.electionTick = configuration.electionTicks
         config.heartbeatTick = 1
         config.preVote = configuration.preVote
-        config.randomSeed = id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
+        config.randomSeed = configuration.electionSeed ?? id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
         config.applied = storage.snapshotMetadata.index
         return RaftNode(config: config, storage: storage)
     }

@@ -26,6 +26,10 @@ public struct RaftServerConfiguration: Sendable {
     public var heartbeatInterval: TimeAmount = .milliseconds(100)
     /// Ticks without a leader before a member campaigns (1 s by default).
     public var electionTicks = 10
+    /// Seeds the core's randomized election timeouts. By default the member's ID and the
+    /// process's, so members started together do not campaign in step; a test on a manual
+    /// clock gives one, so that the same steps give the same run.
+    public var electionSeed: UInt64?
     /// The most members the cluster takes (`-maxsize`).
     public var maxClusterSize = 9
     /// Changes kept for watches from an index (`-m`).

@@ -5,8 +5,9 @@ import Synchronization
 /// A network inside one process: members started with `network: net.maker` reach each other
 /// by their peer URLs as over TCP, but every frame is handed over in memory (through the
 /// codec, so what moves is what the wire carries). With one `NIOAsyncTestingEventLoop` for
-/// every member, a whole cluster runs on one manual clock: nothing happens until the test
-/// advances it, and the same steps give the same run.
+/// every member, a whole cluster runs on one manual clock: nothing timed happens until the
+/// test advances it, and with seeded election timeouts (`electionSeed`) the same steps elect
+/// the same leaders at the same moments.
 ///
 /// A cut between two members (`cut`, `isolate`) ends their connections and refuses new ones
 /// until `heal`, as a partition looks to a member: sends fail, questions fail, nothing arrives.

@@ -37,6 +37,19 @@ struct ManualClockClusterTests {
         await cluster.stopAll()
     }
 
+    @Test("The same steps elect the same leader at the same moment of the clock")
+    func repeatable() async throws {
+        var runs: [(leader: String, took: TimeAmount)] = []
+        for _ in 0..<2 {
+            let cluster = ManualCluster(founders: ["a", "b", "c"])
+            try await cluster.startAll()
+            let took = try await cluster.advance(until: "a leader") { cluster.leader != nil }
+            runs.append((try #require(cluster.leader), took))
+            await cluster.stopAll()
+        }
+        #expect(runs[0].leader == runs[1].leader && runs[0].took == runs[1].took)
+    }
+
     @Test("A leader cut off from the others steps down; they elect another; healed, it follows and catches up")
     func partitionedLeader() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])

@@ -13,8 +13,8 @@ import Synchronization
 /// `MemoryNetwork`: no sockets, no sleeps, no polling of real time. What is due now runs at
 /// once (a message, a reply, an apply); nothing timed (a tick, an election, a timeout) happens
 /// until the test moves the clock (`advance`), so a test reads as a timeline: "ten ticks
-/// later, one of the others leads". Runs are not bit-for-bit repeatable (election timeouts
-/// are seeded by process, request numbers are random), but every duration is the clock's.
+/// later, one of the others leads". Election timeouts are seeded, so the same steps elect the
+/// same leader at the same moment (request numbers are random, but only match answers).
 ///
 /// Members are named; each listens at `http://<name>:2380` on the memory network, keeps its
 /// data under one temporary directory, and ticks every 100 ms of the manual clock.
@@ -51,6 +51,8 @@ final class ManualCluster: @unchecked Sendable {
         configuration.initialCluster = join.isEmpty ? founders.map(Self.member) : []
         configuration.heartbeatInterval = heartbeat
         configuration.electionTicks = 10
+        // Fixed per member (the core mixes in its ID): the same steps give the same elections.
+        configuration.electionSeed = 7
         configuration.healthInterval = heartbeat * 5
         configuration.snapshotCount = snapshotCount
         configuration.snapshotKeepEntries = 5
