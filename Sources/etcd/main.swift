@@ -147,8 +147,7 @@ if operations.forceNewCluster {
 let stopSignals = StopSignals(SIGINT, SIGTERM)
 
 do {
-    let group = MultiThreadedEventLoopGroup.singleton
-    let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
+    let server = try await RaftServer.start(configuration.server, logger: logger)
     var backend = V3Backend(raft: server, machine: v3Store)
     backend.progressNotifyInterval = operations.progressNotifyInterval
     backend.maxRequestBytes = operations.maxRequestBytes
@@ -223,7 +222,7 @@ do {
     // A member of `etcd lab` ends with the lab, even one killed without a chance to stop it.
     if configuration.server.raftView?.labControlURL != nil { LabParent.watch() }
     // Runs until a signal, or until this member applies its own removal from the cluster.
-    let why = await server.stopReason(signals: stopSignals)
+    let why = await V1ClusterDaemon.stopReason(of: server, signals: stopSignals)
     logger.info("shutting down", metadata: ["reason": "\(why)"])
     // A leader hands over first, so the others need not wait an election timeout; then calls
     // in flight finish (each listener waits up to its grace period), then the Raft loop stops

@@ -28,7 +28,7 @@ struct BackupRestoreTests {
                 member: Raft.Member(name: name, peerURL: "http://127.0.0.1:0", clientURL: "http://127.0.0.1:0"), dataDirectory: directory,
                 peerListenPort: 0)
             configuration.stateMachine = machine
-            raft = try await RaftServer.start(configuration, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            raft = try await RaftServer.start(configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
             let deadline = ContinuousClock.now + .seconds(10)
             while raft.status.leader == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         }

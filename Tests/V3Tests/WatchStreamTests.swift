@@ -27,7 +27,7 @@ struct WatchStreamTests {
                 member: Member(name: "solo", peerURL: "http://127.0.0.1:0", clientURL: "http://127.0.0.1:0"), dataDirectory: directory, peerListenPort: 0)
             configuration.stateMachine = machine
             let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-            raft = try await RaftServer.start(configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            raft = try await RaftServer.start(configuration, logger: logger)
             backend = V3Backend(raft: raft, machine: machine)
             backend.progressNotifyInterval = progressInterval
             v3 = try await V3Server.start(

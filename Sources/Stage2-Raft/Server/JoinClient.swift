@@ -75,3 +75,8 @@ struct JoinClient: Sendable {
         throw JoinError(description: "cannot join the cluster via \(peers.joined(separator: ",")): \(lastError)")
     }
 }
+
+/// Joining failed, or a question to a peer went unanswered; the message says why.
+public struct JoinError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+}

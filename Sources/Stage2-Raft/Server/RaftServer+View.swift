@@ -28,3 +28,14 @@ extension RaftServer {
         statusBox.withLock { $0.clusterID = clusterID }
     }
 }
+
+extension RaftServer {
+    /// Why the lab's controls refused.
+    public typealias LabError = Raft.LabError
+
+    /// The whole cluster's live view, as `LiveView` gathers it.
+    public func clusterView() async -> ClusterRaftView { await view.clusterView() }
+
+    /// Cuts this member off from the members named (see `LiveView.cut`); an empty list heals.
+    public func cut(from names: [String]) async throws(LabError) -> [String] { try await view.cut(from: names) }
+}

@@ -28,16 +28,23 @@ public final class RaftServer: @unchecked Sendable {
     var transport: (any PeerNetwork)!
     /// The bound peer port.
     public internal(set) var peerPort = 0
-    var members: [NodeID: Member] = [:] { didSet { isViewStale = true } }
-    // The published cluster view needs rebuilding (members or the leader changed).
-    var isViewStale = true
-    // Proposals waiting on this member to see them applied.
-    var waiters = ProposalWaiters()
-    // The machines besides the v1 store, by the tag of their entries.
-    let machines: [UInt8: MachineSlot]
-    // Numbers proposals so applied entries find their waiting caller: (origin, number). Random
-    // per run, so an entry proposed before a restart, applied after it, matches nobody.
-    var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
+
+    // The collaborators, each a job of its own, confined to this loop as the server is. Set
+    // once, at the end of `init` (they point back at the server).
+    /// Who the members are; the membership API and the v1 join.
+    private(set) var membership: MembershipService!
+    /// What this member proposes, and the callers waiting to see it applied.
+    private(set) var proposer: Proposer!
+    /// The machines committed entries are applied to, by tag.
+    private(set) var machines: StateMachines!
+    /// Questions asked of peers outside Raft.
+    private(set) var questions: PeerQuestions!
+    /// Who leads: milestone lines, transfers, and publishing this member once there is a leader.
+    private(set) var leadership: Leadership!
+    /// Snapshots taken, restored, streamed and received.
+    private(set) var snapshots: Snapshotter!
+    /// The live view's recording and gathering, and the lab's cut.
+    private(set) var view: LiveView!
     /// Linearizable reads (and waits for an index) on this member. Made on first use, on the
     /// loop, since it asks the core.
     lazy var reads = LinearizableReads(
@@ -48,56 +55,24 @@ public final class RaftServer: @unchecked Sendable {
             self.node.readIndex(context: context)
             self.scheduleReady()
         })
-    var lastSnapshotReadError: String?
+
+    /// The members as this member last applied them.
+    var members: [NodeID: Member] { membership.members }
+    // The published cluster view needs rebuilding (members or the leader changed).
+    var isViewStale = true
     var isReadyScheduled = false
-    // Keys whose expiry this leader proposed and has not seen applied yet.
-    var expiring: Set<String> = []
-    var joinWaiters: [NodeID: [any PeerConnection]] = [:]
-    // Questions for the leader in flight over the persistent connections, by number.
-    let leaderAnswers: PendingAnswers<UInt64>
-    var nextLeaderQuery: UInt64 = 1
-    /// Snapshots arriving from a leader, frame by frame.
-    let incomingSnapshots: SnapshotReceiver
     /// Where machines' states sent apart from snapshots go: beside the snapshots.
     var stateDirectory: String { Self.stateDirectory(of: configuration) }
     static func stateDirectory(of configuration: RaftServerConfiguration) -> String { configuration.dataDirectory + "/snap" }
-    // Snapshots being streamed to followers, one per follower.
-    let outgoingSnapshots: SnapshotStreams
-    // Membership changes asked through the API, waiting for their entry to apply.
-    var changeWaiters: [NodeID: [EventLoopPromise<UInt64>]] = [:]
-    // When each peer was last heard from: who counts as connected for membership checks.
-    var heardFrom: [NodeID: NIODeadline] = [:]
-    /// Members removed from the cluster: their messages are refused with `removedReason`.
-    var removedMembers: Set<NodeID> = []
-    var hasHeardOfRemoval = false
-    static let removedReason = "the member has been permanently removed from the cluster"
     /// Yields when this member applies its own removal from the cluster (the daemon exits).
     public let removals: AsyncStream<Void>
     let removalContinuation: AsyncStream<Void>.Continuation
-    // Questions asked on connections of their own (joins, membership, member queries), by connection.
-    let peerAnswers: PendingAnswers<ObjectIdentifier>
     var tickTask: RepeatedTask?
-    var publishTicks = 0
-    var hasAnnouncedPublish = false
-    // The last leader seen, to count changes of leader (not elections without one).
-    var lastLeader: NodeID = 0
-    // The index of the newest snapshot saved or restored.
-    var lastSnapshotIndex: UInt64 = 0
-    // The periodic snapshot being encoded off the loop, if one is.
-    var snapshotTask: Task<Void, Never>?
     var isStopping = false
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
-    /// What the live view shows of this member's messages and elections; nil when it is off.
-    var recorder: RaftRecorder?
-    /// Peers the lab cut this member off from: Raft messages to and from them are dropped.
-    var cutOff: Set<NodeID> = []
-    /// The cluster's view as last gathered, for pages asking within moments of each other.
-    let gatheredView = Mutex<(at: NIODeadline, view: ClusterRaftView)?>(nil)
     let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
     let statusBox: Mutex<RaftStatus>
-    /// Settles once: this member published itself to the cluster (true), or stopped first.
-    let publication = Settlement()
 
     var id: NodeID { node.id }
 
@@ -111,15 +86,16 @@ public final class RaftServer: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
-        self.incomingSnapshots = SnapshotReceiver(loop: loop, directory: Self.stateDirectory(of: configuration), logger: logger)
-        self.outgoingSnapshots = SnapshotStreams(loop: loop, logger: logger)
-        self.leaderAnswers = PendingAnswers(loop: loop)
-        self.peerAnswers = PendingAnswers(loop: loop)
-        self.machines = Dictionary(configuration.stateMachine.map { [($0.tagValue, MachineSlot($0))] } ?? [], uniquingKeysWith: { $1 })
         self.statusBox = Mutex(RaftStatus(memberID: memberID))
         self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
-        if configuration.raftView != nil { self.recorder = RaftRecorder() }
         (self.removals, self.removalContinuation) = AsyncStream.makeStream()
+        membership = MembershipService(server: self)
+        proposer = Proposer(server: self)
+        leadership = Leadership(server: self)
+        machines = StateMachines(server: self, v1: machine, other: configuration.stateMachine)
+        questions = PeerQuestions(server: self, loop: loop)
+        snapshots = Snapshotter(server: self, loop: loop, directory: Self.stateDirectory(of: configuration))
+        view = LiveView(server: self)
     }
 
     static func makeNode(id: NodeID, configuration: RaftServerConfiguration, storage: DiskStorage) -> RaftNode<DiskStorage> {
@@ -132,6 +108,17 @@ public final class RaftServer: @unchecked Sendable {
         return RaftNode(config: config, storage: storage)
     }
 
+    /// Becomes the member the cluster added by peer URL: the same empty log, another ID.
+    /// Messages for the new ID were ignored until now (the node drops what is not addressed to
+    /// it), so nothing was persisted under the old one.
+    func adopt(memberID: NodeID) {
+        loop.preconditionInEventLoop()
+        logger.info("taking the member ID the cluster assigned", metadata: ["member-id": "\(ClusterIdentity.hex(memberID))"])
+        node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
+        statusBox.withLock { $0.memberID = memberID }
+        isViewStale = true
+    }
+
     /// Opens the data directory and starts the member: a new cluster of one, a member joining
     /// through `configuration.join`, or (if the directory holds a log) the member it was before.
     ///
@@ -140,13 +127,13 @@ public final class RaftServer: @unchecked Sendable {
     /// its v1 writes. A test gives a `NIOAsyncTestingEventLoop` and a `MemoryNetwork`, and then
     /// time moves only when it says so.
     public static func start(
-        _ configuration: RaftServerConfiguration, group: any EventLoopGroup, clock: any WallClock = SystemWallClock(),
+        _ configuration: RaftServerConfiguration, clock: any WallClock = SystemWallClock(),
         loop givenLoop: (any EventLoop)? = nil, network: PeerNetworkMaker? = nil, logger: Logger
     ) async throws -> RaftServer {
         let bootstrap = try MemberBootstrap.open(configuration, logger: logger)
         let (storage, memberID, clusterID, isJoining) = (bootstrap.storage, bootstrap.memberID, bootstrap.clusterID, bootstrap.isJoining)
         // The Raft loop gets a thread of its own: client connections (parsing, answering) run on
-        // `group`, so they never delay a tick, a sync or a message to a follower. The peer
+        // other threads, so they never delay a tick, a sync or a message to a follower. The peer
         // connections share the Raft thread: a message then reaches the core, and a reply the
         // socket, without waking another thread (6-15% more writes/s on a 3-machine cluster).
         // Frames are still handed over with `execute`, never stepped inside a channel callback:
@@ -156,7 +143,7 @@ public final class RaftServer: @unchecked Sendable {
         let server = RaftServer(configuration: configuration, memberID: memberID, loop: loop, storage: storage, clock: clock, logger: logger)
         server.raftThread = raftThread
         if let snapshot = try? storage.snapshot() {
-            do { try server.restoreOrThrow(snapshot) } catch {
+            do { try server.snapshots.restoreOrThrow(snapshot) } catch {
                 try? await raftThread?.shutdownGracefully()
                 throw error
             }
@@ -164,7 +151,8 @@ public final class RaftServer: @unchecked Sendable {
         storage.releaseSnapshotData()
         SpooledState.removeLeftovers(in: server.stateDirectory)
         let receiver: PeerReceiver = { [weak server] frame, connection in
-            server?.loop.execute { server?.receive(frame, on: connection) }
+            guard let server else { return }
+            server.loop.execute { server.receive(frame, on: connection) }
         }
         server.transport = network?(receiver)
             ?? PeerTransport(group: loop, logger: logger, security: configuration.peerSecurity, receive: receiver)
@@ -181,7 +169,7 @@ public final class RaftServer: @unchecked Sendable {
         }.get()
         if isJoining {
             do {
-                try await server.joinCluster(through: configuration.join)
+                try await server.membership.join(through: configuration.join)
             } catch {
                 // Not started after all: its port and thread go with it.
                 await server.stop()
@@ -195,7 +183,7 @@ public final class RaftServer: @unchecked Sendable {
         tickTask = loop.scheduleRepeatedTask(initialDelay: configuration.heartbeatInterval, delay: configuration.heartbeatInterval) {
             [weak self] _ in self?.tick()
         }
-        recorder?.note("started, log at \(node.lastIndex)", term: node.term, at: RaftViewClock.now())
+        view.note("started, log at \(node.lastIndex)")
         processReady()
         // A cluster of one need not wait an election timeout.
         if node.confState.voters == [id] { node.campaign() }
@@ -207,7 +195,7 @@ public final class RaftServer: @unchecked Sendable {
         // A snapshot being encoded finishes (and is saved) first: it comes back to this loop.
         let (encoding, streams) = (try? await loop.submit { () -> (Task<Void, Never>?, [Task<Void, Never>]) in
             self.isStopping = true
-            return (self.snapshotTask, self.outgoingSnapshots.underway())
+            return (self.snapshots.encoding, self.snapshots.outgoing.underway())
         }.get()) ?? (nil, [])
         if let encoding { await encoding.value }
         // Snapshot streams end now; each comes back to this loop once, before it shuts down.
@@ -215,25 +203,23 @@ public final class RaftServer: @unchecked Sendable {
         for stream in streams { await stream.value }
         try? await loop.submit {
             self.tickTask?.cancel()
-            self.failProposals(.stopped)
+            self.proposer.failAll(.stopped)
             self.reads.failAll(ProposalError.stopped)
-            self.peerAnswers.failAll(ProposalError.stopped)
-            self.leaderAnswers.failAll(ProposalError.stopped)
-            for (_, waiters) in self.changeWaiters { for promise in waiters { promise.fail(MembershipError.stopped) } }
-            self.changeWaiters = [:]
+            self.questions.failAll()
+            self.membership.failAll()
             self.removalContinuation.finish()
-            self.publication.settle(false)
+            self.leadership.publication.settle(false)
         }.get()
         await transport.close()
         try? await raftThread?.shutdownGracefully()
     }
 
     private func tick() {
-        expireProposals()
+        proposer.expireWaiting()
         reads.retryUnconfirmed()
         node.tick()
-        if node.role == .leader { proposeExpirations() }
-        publishClientURLIfNeeded()
+        if node.role == .leader { proposer.proposeExpirations() }
+        leadership.publishIfNeeded()
         scheduleReady()
     }
 
@@ -262,30 +248,24 @@ public final class RaftServer: @unchecked Sendable {
             // 2. Send (unless already sent).
             if !ready.canSendBeforePersisting { send(ready.messages) }
             // 3. Apply: a snapshot from the leader first, then the committed entries.
-            if let snapshot = ready.snapshot { restore(snapshot) }
+            if let snapshot = ready.snapshot { snapshots.restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
             if !ready.readStates.isEmpty { reads.confirm(ready.readStates, applied: machine.appliedIndex) }
             if reads.hasWaiting { reads.complete(applied: machine.appliedIndex) }
-            if machine.appliedIndex >= lastSnapshotIndex + configuration.snapshotCount { takeSnapshotInBackground(at: machine.appliedIndex) }
+            if snapshots.isDue(applied: machine.appliedIndex) { snapshots.takeInBackground(at: machine.appliedIndex) }
             // 4. Advance.
             node.advance(ready)
             if let soft = ready.softState {
-                roleChanged(leader: soft.leader, role: soft.role)
+                leadership.changed(leader: soft.leader, role: soft.role)
                 isViewStale = true
             }
         }
         if isViewStale { publishView() }
-        if recorder != nil { observeForView() }
-        // The snapshot's bytes, read back to send a follower, go once no stream needs them.
-        // Logged once per distinct error: the core asks again at every heartbeat.
-        if let error = storage.takeSnapshotReadError(), error.description != lastSnapshotReadError {
-            lastSnapshotReadError = error.description
-            logger.error("cannot read the newest snapshot back to send it to a follower", metadata: ["error": "\(error)"])
-        }
-        if outgoingSnapshots.isEmpty { storage.releaseSnapshotData() }
+        if view.recorder != nil { view.observeForView() }
+        snapshots.afterReady()
         // The numbers every pass may move; who the members are is published with the view.
         let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
-        let pendingCount = waiters.count
+        let pendingCount = proposer.waitingCount
         statusBox.withLock { status in
             status.pendingProposals = pendingCount
             status.term = term
@@ -304,6 +284,13 @@ public final class RaftServer: @unchecked Sendable {
         try Task.checkCancellation()
     }
 
+    /// The work under way off the loop: a snapshot being encoded, snapshots streaming to
+    /// followers. A test on a manual clock waits for it before moving the clock, so that work
+    /// off the loop takes none of the clock's time (as if the machine were infinitely fast).
+    func backgroundWork() async -> [Task<Void, Never>] {
+        (try? await loop.submit { self.snapshots.underway() }.get()) ?? []
+    }
+
     /// Who this member is and what it last saw, for v3 response headers and status.
     public var status: RaftStatus { statusBox.withLock { $0 } }
 
@@ -319,17 +306,15 @@ public final class RaftServer: @unchecked Sendable {
         var byPeer: [NodeID: [PeerFrame]] = [:]
         for message in messages {
             // The lab's cut (empty outside the lab, so one check per message on the hot path).
-            let isCut = !cutOff.isEmpty && cutOff.contains(message.to)
-            if recorder != nil { recordForView(message, dropped: isCut) }
+            let isCut = !view.cutOff.isEmpty && view.cutOff.contains(message.to)
+            if view.recorder != nil { view.recordForView(message, dropped: isCut) }
             if isCut { continue }
             // Large ones, and those whose machine sends its state apart from the snapshot (Stage
             // 4's file), go on a stream of their own.
             if let snapshot = message.snapshot,
                 snapshot.data.count > configuration.snapshotChunkSize || configuration.stateMachine?.sendsStateApart == true
             {
-                // One stream per follower at a time: the core asks again (its heartbeats see the
-                // follower still behind) while one is on its way; the stream reports when done.
-                if !outgoingSnapshots.isStreaming(to: message.to) { streamSnapshot(message) }
+                snapshots.stream(message)
                 continue
             }
             byPeer[message.to, default: []].append(.raft(message))

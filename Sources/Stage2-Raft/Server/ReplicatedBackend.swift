@@ -17,7 +17,7 @@ public struct ReplicatedBackend: V1Backend {
 
     public func write(_ kind: Command.Kind, issuedAt time: Timestamp, on eventLoop: any EventLoop) -> EventLoopFuture<WriteOutcome> {
         let promise = server.loop.makePromise(of: WriteOutcome.self)
-        server.loop.execute { server.propose(kind, issuedAt: time, promise: promise) }
+        server.loop.execute { server.proposer.proposeV1(kind, issuedAt: time, promise: promise) }
         return promise.futureResult.hop(to: eventLoop)
     }
 

@@ -19,7 +19,7 @@ public enum V1ClusterDaemon {
             throw ListenError(description: "cannot listen on unix socket \(path): unix:// client URLs are served by the full etcd only")
         }
         let group = MultiThreadedEventLoopGroup.singleton
-        let server = try await RaftServer.start(configuration.server, group: group, logger: logger)
+        let server = try await RaftServer.start(configuration.server, logger: logger)
         let backend = ReplicatedBackend(server: server)
         // The live view (`--enable-raft-view`) in front of the v1 API, when on.
         let showsView = configuration.server.raftView != nil
@@ -42,19 +42,17 @@ public enum V1ClusterDaemon {
             "ready to serve client requests",
             metadata: ["name": "\(configuration.server.member.name)", "client-url": "\(configuration.server.member.clientURL)",
                        "data-dir": "\(configuration.server.dataDirectory)"])
-        let why = await server.stopReason(signals: stopSignals)
+        let why = await stopReason(of: server, signals: stopSignals)
         logger.info("shutting down", metadata: ["reason": "\(why)"])
         await server.transferLeadershipBeforeStopping()
         for listener in listeners { try? await listener.close() }
         await server.stop()
         logger.info("stopped serving client requests")
     }
-}
 
-extension RaftServer {
     /// Waits for the first reason to stop, and says which: one of `signals`, or this member
     /// applying its own removal from the cluster.
-    public func stopReason(signals: StopSignals) async -> String {
+    public static func stopReason(of server: RaftServer, signals: StopSignals) async -> String {
         let (reasons, reason) = AsyncStream<String>.makeStream()
         let signalWatch = Task {
             for await signalNumber in signals.stream {
@@ -63,7 +61,7 @@ extension RaftServer {
             }
         }
         let removalWatch = Task {
-            for await _ in removals {
+            for await _ in server.removals {
                 reason.yield("removed from the cluster")
                 return
             }

@@ -97,7 +97,7 @@ final class TestMember: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while !canBind(peerPort) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         server = try await RaftServer.start(
-            configuration, group: MultiThreadedEventLoopGroup.singleton,
+            configuration,
             logger: logger ?? Logger(label: name) { label in getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label) })
     }
 

@@ -18,7 +18,7 @@ struct PublishTests {
             var configuration = RaftServerConfiguration(
                 member: Member(name: "solo", peerURL: peerURL, clientURL: clientURL), dataDirectory: directory.path + "/data", peerListenPort: port)
             configuration.heartbeatInterval = .milliseconds(50)
-            return try await RaftServer.start(configuration, group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "solo") { _ in SwiftLogNoOpLogHandler() })
+            return try await RaftServer.start(configuration, logger: Logger(label: "solo") { _ in SwiftLogNoOpLogHandler() })
         }
         let first = try await start(peerURL: "https://127.0.0.1:\(port)", clientURL: "http://127.0.0.1:1")
         try await waitUntil("published") { first.status.members.first?.clientURL == "http://127.0.0.1:1" }

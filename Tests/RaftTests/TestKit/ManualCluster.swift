@@ -61,7 +61,7 @@ final class ManualCluster: @unchecked Sendable {
         configuration.stateMachine = stateMachine
         configuration.strictReconfigCheck = strictReconfigCheck
         servers[name] = try await RaftServer.start(
-            configuration, group: loop, loop: loop, network: network.maker,
+            configuration, loop: loop, network: network.maker,
             logger: Logger(label: name) { label in
                 getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label)
             })
