@@ -184,7 +184,7 @@ def settle_unknown_writes(history, watches, final_revision, first_revision=2):
     events = {}
     for watch in watches or []:
         for event in watch["events"]:
-            if "compacted" not in event:
+            if "revision" in event:  # not a marker (compacted, resumed)
                 events.setdefault(event["revision"], event)
     complete = final_revision >= first_revision and all(r in events for r in range(first_revision, final_revision + 1))
     written_at = {}
@@ -297,7 +297,7 @@ def describe(op):
     return f"c{op['client']} {what} [{op['call']:.3f}, {ret}] {op['outcome']}"
 
 
-def watch_guarantees(watches, final_revision, history, first_revision=2, compacted_through=0, known=None):
+def watch_guarantees(watches, final_revision, history, first_revision=2, compacted_through=0, known=None, compactions=()):
     """etcd's watch guarantees over what each watcher received. Every revision of the run is
     one write to the watched prefix (the workload writes nothing else), so a watcher must see
     each revision from where it started (or the first write) to the last, once, in order.
@@ -306,7 +306,8 @@ def watch_guarantees(watches, final_revision, history, first_revision=2, compact
     "created": the revision its creation reported, "events": [{"revision", "key", "type",
     "value", "prev"}], in arrival order, across its reconnects}. An entry {"compacted": C}
     records that the watcher, resuming, was told its next revision was compacted away and went
-    on from C: the revisions before C may be missing, and nothing else may.
+    on from C: the revisions before C may be missing, and nothing else may. An entry {"resumed":
+    R} records that its stream broke and it asked again from R (on any member).
 
     `compacted_through`: the highest revision compacted during the run. An event whose key's
     previous version is at or below it may come without `prev_kv`: etcd's API says "if the
@@ -315,8 +316,11 @@ def watch_guarantees(watches, final_revision, history, first_revision=2, compact
     a violation.
 
     `known`: a list to put etcd's known bugs in instead of the violations (for the run against
-    etcd 3.4, which has them): etcd #18089, a delete at exactly the compaction revision is lost
-    with its tombstone, so a watcher resuming there never gets it. None: they are violations."""
+    etcd 3.4, which has them): etcd #18089 (#19179), a delete at exactly the compaction revision
+    is lost with its tombstone, so a watcher resuming there never gets it, whether it resumed
+    there because it was told of the compaction or because its stream broke just before the
+    delete. `compactions`: the revisions compacted at, to recognise the second case. None: they
+    are violations."""
     problems = []
     written = {op["value"] for op in history if op["kind"] in ("put", "cas") and op["outcome"] != "fail"}
     deletes = {op["revision"] for op in history if op["kind"] == "delete" and op["outcome"] == "ok"}
@@ -333,6 +337,10 @@ def watch_guarantees(watches, final_revision, history, first_revision=2, compact
                 expected = max(expected, event["compacted"])
                 resumed_at = event["compacted"]
                 seen_values, seen_revisions = {}, {}
+                continue
+            if "resumed" in event:
+                # Its stream broke: it asked again from here; nothing may be missing because of it.
+                resumed_at = event["resumed"] if event["resumed"] in compactions else None
                 continue
             revision = event["revision"]
             if revision < start:

@@ -166,6 +166,8 @@ def run_watcher(ports, log, control, rng):
         host, port = rng.choice(ports)
         channel = grpc.insecure_channel(f"{host}:{port}")
         create = etcdrpc.WatchCreateRequest(key=b"hot/", range_end=b"hot0", start_revision=max(next_revision, 0), prev_kv=True)
+        if next_revision > 0 and (log["events"] or log["created"] is not None):
+            log["events"].append({"resumed": next_revision})
         try:
             stream = etcdrpc.WatchStub(channel).Watch(iter([etcdrpc.WatchRequest(create_request=create)]), timeout=2)
             for response in stream:
@@ -356,7 +358,8 @@ def main():
                      for fault in fault_log if fault.get("applied") is False or fault.get("ended") is False]
         compacted_through = max((c["revision"] for c in compactions), default=0)
         known = [] if arguments.known_etcd_bugs else None
-        problems += checker.watch_guarantees(watches, control["final"], history, compacted_through=compacted_through, known=known)
+        problems += checker.watch_guarantees(watches, control["final"], history, compacted_through=compacted_through, known=known,
+                                             compactions={c["revision"] for c in compactions})
         counts = {outcome: sum(1 for op in history if op["outcome"] == outcome) for outcome in ("ok", "fail", "unknown")}
         gaps = unavailability(history, fault_log)
         v1_ops = [op for op in history if op.get("api") == "v1" and op["client"] >= 0]
@@ -368,7 +371,7 @@ def main():
         summary = {"label": arguments.label, "seed": arguments.seed, "operations": len(history), **counts,
                    "faults": len(fault_log), "fault_kinds": sorted({f["kind"] for f in fault_log}),
                    "longest_unavailable_s": {kind: round(gap, 2) for kind, gap in sorted(gaps.items())},
-                   "compactions": len(compactions), "watch_events": sum(len(w["events"]) for w in watches),
+                   "compactions": len(compactions), "watch_events": sum(1 for w in watches for e in w["events"] if "revision" in e),
                    "violations": len(problems), **({"known_etcd_bugs": len(known)} if known else {})}
         print(json.dumps(summary))
         for bug in (known or [])[:5]:
@@ -377,7 +380,8 @@ def main():
             path = os.path.join(tempfile.gettempdir(), f"chaos-history-{arguments.seed}.json")
             with open(path, "w") as out:
                 json.dump({"seed": arguments.seed, "faults": fault_log, "history": history, "final": final, "watches": watches,
-                           "final_revision": control["final"], "compacted_through": compacted_through}, out, indent=1)
+                           "final_revision": control["final"], "compacted_through": compacted_through,
+                           "compactions": sorted({c["revision"] for c in compactions})}, out, indent=1)
             for problem in problems[:10]:
                 print("VIOLATION:", problem)
             print(f"history written to {path}; replay the checkers with: python3 replay.py {path}; member logs in {workdir}")

@@ -245,6 +245,23 @@ class Watches(unittest.TestCase):
         # Not a delete there: a violation even so.
         self.assertTrue(watch_guarantees([self.watch(events)], 4, self.history, known=[]))
 
+    def test_a_delete_dropped_where_a_broken_stream_resumed_at_the_compaction_revision_is_etcds_known_bug(self):
+        history = self.history + [{"client": 9, "key": "k", "kind": "delete", "value": None, "call": 0, "ret": 0,
+                                   "outcome": "ok", "revision": 3, "expected": None, "succeeded": None}]
+        # Its stream broke after revision 2; it asked again from 3, where a compaction had just
+        # removed the delete's tombstone (seen against etcd 3.4 in the chaos run, seed 85181).
+        events = [self.event(2, "k", "a"), {"resumed": 3}, self.event(4, "j", "c")]
+        known = []
+        self.assertEqual(watch_guarantees([self.watch(events)], 4, history, known=known, compactions={3}), [])
+        self.assertEqual(len(known), 1)
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, history, compactions={3}), "ours: a violation")
+        # Not compacted there, or not resumed there: a violation even against etcd.
+        self.assertTrue(watch_guarantees([self.watch(events)], 4, history, known=[], compactions={2}))
+        unbroken = [self.event(2, "k", "a"), self.event(4, "j", "c")]
+        self.assertTrue(watch_guarantees([self.watch(unbroken)], 4, history, known=[], compactions={3}))
+        # A resumption elsewhere may miss nothing.
+        self.assertTrue(watch_guarantees([self.watch(self.good()[:1] + [{"resumed": 3}] + self.good()[2:])], 4, self.history, known=[]))
+
     def test_a_wrong_prev_kv_is_rejected(self):
         events = self.good()
         events[1] = self.event(3, "k", "b", prev="zzz")
