@@ -1,6 +1,5 @@
 import NIOCore
 import RaftCore
-import RaftDisk
 import SingleNode
 
 /// Who leads, as this member sees it: etcd's milestone lines when that changes, what a change of
@@ -22,21 +21,19 @@ final class Leadership: @unchecked Sendable {
         self.server = server
     }
 
-    private var node: RaftNode<DiskStorage> { server.node }
-
     /// The core's role or leader changed (its soft state).
     func changed(leader: NodeID, role: Role) {
         let (id, logger) = (server.id, server.logger)
         // etcd's milestone lines, in its words: operators' scripts wait for them.
         if leader != 0 && leader != lastLeader {
             RaftMetrics.leaderChanges.increment()
-            logger.info("raft.node: \(String(id, radix: 16)) elected leader \(String(leader, radix: 16)) at term \(node.term)")
+            logger.info("raft.node: \(String(id, radix: 16)) elected leader \(String(leader, radix: 16)) at term \(server.node.term)")
             if lastLeader == 0 { logger.info("enabled capabilities for version 3.4") }
         } else if leader == 0 && lastLeader != 0 && role != .leader {
-            logger.info("raft.node: \(String(id, radix: 16)) lost leader \(String(lastLeader, radix: 16)) at term \(node.term)")
+            logger.info("raft.node: \(String(id, radix: 16)) lost leader \(String(lastLeader, radix: 16)) at term \(server.node.term)")
         }
         if leader != 0 { lastLeader = leader }
-        logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(server.members[leader]?.name ?? "none")", "term": "\(node.term)"])
+        logger.info("raft role changed", metadata: ["role": "\(role)", "leader": "\(server.members[leader]?.name ?? "none")", "term": "\(server.node.term)"])
         server.configuration.stateMachine?.leadershipChanged(isLeader: role == .leader)
         server.reads.failUnconfirmed()
         if role != .leader { server.proposer.leadershipLost() }
@@ -47,7 +44,7 @@ final class Leadership: @unchecked Sendable {
     /// Called every tick.
     func publishIfNeeded() {
         let me = server.configuration.member
-        guard node.leader != 0, let recorded = server.members[server.id] else { return }
+        guard server.node.leader != 0, let recorded = server.members[server.id] else { return }
         if recorded.clientURL == me.clientURL && recorded.name == me.name {
             // In etcd's words, once: scripts wait for this line.
             if !hasAnnouncedPublish {
@@ -67,8 +64,8 @@ final class Leadership: @unchecked Sendable {
     func transfer(to target: NodeID) async throws(RaftServer.TransferError) {
         let loop = server.loop
         let started: Result<Void, RaftServer.TransferError> = (try? await loop.submit { () -> Result<Void, RaftServer.TransferError> in
-            guard self.node.role == .leader else { return .failure(.notLeader) }
-            guard target != self.server.id, self.node.confState.voters.contains(target) else { return .failure(.badTransferee) }
+            guard self.server.node.role == .leader else { return .failure(.notLeader) }
+            guard target != self.server.id, self.server.node.confState.voters.contains(target) else { return .failure(.badTransferee) }
             self.server.logger.info("transferring leadership", metadata: ["to": "\(ClusterIdentity.hex(target))"])
             self.server.node.transferLeadership(to: target)
             self.server.scheduleReady()
@@ -88,10 +85,10 @@ final class Leadership: @unchecked Sendable {
     /// does the same on SIGTERM). Gives up quietly after the request timeout.
     func transferBeforeStopping() async {
         let target: NodeID? = try? await server.loop.submit { () -> NodeID? in
-            guard self.node.role == .leader else { return nil }
-            let others = self.node.confState.voters.filter { $0 != self.server.id }
+            guard self.server.node.role == .leader else { return nil }
+            let others = self.server.node.confState.voters.filter { $0 != self.server.id }
             if others.isEmpty { self.server.logger.info("skipped leadership transfer for single voting member cluster") }
-            return others.max { (self.node.progress[$0]?.match ?? 0) < (self.node.progress[$1]?.match ?? 0) }
+            return others.max { (self.server.node.progress[$0]?.match ?? 0) < (self.server.node.progress[$1]?.match ?? 0) }
         }.get()
         guard let target else { return }
         do {

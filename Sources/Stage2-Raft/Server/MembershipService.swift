@@ -36,10 +36,15 @@ final class MembershipService: @unchecked Sendable {
 
     // MARK: Applying
 
-    /// Applies a committed change to the table (the core has applied it to its configuration)
-    /// and logs it; returns what the v1 store records for it, if anything.
-    func apply(_ change: ConfChange, at index: UInt64) -> Command.Kind? {
-        let applied = MemberTable.apply(change, to: &members, removed: &removed, selfID: server.id)
+    /// Applies a committed change to the table (the core has applied it to its configuration);
+    /// the server then records it in the v1 store and calls `applied`.
+    func apply(_ change: ConfChange) -> MemberTable.Applied {
+        MemberTable.apply(change, to: &members, removed: &removed, selfID: server.id)
+    }
+
+    /// After a change is in the table and the v1 store: says so, stops this member if it was
+    /// removed, and answers the callers of the membership API waiting for it.
+    func applied(_ change: ConfChange, _ applied: MemberTable.Applied, at index: UInt64) {
         let logger = server.logger
         if change.kind == .remove {
             heardFrom[change.nodeID] = nil
@@ -49,12 +54,12 @@ final class MembershipService: @unchecked Sendable {
             let what = change.kind == .update ? "member updated" : server.node.confState.learners.contains(change.nodeID) ? "learner added" : "member added"
             logger.info("\(what)", metadata: ["member-id": "\(ClusterIdentity.hex(change.nodeID))", "name": "\(member.name)", "peer-url": "\(member.peerURL)", "index": "\(index)"])
         }
-        return applied.record
+        for promise in changeWaiters.removeValue(forKey: change.nodeID) ?? [] { promise.succeed(index) }
     }
 
-    /// Answers the callers waiting for the change to `nodeID`, applied at `index`.
-    func answerWaiters(for nodeID: NodeID, appliedAt index: UInt64) {
-        for promise in changeWaiters.removeValue(forKey: nodeID) ?? [] { promise.succeed(index) }
+    /// Answers the machines joining as `nodeID` through the v1 join, once it is applied (and a
+    /// snapshot naming it taken, if it needs one).
+    func answerJoiners(_ nodeID: NodeID) {
         for connection in joinWaiters.removeValue(forKey: nodeID) ?? [] {
             connection.reply(.joinResponse(.joined(id: nodeID, members: Array(members.values), clusterID: server.transport.clusterID)))
         }
@@ -185,7 +190,6 @@ final class MembershipService: @unchecked Sendable {
 
     /// The leader's view, for `MembershipRules`.
     private func check(_ request: MembershipRequest) -> Result<ConfChange, MembershipError> {
-        // Read in place: a copy of the node would make its next change copy its whole state.
         let rules = MembershipRules(
             leader: server.id, members: members, confState: server.node.confState, connected: connected(),
             match: server.node.progress.mapValues(\.match), leaderLastIndex: server.node.lastIndex,

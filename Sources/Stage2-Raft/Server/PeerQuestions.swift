@@ -33,10 +33,9 @@ final class PeerQuestions: @unchecked Sendable {
             self.onOwnConnections.expect(connection.id, within: timeout) { JoinError(description: "no answer within \(limit)") }
         }.get()
         // A peer that hangs up (it refused us: say, TLS on one side only) fails the ask now.
-        connection.closed.whenComplete { [weak self] _ in
-            guard let self else { return }
-            self.loop.execute {
-                self.onOwnConnections.fail(connection.id, JoinError(description: "the peer closed the connection"))
+        connection.closed.whenComplete { [weak self, loop] _ in
+            loop.execute {
+                self?.onOwnConnections.fail(connection.id, JoinError(description: "the peer closed the connection"))
             }
         }
         try await connection.write(frame)

@@ -31,9 +31,11 @@ final class Proposer: @unchecked Sendable {
     private var nextRequestID = UInt64.random(in: 1...(UInt64.max >> 1))
     // Keys whose expiry this leader proposed and has not seen applied yet.
     private var expiring: Set<String> = []
+    private let requestTimeout: TimeAmount
 
     init(server: RaftServer) {
         self.server = server
+        self.requestTimeout = server.configuration.requestTimeout
     }
 
     /// How many callers wait (for status).
@@ -48,7 +50,7 @@ final class Proposer: @unchecked Sendable {
         } catch {
             return finish(.failure(.noLeader))
         }
-        waiters.wait(requestID, until: server.loop.now + server.configuration.requestTimeout, finish: finish)
+        waiters.wait(requestID, until: server.loop.now + requestTimeout, finish: finish)
         server.scheduleReady()
     }
 

@@ -16,15 +16,17 @@ extension RaftServer {
                 return
             }
             node.applyConfChange(change)
-            if let record = membership.apply(change, at: entry.index) {
+            let applied = membership.apply(change)
+            if let record = applied.record {
                 machine.apply(Command(record, time: Timestamp(seconds: 0)), at: entry.index)
             } else {
                 machine.skip(to: entry.index)
             }
+            membership.applied(change, applied, at: entry.index)
             // A member added behind a compacted log catches up from a snapshot, and refuses one
             // that does not name it: take a fresh one now (see RaftNode.applyConfChange).
             if change.kind != .remove && change.kind != .update && storage.firstIndex() > 1 { snapshots.take(at: entry.index) }
-            membership.answerWaiters(for: change.nodeID, appliedAt: entry.index)
+            membership.answerJoiners(change.nodeID)
         }
     }
 

@@ -150,21 +150,20 @@ public final class RaftServer: @unchecked Sendable {
         }
         storage.releaseSnapshotData()
         SpooledState.removeLeftovers(in: server.stateDirectory)
-        let receiver: PeerReceiver = { [weak server] frame, connection in
-            guard let server else { return }
-            server.loop.execute { server.receive(frame, on: connection) }
+        let receiver: PeerReceiver = { [weak server, loop] frame, connection in
+            loop.execute { server?.receive(frame, on: connection) }
         }
         server.transport = network?(receiver)
             ?? PeerTransport(group: loop, logger: logger, security: configuration.peerSecurity, receive: receiver)
         server.setClusterID(clusterID)
-        do { try await server.listenForPeers() } catch {
+        do { server.peerPort = try await PeerListeners.open(on: server.transport, configuration, logger: logger) } catch {
             // Not started after all: the listeners already open and the thread go with it.
             await server.transport.close()
             try? await raftThread?.shutdownGracefully()
             throw error
         }
         try await server.loop.submit {
-            server.warnIfRecordedPeerURLIsServedPlaintext()
+            PeerListeners.warnIfServedPlaintext(recorded: server.members[server.id]?.peerURL, configuration, logger: logger)
             server.begin()
         }.get()
         if isJoining {
@@ -183,7 +182,7 @@ public final class RaftServer: @unchecked Sendable {
         tickTask = loop.scheduleRepeatedTask(initialDelay: configuration.heartbeatInterval, delay: configuration.heartbeatInterval) {
             [weak self] _ in self?.tick()
         }
-        view.note("started, log at \(node.lastIndex)")
+        if view.recorder != nil { view.note("started, log at \(node.lastIndex)") }
         processReady()
         // A cluster of one need not wait an election timeout.
         if node.confState.voters == [id] { node.campaign() }

@@ -19,9 +19,11 @@ final class Snapshotter: @unchecked Sendable {
     // The periodic snapshot being encoded off the loop, if one is.
     private(set) var encoding: Task<Void, Never>?
     private var lastReadError: String?
+    private let snapshotCount: UInt64
 
     init(server: RaftServer, loop: any EventLoop, directory: String) {
         self.server = server
+        self.snapshotCount = server.configuration.snapshotCount
         self.incoming = SnapshotReceiver(loop: loop, directory: directory, logger: server.logger)
         self.outgoing = SnapshotStreams(loop: loop, logger: server.logger)
     }
@@ -29,7 +31,7 @@ final class Snapshotter: @unchecked Sendable {
     private var configuration: RaftServerConfiguration { server.configuration }
 
     /// Whether `applied` entries call for the periodic snapshot.
-    func isDue(applied: UInt64) -> Bool { applied >= lastIndex + configuration.snapshotCount }
+    func isDue(applied: UInt64) -> Bool { applied >= lastIndex + snapshotCount }
 
     /// Takes a snapshot of the stores as of entry `index` (the last one applied) and compacts
     /// the log behind it, keeping `snapshotKeepEntries` for followers that lag a little. Here,
@@ -51,9 +53,11 @@ final class Snapshotter: @unchecked Sendable {
         let encodeV1 = server.machine.snapshotSource()
         let encodeOther = configuration.stateMachine?.snapshotSource()
         let (members, removed, confState) = (Array(server.membership.members.values), server.membership.removed, server.node.confState)
-        encoding = Task.detached { [loop = server.loop] in
+        // The task holds the server (as it held itself before this was a collaborator): one
+        // released mid-encoding without `stop()` stays until the snapshot is saved.
+        encoding = Task.detached { [server] in
             let data = SnapshotContainer(v1: encodeV1(), other: encodeOther?(), members: members, removed: removed).encoded()
-            try? await loop.submit { [weak self] in
+            try? await server.loop.submit { [weak self] in
                 guard let self else { return }
                 self.encoding = nil
                 // Only if nothing newer (say, a snapshot from the leader) was saved meanwhile.

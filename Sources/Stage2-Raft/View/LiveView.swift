@@ -44,7 +44,6 @@ public final class LiveView: @unchecked Sendable {
     }
 
     func observeForView() {
-        // Read in place: a copy of the node would make its next change copy its whole state.
         let role = server.node.confState.learners.contains(id) ? "learner" : server.node.role.name
         let leader = server.node.leader
         recorder?.observe(role: role, term: server.node.term, leader: leader == 0 ? "" : viewName(leader), at: RaftViewClock.now())

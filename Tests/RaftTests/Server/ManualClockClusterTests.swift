@@ -53,8 +53,7 @@ struct ManualClockClusterTests {
     @Test("A leader cut off from the others steps down; they elect another; healed, it follows and catches up")
     func partitionedLeader() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
-        try await cluster.startAll()
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        try await cluster.startedWithLeader()
         let old = try #require(cluster.leader)
         let others = ["a", "b", "c"].filter { $0 != old }
 
@@ -87,8 +86,7 @@ struct ManualClockClusterTests {
     @Test("Every member stops and starts again from its disk: a leader is elected and every write is there")
     func restartEveryMember() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
-        try await cluster.startAll()
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        try await cluster.startedWithLeader()
         for n in 0..<20 {
             guard case .completed(.success) = try await cluster.write(cluster.leader!, .set(key: "/k\(n)", value: "v\(n)", expiration: nil)) else {
                 Issue.record("write \(n) failed")
@@ -109,8 +107,7 @@ struct ManualClockClusterTests {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
         // Shorter than an election timeout (1-2 s): the leader still leads when it runs out.
         for name in cluster.founders { try await cluster.start(name, requestTimeout: .milliseconds(500), stateMachine: Tally()) }
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
-        let leader = try #require(cluster.leader)
+        let leader = try await cluster.electLeader()
         guard case .completed(.success) = try await cluster.write(leader, .set(key: "/k", value: "1", expiration: nil)) else {
             Issue.record("the first write was not applied")
             return
@@ -141,8 +138,7 @@ struct ManualClockClusterTests {
         // Shorter than an election timeout (1-2 s), so the cut-off follower still has a leader
         // when its read runs out of time.
         try await cluster.startAll(requestTimeout: .milliseconds(500))
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
-        let leader = try #require(cluster.leader)
+        let leader = try await cluster.electLeader()
         let follower = cluster.other(than: leader)
 
         guard case .completed(.success) = try await cluster.write(leader, .set(key: "/k", value: "v", expiration: nil)) else {
@@ -313,7 +309,7 @@ struct ManualClockMembershipTests {
     func uncheckedReconfiguration() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
         for name in cluster.founders { try await cluster.start(name, strictReconfigCheck: false) }
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        try await cluster.electLeader()
         let leader = cluster[cluster.leader!]
         let victim = cluster.other(than: cluster.leader!)
         let victimID = cluster[victim].id

@@ -18,9 +18,7 @@ struct ReadIndexTests {
     @Test("Concurrent reads share one ReadIndex; a read after a write sees it")
     func readsShareConfirmations() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
-        try await cluster.startAll()
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
-        let leader = try #require(cluster.leader)
+        let leader = try await cluster.startedWithLeader()
 
         for (round, name) in [leader, cluster.other(than: leader)].enumerated() {
             // A write acknowledged by the leader, then a read on `name`: the read must see it.
@@ -46,8 +44,7 @@ struct ReadIndexTests {
     @Test("A ReadIndex whose answer was lost is asked again after half an election timeout, so reads queued behind it go on")
     func lostReadIndexIsRetried() async throws {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
-        try await cluster.startAll()
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        try await cluster.startedWithLeader()
         let server = cluster[cluster.other(than: cluster.leader!)]
         try await cluster.outcome(of: server.startLinearizableRead(), what: "a first read")
 

@@ -75,8 +75,7 @@ struct StateMachineSeamTests {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
         let tallies = ["a": Tally(), "b": Tally(), "c": Tally()]
         for name in cluster.founders { try await cluster.start(name, stateMachine: tallies[name]) }
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
-        let leader = cluster.leader!
+        let leader = try await cluster.electLeader()
         let followers = cluster.founders.filter { $0 != leader }
 
         guard case .completed(.success(let first)) = try await cluster.write(leader, .set(key: "/a", value: "1", expiration: nil)) else {
@@ -104,7 +103,7 @@ struct StateMachineSeamTests {
     func leaderQueriesAreTyped() async throws {
         let cluster = ManualCluster(founders: ["a", "b"])
         for name in cluster.founders { try await cluster.start(name, stateMachine: Tally()) }
-        try await cluster.advance(until: "a leader") { cluster.leader != nil }
+        try await cluster.electLeader()
         let leader = cluster[cluster.leader!], follower = cluster[cluster.other(than: cluster.leader!)]
         _ = try await Self.propose(3, on: leader, in: cluster)
         let answer = try await cluster.during("a question for the leader") { try await follower.askLeader("total", of: Tally.self) }

@@ -24,6 +24,9 @@ final class ManualCluster: @unchecked Sendable {
     let directory = TemporaryDirectory()
     let founders: [String]
     let heartbeat = TimeAmount.milliseconds(100)
+    /// The wall clock every member dates its v1 writes by and expires TTLs by: it moves only
+    /// when a test moves it (`wallClock.advance`), apart from the loop's clock.
+    let wallClock = ManualWallClock()
     private(set) var servers: [String: RaftServer] = [:]
 
     /// A cluster whose founders are `founders` (started with `start`).
@@ -61,7 +64,7 @@ final class ManualCluster: @unchecked Sendable {
         configuration.stateMachine = stateMachine
         configuration.strictReconfigCheck = strictReconfigCheck
         servers[name] = try await RaftServer.start(
-            configuration, loop: loop, network: network.maker,
+            configuration, clock: wallClock, loop: loop, network: network.maker,
             logger: Logger(label: name) { label in
                 getenv("CLUSTER_TEST_LOG") == nil ? SwiftLogNoOpLogHandler() as any LogHandler : StreamLogHandler.standardError(label: label)
             })
@@ -69,6 +72,21 @@ final class ManualCluster: @unchecked Sendable {
 
     func startAll(requestTimeout: TimeAmount = .seconds(2)) async throws {
         for name in founders { try await start(name, requestTimeout: requestTimeout) }
+    }
+
+    /// Starts every founder and moves the clock until they agree on a leader; returns its name.
+    @discardableResult
+    func startedWithLeader(requestTimeout: TimeAmount = .seconds(2)) async throws -> String {
+        try await startAll(requestTimeout: requestTimeout)
+        return try await electLeader()
+    }
+
+    /// Moves the clock until the running members agree on a leader; returns its name.
+    @discardableResult
+    func electLeader(_ what: String = "a leader", within limit: TimeAmount = .seconds(30)) async throws -> String {
+        try await advance(until: what, within: limit) { self.leader != nil }
+        guard let leader else { throw ClusterTestTimeout(what: what) }
+        return leader
     }
 
     func stop(_ name: String) async {
@@ -134,7 +152,7 @@ final class ManualCluster: @unchecked Sendable {
 
     /// Writes through `name`'s v1 backend, moving the clock until the answer comes.
     func write(_ name: String, _ kind: Command.Kind, within limit: TimeAmount = .seconds(10)) async throws -> WriteOutcome {
-        let answer = ReplicatedBackend(server: self[name]).write(kind, issuedAt: SystemWallClock().now(), on: loop)
+        let answer = ReplicatedBackend(server: self[name]).write(kind, issuedAt: wallClock.now(), on: loop)
         return try await outcome(of: answer, what: "a write on \(name)", within: limit)
     }
 
@@ -144,6 +162,19 @@ final class ManualCluster: @unchecked Sendable {
         future.whenComplete { _ in isDone.set() }
         try await advance(until: what, within: limit) { isDone.isSet }
         return try await future.get()
+    }
+
+    /// Runs `operation` while moving the clock a tick at a time until it ends, for at most
+    /// `limit` of the clock: for what a member does that waits on the clock (a leadership
+    /// transfer polls for the new leader).
+    func result<T: Sendable>(of what: String, within limit: TimeAmount = .seconds(10), _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let isDone = Flag()
+        let task = Task {
+            defer { isDone.set() }
+            return try await operation()
+        }
+        try await advance(until: what, within: limit) { isDone.isSet }
+        return try await task.value
     }
 
     /// Runs `operation` with the clock stopped, and returns what it returned: for what a
