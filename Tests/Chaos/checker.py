@@ -323,7 +323,8 @@ def watch_guarantees(watches, final_revision, history, first_revision=2, compact
     are violations."""
     problems = []
     written = {op["value"] for op in history if op["kind"] in ("put", "cas") and op["outcome"] != "fail"}
-    deletes = {op["revision"] for op in history if op["kind"] == "delete" and op["outcome"] == "ok"}
+    # Deletes that removed a key: one that removed nothing answers with another write's revision.
+    deletes = {op["revision"] for op in history if op["kind"] == "delete" and op["outcome"] == "ok" and op.get("deleted", 1) > 0}
     agreed = {}
     for number, watch in enumerate(watches):
         events = watch["events"]
@@ -340,7 +341,9 @@ def watch_guarantees(watches, final_revision, history, first_revision=2, compact
                 continue
             if "resumed" in event:
                 # Its stream broke: it asked again from here; nothing may be missing because of it.
-                resumed_at = event["resumed"] if event["resumed"] in compactions else None
+                # After a compaction notice the harness resumes at that revision: still there.
+                if event["resumed"] != resumed_at:
+                    resumed_at = event["resumed"] if event["resumed"] in compactions else None
                 continue
             revision = event["revision"]
             if revision < start:

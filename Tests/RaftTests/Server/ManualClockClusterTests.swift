@@ -60,7 +60,7 @@ struct ManualClockClusterTests {
         cluster.network.isolate(cluster.url(old), from: others.map(cluster.url))
         // A write it takes now cannot commit: it fails when the request timeout (2 s) runs out,
         // or sooner if the leader steps down first (check-quorum), but never succeeds.
-        let stranded = ReplicatedBackend(server: cluster[old]).write(.set(key: "/k", value: "lost", expiration: nil), issuedAt: SystemWallClock().now(), on: cluster.loop)
+        let stranded = ReplicatedBackend(server: cluster[old]).write(.set(key: "/k", value: "lost", expiration: nil), issuedAt: cluster.wallClock.now(), on: cluster.loop)
         try await cluster.advance(until: "another leader") {
             let id = cluster[others[0]].status.leader
             return id != 0 && id != cluster[old].id && cluster[others[1]].status.leader == id
@@ -115,7 +115,7 @@ struct ManualClockClusterTests {
         for name in cluster.founders where name != leader { await cluster.stop(name) }
 
         let server = cluster[leader]
-        let v1 = ReplicatedBackend(server: server).write(.set(key: "/k", value: "2", expiration: nil), issuedAt: SystemWallClock().now(), on: cluster.loop)
+        let v1 = ReplicatedBackend(server: server).write(.set(key: "/k", value: "2", expiration: nil), issuedAt: cluster.wallClock.now(), on: cluster.loop)
         let v3 = server.startProposal(1, to: Tally.self)
         let answered = Flag()
         v1.and(v3.map { _ in () }.recover { _ in () }).whenComplete { _ in answered.set() }

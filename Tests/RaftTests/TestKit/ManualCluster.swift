@@ -173,7 +173,12 @@ final class ManualCluster: @unchecked Sendable {
             defer { isDone.set() }
             return try await operation()
         }
-        try await advance(until: what, within: limit) { isDone.isSet }
+        do {
+            try await advance(until: what, within: limit) { isDone.isSet }
+        } catch {
+            task.cancel()
+            throw error
+        }
         return try await task.value
     }
 
