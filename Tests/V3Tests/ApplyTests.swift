@@ -29,7 +29,7 @@ import Testing
         return compare
     }
 
-    func applied(_ store: inout MVCCStore, _ request: V3Request) throws -> MVCCStore.Applied {
+    func applied(_ store: inout MVCCStore, _ request: V3Request) throws -> V3Applier.Applied {
         try store.apply(request).get()
     }
 

@@ -207,7 +207,7 @@ import Testing
         let machine = V3StateMachine(now: { clock.now })
         machine.setTokenTTL(.seconds(300))
         var index: UInt64 = 0
-        func apply(_ request: V3Request) throws -> MVCCStore.Applied {
+        func apply(_ request: V3Request) throws -> V3Applier.Applied {
             index += 1
             return try machine.apply(request, at: index).get()
         }
@@ -248,7 +248,7 @@ import Testing
         let clock = TestClock()
         let machine = V3StateMachine(now: { clock.now })
         var index: UInt64 = 0
-        func apply(_ request: V3Request) -> Result<MVCCStore.Applied, V3Error> {
+        func apply(_ request: V3Request) -> Result<V3Applier.Applied, V3Error> {
             index += 1
             return machine.apply(request, at: index)
         }
@@ -279,7 +279,7 @@ import Testing
         let machine = V3StateMachine()
         machine.useJWT(try await JWTTokens.load(JWTTokens.options("jwt,priv-key=\(privateKey),sign-method=ES256")))
         var index: UInt64 = 0
-        func apply(_ request: V3Request) throws -> MVCCStore.Applied {
+        func apply(_ request: V3Request) throws -> V3Applier.Applied {
             index += 1
             return try machine.apply(request, at: index).get()
         }

@@ -66,7 +66,7 @@ import Testing
 
     @Test func aCompareOverAnEmptyRangeIsAComparisonWithAnAbsentKey() {
         let store = MVCCStore()
-        #expect(!store.compares([versionAbove("a", 0, end: "b")]))
+        #expect(!V3Applier.compares([versionAbove("a", 0, end: "b")], in: store))
     }
 
     func delete(_ key: String, end: String = "") -> Etcdserverpb_RequestOp {

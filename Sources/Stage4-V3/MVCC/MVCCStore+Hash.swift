@@ -51,7 +51,7 @@ extension MVCCStore {
     /// etcd's Hash: a checksum of the whole store (its snapshot encoding, the backend's bytes).
     public var hash: UInt32 {
         var crc: UInt32 = 0
-        encode { crc = CRC32C.update(crc, $0) }
+        MVCCStoreEncoding.encode(self) { crc = CRC32C.update(crc, $0) }
         return crc
     }
 }

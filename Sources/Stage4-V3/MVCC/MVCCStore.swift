@@ -131,6 +131,13 @@ public struct MVCCStore: Sendable {
         return (key, end, false)
     }
 
+    /// Whether `key` is in the range `[start, end)` as `bounds` reads it.
+    static func contains(_ start: [UInt8], _ end: [UInt8], _ key: [UInt8]) -> Bool {
+        let (lower, upper, single) = bounds(start, end)
+        if single { return key == lower }
+        return !key.lexicographicallyPrecedes(lower) && (upper.map { key.lexicographicallyPrecedes($0) } ?? true)
+    }
+
     /// The live values in the range as of `revision` (already checked), in key order.
     /// `limit` (0: none) stops after that many; only their values are read from the backend.
     public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64, limit: Int = 0) -> [KeyValue] {

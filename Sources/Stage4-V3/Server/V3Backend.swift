@@ -62,12 +62,12 @@ public struct V3Backend: Sendable {
     }
 
     /// Proposes a write through the log and returns what applying it gave.
-    func write(_ request: V3Request, from origin: Origin) async throws -> MVCCStore.Applied {
+    func write(_ request: V3Request, from origin: Origin) async throws -> V3Applier.Applied {
         try await startWrite(request, from: origin).get()
     }
 
     /// `write` without a task: the future completes on the Raft loop, failed with an `RPCError`.
-    func startWrite(_ request: V3Request, from origin: Origin) -> EventLoopFuture<MVCCStore.Applied> {
+    func startWrite(_ request: V3Request, from origin: Origin) -> EventLoopFuture<V3Applier.Applied> {
         let payload: [UInt8]
         do {
             switch origin {

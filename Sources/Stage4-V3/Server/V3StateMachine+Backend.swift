@@ -286,7 +286,7 @@ extension V3StateMachine.State {
 
 /// What the v3 part of a snapshot holds, told apart by how it starts.
 enum SnapshotData {
-    /// The store as `MVCCStore.encoded()` writes it (in memory, and snapshots from before the file).
+    /// The store as `MVCCStoreEncoding` writes it (in memory, and snapshots from before the file).
     case encoded([UInt8])
     /// "The store is in this member's file, at this consistent index or later."
     case marker(consistentIndex: UInt64)

@@ -96,7 +96,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
 
     public static func decode(_ payload: ArraySlice<UInt8>) -> V3Request? { try? V3Request(encoded: Array(payload)) }
 
-    public func apply(_ request: V3Request, at index: UInt64) -> Swift.Result<MVCCStore.Applied, V3Error> {
+    public func apply(_ request: V3Request, at index: UInt64) -> Swift.Result<V3Applier.Applied, V3Error> {
         let instant = now()
         return state.withLock { state in
             // Already in the store (a replay after a restart, or a snapshot from the leader
@@ -104,7 +104,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
             if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
             defer { state.noteApplied(index, at: instant) }
             // The size it reaches counts once the entry is noted applied (`noteApplied`, deferred above).
-            var result = state.store.apply(request)
+            var result = V3Applier.apply(request, to: &state.store)
             if case .success(let applied) = result, case .auth(let answer) = applied.response {
                 result = state.afterAuthChange(request, answer: answer, applied: applied, index: index, now: instant)
             }
@@ -117,7 +117,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
                     // as etcd answers a keep-alive for an expired lease.
                     var answer = applied
                     answer.response = .leaseRenew(id: id, ttl: 0)
-                    return Swift.Result<MVCCStore.Applied, V3Error>.success(answer)
+                    return Swift.Result<V3Applier.Applied, V3Error>.success(answer)
                 case .leaseRenew(let id, let ttl): state.expiries[id] = instant + .seconds(ttl)
                 default: break
                 }
@@ -349,8 +349,8 @@ extension V3StateMachine.State {
     /// What an applied auth request does to this member's tokens: a login gets its token, and
     /// deleting a user, changing its password or turning auth off ends the tokens it concerns.
     mutating func afterAuthChange(
-        _ request: V3Request, answer: AuthResponse, applied: MVCCStore.Applied, index: UInt64, now: ContinuousClock.Instant
-    ) -> Result<MVCCStore.Applied, V3Error> {
+        _ request: V3Request, answer: AuthResponse, applied: V3Applier.Applied, index: UInt64, now: ContinuousClock.Instant
+    ) -> Result<V3Applier.Applied, V3Error> {
         let inner: V3Request
         if case .asUser(_, let wrapped) = request { inner = wrapped } else { inner = request }
         guard case .auth(let auth) = inner else { return .success(applied) }

@@ -31,7 +31,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         response.raftTerm = status.term
         response.raftAppliedIndex = status.appliedIndex
         response.isLearner = status.learners.contains(status.memberID)
-        response.errors = alarms.map { Self.text(MVCCStore.message($0)) }
+        response.errors = alarms.map { Self.text($0.message) }
         return response
     }
 
@@ -45,7 +45,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         default:
             let alarms = backend.machine.read { $0.alarms.sorted() }
             response = Etcdserverpb_AlarmResponse()
-            response.alarms = alarms.filter { request.alarm == .none || $0.kind == Int32(request.alarm.rawValue) }.map(MVCCStore.message)
+            response.alarms = alarms.filter { request.alarm == .none || $0.kind == Int32(request.alarm.rawValue) }.map(\.message)
         }
         // No header: etcd 3.4's Alarm answers without one (the maintenance server passes the
         // applied result on as it is).

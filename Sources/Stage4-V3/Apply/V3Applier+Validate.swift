@@ -1,6 +1,6 @@
 import EtcdAPI
 
-extension MVCCStore {
+extension V3Applier {
     /// What etcd's v3rpc checks refuse (`checkPutRequest`, `checkTxnRequest`, …), which need
     /// no store: so a client learns its request is malformed before whether it was allowed.
     static func validate(_ request: V3Request) throws(V3Error) {
