@@ -157,7 +157,7 @@ import Testing
         _ = machine.apply(V3Request.leaseGrant(grant), at: 1)
         machine.leadershipChanged(isLeader: true)
         // Pretend the lease ran out and the leader proposed its revocation.
-        machine.state.withLock { $0.expiries[5] = ContinuousClock.now - .seconds(1) }
+        machine.state.withLock { $0.lessor.expiries[5] = ContinuousClock.now - .seconds(1) }
         #expect(machine.dueLeases() == [5])
         var renew = Etcdserverpb_LeaseKeepAliveRequest()
         renew.id = 5

@@ -250,8 +250,7 @@ extension V3StateMachine.State {
         totalSize = restored.sizeInUse
         uncommitted = 0
         lastCommit = instant
-        expiries = restored.leases.mapValues { instant + .seconds($0.ttl) }
-        revoking = []
+        lessor.reset(to: restored.leases, at: instant)
         watchers.resync(with: restored)
         // The snapshot may be past a password change, a user's deletion or auth turned off
         // that this member never applied: no token it knew is trusted any more.

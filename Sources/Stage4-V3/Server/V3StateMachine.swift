@@ -13,12 +13,8 @@ public final class V3StateMachine: ReplicatedStateMachine {
     struct State {
         var store = MVCCStore()
         var watchers = WatcherSet()
-        /// When each lease runs out, by this member's clock: restarted by grants and keep-alives
-        /// as they apply, and for all leases when this member becomes leader (etcd's "promote":
-        /// a new leader gives every lease its full TTL again). Only the leader acts on it.
-        var expiries: [Int64: ContinuousClock.Instant] = [:]
-        /// Leases whose revocation this leader proposed and has not seen applied.
-        var revoking: Set<Int64> = []
+        /// When each lease runs out, by this member's clock; only the leader acts on it.
+        var lessor = Lessor()
         /// What the store has grown to (etcd's db size): freed space stays counted until a
         /// defragmentation, as a database file keeps its pages. This member's own figure.
         /// With a file backend, the file's own size is the figure instead.
@@ -111,14 +107,14 @@ public final class V3StateMachine: ReplicatedStateMachine {
             if case .success(let applied) = result {
                 if !applied.events.isEmpty { state.watchers.deliver(applied.events, revision: applied.revision) }
                 switch applied.response {
-                case .leaseGrant(let grant): state.expiries[grant.id] = instant + .seconds(grant.ttl)
-                case .leaseRenew(let id, _) where state.revoking.contains(id):
+                case .leaseGrant(let grant): state.lessor.restart(grant.id, ttl: grant.ttl, at: instant)
+                case .leaseRenew(let id, _) where state.lessor.isRevoking(id):
                     // Too late: this leader already proposed its revocation. Say so (TTL 0),
                     // as etcd answers a keep-alive for an expired lease.
                     var answer = applied
                     answer.response = .leaseRenew(id: id, ttl: 0)
                     return Swift.Result<V3Applier.Applied, V3Error>.success(answer)
-                case .leaseRenew(let id, let ttl): state.expiries[id] = instant + .seconds(ttl)
+                case .leaseRenew(let id, let ttl): state.lessor.restart(id, ttl: ttl, at: instant)
                 default: break
                 }
             }
@@ -126,10 +122,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
             // denied) leaves the lease, and its clock, as they were.
             var inner = request
             if case .asUser(_, let wrapped) = request { inner = wrapped }
-            if case .leaseRevoke(let revoke) = inner, state.store.leases[revoke.id] == nil {
-                state.expiries[revoke.id] = nil
-                state.revoking.remove(revoke.id)
-            }
+            if case .leaseRevoke(let revoke) = inner, state.store.leases[revoke.id] == nil { state.lessor.forget(revoke.id) }
             return result
         }
     }
@@ -140,22 +133,14 @@ public final class V3StateMachine: ReplicatedStateMachine {
 
     public func leadershipChanged(isLeader: Bool) {
         let instant = now()
-        state.withLock { state in
-            state.revoking = []
-            guard isLeader else { return }
-            for (id, lease) in state.store.leases { state.expiries[id] = instant + .seconds(lease.ttl) }
-        }
+        state.withLock { state in state.lessor.leadershipChanged(isLeader: isLeader, leases: state.store.leases, at: instant) }
     }
 
     /// Leases past their expiry and not already being revoked; they are marked as being
     /// revoked. The leader proposes a revocation for each.
     func dueLeases() -> [Int64] {
         let instant = now()
-        return state.withLock { state in
-            let due = state.expiries.filter { $0.value <= instant && !state.revoking.contains($0.key) }.map(\.key).sorted()
-            state.revoking.formUnion(due)
-            return due
-        }
+        return state.withLock { $0.lessor.takeDue(at: instant) }
     }
 
     /// A keep-alive, on the leader: its clock restarts the lease's TTL, and nothing goes
@@ -166,11 +151,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
         let instant = now()
         return state.withLock { state in
             guard let lease = state.store.leases[id] else { return nil }
-            // Past its deadline (the revocation may not be proposed yet) or being revoked: too
-            // late, as etcd's lessor refuses to renew an expired lease.
-            if state.revoking.contains(id) || (state.expiries[id].map { $0 <= instant } ?? false) { return 0 }
-            state.expiries[id] = instant + .seconds(lease.ttl)
-            return lease.ttl
+            return state.lessor.renew(id, lease, at: instant)
         }
     }
 
@@ -191,70 +172,14 @@ public final class V3StateMachine: ReplicatedStateMachine {
         return .hashed(hash: hashed.hash, compactRevision: hashed.compactRevision == 0 ? -1 : hashed.compactRevision, revision: hashed.revision)
     }
 
-    public static func encode(query: PeerQuery) -> [UInt8] {
-        var writer = ByteWriter()
-        switch query {
-        case .keepAlive(let id): writer.u8(1); writer.u64(UInt64(bitPattern: id))
-        case .timeToLive(let id): writer.u8(2); writer.u64(UInt64(bitPattern: id))
-        case .hashKV(let revision): writer.u8(3); writer.u64(UInt64(bitPattern: revision))
-        }
-        return writer.bytes
-    }
-
-    public static func decode(query: ArraySlice<UInt8>) -> PeerQuery? {
-        var reader = ByteReader(query)
-        guard let kind = reader.u8(), let raw = reader.u64() else { return nil }
-        switch kind {
-        case 1: return .keepAlive(Int64(bitPattern: raw))
-        case 2: return .timeToLive(Int64(bitPattern: raw))
-        case 3: return .hashKV(revision: Int64(bitPattern: raw))
-        default: return nil
-        }
-    }
-
-    public static func encode(answer: PeerAnswer) -> [UInt8] {
-        var writer = ByteWriter()
-        switch answer {
-        case .notFound: writer.u8(0)
-        case .renewed(let ttl): writer.u8(1); writer.u64(UInt64(bitPattern: ttl))
-        case .timeToLive(let remaining, let granted, let keys):
-            writer.u8(2)
-            writer.u64(UInt64(bitPattern: remaining))
-            writer.u64(UInt64(bitPattern: granted))
-            writer.u32(UInt32(keys.count))
-            for key in keys { writer.blob(key) }
-        case .hashed(let hash, let compactRevision, let revision):
-            writer.u8(3)
-            writer.u32(hash)
-            writer.u64(UInt64(bitPattern: compactRevision))
-            writer.u64(UInt64(bitPattern: revision))
-        }
-        return writer.bytes
-    }
-
-    public static func decode(answer: ArraySlice<UInt8>) -> PeerAnswer? {
-        var reader = ByteReader(answer)
-        switch reader.u8() {
-        case 0: return .notFound
-        case 1: return reader.u64().map { .renewed(ttl: Int64(bitPattern: $0)) }
-        case 2:
-            guard let remaining = reader.u64(), let granted = reader.u64(), let count = reader.u32() else { return nil }
-            var keys: [[UInt8]] = []
-            for _ in 0..<count {
-                guard let key = reader.blob() else { return nil }
-                keys.append(key)
-            }
-            return .timeToLive(remaining: Int64(bitPattern: remaining), granted: Int64(bitPattern: granted), keys: keys)
-        case 3:
-            guard let hash = reader.u32(), let compacted = reader.u64(), let revision = reader.u64() else { return nil }
-            return .hashed(hash: hash, compactRevision: Int64(bitPattern: compacted), revision: Int64(bitPattern: revision))
-        default: return nil
-        }
-    }
+    public static func encode(query: PeerQuery) -> [UInt8] { query.encoded }
+    public static func decode(query: ArraySlice<UInt8>) -> PeerQuery? { PeerQuery(encoded: query) }
+    public static func encode(answer: PeerAnswer) -> [UInt8] { answer.encoded }
+    public static func decode(answer: ArraySlice<UInt8>) -> PeerAnswer? { PeerAnswer(encoded: answer) }
 
     /// A proposed revocation failed (say, leadership moved): the lease may be tried again.
     func revocationFailed(_ id: Int64) {
-        _ = state.withLock { $0.revoking.remove(id) }
+        state.withLock { $0.lessor.revocationFailed(id) }
     }
 
     /// Seconds left on lease `id` by this member's clock, rounded up; nil if there is no such
@@ -263,10 +188,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
         let instant = now()
         return state.withLock { state in
             guard let lease = state.store.leases[id] else { return nil }
-            let left = state.expiries[id].map { instant.duration(to: $0) } ?? .seconds(lease.ttl)
-            let (seconds, attoseconds) = left.components
-            let remaining = max(0, seconds + (attoseconds > 0 ? 1 : 0))
-            return (remaining, lease.ttl, lease.keys.sorted { $0.lexicographicallyPrecedes($1) })
+            return (state.lessor.remaining(id, lease, at: instant), lease.ttl, lease.keys.sorted { $0.lexicographicallyPrecedes($1) })
         }
     }
 
@@ -322,27 +244,6 @@ public final class V3StateMachine: ReplicatedStateMachine {
     public func read<T>(_ body: (MVCCStore) throws -> T) rethrows -> T {
         try state.withLock { try body($0.store) }
     }
-}
-
-/// A question one member asks another over the peer port: about a lease, which only the
-/// leader's lessor answers, or (any member) the hash of its history for a corruption check.
-public enum PeerQuery: Sendable, Equatable {
-    case keepAlive(Int64)
-    case timeToLive(Int64)
-    /// HashKV at a revision (0: the latest), as etcd's `/members/hashkv`.
-    case hashKV(revision: Int64)
-}
-
-/// The leader's answer to a `PeerQuery`.
-public enum PeerAnswer: Sendable, Equatable {
-    /// No such lease.
-    case notFound
-    /// A keep-alive restarted the lease's clock: its TTL, or 0 if it ran out already.
-    case renewed(ttl: Int64)
-    /// Seconds left (rounded up) and granted, and the keys attached, in byte order.
-    case timeToLive(remaining: Int64, granted: Int64, keys: [[UInt8]])
-    /// A member's HashKV: its hash, its compaction (-1: never), the revision hashed.
-    case hashed(hash: UInt32, compactRevision: Int64, revision: Int64)
 }
 
 extension V3StateMachine.State {
