@@ -116,23 +116,3 @@ struct Inflights: Sendable, Hashable {
 
     mutating func reset() { buffer.removeAll(keepingCapacity: true) }
 }
-
-/// Quorum arithmetic over the voters.
-enum Quorum {
-    /// The largest index that a majority of `voters` have matched (Raft §5.3, §5.4).
-    static func committedIndex(_ matches: [UInt64]) -> UInt64 {
-        guard !matches.isEmpty else { return .max }
-        let sorted = matches.sorted(by: >)
-        return sorted[sorted.count / 2]
-    }
-
-    /// Whether `granted` of `voters` is a majority; `rejected` decides a loss early.
-    enum VoteResult { case won, lost, pending }
-
-    static func result(voters: Int, granted: Int, rejected: Int) -> VoteResult {
-        let majority = voters / 2 + 1
-        if granted >= majority { return .won }
-        if voters - rejected < majority { return .lost }
-        return .pending
-    }
-}

@@ -15,7 +15,7 @@ extension RaftNode {
             becomeFollower(term: message.term, leader: message.from)
             handleSnapshot(message)
         case myResponse:
-            switch poll(message.from, granted: !message.reject) {
+            switch tracker.recordVote(message.from, granted: !message.reject) {
             case .won:
                 if role == .preCandidate {
                     // A pre-candidate that could win now campaigns for real.

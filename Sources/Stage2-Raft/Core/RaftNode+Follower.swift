@@ -77,7 +77,7 @@ extension RaftNode {
             return false
         }
         log.restore(snapshot)
-        progress = [:]
+        tracker.forgetProgress()
         applyConfState(meta.confState)
         return true
     }

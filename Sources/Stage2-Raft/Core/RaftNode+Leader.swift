@@ -8,8 +8,8 @@ extension RaftNode {
         case .checkQuorum:
             // Without word from a quorum for an election timeout, this leader may be on the
             // wrong side of a partition: step down rather than serve stale reads.
-            if !isQuorumActive() { becomeFollower(term: term, leader: 0) }
-            for member in progress.keys where member != id { progress[member]?.recentActive = false }
+            if !tracker.isQuorumActive(me: id) { becomeFollower(term: term, leader: 0) }
+            tracker.markInactive(except: id)
             return nil
         case .propose:
             return propose(message)
@@ -19,20 +19,20 @@ extension RaftNode {
         default:
             break
         }
-        guard progress[message.from] != nil else { return nil }
+        guard tracker.progress[message.from] != nil else { return nil }
         switch message.kind {
         case .appendResponse:
             handleAppendResponse(message)
         case .heartbeatResponse:
             handleHeartbeatResponse(message)
         case .snapshotStatus:
-            guard progress[message.from]?.state == .snapshot else { break }
-            if message.reject { progress[message.from]?.pendingSnapshot = 0 }
-            progress[message.from]?.becomeProbe()
+            guard tracker.progress[message.from]?.state == .snapshot else { break }
+            if message.reject { tracker.progress[message.from]?.pendingSnapshot = 0 }
+            tracker.progress[message.from]?.becomeProbe()
             // Wait for the follower's answer (or a heartbeat) before probing again.
-            progress[message.from]?.isProbeSent = true
+            tracker.progress[message.from]?.isProbeSent = true
         case .unreachable:
-            if progress[message.from]?.state == .replicate { progress[message.from]?.becomeProbe() }
+            if tracker.progress[message.from]?.state == .replicate { tracker.progress[message.from]?.becomeProbe() }
         case .transferLeader:
             handleTransferLeader(to: message.from)
         default:
@@ -42,7 +42,7 @@ extension RaftNode {
     }
 
     private mutating func propose(_ message: Message) -> RaftError? {
-        guard progress[id] != nil else { return .proposalDropped }  // removed from the membership
+        guard tracker.progress[id] != nil else { return .proposalDropped }  // removed from the membership
         guard leadTransferee == 0 else { return .proposalDropped }
         var entries = message.entries
         for position in entries.indices where entries[position].kind == .confChange {
@@ -73,8 +73,7 @@ extension RaftNode {
 
     /// Moves the commit index to what a quorum of voters has (Raft §5.3), if it is from this term.
     mutating func maybeCommit() -> Bool {
-        let matches = voters.map { progress[$0]?.match ?? 0 }
-        let quorumIndex = Quorum.committedIndex(matches)
+        let quorumIndex = tracker.committedIndex
         if config.faultInjection == .commitPreviousTermByCounting {
             guard quorumIndex > log.committed, quorumIndex != .max, quorumIndex <= log.lastIndex else { return false }
             log.commit(to: quorumIndex)
@@ -83,17 +82,12 @@ extension RaftNode {
         return log.maybeCommit(quorumIndex, term: term)
     }
 
-    private func isQuorumActive() -> Bool {
-        let active = voters.filter { $0 == id || progress[$0]?.recentActive == true }.count
-        return active >= voters.count / 2 + 1
-    }
-
     private var hasCommittedInCurrentTerm: Bool { (try? log.term(log.committed)) == term }
 
     private mutating func handleAppendResponse(_ message: Message) {
         let follower = message.from
-        progress[follower]?.recentActive = true
-        guard var state = progress[follower] else { return }
+        tracker.progress[follower]?.recentActive = true
+        guard var state = tracker.progress[follower] else { return }
         if message.reject {
             var nextProbe = message.rejectHint
             if message.logTerm > 0 {
@@ -102,7 +96,7 @@ extension RaftNode {
             }
             if state.maybeDecrease(rejected: message.index, hint: nextProbe) {
                 if state.state == .replicate { state.becomeProbe() }
-                progress[follower] = state
+                tracker.progress[follower] = state
                 sendAppend(to: follower)
             }
             return
@@ -120,7 +114,7 @@ extension RaftNode {
         case .snapshot:
             break
         }
-        progress[follower] = state
+        tracker.progress[follower] = state
         if maybeCommit() {
             releaseReadsAfterFirstCommit()
             broadcastAppend()
@@ -129,22 +123,22 @@ extension RaftNode {
         }
         // Keep the pipeline full while there is more to send.
         while sendAppend(to: follower, evenIfEmpty: false) {}
-        if follower == leadTransferee && progress[follower]?.match == log.lastIndex {
+        if follower == leadTransferee && tracker.progress[follower]?.match == log.lastIndex {
             send(Message(kind: .timeoutNow, to: follower))
         }
     }
 
     private mutating func handleHeartbeatResponse(_ message: Message) {
         let follower = message.from
-        progress[follower]?.recentActive = true
-        progress[follower]?.isProbeSent = false
-        if var state = progress[follower], state.match < log.lastIndex || state.state != .replicate {
+        tracker.progress[follower]?.recentActive = true
+        tracker.progress[follower]?.isProbeSent = false
+        if var state = tracker.progress[follower], state.match < log.lastIndex || state.state != .replicate {
             // The follower is alive but behind. If every pipelined append was lost (a window
             // full with no answers) or a snapshot never arrived, nothing else would ever resend:
             // fall back to probing from what it is known to have.
             if (state.state == .replicate && state.inflights.isFull) || state.state == .snapshot {
                 state.becomeProbe()
-                progress[follower] = state
+                tracker.progress[follower] = state
             }
             sendAppend(to: follower)
         }
@@ -153,7 +147,7 @@ extension RaftNode {
     }
 
     private mutating func handleTransferLeader(to transferee: NodeID) {
-        guard let target = progress[transferee], !target.isLearner else { return }
+        guard let target = tracker.progress[transferee], !target.isLearner else { return }
         if leadTransferee != 0 {
             if leadTransferee == transferee { return }
             leadTransferee = 0

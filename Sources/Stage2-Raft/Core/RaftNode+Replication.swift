@@ -5,7 +5,7 @@ extension RaftNode {
     /// entries, which keeps a pipeline full without empty appends.
     @discardableResult
     mutating func sendAppend(to follower: NodeID, evenIfEmpty: Bool = true) -> Bool {
-        guard var state = progress[follower], !state.isPaused else { return false }
+        guard var state = tracker.progress[follower], !state.isPaused else { return false }
         let previous = state.next - 1
         let previousTerm = try? log.term(previous)
         let entries = try? log.entries(from: state.next, maxBytes: config.maxSizePerMessage)
@@ -14,7 +14,7 @@ extension RaftNode {
             // What the follower needs next is only in the snapshot.
             guard state.recentActive, let snapshot = try? log.snapshot(), snapshot.metadata.index > 0 else { return false }
             state.becomeSnapshot(snapshot.metadata.index)
-            progress[follower] = state
+            tracker.progress[follower] = state
             send(Message(kind: .snapshot, to: follower, snapshot: snapshot))
             return true
         }
@@ -32,18 +32,18 @@ extension RaftNode {
                 preconditionFailure("sending entries to a follower waiting for a snapshot")
             }
         }
-        progress[follower] = state
+        tracker.progress[follower] = state
         return true
     }
 
     mutating func broadcastAppend() {
-        for member in progress.keys.sorted() where member != id { sendAppend(to: member) }
+        for member in tracker.others(than: id) { sendAppend(to: member) }
     }
 
     mutating func broadcastHeartbeat(context: [UInt8]) {
-        for member in progress.keys.sorted() where member != id {
+        for member in tracker.others(than: id) {
             // Never tell a follower to commit past what it is known to hold.
-            let commit = min(progress[member]?.match ?? 0, log.committed)
+            let commit = min(tracker.progress[member]?.match ?? 0, log.committed)
             send(Message(kind: .heartbeat, to: member, commit: commit, context: context))
         }
     }

@@ -75,24 +75,16 @@ extension RaftNode {
             campaignTerm = term
             kind = .vote
         }
-        if poll(id, granted: true) == .won {
+        if tracker.recordVote(id, granted: true) == .won {
             // A single voter wins at once.
             if preVote { campaign(preVote: false, transfer: false) } else { becomeLeader() }
             return
         }
-        for voter in voters.sorted() where voter != id {
+        for voter in tracker.voters.sorted() where voter != id {
             send(Message(
                 kind: kind, to: voter, term: campaignTerm, logTerm: log.lastTerm, index: log.lastIndex,
                 context: transfer ? Self.campaignTransfer : []))
         }
-    }
-
-    /// Records a vote and tallies them.
-    mutating func poll(_ voter: NodeID, granted: Bool) -> Quorum.VoteResult {
-        if votes[voter] == nil { votes[voter] = granted }
-        let yes = votes.filter { voters.contains($0.key) && $0.value }.count
-        let no = votes.filter { voters.contains($0.key) && !$0.value }.count
-        return Quorum.result(voters: voters.count, granted: yes, rejected: no)
     }
 
     private mutating func handleVoteRequest(_ message: Message) {

@@ -24,12 +24,8 @@ public struct RaftNode<Storage: RaftStorage> {
 
     var log: RaftLog<Storage>
     let config: RaftConfig
-    /// The leader's view of every member, voters and learners, itself included (empty unless leader).
-    public internal(set) var progress: [NodeID: Progress] = [:]
-    var voters: Set<NodeID> = []
-    var learners: Set<NodeID> = []
-    // Votes received in the current (pre-)election: true for granted.
-    var votes: [NodeID: Bool] = [:]
+    // The membership, each member's progress, and the votes of an election.
+    var tracker: ProgressTracker
     var electionElapsed = 0
     var heartbeatElapsed = 0
     // Drawn from electionTick ..< 2 * electionTick at every role change.
@@ -41,10 +37,9 @@ public struct RaftNode<Storage: RaftStorage> {
     // change it appended, or, right after election, its own first entry (so a leader commits an
     // entry of its own term before changing membership).
     var pendingConfIndex: UInt64 = 0
-    // ReadIndex requests waiting for a quorum's heartbeat acknowledgement, oldest first.
-    var pendingReads: [PendingRead] = []
-    // ReadIndex requests that arrived before this leader committed an entry of its term.
-    var readsAwaitingFirstCommit: [Message] = []
+    // ReadIndex requests the leader holds until a quorum confirms it.
+    var readOnly = ReadOnly()
+    // Confirmed reads, for the next Ready.
     var readStates: [ReadState] = []
     var outbox: [Message] = []
     // Proposals were appended since the last Ready: send them then, in one append per follower.
@@ -65,6 +60,7 @@ public struct RaftNode<Storage: RaftStorage> {
         self.config = config
         self.random = SeededRandom(seed: config.randomSeed ^ config.id &* 0x9E37_79B9)
         self.log = RaftLog(storage: storage)
+        self.tracker = ProgressTracker(maxInflight: config.maxInflightMessages)
         let (hardState, confState) = storage.initialState()
         self.reportedHardState = hardState
         self.reportedSoftState = (0, .follower)
@@ -95,9 +91,11 @@ public struct RaftNode<Storage: RaftStorage> {
         return (try? log.slice(low, last + 1)) ?? []
     }
     /// The current membership.
-    public var confState: ConfState { ConfState(voters: Array(voters), learners: Array(learners)) }
+    public var confState: ConfState { tracker.confState }
+    /// The leader's view of every member, voters and learners, itself included (empty unless leader).
+    public var progress: [NodeID: Progress] { tracker.progress }
     /// Whether this node may campaign: a voter, not a learner.
-    var isPromotable: Bool { voters.contains(id) }
+    var isPromotable: Bool { tracker.voters.contains(id) }
 
     // MARK: The caller's inputs
 
@@ -168,7 +166,7 @@ public struct RaftNode<Storage: RaftStorage> {
     mutating func becomePreCandidate() {
         precondition(role != .leader, "a leader does not campaign")
         // A pre-candidate changes neither term nor vote: it only asks.
-        votes = [:]
+        tracker.resetVotes()
         leader = 0
         role = .preCandidate
     }
@@ -185,7 +183,7 @@ public struct RaftNode<Storage: RaftStorage> {
         reset(term: term)
         leader = id
         role = .leader
-        progress[id]?.becomeReplicate()
+        tracker.progress[id]?.becomeReplicate()
         // An empty entry of the new term, so earlier entries commit through it (Raft §5.4.2, §8).
         appendEntries([Entry(term: 0, index: 0)])
         // No configuration change until that entry is applied: a leader must commit an entry of
@@ -203,16 +201,9 @@ public struct RaftNode<Storage: RaftStorage> {
         heartbeatElapsed = 0
         randomizedElectionTimeout = config.electionTick + Int(random.next() % UInt64(config.electionTick))
         leadTransferee = 0
-        votes = [:]
-        for (member, _) in progress {
-            let isLearner = learners.contains(member)
-            var fresh = Progress(next: log.lastIndex + 1, maxInflight: config.maxInflightMessages, isLearner: isLearner)
-            if member == id { fresh.match = log.persistedIndex }
-            progress[member] = fresh
-        }
+        tracker.reset(next: log.lastIndex + 1, me: id, persisted: log.persistedIndex)
         pendingConfIndex = 0
-        pendingReads = []
-        readsAwaitingFirstCommit = []
+        readOnly.reset()
     }
 
     // MARK: Time
@@ -256,13 +247,6 @@ public struct RaftNode<Storage: RaftStorage> {
     }
 }
 
-/// A ReadIndex request waiting for a quorum to confirm the leader.
-struct PendingRead: Sendable {
-    var context: [UInt8]
-    var from: NodeID
-    var index: UInt64
-    var acks: Set<NodeID>
-}
 extension RaftNode: Sendable where Storage: Sendable {}
 
 extension RaftNode {

@@ -60,7 +60,7 @@ extension RaftNode {
             hasUnsentProposals = false
             hasUnsentCommit = false
             if role == .leader {
-                for member in progress.keys.sorted() where member != id {
+                for member in tracker.others(than: id) {
                     // A new commit index alone goes out in one (perhaps empty) append.
                     if !sendAppend(to: member, evenIfEmpty: false) && commitOnly { sendAppend(to: member) }
                     while sendAppend(to: member, evenIfEmpty: false) {}
@@ -95,7 +95,7 @@ extension RaftNode {
         if let last = ready.entries.last {
             log.stableTo(index: last.index, term: last.term)
             // The leader's own copy now counts: this may commit what followers already have.
-            if role == .leader, progress[id]?.maybeUpdate(log.persistedIndex) == true, maybeCommit() {
+            if role == .leader, tracker.progress[id]?.maybeUpdate(log.persistedIndex) == true, maybeCommit() {
                 releaseReadsAfterFirstCommit()
                 hasUnsentCommit = true
             }
