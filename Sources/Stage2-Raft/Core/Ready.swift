@@ -48,64 +48,67 @@ public struct Ready: Sendable {
 extension RaftNode {
     /// Whether `ready()` would return anything.
     public var hasReady: Bool {
-        hasUnsentProposals || hasUnsentCommit || !outbox.isEmpty || !log.unstable.isEmpty || log.unstableSnapshot != nil || !readStates.isEmpty
+        raft.hasUnsentProposals || raft.hasUnsentCommit || !raft.outbox.isEmpty || !raft.log.unstable.isEmpty
+            || raft.log.unstableSnapshot != nil || !raft.readStates.isEmpty
             || hardState != reportedHardState || reportedSoftState != (leader, role)
-            || log.hasNextCommittedEntries
+            || raft.log.hasNextCommittedEntries
     }
 
     /// Takes everything the caller must do now (see `Ready` for the order).
     public mutating func ready() -> Ready {
-        if hasUnsentProposals || hasUnsentCommit {
-            let commitOnly = !hasUnsentProposals
-            hasUnsentProposals = false
-            hasUnsentCommit = false
-            if role == .leader {
-                for member in tracker.others(than: id) {
-                    // A new commit index alone goes out in one (perhaps empty) append.
-                    if !sendAppend(to: member, evenIfEmpty: false) && commitOnly { sendAppend(to: member) }
-                    while sendAppend(to: member, evenIfEmpty: false) {}
-                }
-            }
-        }
-        let committed = log.nextCommittedEntries(maxBytes: config.maxSizePerMessage * 4)
+        raft.sendUnsentAppends()
+        let committed = raft.log.nextCommittedEntries(maxBytes: raft.config.maxSizePerMessage * 4)
         let termAndVoteOnDisk = hardState.term == reportedHardState.term && hardState.vote == reportedHardState.vote
         let ready = Ready(
             softState: reportedSoftState != (leader, role) ? (leader, role) : nil,
             hardState: hardState != reportedHardState ? hardState : nil,
-            entries: log.unstable,
-            snapshot: log.unstableSnapshot,
+            entries: raft.log.unstable,
+            snapshot: raft.log.unstableSnapshot,
             committedEntries: committed,
-            messages: outbox,
-            readStates: readStates,
-            canSendBeforePersisting: role == .leader && termAndVoteOnDisk && log.unstableSnapshot == nil)
-        outbox = []
-        readStates = []
+            messages: raft.outbox,
+            readStates: raft.readStates,
+            canSendBeforePersisting: role == .leader && termAndVoteOnDisk && raft.log.unstableSnapshot == nil)
+        raft.outbox = []
+        raft.readStates = []
         reportedSoftState = (leader, role)
         reportedHardState = hardState
-        if let last = committed.last { log.acceptApplying(last.index) }
+        if let last = committed.last { raft.log.acceptApplying(last.index) }
         return ready
     }
 
     /// Reports that a `Ready` was persisted, sent and applied.
     public mutating func advance(_ ready: Ready) {
         if let snapshot = ready.snapshot {
-            log.stableSnapshot(to: snapshot.metadata.index)
-            log.appliedTo(snapshot.metadata.index)
+            raft.log.stableSnapshot(to: snapshot.metadata.index)
+            raft.log.appliedTo(snapshot.metadata.index)
         }
-        if let last = ready.entries.last {
-            log.stableTo(index: last.index, term: last.term)
-            // The leader's own copy now counts: this may commit what followers already have.
-            if role == .leader, tracker.progress[id]?.maybeUpdate(log.persistedIndex) == true, maybeCommit() {
-                releaseReadsAfterFirstCommit()
-                hasUnsentCommit = true
-            }
+        if let last = ready.entries.last { raft.persisted(last) }
+        if let last = ready.committedEntries.last { raft.log.appliedTo(last.index) }
+    }
+}
+
+extension Consensus {
+    /// Sends what accumulated since the last Ready: proposals, in one append per follower, and
+    /// a new commit index alone in one (perhaps empty) append.
+    mutating func sendUnsentAppends() {
+        guard hasUnsentProposals || hasUnsentCommit else { return }
+        let commitOnly = !hasUnsentProposals
+        hasUnsentProposals = false
+        hasUnsentCommit = false
+        guard role == .leader else { return }
+        for member in tracker.others(than: id) {
+            if !sendAppend(to: member, evenIfEmpty: false) && commitOnly { sendAppend(to: member) }
+            while sendAppend(to: member, evenIfEmpty: false) {}
         }
-        if let last = ready.committedEntries.last { log.appliedTo(last.index) }
     }
 
-    /// Lets the shell see and change the storage the core reads (it persists each `Ready` there).
-    public var storage: Storage {
-        get { log.storage }
-        _modify { yield &log.storage }
+    /// The entries up to `last` are on disk. The leader's own copy now counts: this may commit
+    /// what followers already have.
+    mutating func persisted(_ last: Entry) {
+        log.stableTo(index: last.index, term: last.term)
+        if role == .leader, tracker.progress[id]?.maybeUpdate(log.persistedIndex) == true, maybeCommit() {
+            releaseReadsAfterFirstCommit()
+            hasUnsentCommit = true
+        }
     }
 }

@@ -1,5 +1,5 @@
 /// Candidates and pre-candidates: count votes, or give way to a leader (Raft §5.2).
-extension RaftNode {
+extension Consensus {
     mutating func stepCandidate(_ message: Message) -> RaftError? {
         let myResponse: MessageKind = role == .preCandidate ? .preVoteResponse : .voteResponse
         switch message.kind {

@@ -1,7 +1,7 @@
 /// Linearizable reads without writing to the log (ReadIndex, thesis §6.4): the leader records
 /// its commit index, confirms with a round of heartbeats that it is still the leader, and the
 /// read may be served once that index is applied.
-extension RaftNode {
+extension Consensus {
     mutating func handleReadIndex(_ message: Message) {
         let context = message.entries.first?.data ?? []
         if tracker.voters.count == 1 {

@@ -1,23 +1,22 @@
 /// Single-server membership changes (thesis §4.1): the application applies a committed
 /// `ConfChange` entry, then tells the node here.
-extension RaftNode {
+extension Consensus {
     /// Applies a committed membership change and returns the new membership. Call it when the
     /// change's entry is applied, in log order.
     ///
     /// A member added behind a compacted log catches up from a snapshot, and a node refuses a
     /// snapshot whose membership does not name it (as etcd-io/raft does). So after adding a
     /// member, a shell whose log is compacted takes a fresh snapshot at this entry.
-    @discardableResult
-    public mutating func applyConfChange(_ change: ConfChange) -> ConfState {
-        if change.kind == .update { return confState }
-        applyConfState(confState.applying(change))
+    mutating func applyConfChange(_ change: ConfChange) -> ConfState {
+        if change.kind == .update { return tracker.confState }
+        applyConfState(tracker.confState.applying(change))
 
         if role == .leader && !tracker.voters.contains(id) {
             // This leader was removed: it steps down, and the others elect one among themselves.
             becomeFollower(term: term, leader: 0)
-            return confState
+            return tracker.confState
         }
-        guard role == .leader, !tracker.voters.isEmpty else { return confState }
+        guard role == .leader, !tracker.voters.isEmpty else { return tracker.confState }
         // A smaller quorum may commit more now; a new member needs the log.
         if maybeCommit() {
             releaseReadsAfterFirstCommit()
@@ -26,7 +25,7 @@ extension RaftNode {
             for member in tracker.others(than: id) { sendAppend(to: member, evenIfEmpty: false) }
         }
         if leadTransferee != 0 && !tracker.voters.contains(leadTransferee) { leadTransferee = 0 }
-        return confState
+        return tracker.confState
     }
 
     /// Sets the membership, keeping the progress of members that stay.

@@ -1,5 +1,5 @@
 /// Followers: accept the leader's log (Raft §5.3), forward requests to it.
-extension RaftNode {
+extension Consensus {
     mutating func stepFollower(_ message: Message) -> RaftError? {
         switch message.kind {
         case .propose, .readIndex, .transferLeader:

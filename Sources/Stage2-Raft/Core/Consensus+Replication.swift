@@ -1,5 +1,5 @@
 /// Sending the log: appends with flow control, snapshots, heartbeats.
-extension RaftNode {
+extension Consensus {
     /// Sends `follower` the entries from its `next` (or a snapshot if they are compacted);
     /// returns whether a message went out. With `evenIfEmpty` false, sends only if there are
     /// entries, which keeps a pipeline full without empty appends.

@@ -1,5 +1,5 @@
 /// The leader: accepts proposals, replicates, commits, answers reads, hands over leadership.
-extension RaftNode {
+extension Consensus {
     mutating func stepLeader(_ message: Message) -> RaftError? {
         switch message.kind {
         case .beat:

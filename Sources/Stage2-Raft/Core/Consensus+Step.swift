@@ -1,5 +1,5 @@
 /// The rules every role shares: terms (Raft §5.1), votes (§5.2, §5.4.1) and campaigns.
-extension RaftNode {
+extension Consensus {
     /// The marker a transfer target puts on its vote requests, so voters that still hear from
     /// the old leader grant them anyway (thesis §3.10).
     static var campaignTransfer: [UInt8] { Array("CampaignTransfer".utf8) }

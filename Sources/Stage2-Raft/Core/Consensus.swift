@@ -1,0 +1,169 @@
+/// The Raft rules themselves (etcd-raft's `raft`): terms, votes, roles, the log, replication
+/// and commitment. `RaftNode` drives it, as etcd-raft's RawNode drives its `raft`: every tick
+/// and request reaches it as a message, and `stepMessage` is the one place state changes.
+///
+/// Its files follow the roles: `Consensus+Step` (the rules every role shares), `+Follower`,
+/// `+Candidate`, `+Leader`, `+Replication`, `+ReadIndex`, `+Membership`.
+struct Consensus<Storage: RaftStorage> {
+    let id: NodeID
+    /// The current term (Raft §5.1).
+    var term: UInt64 = 0
+    /// Whom this node voted for in `term`, 0 if nobody.
+    var vote: NodeID = 0
+    /// The leader this node follows in `term`, 0 if unknown.
+    var leader: NodeID = 0
+    var role = Role.follower
+
+    var log: RaftLog<Storage>
+    let config: RaftConfig
+    // The membership, each member's progress, and the votes of an election.
+    var tracker: ProgressTracker
+    var electionElapsed = 0
+    var heartbeatElapsed = 0
+    // Drawn from electionTick ..< 2 * electionTick at every role change.
+    var randomizedElectionTimeout = 0
+    var random: SeededRandom
+    // The member leadership is being handed to, 0 if none.
+    var leadTransferee: NodeID = 0
+    // A leader accepts a new configuration change only once this index is applied: the last
+    // change it appended, or, right after election, its own first entry (so a leader commits an
+    // entry of its own term before changing membership).
+    var pendingConfIndex: UInt64 = 0
+    // ReadIndex requests the leader holds until a quorum confirms it.
+    var readOnly = ReadOnly()
+    // Confirmed reads and messages to send, for the next Ready.
+    var readStates: [ReadState] = []
+    var outbox: [Message] = []
+    // Proposals were appended since the last Ready: send them then, in one append per follower.
+    var hasUnsentProposals = false
+    // The commit index moved when the leader's own write completed: tell the followers.
+    var hasUnsentCommit = false
+
+    /// Starts from what `storage` holds: a fresh node has an empty log and the membership its
+    /// storage was created with; a restarted one has its hard state and log back.
+    init(config: RaftConfig, storage: Storage) {
+        precondition(config.id != 0, "node ID 0 means none")
+        precondition(config.heartbeatTick > 0 && config.electionTick > config.heartbeatTick,
+                     "the election timeout must exceed the heartbeat interval")
+        self.id = config.id
+        self.config = config
+        self.random = SeededRandom(seed: config.randomSeed ^ config.id &* 0x9E37_79B9)
+        self.log = RaftLog(storage: storage)
+        self.tracker = ProgressTracker(maxInflight: config.maxInflightMessages)
+        let (hardState, confState) = storage.initialState()
+        applyConfState(confState)
+        if hardState != HardState() {
+            log.commit(to: hardState.commit)
+            term = hardState.term
+            vote = hardState.vote
+        }
+        if config.applied > 0 { log.appliedTo(config.applied) }
+        becomeFollower(term: term, leader: 0)
+    }
+
+    var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    /// Whether this node may campaign: a voter, not a learner.
+    var isPromotable: Bool { tracker.voters.contains(id) }
+
+    /// Advances time by one tick: followers and candidates count towards an election, a
+    /// leader towards its next heartbeat and its quorum check.
+    mutating func tick() {
+        switch role {
+        case .follower, .preCandidate, .candidate: tickElection()
+        case .leader: tickHeartbeat()
+        }
+    }
+
+    // MARK: Role transitions (the only places the role changes)
+
+    mutating func becomeFollower(term newTerm: UInt64, leader newLeader: NodeID) {
+        reset(term: newTerm)
+        leader = newLeader
+        role = .follower
+    }
+
+    mutating func becomePreCandidate() {
+        precondition(role != .leader, "a leader does not campaign")
+        // A pre-candidate changes neither term nor vote: it only asks.
+        tracker.resetVotes()
+        leader = 0
+        role = .preCandidate
+    }
+
+    mutating func becomeCandidate() {
+        precondition(role != .leader, "a leader does not campaign")
+        reset(term: term + 1)
+        vote = id
+        role = .candidate
+    }
+
+    mutating func becomeLeader() {
+        precondition(role == .candidate, "only a candidate becomes leader")
+        reset(term: term)
+        leader = id
+        role = .leader
+        tracker.progress[id]?.becomeReplicate()
+        // An empty entry of the new term, so earlier entries commit through it (Raft §5.4.2, §8).
+        appendEntries([Entry(term: 0, index: 0)])
+        // No configuration change until that entry is applied: a leader must commit an entry of
+        // its own term before changing membership (the single-server change fix, Ongaro 2015).
+        pendingConfIndex = log.lastIndex
+    }
+
+    private mutating func reset(term newTerm: UInt64) {
+        if term != newTerm {
+            term = newTerm
+            vote = 0
+        }
+        leader = 0
+        electionElapsed = 0
+        heartbeatElapsed = 0
+        randomizedElectionTimeout = config.electionTick + Int(random.next() % UInt64(config.electionTick))
+        leadTransferee = 0
+        tracker.reset(next: log.lastIndex + 1, me: id, persisted: log.persistedIndex)
+        pendingConfIndex = 0
+        readOnly.reset()
+    }
+
+    // MARK: Time
+
+    private mutating func tickElection() {
+        electionElapsed += 1
+        if isPromotable && electionElapsed >= randomizedElectionTimeout {
+            electionElapsed = 0
+            _ = stepMessage(Message(kind: .hup, from: id))
+        }
+    }
+
+    private mutating func tickHeartbeat() {
+        heartbeatElapsed += 1
+        electionElapsed += 1
+        if electionElapsed >= config.electionTick {
+            electionElapsed = 0
+            if config.checkQuorum { _ = stepMessage(Message(kind: .checkQuorum, from: id)) }
+            // A transfer that did not finish within an election timeout is abandoned.
+            if role == .leader { leadTransferee = 0 }
+        }
+        guard role == .leader else { return }
+        if heartbeatElapsed >= config.heartbeatTick {
+            heartbeatElapsed = 0
+            _ = stepMessage(Message(kind: .beat, from: id))
+        }
+    }
+
+    // MARK: Sending
+
+    mutating func send(_ message: Message) {
+        var message = message
+        // A forwarded leadership transfer names its transferee in `from`.
+        if message.from == 0 || message.kind != .transferLeader { message.from = id }
+        // Vote requests carry the term they campaign for; everything else this node's term.
+        // Local proposals forwarded to the leader carry no term.
+        if message.term == 0 && message.kind != .propose && message.kind != .readIndex && message.kind != .transferLeader {
+            message.term = term
+        }
+        outbox.append(message)
+    }
+}
+
+extension Consensus: Sendable where Storage: Sendable {}
