@@ -11,9 +11,11 @@ or drops each packet): `tc netem` needs the sch_netem module, which this machine
 Needs root (namespaces, links and routes); the members themselves run as `run_as` when given.
 """
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
 
 
 def run(*argv):
@@ -33,11 +35,47 @@ def available():
         return False
 
 
+def _output(*argv):
+    return subprocess.run(argv, capture_output=True, text=True).stdout
+
+
+def _names():
+    """The namespaces and links on the machine that look like a Network's: `c<pid>-m<i>`,
+    `c<pid>br`, `c<pid>v<i>`."""
+    namespaces = [line.split()[0] for line in _output("ip", "netns", "list").splitlines() if line.strip()]
+    links = [line.split(":")[1].strip().split("@")[0] for line in _output("ip", "-o", "link", "show").splitlines()]
+    return [n for n in namespaces if re.fullmatch(r"c\d+-m\d+", n)], [n for n in links if re.fullmatch(r"c\d+(br|v\d+)", n)]
+
+
+def remove_leftovers():
+    """Removes what a harness that died left behind: the networks whose tag names a process
+    that no longer runs. A bridge left with its address would hold the route to its subnet."""
+    namespaces, links = _names()
+    for name in links + namespaces:
+        pid = re.match(r"c(\d+)", name).group(1)
+        if os.path.exists(f"/proc/{pid}"):
+            continue  # a harness still running (or a process that took its number): not ours to touch
+        kind = ["ip", "netns", "del"] if name in namespaces else ["ip", "link", "del"]
+        subprocess.run(kind + [name], stderr=subprocess.DEVNULL)
+
+
+def _free_subnet():
+    """A 198.18.N.0/24 no address or route of the machine uses: two bridges on one subnet would
+    split its route, and the harness would reach neither cluster reliably."""
+    used = {int(n) for n in re.findall(r"198\.18\.(\d+)\.", _output("ip", "-4", "-o", "addr", "show") + _output("ip", "-4", "route", "show"))}
+    start = os.getpid() % 250
+    for k in range(250):
+        if (start + k) % 250 not in used:
+            return f"198.18.{(start + k) % 250}"
+    raise RuntimeError("every 198.18.N.0/24 is in use: leftover networks? see `ip -br link` and `ip netns list`")
+
+
 class Network:
     def __init__(self, count, run_as=None):
-        self.tag = f"c{os.getpid() % 100000}"
+        remove_leftovers()
+        self.tag = f"c{os.getpid()}"
         # RFC 2544's benchmarking range: no real network of the machine's uses it.
-        self.subnet = f"198.18.{os.getpid() % 250}"
+        self.subnet = _free_subnet()
         self.bridge = f"{self.tag}br"
         self.namespaces = [f"{self.tag}-m{i}" for i in range(count)]
         self.run_as = run_as
@@ -124,3 +162,15 @@ class Network:
             subprocess.run(["ip", "link", "del", f"{self.tag}v{i}"], stderr=subprocess.DEVNULL)
             subprocess.run(["ip", "netns", "del", namespace], stderr=subprocess.DEVNULL)
         subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)
+        # Deleting can lag (a namespace's devices go after `ip netns del` returns): look again,
+        # for at most a couple of seconds, and say what stayed.
+        for _ in range(10):
+            namespaces, links = _names()
+            left = [n for n in namespaces + links if re.match(rf"{self.tag}(-|br|v)", n)]
+            if not left:
+                return
+            for name in left:
+                kind = ["ip", "netns", "del"] if name in namespaces else ["ip", "link", "del"]
+                subprocess.run(kind + [name], stderr=subprocess.DEVNULL)
+            time.sleep(0.2)
+        print(f"netns: could not remove {', '.join(left)}", file=sys.stderr)

@@ -194,7 +194,7 @@ public final class RaftServer: @unchecked Sendable {
         // A snapshot being encoded finishes (and is saved) first: it comes back to this loop.
         let (encoding, streams) = (try? await loop.submit { () -> (Task<Void, Never>?, [Task<Void, Never>]) in
             self.isStopping = true
-            return (self.snapshots.encoding, self.snapshots.outgoing.underway())
+            return self.snapshots.inFlight()
         }.get()) ?? (nil, [])
         if let encoding { await encoding.value }
         // Snapshot streams end now; each comes back to this loop once, before it shuts down.

@@ -148,6 +148,13 @@ final class Snapshotter: @unchecked Sendable {
 
     /// The work under way off the loop: a snapshot being encoded, snapshots streaming.
     func underway() -> [Task<Void, Never>] {
-        [encoding].compactMap { $0 } + outgoing.underway()
+        let (encoding, streams) = inFlight()
+        return [encoding].compactMap { $0 } + streams
+    }
+
+    /// What a stop waits for, apart: a snapshot being encoded (it finishes and is saved), and
+    /// the streams to followers (cancelled).
+    func inFlight() -> (encoding: Task<Void, Never>?, streams: [Task<Void, Never>]) {
+        (encoding, outgoing.underway())
     }
 }
