@@ -47,16 +47,20 @@ def _names():
     return [n for n in namespaces if re.fullmatch(r"c\d+-m\d+", n)], [n for n in links if re.fullmatch(r"c\d+(br|v\d+)", n)]
 
 
-def remove_leftovers():
-    """Removes what a harness that died left behind: the networks whose tag names a process
-    that no longer runs. A bridge left with its address would hold the route to its subnet."""
-    namespaces, links = _names()
-    for name in links + namespaces:
-        pid = re.match(r"c(\d+)", name).group(1)
-        if os.path.exists(f"/proc/{pid}"):
-            continue  # a harness still running (or a process that took its number): not ours to touch
+def remove_leftovers(tag):
+    """Removes a network named `tag` that a harness which died left behind: process numbers
+    repeat (in a fresh container, soon), and `ip link add` would fail on the old names. Networks
+    of other tags are left alone: they may be a live harness's, in a process this one cannot see."""
+    namespaces, _ = _names()
+    for name in _named(tag):
         kind = ["ip", "netns", "del"] if name in namespaces else ["ip", "link", "del"]
         subprocess.run(kind + [name], stderr=subprocess.DEVNULL)
+
+
+def _named(tag):
+    """The links, then the namespaces, of the network named `tag`."""
+    namespaces, links = _names()
+    return [n for n in links + namespaces if re.match(rf"{tag}(-|br|v)", n)]
 
 
 def _free_subnet():
@@ -72,8 +76,8 @@ def _free_subnet():
 
 class Network:
     def __init__(self, count, run_as=None):
-        remove_leftovers()
         self.tag = f"c{os.getpid()}"
+        remove_leftovers(self.tag)
         # RFC 2544's benchmarking range: no real network of the machine's uses it.
         self.subnet = _free_subnet()
         self.bridge = f"{self.tag}br"
@@ -165,12 +169,9 @@ class Network:
         # Deleting can lag (a namespace's devices go after `ip netns del` returns): look again,
         # for at most a couple of seconds, and say what stayed.
         for _ in range(10):
-            namespaces, links = _names()
-            left = [n for n in namespaces + links if re.match(rf"{self.tag}(-|br|v)", n)]
+            left = _named(self.tag)
             if not left:
                 return
-            for name in left:
-                kind = ["ip", "netns", "del"] if name in namespaces else ["ip", "link", "del"]
-                subprocess.run(kind + [name], stderr=subprocess.DEVNULL)
+            remove_leftovers(self.tag)
             time.sleep(0.2)
         print(f"netns: could not remove {', '.join(left)}", file=sys.stderr)

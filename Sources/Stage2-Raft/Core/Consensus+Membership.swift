@@ -1,12 +1,8 @@
 /// Single-server membership changes (thesis §4.1): the application applies a committed
 /// `ConfChange` entry, then tells the node here.
 extension Consensus {
-    /// Applies a committed membership change and returns the new membership. Call it when the
-    /// change's entry is applied, in log order.
-    ///
-    /// A member added behind a compacted log catches up from a snapshot, and a node refuses a
-    /// snapshot whose membership does not name it (as etcd-io/raft does). So after adding a
-    /// member, a shell whose log is compacted takes a fresh snapshot at this entry.
+    /// Applies a committed membership change (`RaftNode.applyConfChange`) and returns the new
+    /// membership.
     mutating func applyConfChange(_ change: ConfChange) -> ConfState {
         if change.kind == .update { return tracker.confState }
         applyConfState(tracker.confState.applying(change))

@@ -39,9 +39,10 @@ struct Consensus<Storage: RaftStorage> {
     // The commit index moved when the leader's own write completed: tell the followers.
     var hasUnsentCommit = false
 
-    /// Starts from what `storage` holds: a fresh node has an empty log and the membership its
-    /// storage was created with; a restarted one has its hard state and log back.
-    init(config: RaftConfig, storage: Storage) {
+    /// Starts from what `storage` holds (`initialState` is what it said it holds): a fresh node
+    /// has an empty log and the membership its storage was created with; a restarted one has
+    /// its hard state and log back.
+    init(config: RaftConfig, storage: Storage, initialState: (HardState, ConfState)) {
         precondition(config.id != 0, "node ID 0 means none")
         precondition(config.heartbeatTick > 0 && config.electionTick > config.heartbeatTick,
                      "the election timeout must exceed the heartbeat interval")
@@ -50,7 +51,7 @@ struct Consensus<Storage: RaftStorage> {
         self.random = SeededRandom(seed: config.randomSeed ^ config.id &* 0x9E37_79B9)
         self.log = RaftLog(storage: storage)
         self.tracker = ProgressTracker(maxInflight: config.maxInflightMessages)
-        let (hardState, confState) = storage.initialState()
+        let (hardState, confState) = initialState
         applyConfState(confState)
         if hardState != HardState() {
             log.commit(to: hardState.commit)

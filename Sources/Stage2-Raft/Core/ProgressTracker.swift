@@ -120,6 +120,6 @@ extension ConfState {
         case .update:
             break
         }
-        return state
+        return ConfState(voters: state.voters, learners: state.learners)  // sorted, as a ConfState keeps them
     }
 }

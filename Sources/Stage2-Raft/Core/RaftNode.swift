@@ -18,9 +18,10 @@ public struct RaftNode<Storage: RaftStorage> {
     /// Starts a node from what its storage holds: a fresh node has an empty log and the
     /// membership its storage was created with; a restarted one has its hard state and log back.
     public init(config: RaftConfig, storage: Storage) {
-        self.reportedHardState = storage.initialState().0
+        let initial = storage.initialState()
+        self.reportedHardState = initial.0
         self.reportedSoftState = (0, .follower)
-        self.raft = Consensus(config: config, storage: storage)
+        self.raft = Consensus(config: config, storage: storage, initialState: initial)
     }
 
     /// This node's ID.
@@ -92,7 +93,11 @@ public struct RaftNode<Storage: RaftStorage> {
     }
 
     /// Applies a committed membership change and returns the new membership. Call it when the
-    /// change's entry is applied, in log order (see `Consensus.applyConfChange`).
+    /// change's entry is applied, in log order.
+    ///
+    /// A member added behind a compacted log catches up from a snapshot, and a node refuses a
+    /// snapshot whose membership does not name it (as etcd-io/raft does). So after adding a
+    /// member, a shell whose log is compacted takes a fresh snapshot at this entry.
     @discardableResult
     public mutating func applyConfChange(_ change: ConfChange) -> ConfState { raft.applyConfChange(change) }
 

@@ -58,7 +58,7 @@ enum MVCCStoreEncoding {
     }
 
     /// The store a snapshot holds, its values written into `backend` (an empty one).
-    static func decode(_ bytes: [UInt8], into backend: any MVCCBackend) throws(MVCCStore.SnapshotError) -> MVCCStore {
+    static func decode(_ bytes: [UInt8], into backend: any MVCCBackend) throws -> MVCCStore {
         var reader = ByteReader(bytes[...])
         guard reader.u8() == 1, let revision = reader.u64(), let compactRevision = reader.u64(), let keyCount = reader.u64() else {
             throw MVCCStore.SnapshotError()
@@ -116,7 +116,7 @@ enum MVCCStoreEncoding {
         }
         if !reader.isAtEnd {
             guard let saved = reader.blob() else { throw MVCCStore.SnapshotError() }
-            do { store.auth = try AuthStore(encoded: saved) } catch { throw MVCCStore.SnapshotError() }
+            store.auth = try AuthStore(encoded: saved)
             store.backend.saveAuth(saved)
         }
         guard reader.isAtEnd else { throw MVCCStore.SnapshotError() }

@@ -158,7 +158,12 @@ final class ManualCluster: @unchecked Sendable {
 
     /// Waits for `future`, moving the clock a tick at a time, for at most `limit` of it.
     func outcome<T: Sendable>(of future: EventLoopFuture<T>, what: String, within limit: TimeAmount = .seconds(10)) async throws -> T {
-        try await result(of: what, within: limit) { try await future.get() }
+        // Told on the loop itself, so the clock stops on the tick the future completes (a task
+        // awaiting it would learn of it later, on another thread).
+        let isDone = Flag()
+        future.whenComplete { _ in isDone.set() }
+        try await advance(until: what, within: limit) { isDone.isSet }
+        return try await future.get()
     }
 
     /// Runs `operation` while moving the clock a tick at a time until it ends, for at most
