@@ -90,12 +90,17 @@ extension V3Applier {
         _ request: Etcdserverpb_PutRequest, at revision: Int64, events: inout [MVCCStore.Event], in store: inout MVCCStore
     ) -> Etcdserverpb_PutResponse {
         let key = Array(request.key)
-        let previous = store.current(key)
-        let value = request.ignoreValue ? previous?.value ?? [] : Array(request.value)
-        let lease = request.ignoreLease ? previous?.lease ?? 0 : request.lease
-        events.append(store.put(key, value, lease: lease, at: revision))
+        var value = Array(request.value), lease = request.lease
+        if request.ignoreValue || request.ignoreLease {
+            // Only these need the key's value before the put; the put itself finds it again.
+            let previous = store.current(key)
+            if request.ignoreValue { value = previous?.value ?? [] }
+            if request.ignoreLease { lease = previous?.lease ?? 0 }
+        }
+        let event = store.put(key, value, lease: lease, at: revision)
+        events.append(event)
         var response = Etcdserverpb_PutResponse()
-        if request.prevKv, let previous { response.prevKv = previous.message }
+        if request.prevKv, let previous = event.previous { response.prevKv = previous.message }
         return response
     }
 
