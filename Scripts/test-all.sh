@@ -72,6 +72,7 @@ export ETCD_BIN=$BIN/etcd
 step 15 kill-nine "${as_user[@]}" Tests/Integration/kill-nine.sh 15
 # The v3 API through the real etcdctl, compared command by command with the real etcd 3.4.
 step 15 etcdctl "${as_user[@]}" Tests/Integration/etcdctl.sh
+step 15 etcdctl-cluster "${as_user[@]}" Tests/Integration/etcdctl-cluster.sh
 # v3 authentication through etcdctl, beside etcd 3.4; then auth state across restarts of a cluster.
 step 10 auth "${as_user[@]}" Tests/Integration/auth.sh
 # The v3 API as JSON over HTTP (the gateway), and Lock and Election, with curl beside etcd 3.4.
@@ -80,6 +81,8 @@ step 10 gateway "${as_user[@]}" Tests/Integration/gateway.sh
 step 15 membership-load "${as_user[@]}" Tests/Integration/membership-load.sh
 # As deployments start it: every flag of etcd 3.4's --help, config files, probes, systemd.
 step 15 deployment "${as_user[@]}" Tests/Integration/deployment.sh
+# As operators recover and secure it: a lost majority, corruption checks, TLS and its migration.
+step 15 deployment-recovery-tls "${as_user[@]}" Tests/Integration/deployment-recovery-tls.sh
 # Disk faults through an LD_PRELOAD shim: short writes, and syncs failing while writing, during
 # a compaction and a defragmentation, and for snapshot files only; nothing acknowledged lost.
 step 15 disk-faults "${as_user[@]}" Tests/DiskFaults/run.sh
