@@ -26,11 +26,7 @@ extension Consensus {
         case .heartbeatResponse:
             handleHeartbeatResponse(message)
         case .snapshotStatus:
-            guard tracker.progress[message.from]?.state == .snapshot else { break }
-            if message.reject { tracker.progress[message.from]?.pendingSnapshot = 0 }
-            tracker.progress[message.from]?.becomeProbe()
-            // Wait for the follower's answer (or a heartbeat) before probing again.
-            tracker.progress[message.from]?.isProbeSent = true
+            tracker.progress[message.from]?.snapshotReported(failed: message.reject)
         case .unreachable:
             if tracker.progress[message.from]?.state == .replicate { tracker.progress[message.from]?.becomeProbe() }
         case .transferLeader:
@@ -82,8 +78,6 @@ extension Consensus {
         return log.maybeCommit(quorumIndex, term: term)
     }
 
-    private var hasCommittedInCurrentTerm: Bool { (try? log.term(log.committed)) == term }
-
     private mutating func handleAppendResponse(_ message: Message) {
         let follower = message.from
         tracker.progress[follower]?.recentActive = true
@@ -94,26 +88,14 @@ extension Consensus {
                 // Skip every entry of ours from a term the follower does not have there.
                 nextProbe = log.findConflictByTerm(message.rejectHint, message.logTerm).index
             }
-            if state.maybeDecrease(rejected: message.index, hint: nextProbe) {
-                if state.state == .replicate { state.becomeProbe() }
+            if state.rejected(message.index, hint: nextProbe) {
                 tracker.progress[follower] = state
                 sendAppend(to: follower)
             }
             return
         }
         let wasPaused = state.isPaused
-        guard state.maybeUpdate(message.index) else { return }
-        switch state.state {
-        case .probe:
-            state.becomeReplicate()
-        case .snapshot where state.match >= state.pendingSnapshot:
-            state.becomeProbe()
-            state.becomeReplicate()
-        case .replicate:
-            state.inflights.freeLE(message.index)
-        case .snapshot:
-            break
-        }
+        guard state.accepted(message.index) else { return }
         tracker.progress[follower] = state
         if maybeCommit() {
             releaseReadsAfterFirstCommit()
@@ -130,18 +112,7 @@ extension Consensus {
 
     private mutating func handleHeartbeatResponse(_ message: Message) {
         let follower = message.from
-        tracker.progress[follower]?.recentActive = true
-        tracker.progress[follower]?.isProbeSent = false
-        if var state = tracker.progress[follower], state.match < log.lastIndex || state.state != .replicate {
-            // The follower is alive but behind. If every pipelined append was lost (a window
-            // full with no answers) or a snapshot never arrived, nothing else would ever resend:
-            // fall back to probing from what it is known to have.
-            if (state.state == .replicate && state.inflights.isFull) || state.state == .snapshot {
-                state.becomeProbe()
-                tracker.progress[follower] = state
-            }
-            sendAppend(to: follower)
-        }
+        if tracker.progress[follower]?.heartbeatAnswered(lastIndex: log.lastIndex) == true { sendAppend(to: follower) }
         guard !message.context.isEmpty else { return }
         acknowledgeRead(context: message.context, from: follower)
     }

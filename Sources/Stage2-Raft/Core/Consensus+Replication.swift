@@ -20,18 +20,7 @@ extension Consensus {
         }
         send(Message(
             kind: .append, to: follower, logTerm: previousTerm, index: previous, entries: entries, commit: log.committed))
-        if let last = entries.last?.index {
-            switch state.state {
-            case .replicate:
-                // Optimistic: assume it arrives, and pipeline the next batch.
-                state.next = last + 1
-                state.inflights.add(last)
-            case .probe:
-                state.isProbeSent = true
-            case .snapshot:
-                preconditionFailure("sending entries to a follower waiting for a snapshot")
-            }
-        }
+        if let last = entries.last?.index { state.sentEntries(through: last) }
         tracker.progress[follower] = state
         return true
     }

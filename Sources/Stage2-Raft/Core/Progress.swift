@@ -94,6 +94,70 @@ public struct Progress: Sendable, Hashable {
         isProbeSent = false
         return true
     }
+
+    // MARK: What the leader sends, and what it hears back (etcd's progress.go and stepLeader)
+
+    /// An append ending at `last` went out (etcd's UpdateOnEntriesSend): in `replicate` the
+    /// next batch may follow at once, optimistically; in `probe` the leader waits for the answer.
+    mutating func sentEntries(through last: UInt64) {
+        switch state {
+        case .replicate:
+            next = last + 1
+            inflights.add(last)
+        case .probe:
+            isProbeSent = true
+        case .snapshot:
+            preconditionFailure("sending entries to a follower waiting for a snapshot")
+        }
+    }
+
+    /// The follower accepted entries through `index`; returns whether `match` moved. A probe
+    /// answered starts the pipeline, and so does a snapshot the follower has applied.
+    mutating func accepted(_ index: UInt64) -> Bool {
+        guard maybeUpdate(index) else { return false }
+        switch state {
+        case .probe:
+            becomeReplicate()
+        case .snapshot where match >= pendingSnapshot:
+            becomeProbe()
+            becomeReplicate()
+        case .replicate:
+            inflights.freeLE(index)
+        case .snapshot:
+            break
+        }
+        return true
+    }
+
+    /// The follower rejected the append at `rejected`: `next` moves back towards `hint`, and a
+    /// pipeline falls back to probing. Returns false if the rejection is stale.
+    mutating func rejected(_ rejected: UInt64, hint: UInt64) -> Bool {
+        guard maybeDecrease(rejected: rejected, hint: hint) else { return false }
+        if state == .replicate { becomeProbe() }
+        return true
+    }
+
+    /// A heartbeat answered: the follower is alive, and may be probed again. Returns whether
+    /// the leader should send it an append (it is behind the leader's `lastIndex`, or not
+    /// pipelining). If every pipelined append was lost (a full window, no answers) or a
+    /// snapshot never arrived, nothing else would resend: it falls back to probing from what it
+    /// is known to have.
+    mutating func heartbeatAnswered(lastIndex: UInt64) -> Bool {
+        recentActive = true
+        isProbeSent = false
+        guard match < lastIndex || state != .replicate else { return false }
+        if (state == .replicate && inflights.isFull) || state == .snapshot { becomeProbe() }
+        return true
+    }
+
+    /// The shell says how sending a snapshot ended: the leader probes from after it (from
+    /// `match` if it failed), waiting for the follower's answer or a heartbeat first.
+    mutating func snapshotReported(failed: Bool) {
+        guard state == .snapshot else { return }
+        if failed { pendingSnapshot = 0 }
+        becomeProbe()
+        isProbeSent = true
+    }
 }
 
 /// The last indexes of the appends in flight to one follower, oldest first, at most `capacity`.
