@@ -16,10 +16,12 @@ Needs the PyPI etcd3 client (Tests/Integration/python-etcd3.sh makes the virtual
 summary line; on a violation, writes the history as JSON (with the seed) and exits 1.
 """
 import argparse
+import atexit
 import json
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -71,6 +73,10 @@ def main():
     network = None
     if arguments.netns:
         network = netns.Network(len(names), run_as=arguments.run_as)
+        # Taken down however the run ends: the `finally` below closes it too (closing twice is
+        # harmless), but a failure before it, or `timeout`'s SIGTERM, would leave it behind.
+        atexit.register(network.close)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         if arguments.run_as:
             shutil.chown(workdir, user=arguments.run_as, group=arguments.run_as)
         hosts = [network.host(i) for i in range(len(names))]

@@ -12,6 +12,7 @@ Needs root (namespaces, links and routes); the members themselves run as `run_as
 """
 import os
 import re
+import secrets
 import subprocess
 import sys
 import threading
@@ -40,17 +41,15 @@ def _output(*argv):
 
 
 def _names():
-    """The namespaces and links on the machine that look like a Network's: `c<pid>-m<i>`,
-    `c<pid>br`, `c<pid>v<i>`."""
+    """The namespaces and links on the machine that look like a Network's: `c<tag>-m<i>`,
+    `c<tag>br`, `c<tag>v<i>`."""
     namespaces = [line.split()[0] for line in _output("ip", "netns", "list").splitlines() if line.strip()]
     links = [line.split(":")[1].strip().split("@")[0] for line in _output("ip", "-o", "link", "show").splitlines()]
-    return [n for n in namespaces if re.fullmatch(r"c\d+-m\d+", n)], [n for n in links if re.fullmatch(r"c\d+(br|v\d+)", n)]
+    return [n for n in namespaces if re.fullmatch(r"c[0-9a-f]+-m\d+", n)], [n for n in links if re.fullmatch(r"c[0-9a-f]+(br|v\d+)", n)]
 
 
-def remove_leftovers(tag):
-    """Removes a network named `tag` that a harness which died left behind: process numbers
-    repeat (in a fresh container, soon), and `ip link add` would fail on the old names. Networks
-    of other tags are left alone: they may be a live harness's, in a process this one cannot see."""
+def remove_named(tag):
+    """Removes every namespace and link of the network named `tag`."""
     namespaces, _ = _names()
     for name in _named(tag):
         kind = ["ip", "netns", "del"] if name in namespaces else ["ip", "link", "del"]
@@ -67,7 +66,7 @@ def _free_subnet():
     """A 198.18.N.0/24 no address or route of the machine uses: two bridges on one subnet would
     split its route, and the harness would reach neither cluster reliably."""
     used = {int(n) for n in re.findall(r"198\.18\.(\d+)\.", _output("ip", "-4", "-o", "addr", "show") + _output("ip", "-4", "route", "show"))}
-    start = os.getpid() % 250
+    start = secrets.randbelow(250)
     for k in range(250):
         if (start + k) % 250 not in used:
             return f"198.18.{(start + k) % 250}"
@@ -76,8 +75,9 @@ def _free_subnet():
 
 class Network:
     def __init__(self, count, run_as=None):
-        self.tag = f"c{os.getpid()}"
-        remove_leftovers(self.tag)
+        # Named at random, not after the process: process numbers repeat across containers that
+        # share a network, and a name taken would fail `ip link add`, or worse, be deleted.
+        self.tag = f"c{secrets.token_hex(3)}"
         # RFC 2544's benchmarking range: no real network of the machine's uses it.
         self.subnet = _free_subnet()
         self.bridge = f"{self.tag}br"
@@ -85,18 +85,22 @@ class Network:
         self.run_as = run_as
         self.cuts = [set() for _ in range(count)]
         self.impairments = []
-        run("ip", "link", "add", self.bridge, "type", "bridge")
-        run("ip", "addr", "add", f"{self.subnet}.254/24", "dev", self.bridge)
-        run("ip", "link", "set", self.bridge, "up")
-        for i, namespace in enumerate(self.namespaces):
-            outside = f"{self.tag}v{i}"
-            run("ip", "netns", "add", namespace)
-            run("ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-            run("ip", "link", "set", outside, "master", self.bridge)
-            run("ip", "link", "set", outside, "up")
-            run("ip", "-n", namespace, "addr", "add", f"{self.host(i)}/24", "dev", "eth0")
-            run("ip", "-n", namespace, "link", "set", "eth0", "up")
-            run("ip", "-n", namespace, "link", "set", "lo", "up")
+        try:
+            run("ip", "link", "add", self.bridge, "type", "bridge")
+            run("ip", "addr", "add", f"{self.subnet}.254/24", "dev", self.bridge)
+            run("ip", "link", "set", self.bridge, "up")
+            for i, namespace in enumerate(self.namespaces):
+                outside = f"{self.tag}v{i}"
+                run("ip", "netns", "add", namespace)
+                run("ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", namespace)
+                run("ip", "link", "set", outside, "master", self.bridge)
+                run("ip", "link", "set", outside, "up")
+                run("ip", "-n", namespace, "addr", "add", f"{self.host(i)}/24", "dev", "eth0")
+                run("ip", "-n", namespace, "link", "set", "eth0", "up")
+                run("ip", "-n", namespace, "link", "set", "lo", "up")
+        except BaseException:
+            self.close()  # half a network is still one to take down
+            raise
 
     def host(self, i):
         return f"{self.subnet}.{i + 1}"
@@ -169,9 +173,10 @@ class Network:
         # Deleting can lag (a namespace's devices go after `ip netns del` returns): look again,
         # for at most a couple of seconds, and say what stayed.
         for _ in range(10):
-            left = _named(self.tag)
-            if not left:
+            if not _named(self.tag):
                 return
-            remove_leftovers(self.tag)
+            remove_named(self.tag)
             time.sleep(0.2)
-        print(f"netns: could not remove {', '.join(left)}", file=sys.stderr)
+        left = _named(self.tag)
+        if left:
+            print(f"netns: could not remove {', '.join(left)}", file=sys.stderr)

@@ -13,6 +13,7 @@ from etcd3 import etcdrpc
 import v1client
 from cluster import client_for
 
+
 class Recorder:
     def __init__(self):
         self.lock = threading.Lock()

@@ -241,12 +241,5 @@ scheme_migration() {
 scheme_migration real "$REAL_ETCD"
 scheme_migration mig "$ETCD_BIN"
 
-if command -v systemd-analyze >/dev/null; then
-    echo "# contrib/systemd/etcd.service is a unit systemd accepts (systemd-analyze verify, with this binary)."
-    sed "s#/usr/local/bin/etcd#$ETCD_BIN#" "$ROOT/contrib/systemd/etcd.service" >"$WORK/etcd.service"
-    (cd "$WORK" && systemd-analyze verify ./etcd.service) || fail "systemd-analyze rejected contrib/systemd/etcd.service"
-    grep -E '^(Type|User)=' "$WORK/etcd.service"
-fi
-
 echo
 echo "deployment-recovery-tls: all checks passed"

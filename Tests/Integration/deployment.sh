@@ -300,6 +300,13 @@ try_start cors-default "${BASE[@]}"
 expect "$(headers "$CLIENT/health" | grep Origin)" 'Access-Control-Allow-Origin: *'
 stop cors-default
 
+if command -v systemd-analyze >/dev/null; then
+    echo "# contrib/systemd/etcd.service is a unit systemd accepts (systemd-analyze verify, with this binary)."
+    sed "s#/usr/local/bin/etcd#$ETCD_BIN#" "$ROOT/contrib/systemd/etcd.service" >"$WORK/etcd.service"
+    (cd "$WORK" && systemd-analyze verify ./etcd.service) || fail "systemd-analyze rejected contrib/systemd/etcd.service"
+    grep -E '^(Type|User)=' "$WORK/etcd.service"
+fi
+
 echo
 echo "# --config-file: etcd's YAML; flags beside it are refused."
 c=$(free_port); p=$(free_port)

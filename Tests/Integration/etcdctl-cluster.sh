@@ -8,7 +8,7 @@
 source "$(dirname "$0")/etcdctl-lib.sh"
 # Whether etcd 3.4 is here to compare the membership changes with.
 REAL=""
-[ -x "$REAL_ETCD" ] && REAL=$REAL_ETCD
+if [ -x "$REAL_ETCD" ]; then REAL=$REAL_ETCD; else echo "(no real etcd at $REAL_ETCD: the membership flow runs on ours alone)"; fi
 passed=0
 
 echo "== a three-member cluster of ours, through a follower"
@@ -48,7 +48,8 @@ ttl=$(etcdctl --endpoints="$follower" lease timetolive "$l" --keys)
 [[ "$ttl" == "lease $l granted with TTL(30s), remaining("*"s), attached keys([cluster/leased])" ]] || { echo "time-to-live through a follower: $ttl" >&2; exit 1; }
 echo "time-to-live through a follower: $ttl"
 etcdctl --endpoints="$follower" lease revoke "$l"
-[ -z "$(etcdctl --endpoints="$all" get cluster/leased)" ] && echo "a lease revoked through a follower deletes its key everywhere"
+[ -z "$(etcdctl --endpoints="$all" get cluster/leased)" ] || { echo "a lease revoked through a follower left its key" >&2; exit 1; }
+echo "a lease revoked through a follower deletes its key everywhere"
 etcdctl --endpoints="$follower" lock cluster-lock echo "locked through a follower"
 wait $clusterWatch
 cat "$WORK/cw.out"
@@ -184,15 +185,19 @@ TLS_URL="https://127.0.0.1:$TLS_PORT"
     --trusted-ca-file "$WORK/ca.pem" --client-cert-auth >"$WORK/tls.log" 2>&1 &
 PIDS+=($!)
 with_cert=(--endpoints="$TLS_URL" --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client-key.pem")
-for _ in $(seq 200); do etcdctl "${with_cert[@]}" --command-timeout=1s get x >/dev/null 2>&1 && break; sleep 0.05; done
-[ "$(etcdctl "${with_cert[@]}" put secure v)" = OK ] && echo "etcdctl --cert/--key: OK"
-[ "$(etcdctl "${with_cert[@]}" get secure --print-value-only)" = v ] && echo "etcdctl get over TLS: v"
+wait_ready "$TLS_URL" "${with_cert[@]:1}"
+[ "$(etcdctl "${with_cert[@]}" put secure v)" = OK ] || { echo "etcdctl put over TLS failed" >&2; exit 1; }
+echo "etcdctl --cert/--key: OK"
+[ "$(etcdctl "${with_cert[@]}" get secure --print-value-only)" = v ] || { echo "etcdctl get over TLS failed" >&2; exit 1; }
+echo "etcdctl get over TLS: v"
 if etcdctl --endpoints="$TLS_URL" --cacert "$WORK/ca.pem" --dial-timeout=2s get secure >/dev/null 2>&1; then
     echo "a client without a certificate was served" >&2; exit 1
 fi
-grep -q "the client sent no certificate" "$WORK/tls.log" && echo "without a certificate: refused, and the server's log says why"
+grep -q "the client sent no certificate" "$WORK/tls.log" || { echo "the server's log does not say why it refused a client without a certificate" >&2; exit 1; }
+echo "without a certificate: refused, and the server's log says why"
 curl -sf --cacert "$WORK/ca.pem" --cert "$WORK/client.pem" --key "$WORK/client-key.pem" "$TLS_URL/v1/keys/over-tls" -d value=1 | grep -q '"value":"1"' \
-    && echo "curl over TLS on the same port: the v1 API answers"
+    || { echo "curl over TLS: the v1 API did not answer" >&2; exit 1; }
+echo "curl over TLS on the same port: the v1 API answers"
 
 echo
 echo "etcdctl cluster suite: $passed compared commands passed"

@@ -11,8 +11,8 @@ WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_ready() {  # URL
-    for _ in $(seq 200); do etcdctl --endpoints="$1" --command-timeout=1s get x >/dev/null 2>&1 && return 0; sleep 0.05; done
+wait_ready() {  # URL [etcdctl flags, e.g. certificates]
+    for _ in $(seq 200); do etcdctl --endpoints="$1" "${@:2}" --command-timeout=1s get x >/dev/null 2>&1 && return 0; sleep 0.05; done
     echo "not ready: $1" >&2; exit 1
 }
 # What differs between two correct servers: identities, terms, lease IDs, durations.

@@ -155,7 +155,8 @@ expect "locked" lock mutex echo locked
 sleep 1
 ( timeout 1 etcdctl --endpoints="$OURS" elect -l election > "$WORK/observe.out" 2>&1 || true )
 wait $candidate
-grep -q "leader-a" "$WORK/observe.out" && echo "elect: an observer sees leader-a"
+grep -q "leader-a" "$WORK/observe.out" || { echo "elect: the observer did not see leader-a: $(cat "$WORK/observe.out")" >&2; exit 1; }
+echo "elect: an observer sees leader-a"
 
 echo "== errors, with etcd's codes and words"
 same get foo --rev=999999

@@ -150,7 +150,7 @@ public struct Progress: Sendable, Hashable {
         return true
     }
 
-    /// The shell says how sending a snapshot ended: the leader probes from after it (from
+    /// The shell says how sending a snapshot ended: the leader probes from after it (from after
     /// `match` if it failed), waiting for the follower's answer or a heartbeat first.
     mutating func snapshotReported(failed: Bool) {
         guard state == .snapshot else { return }
