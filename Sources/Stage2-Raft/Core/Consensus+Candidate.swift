@@ -5,15 +5,10 @@ extension Consensus {
         switch message.kind {
         case .propose:
             return .proposalDropped
-        case .append:
+        case .append, .heartbeat, .snapshot:
+            // A leader of this term won: give way to it.
             becomeFollower(term: message.term, leader: message.from)
-            handleAppend(message)
-        case .heartbeat:
-            becomeFollower(term: message.term, leader: message.from)
-            handleHeartbeat(message)
-        case .snapshot:
-            becomeFollower(term: message.term, leader: message.from)
-            handleSnapshot(message)
+            handleFromLeader(message)
         case myResponse:
             switch tracker.recordVote(message.from, granted: !message.reject) {
             case .won:

@@ -7,18 +7,11 @@ extension Consensus {
             var forwarded = message
             forwarded.to = leader
             send(forwarded)
-        case .append:
-            electionElapsed = 0
+        case .append, .heartbeat, .snapshot:
+            // The leader of this term is alive: no election while it is heard from.
+            ticks.restartElectionTimeout()
             leader = message.from
-            handleAppend(message)
-        case .heartbeat:
-            electionElapsed = 0
-            leader = message.from
-            handleHeartbeat(message)
-        case .snapshot:
-            electionElapsed = 0
-            leader = message.from
-            handleSnapshot(message)
+            handleFromLeader(message)
         case .timeoutNow:
             // The leader is handing over: campaign at once, skipping PreVote and any lease.
             hup(transfer: true)
@@ -30,7 +23,16 @@ extension Consensus {
         return nil
     }
 
-    mutating func handleAppend(_ message: Message) {
+    /// An append, a heartbeat or a snapshot from the leader of this term.
+    mutating func handleFromLeader(_ message: Message) {
+        switch message.kind {
+        case .append: handleAppend(message)
+        case .heartbeat: handleHeartbeat(message)
+        default: handleSnapshot(message)
+        }
+    }
+
+    private mutating func handleAppend(_ message: Message) {
         if message.index < log.committed {
             // Already committed here; tell the leader how far.
             send(Message(kind: .appendResponse, to: message.from, index: log.committed))
@@ -50,13 +52,13 @@ extension Consensus {
         }
     }
 
-    mutating func handleHeartbeat(_ message: Message) {
+    private mutating func handleHeartbeat(_ message: Message) {
         // The leader sends min(our match, its commit), which our log is sure to hold.
         log.commit(to: min(message.commit, log.lastIndex))
         send(Message(kind: .heartbeatResponse, to: message.from, context: message.context))
     }
 
-    mutating func handleSnapshot(_ message: Message) {
+    private mutating func handleSnapshot(_ message: Message) {
         guard let snapshot = message.snapshot else { return }
         if restore(snapshot) {
             send(Message(kind: .appendResponse, to: message.from, index: log.lastIndex))

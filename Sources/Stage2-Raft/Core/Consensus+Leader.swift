@@ -125,7 +125,7 @@ extension Consensus {
         }
         guard transferee != id else { return }
         // The transfer must finish within an election timeout (see tickHeartbeat).
-        electionElapsed = 0
+        ticks.restartElectionTimeout()
         leadTransferee = transferee
         if target.match == log.lastIndex {
             send(Message(kind: .timeoutNow, to: transferee))

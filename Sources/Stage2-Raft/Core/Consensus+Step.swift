@@ -12,7 +12,7 @@ extension Consensus {
                 // within the minimum election timeout ignores campaigns, so a partitioned node
                 // coming back cannot depose a healthy leader. A transfer overrides it.
                 let isForced = message.context == Self.campaignTransfer
-                let inLease = config.checkQuorum && leader != 0 && electionElapsed < config.electionTick
+                let inLease = config.checkQuorum && leader != 0 && ticks.isWithinLease
                 if !isForced && inLease { return nil }
             }
             switch message.kind {
@@ -99,7 +99,7 @@ extension Consensus {
             // Answer in the candidate's term: a pre-vote grant must match the term it asked for.
             send(Message(kind: responseKind, to: message.from, term: message.term))
             if message.kind == .vote {
-                electionElapsed = 0
+                ticks.restartElectionTimeout()
                 vote = message.from
             }
         } else {

@@ -18,11 +18,8 @@ struct Consensus<Storage: RaftStorage> {
     let config: RaftConfig
     // The membership, each member's progress, and the votes of an election.
     var tracker: ProgressTracker
-    var electionElapsed = 0
-    var heartbeatElapsed = 0
-    // Drawn from electionTick ..< 2 * electionTick at every role change.
-    var randomizedElectionTimeout = 0
-    var random: SeededRandom
+    // The election timeout and the leader's heartbeat, in ticks.
+    var ticks: Ticks
     // The member leadership is being handed to, 0 if none.
     var leadTransferee: NodeID = 0
     // A leader accepts a new configuration change only once this index is applied: the last
@@ -48,7 +45,9 @@ struct Consensus<Storage: RaftStorage> {
                      "the election timeout must exceed the heartbeat interval")
         self.id = config.id
         self.config = config
-        self.random = SeededRandom(seed: config.randomSeed ^ config.id &* 0x9E37_79B9)
+        self.ticks = Ticks(
+            electionTick: config.electionTick, heartbeatTick: config.heartbeatTick,
+            random: SeededRandom(seed: config.randomSeed ^ config.id &* 0x9E37_79B9))
         self.log = RaftLog(storage: storage)
         self.tracker = ProgressTracker(maxInflight: config.maxInflightMessages)
         let (hardState, confState) = initialState
@@ -70,8 +69,16 @@ struct Consensus<Storage: RaftStorage> {
     /// leader towards its next heartbeat and its quorum check.
     mutating func tick() {
         switch role {
-        case .follower, .preCandidate, .candidate: tickElection()
-        case .leader: tickHeartbeat()
+        case .follower, .preCandidate, .candidate:
+            if ticks.electionTimedOut(canCampaign: isPromotable) { _ = stepMessage(Message(kind: .hup, from: id)) }
+        case .leader:
+            let (quorumCheckDue, heartbeatDue) = ticks.leaderTick()
+            if quorumCheckDue {
+                if config.checkQuorum { _ = stepMessage(Message(kind: .checkQuorum, from: id)) }
+                // A transfer that did not finish within an election timeout is abandoned.
+                if role == .leader { leadTransferee = 0 }
+            }
+            if role == .leader && heartbeatDue { _ = stepMessage(Message(kind: .beat, from: id)) }
         }
     }
 
@@ -117,53 +124,17 @@ struct Consensus<Storage: RaftStorage> {
             vote = 0
         }
         leader = 0
-        electionElapsed = 0
-        heartbeatElapsed = 0
-        randomizedElectionTimeout = config.electionTick + Int(random.next() % UInt64(config.electionTick))
+        ticks.reset()
         leadTransferee = 0
         tracker.reset(next: log.lastIndex + 1, me: id, persisted: log.persistedIndex)
         pendingConfIndex = 0
         readOnly.reset()
     }
 
-    // MARK: Time
-
-    private mutating func tickElection() {
-        electionElapsed += 1
-        if isPromotable && electionElapsed >= randomizedElectionTimeout {
-            electionElapsed = 0
-            _ = stepMessage(Message(kind: .hup, from: id))
-        }
-    }
-
-    private mutating func tickHeartbeat() {
-        heartbeatElapsed += 1
-        electionElapsed += 1
-        if electionElapsed >= config.electionTick {
-            electionElapsed = 0
-            if config.checkQuorum { _ = stepMessage(Message(kind: .checkQuorum, from: id)) }
-            // A transfer that did not finish within an election timeout is abandoned.
-            if role == .leader { leadTransferee = 0 }
-        }
-        guard role == .leader else { return }
-        if heartbeatElapsed >= config.heartbeatTick {
-            heartbeatElapsed = 0
-            _ = stepMessage(Message(kind: .beat, from: id))
-        }
-    }
-
     // MARK: Sending
 
     mutating func send(_ message: Message) {
-        var message = message
-        // A forwarded leadership transfer names its transferee in `from`.
-        if message.from == 0 || message.kind != .transferLeader { message.from = id }
-        // Vote requests carry the term they campaign for; everything else this node's term.
-        // Local proposals forwarded to the leader carry no term.
-        if message.term == 0 && message.kind != .propose && message.kind != .readIndex && message.kind != .transferLeader {
-            message.term = term
-        }
-        outbox.append(message)
+        outbox.append(message.sent(by: id, in: term))
     }
 }
 

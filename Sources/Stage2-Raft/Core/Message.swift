@@ -97,4 +97,17 @@ public struct Message: Sendable, Hashable, Codable {
         default: false
         }
     }
+
+    /// The message as node `sender` sends it in `term`: from the sender (a forwarded leadership
+    /// transfer keeps its transferee in `from`), in the sender's term unless it names one
+    /// already (a vote request carries the term it campaigns for). Local requests forwarded to
+    /// the leader carry no term.
+    func sent(by sender: NodeID, in term: UInt64) -> Message {
+        var message = self
+        if message.from == 0 || message.kind != .transferLeader { message.from = sender }
+        if message.term == 0 && message.kind != .propose && message.kind != .readIndex && message.kind != .transferLeader {
+            message.term = term
+        }
+        return message
+    }
 }

@@ -61,9 +61,9 @@ final class Leadership: @unchecked Sendable {
 
     /// Hands leadership to voter `target` (the leader brings it up to date, then tells it to
     /// campaign at once) and returns once it leads.
-    func transfer(to target: NodeID) async throws(RaftServer.TransferError) {
+    func transfer(to target: NodeID) async throws(LeadershipTransferError) {
         let loop = server.loop
-        let started: Result<Void, RaftServer.TransferError> = (try? await loop.submit { () -> Result<Void, RaftServer.TransferError> in
+        let started: Result<Void, LeadershipTransferError> = (try? await loop.submit { () -> Result<Void, LeadershipTransferError> in
             guard self.server.node.role == .leader else { return .failure(.notLeader) }
             guard target != self.server.id, self.server.node.confState.voters.contains(target) else { return .failure(.badTransferee) }
             self.server.logger.info("transferring leadership", metadata: ["to": "\(ClusterIdentity.hex(target))"])
@@ -98,4 +98,14 @@ final class Leadership: @unchecked Sendable {
             server.logger.warning("could not transfer leadership before stopping", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Why a leadership transfer did not happen.
+public enum LeadershipTransferError: Error, Equatable {
+    /// This member does not lead (etcd's "not leader").
+    case notLeader
+    /// The target is not a voter here, or is this member (etcd's "bad leader transferee").
+    case badTransferee
+    /// The target did not take over within the request timeout.
+    case timedOut
 }

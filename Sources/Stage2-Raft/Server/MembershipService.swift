@@ -222,11 +222,23 @@ final class MembershipService: @unchecked Sendable {
         }
         try ClusterIdentity.storeMemberID(joined.id, in: configuration.dataDirectory)
         try await loop.submit {
-            if joined.id != self.server.id { self.server.adopt(memberID: joined.id) }
+            if joined.id != self.server.id { self.adopt(memberID: joined.id) }
             for member in joined.members where self.members[member.id] == nil { self.members[member.id] = member }
             self.server.publishView()
         }.get()
         logger.info("joined the cluster", metadata: ["through": "\(joined.through)", "member-id": "\(ClusterIdentity.hex(joined.id))"])
+    }
+
+    /// Becomes the member the cluster added by peer URL: the same empty log, another ID.
+    /// Messages for the new ID were ignored until now (the node drops what is not addressed to
+    /// it), so nothing was persisted under the old one.
+    private func adopt(memberID: NodeID) {
+        server.loop.preconditionInEventLoop()
+        server.logger.info("taking the member ID the cluster assigned", metadata: ["member-id": "\(ClusterIdentity.hex(memberID))"])
+        let (configuration, storage) = (server.configuration, server.storage)
+        server.node = RaftNode(config: configuration.raftConfig(id: memberID, applied: storage.snapshotMetadata.index), storage: storage)
+        server.published.setMemberID(memberID)
+        server.isViewStale = true
     }
 
     /// The leader's side of the join protocol over the peer port: a new machine asks any

@@ -29,14 +29,4 @@ extension RaftServer {
             membership.answerJoiners(change.nodeID)
         }
     }
-
-    /// A snapshot or an entry for a machine this build does not run: the v3 store's, read by
-    /// `etcd-stage2` or `etcd-stage3` on a data directory the full etcd wrote.
-    static let missingMachine = MissingMachine()
-
-    public struct MissingMachine: Error, CustomStringConvertible {
-        public var description: String {
-            "this data directory holds the v3 store, which this binary does not run: start the full etcd on it (a stage binary would drop the v3 data at its next snapshot)"
-        }
-    }
 }

@@ -3,14 +3,7 @@ import RaftCore
 /// Leadership as operators ask for it (`Leadership` does the work).
 extension RaftServer {
     /// Why a leadership transfer did not happen.
-    public enum TransferError: Error, Equatable {
-        /// This member does not lead (etcd's "not leader").
-        case notLeader
-        /// The target is not a voter here, or is this member (etcd's "bad leader transferee").
-        case badTransferee
-        /// The target did not take over within the request timeout.
-        case timedOut
-    }
+    public typealias TransferError = LeadershipTransferError
 
     /// Hands leadership to voter `target` and returns once it leads.
     public func transferLeadership(to target: NodeID) async throws(TransferError) {

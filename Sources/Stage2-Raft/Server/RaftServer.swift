@@ -7,7 +7,6 @@ import NIOPosix
 import RaftCore
 import RaftDisk
 import SingleNode
-import Synchronization
 
 /// The shell around one Raft member: it owns the core, the disk storage, the peer transport
 /// and Stage 1's store, and runs the loop the core asks for: tick on a timer, step what peers
@@ -45,6 +44,8 @@ public final class RaftServer: @unchecked Sendable {
     private(set) var snapshots: Snapshotter!
     /// The live view's recording and gathering, and the lab's cut.
     private(set) var view: LiveView!
+    /// What peers send, to whoever handles it.
+    private(set) var router: PeerRouter!
     /// Linearizable reads (and waits for an index) on this member. Made on first use, on the
     /// loop, since it asks the core.
     lazy var reads = LinearizableReads(
@@ -71,8 +72,8 @@ public final class RaftServer: @unchecked Sendable {
     var isStopping = false
     // The single-thread group `loop` belongs to; shut down by `stop()`.
     var raftThread: MultiThreadedEventLoopGroup?
-    let published = Mutex(ClusterView(clientURLs: [], leaderPeerURL: nil))
-    let statusBox: Mutex<RaftStatus>
+    /// What other threads read of this member: the cluster view and the status.
+    let published: PublishedState
 
     var id: NodeID { node.id }
 
@@ -86,8 +87,8 @@ public final class RaftServer: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.machine = StoreMachine(historyCapacity: configuration.historyCapacity, logger: logger)
-        self.statusBox = Mutex(RaftStatus(memberID: memberID))
-        self.node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
+        self.published = PublishedState(memberID: memberID)
+        self.node = RaftNode(config: configuration.raftConfig(id: memberID, applied: storage.snapshotMetadata.index), storage: storage)
         (self.removals, self.removalContinuation) = AsyncStream.makeStream()
         membership = MembershipService(server: self)
         proposer = Proposer(server: self)
@@ -96,27 +97,7 @@ public final class RaftServer: @unchecked Sendable {
         questions = PeerQuestions(server: self, loop: loop)
         snapshots = Snapshotter(server: self, loop: loop, directory: Self.stateDirectory(of: configuration))
         view = LiveView(server: self)
-    }
-
-    static func makeNode(id: NodeID, configuration: RaftServerConfiguration, storage: DiskStorage) -> RaftNode<DiskStorage> {
-        var config = RaftConfig(id: id)
-        config.electionTick = configuration.electionTicks
-        config.heartbeatTick = 1
-        config.preVote = configuration.preVote
-        config.randomSeed = configuration.electionSeed ?? id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
-        config.applied = storage.snapshotMetadata.index
-        return RaftNode(config: config, storage: storage)
-    }
-
-    /// Becomes the member the cluster added by peer URL: the same empty log, another ID.
-    /// Messages for the new ID were ignored until now (the node drops what is not addressed to
-    /// it), so nothing was persisted under the old one.
-    func adopt(memberID: NodeID) {
-        loop.preconditionInEventLoop()
-        logger.info("taking the member ID the cluster assigned", metadata: ["member-id": "\(ClusterIdentity.hex(memberID))"])
-        node = Self.makeNode(id: memberID, configuration: configuration, storage: storage)
-        statusBox.withLock { $0.memberID = memberID }
-        isViewStale = true
+        router = PeerRouter(server: self)
     }
 
     /// Opens the data directory and starts the member: a new cluster of one, a member joining
@@ -151,7 +132,7 @@ public final class RaftServer: @unchecked Sendable {
         storage.releaseSnapshotData()
         SpooledState.removeLeftovers(in: server.stateDirectory)
         let receiver: PeerReceiver = { [weak server, loop] frame, connection in
-            loop.execute { server?.receive(frame, on: connection) }
+            loop.execute { server?.router.receive(frame, on: connection) }
         }
         server.transport = network?(receiver)
             ?? PeerTransport(group: loop, logger: logger, security: configuration.peerSecurity, receive: receiver)
@@ -263,15 +244,29 @@ public final class RaftServer: @unchecked Sendable {
         if view.recorder != nil { view.observeForView() }
         snapshots.afterReady()
         // The numbers every pass may move; who the members are is published with the view.
-        let (term, leader, applied, commit) = (node.term, node.leader, machine.appliedIndex, node.commitIndex)
-        let pendingCount = proposer.waitingCount
-        statusBox.withLock { status in
-            status.pendingProposals = pendingCount
-            status.term = term
-            status.leader = leader
-            status.appliedIndex = applied
-            status.commitIndex = commit
-        }
+        published.record(
+            term: node.term, leader: node.leader, applied: machine.appliedIndex, commit: node.commitIndex,
+            pendingProposals: proposer.waitingCount)
+    }
+
+    /// Steps a Raft message from a peer into the core.
+    func step(_ message: Message) {
+        membership.heardFrom[message.from] = loop.now
+        node.step(message)
+        scheduleReady()
+    }
+
+    /// Publishes who the members are and who leads, for readers on other threads.
+    func publishView() {
+        isViewStale = false
+        for member in members.values where member.id != id && !member.peerURL.isEmpty { transport.prepareConnection(to: member.peerURL) }
+        published.publish(members: members, leader: node.leader, learners: Set(node.confState.learners))
+    }
+
+    /// Records the cluster this member belongs to, for peers and for v3 response headers.
+    func setClusterID(_ clusterID: UInt64) {
+        transport.clusterID = clusterID
+        published.setClusterID(clusterID)
     }
 
     /// Waits `amount` of the loop's time (a test's manual clock moves it), for the few callers
@@ -283,23 +278,14 @@ public final class RaftServer: @unchecked Sendable {
         try Task.checkCancellation()
     }
 
-    /// The work under way off the loop: a snapshot being encoded, snapshots streaming to
-    /// followers. A test on a manual clock waits for it before moving the clock, so that work
-    /// off the loop takes none of the clock's time (as if the machine were infinitely fast).
-    func backgroundWork() async -> [Task<Void, Never>] {
-        (try? await loop.submit { self.snapshots.underway() }.get()) ?? []
-    }
-
     /// Who this member is and what it last saw, for v3 response headers and status.
-    public var status: RaftStatus { statusBox.withLock { $0 } }
+    public var status: RaftStatus { published.status }
 
     /// What every v3 response header carries, without copying the member list (per call).
-    public var identity: (clusterID: UInt64, memberID: UInt64, term: UInt64) {
-        statusBox.withLock { ($0.clusterID, $0.memberID, $0.term) }
-    }
+    public var identity: (clusterID: UInt64, memberID: UInt64, term: UInt64) { published.identity }
 
     /// Whether this member is a learner now (checked for every v3 call).
-    public var isLearner: Bool { statusBox.withLock { $0.learners.contains($0.memberID) } }
+    public var isLearner: Bool { published.isLearner }
 
     private func send(_ messages: [Message]) {
         var byPeer: [NodeID: [PeerFrame]] = [:]

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import RaftCore
 
@@ -84,24 +87,19 @@ public struct RaftServerConfiguration: Sendable {
     }
 }
 
-/// A member's view of the cluster, published by the Raft loop after each pass.
-public struct RaftStatus: Sendable, Equatable {
-    public var memberID: UInt64 = 0
-    public var clusterID: UInt64 = 0
-    public var term: UInt64 = 0
-    /// 0 when no leader is known.
-    public var leader: UInt64 = 0
-    public var appliedIndex: UInt64 = 0
-    /// The last index known committed (etcd's "raft index").
-    public var commitIndex: UInt64 = 0
-    /// The members, by name.
-    public var members: [Member] = []
-    /// Learners among them.
-    public var learners: Set<UInt64> = []
-    /// Proposals made here and not yet applied (writes waiting for their entry).
-    public var pendingProposals = 0
+extension RaftServerConfiguration {
+    /// The core's configuration for member `id`, whose storage holds a snapshot at `applied`.
+    /// One tick is one heartbeat interval.
+    func raftConfig(id: NodeID, applied: UInt64) -> RaftConfig {
+        var config = RaftConfig(id: id)
+        config.electionTick = electionTicks
+        config.heartbeatTick = 1
+        config.preVote = preVote
+        config.randomSeed = electionSeed ?? id ^ UInt64(UInt32(truncatingIfNeeded: getpid()))
+        config.applied = applied
+        return config
+    }
 }
-
 
 /// How the live view runs.
 public struct RaftViewSettings: Sendable, Equatable {

@@ -25,7 +25,7 @@ public struct ReplicatedBackend: V1Backend {
         server.machine.watch(prefix: prefix, fromIndex: index, on: eventLoop)
     }
 
-    public func cluster() -> ClusterView { server.published.withLock { $0 } }
+    public func cluster() -> ClusterView { server.published.cluster }
 
     public func stats() -> StoreStats { server.machine.stats }
 }

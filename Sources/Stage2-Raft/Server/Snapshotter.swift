@@ -99,7 +99,7 @@ final class Snapshotter: @unchecked Sendable {
         let container = try SnapshotContainer(decoding: snapshot.data)
         if let other = container.other {
             // Dropping it would lose that machine's data at the next snapshot.
-            guard let stateMachine = configuration.stateMachine else { throw RaftServer.missingMachine }
+            guard let stateMachine = configuration.stateMachine else { throw MissingMachine() }
             try stateMachine.restore(from: other, at: snapshot.metadata.index)
         }
         let machine = server.machine

@@ -37,7 +37,7 @@ final class StateMachines: @unchecked Sendable {
             v1.skip(to: entry.index)
             guard let slot = others[envelope.tag] else {
                 // Skipping it would lose that machine's data for good once a snapshot covers it.
-                server.logger.critical("\(RaftServer.missingMachine)", metadata: ["index": "\(entry.index)", "tag": "\(envelope.tag)"])
+                server.logger.critical("\(MissingMachine())", metadata: ["index": "\(entry.index)", "tag": "\(envelope.tag)"])
                 exit(1)
             }
             result = slot.apply(envelope.payload, entry.index)
@@ -96,5 +96,13 @@ final class StateMachines: @unchecked Sendable {
             return StoreMachine.decode(envelope.payload).map(StoreMachine.summarize) ?? "v1 (unreadable)"
         }
         return others[envelope.tag]?.summarize(envelope.payload) ?? "machine \(envelope.tag) entry"
+    }
+}
+
+/// A snapshot or an entry for a machine this build does not run: the v3 store's, read by
+/// `etcd-stage2` or `etcd-stage3` on a data directory the full etcd wrote.
+public struct MissingMachine: Error, CustomStringConvertible {
+    public var description: String {
+        "this data directory holds the v3 store, which this binary does not run: start the full etcd on it (a stage binary would drop the v3 data at its next snapshot)"
     }
 }

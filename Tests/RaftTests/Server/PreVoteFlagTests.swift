@@ -15,7 +15,7 @@ struct PreVoteFlagTests {
         configuration.preVote = preVote
         // Three voters, so that no vote of its own can end the campaign.
         let storage = try DiskStorage.open(directory: directory.path, initialConfState: ConfState(voters: [member.id, 2, 3]))
-        var node = RaftServer.makeNode(id: member.id, configuration: configuration, storage: storage)
+        var node = RaftNode(config: configuration.raftConfig(id: member.id, applied: storage.snapshotMetadata.index), storage: storage)
         let before = node.term
         for _ in 0..<(2 * configuration.electionTicks) where node.role == .follower { node.tick() }
         return (node.role, node.term - before)

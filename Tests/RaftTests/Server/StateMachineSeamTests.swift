@@ -142,7 +142,7 @@ struct MissingMachineTests {
             (try? PosixFileSystem().list(cluster.directory.path + "/a/snap"))?.contains { $0.hasSuffix(".snap") && !$0.hasSuffix("0000000000000000.snap") } ?? false
         }
         await cluster.stop("a")
-        await #expect(throws: RaftServer.MissingMachine.self) { try await cluster.start("a", snapshotCount: 3) }
+        await #expect(throws: MissingMachine.self) { try await cluster.start("a", snapshotCount: 3) }
         // With the machine, it starts and has it all.
         let tally = Tally()
         try await cluster.start("a", snapshotCount: 3, stateMachine: tally)

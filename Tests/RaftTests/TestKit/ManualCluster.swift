@@ -109,7 +109,10 @@ final class ManualCluster: @unchecked Sendable {
         await loop.run()
         for _ in 0..<1_000 {
             var work: [Task<Void, Never>] = []
-            for server in servers.values { work += await server.backgroundWork() }
+            for server in servers.values {
+                // A snapshot being encoded, snapshots streaming to followers.
+                work += (try? await server.loop.submit { server.snapshots.underway() }.get()) ?? []
+            }
             guard !work.isEmpty else { return }
             for task in work { await task.value }
             await loop.run()

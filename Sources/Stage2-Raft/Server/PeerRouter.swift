@@ -1,11 +1,21 @@
 import NIOCore
 import RaftCore
 
-/// What peers send: Raft messages stepped into the core, joins, questions for the leader,
-/// snapshot pieces and refusals. Runs on the Raft loop (the transport hands every frame over
-/// with `execute`).
-extension RaftServer {
+/// What peers send, routed to whoever handles it (etcd's peer handler does this for its peer
+/// port): Raft messages to the core, joins and membership requests to `MembershipService`,
+/// questions to the machines, snapshot pieces to the `Snapshotter`, answers to `PeerQuestions`.
+/// Runs on the Raft loop: the transport hands every frame over with `execute`.
+///
+/// `@unchecked Sendable` for the same reason as `RaftServer`: confined to the Raft loop.
+final class PeerRouter: @unchecked Sendable {
+    unowned let server: RaftServer
+
+    init(server: RaftServer) {
+        self.server = server
+    }
+
     func receive(_ frame: PeerFrame, on connection: any PeerConnection) {
+        let (membership, view, snapshots) = (server.membership!, server.view!, server.snapshots!)
         switch frame {
         case .raft(let message):
             if membership.removed.contains(message.from) {
@@ -18,13 +28,11 @@ extension RaftServer {
                 view.recordForView(message, dropped: true)
                 return
             }
-            membership.heardFrom[message.from] = loop.now
-            node.step(message)
-            scheduleReady()
+            server.step(message)
         case .joinRequest(let name, let peerURL, let clientURL):
             membership.handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: connection)
         case .leaderQuery(let queryID, let query):
-            let answer = machines.answerAsLeader(query)
+            let answer = server.machines.answerAsLeader(query)
             connection.reply(.leaderAnswer(id: queryID, answer: answer))
         case .snapshotChunk(let bytes):
             snapshots.incoming.snapshotPiece(bytes, on: SnapshotReceiver.Connection(id: connection.id, closed: connection.closed))
@@ -34,16 +42,18 @@ extension RaftServer {
             // The lab cut the two apart: lost on the way, as the messages are.
             let isCut = !view.cutOff.isEmpty && view.cutOff.contains(message.from)
             let connection = SnapshotReceiver.Connection(id: connection.id, closed: connection.closed)
-            let wasSnapshot = snapshots.incoming.finish(message, on: connection, drop: isCut) { [weak self] message, data in
-                self?.stepSnapshot(message, data: data)
+            let wasSnapshot = snapshots.incoming.finish(message, on: connection, drop: isCut) { [weak server = self.server] message, data in
+                var message = message
+                message.snapshot?.data = data
+                server?.step(message)
             }
             if wasSnapshot && isCut { view.recordForView(message, dropped: true) }
         case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
-            questions.answered(frame, on: connection)
+            server.questions.answered(frame, on: connection)
         case .memberQuery(let query) where query.first == LiveView.viewQueryTag:
             view.answerViewQuery(on: connection)
         case .memberQuery(let query):
-            machines.answerAsMember(query, on: connection)
+            server.machines.answerAsMember(query, on: connection)
         case .membershipRequest(let request):
             membership.handleRequest(request, on: connection)
         case .refused(let reason):
@@ -51,13 +61,5 @@ extension RaftServer {
             // ends it as if it had applied it.
             if reason == MembershipService.removedReason { membership.learnedOfRemoval(byRefusal: true) }
         }
-    }
-
-    private func stepSnapshot(_ message: Message, data: [UInt8]) {
-        var message = message
-        message.snapshot?.data = data
-        membership.heardFrom[message.from] = loop.now
-        node.step(message)
-        scheduleReady()
     }
 }
