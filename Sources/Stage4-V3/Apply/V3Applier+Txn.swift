@@ -97,7 +97,7 @@ extension V3Applier {
             if request.ignoreValue { value = previous?.value ?? [] }
             if request.ignoreLease { lease = previous?.lease ?? 0 }
         }
-        let event = store.put(key, value, lease: lease, at: revision)
+        let event = store.put(key, value, lease: lease, at: revision, readingPrevious: request.prevKv || store.putsReadPrevious)
         events.append(event)
         var response = Etcdserverpb_PutResponse()
         if request.prevKv, let previous = event.previous { response.prevKv = previous.message }

@@ -195,13 +195,23 @@ public struct MVCCStore: Sendable {
     /// The revision the next write transaction writes at.
     public var nextRevision: Int64 { revision + 1 }
 
-    /// Sets `key` at `revision` (the transaction's); returns the event.
+    /// Whether a put's event carries the value it replaces (`Event.previous`). With a file
+    /// that costs a read of it per overwrite, so the owner turns it off while no watcher asked
+    /// for previous values, as etcd reads them only for those that did (a put that asks for
+    /// prev_kv reads it anyway: `put(_:_:lease:at:readingPrevious:)`).
+    public var putsReadPrevious = true
+
+    /// Sets `key` at `revision` (the transaction's); returns the event, which carries the value
+    /// replaced if `readingPrevious`.
     @discardableResult
-    public mutating func put(_ key: [UInt8], _ value: [UInt8], lease: Int64, at revision: Int64) -> Event {
-        let previous = current(key)
+    public mutating func put(_ key: [UInt8], _ value: [UInt8], lease: Int64, at revision: Int64, readingPrevious: Bool? = nil) -> Event {
+        // The key's live record: its stamp numbers this write without reading the old value.
+        let last = index[key]?.last
+        let replaced = last?.stamp
+        let previous = (readingPrevious ?? putsReadPrevious) ? last.flatMap { keyValue(key, $0) } : nil
         let kv = KeyValue(
-            key: key, value: value, createRevision: previous?.createRevision ?? revision, modRevision: revision,
-            version: (previous?.version ?? 0) + 1, lease: lease)
+            key: key, value: value, createRevision: replaced?.createRevision ?? revision, modRevision: revision,
+            version: (replaced?.version ?? 0) + 1, lease: lease)
         // A key written twice at one revision (a delete then a put in one transaction) keeps
         // both records, ordered by `sub`; reads see the last.
         let sub = nextSub(at: revision)
@@ -212,7 +222,7 @@ public struct MVCCStore: Sendable {
             stamp: Stamp(createRevision: kv.createRevision, version: kv.version, lease: lease, valueSize: value.count))
         index.modify(key, initial: []) { $0.append(record) }
         sizeInUse += Self.size(of: record, key: key)
-        if let old = previous?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
+        if let old = replaced?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
         if lease != 0 { leases[lease]?.keys.insert(key) }
         self.revision = max(self.revision, revision)
         return Event(kind: .put, kv: kv, previous: previous)

@@ -53,6 +53,7 @@ struct WatcherSet: Sendable {
         nextID += 1
         watchers[token] = watcher
         if watcher.isBlocked { blockedCount += 1 }
+        if watcher.prevKV { prevKVCount += 1 }
         return token
     }
 
@@ -60,11 +61,17 @@ struct WatcherSet: Sendable {
     func isSynced(_ token: UInt64) -> Bool { watchers[token].map { !$0.isBlocked } ?? false }
 
     mutating func remove(_ token: UInt64) {
-        if watchers.removeValue(forKey: token)?.isBlocked == true { blockedCount -= 1 }
+        guard let removed = watchers.removeValue(forKey: token) else { return }
+        if removed.isBlocked { blockedCount -= 1 }
+        if removed.prevKV { prevKVCount -= 1 }
     }
 
     /// How many watchers are set aside, waiting for their outbox to drain.
     private(set) var blockedCount = 0
+    private var prevKVCount = 0
+    /// Whether any watcher asked for each change's previous value (prev_kv): only then must a
+    /// put read the value it replaces (see `MVCCStore.putsReadPrevious`).
+    var wantsPrevious: Bool { prevKVCount > 0 }
 
     /// Hands each watcher the events of one revision that concern it.
     mutating func deliver(_ events: [MVCCStore.Event], revision: Int64) {
@@ -88,8 +95,7 @@ struct WatcherSet: Sendable {
             guard let watcher = watchers[token], watcher.isBlocked else { continue }
             if watcher.minRevision < store.compactRevision {
                 _ = watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
-                watchers[token] = nil
-                blockedCount -= 1
+                remove(token)
                 continue
             }
             if let stuck = Self.sendHistory(to: watcher, from: store, after: watcher.minRevision - 1) {
@@ -108,8 +114,7 @@ struct WatcherSet: Sendable {
         for (token, watcher) in watchers {
             if watcher.minRevision < store.compactRevision {
                 _ = watcher.send(.compacted(compactRevision: store.compactRevision, revision: store.revision))
-                if watcher.isBlocked { blockedCount -= 1 }
-                watchers[token] = nil
+                remove(token)
                 continue
             }
             if watcher.isBlocked { continue }  // it catches up when its outbox drains

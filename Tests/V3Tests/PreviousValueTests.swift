@@ -1,0 +1,88 @@
+import EtcdAPI
+import Foundation
+import Synchronization
+import Testing
+
+@testable import V3
+
+/// A put reads the value it replaces only when someone asked for it: a watcher with prev_kv,
+/// or the put itself (as etcd reads it). With a file, that read is a lookup in it per overwrite.
+@Suite("Previous values, read only when asked for")
+struct PreviousValueTests {
+    func put(_ key: String, _ value: String, lease: Int64 = 0, prevKv: Bool = false) -> V3Request {
+        var request = Etcdserverpb_PutRequest()
+        request.key = Data(key.utf8)
+        request.value = Data(value.utf8)
+        request.lease = lease
+        request.prevKv = prevKv
+        return .put(request)
+    }
+
+    /// The previous values a watcher was sent (nil where an event came without one).
+    final class Seen: Sendable {
+        let values = Mutex<[String?]>([])
+    }
+
+    func watcher(prevKV: Bool, seen: Seen) -> WatcherSet.Watcher {
+        WatcherSet.Watcher(
+            key: Array("k".utf8), end: [], noPut: false, noDelete: false, prevKV: prevKV, minRevision: 0,
+            send: { delivery in
+                if case .events(let events, _) = delivery {
+                    seen.values.withLock { $0 += events.map { $0.previous.map { String(decoding: $0.value, as: UTF8.self) } } }
+                }
+                return true
+            })
+    }
+
+    func applied(_ machine: V3StateMachine, _ request: V3Request, at index: UInt64) throws -> V3Applier.Applied {
+        try machine.apply(request, at: index).get()
+    }
+
+    @Test("Without the previous value, an overwrite is still numbered from the old one, and leaves its old lease")
+    func theStampNumbersTheWrite() {
+        var store = MVCCStore()
+        store.putsReadPrevious = false
+        store.leases[5] = MVCCStore.Lease(ttl: 10)
+        store.put(Array("k".utf8), Array("1".utf8), lease: 5, at: store.nextRevision)
+        #expect(store.leases[5]?.keys.contains(Array("k".utf8)) == true)
+        let event = store.put(Array("k".utf8), Array("2".utf8), lease: 0, at: store.nextRevision)
+        #expect(event.previous == nil)
+        #expect(event.kv.version == 2 && event.kv.createRevision == 2 && event.kv.modRevision == 3)
+        #expect(store.leases[5]?.keys.contains(Array("k".utf8)) == false)
+        let asked = store.put(Array("k".utf8), Array("3".utf8), lease: 0, at: store.nextRevision, readingPrevious: true)
+        #expect(asked.previous?.value == Array("2".utf8) && asked.previous?.version == 2)
+    }
+
+    @Test("The machine reads previous values while a prev_kv watcher is registered, and only then")
+    func onlyWhileAWatcherWantsThem() throws {
+        let machine = V3StateMachine()
+        _ = try applied(machine, put("k", "1"), at: 1)
+        #expect(try applied(machine, put("k", "2"), at: 2).events.first?.previous == nil)
+
+        let withPrevious = Seen(), without = Seen()
+        guard case (.started(let token), _) = machine.watch(watcher(prevKV: true, seen: withPrevious), from: 0) else {
+            Issue.record("not started")
+            return
+        }
+        _ = machine.watch(watcher(prevKV: false, seen: without), from: 0)
+        #expect(try applied(machine, put("k", "3"), at: 3).events.first?.previous?.value == Array("2".utf8))
+        #expect(withPrevious.values.withLock { $0 } == ["2"])
+        #expect(without.values.withLock { $0 } == [nil])
+
+        machine.unwatch(token)
+        #expect(try applied(machine, put("k", "4"), at: 4).events.first?.previous == nil)
+        #expect(without.values.withLock { $0 } == [nil, nil])
+    }
+
+    @Test("A put that asks for prev_kv gets it with no watcher registered")
+    func aPutAskingForItGetsIt() throws {
+        let machine = V3StateMachine()
+        _ = try applied(machine, put("k", "1"), at: 1)
+        guard case .put(let response) = try applied(machine, put("k", "2", prevKv: true), at: 2).response else {
+            Issue.record("not a put response")
+            return
+        }
+        #expect(response.prevKv.value == Data("1".utf8))
+        #expect(response.prevKv.version == 1)
+    }
+}
