@@ -41,7 +41,7 @@ struct PreviousValueTests {
     @Test("Without the previous value, an overwrite is still numbered from the old one, and leaves its old lease")
     func theStampNumbersTheWrite() {
         var store = MVCCStore()
-        store.putsReadPrevious = false
+        store.eventsCarryPrevious = false
         store.leases[5] = MVCCStore.Lease(ttl: 10)
         store.put(Array("k".utf8), Array("1".utf8), lease: 5, at: store.nextRevision)
         #expect(store.leases[5]?.keys.contains(Array("k".utf8)) == true)
@@ -51,6 +51,24 @@ struct PreviousValueTests {
         #expect(store.leases[5]?.keys.contains(Array("k".utf8)) == false)
         let asked = store.put(Array("k".utf8), Array("3".utf8), lease: 0, at: store.nextRevision, readingPrevious: true)
         #expect(asked.previous?.value == Array("2".utf8) && asked.previous?.version == 2)
+    }
+
+    @Test("Without the values, a delete still finds every live key in its range, and takes them off their leases")
+    func aDeleteNeedsOnlyTheIndex() {
+        var store = MVCCStore()
+        store.eventsCarryPrevious = false
+        store.leases[5] = MVCCStore.Lease(ttl: 10)
+        store.put(Array("a".utf8), Array("1".utf8), lease: 5, at: store.nextRevision)
+        store.put(Array("b".utf8), Array("2".utf8), lease: 0, at: store.nextRevision)
+        _ = store.deleteRange(Array("b".utf8), [], at: store.nextRevision)
+        store.put(Array("c".utf8), Array("3".utf8), lease: 0, at: store.nextRevision)
+        let deleted = store.deleteRange(Array("a".utf8), Array("z".utf8), at: store.nextRevision)
+        #expect(deleted.map { String(decoding: $0.kv.key, as: UTF8.self) } == ["a", "c"])
+        #expect(deleted.allSatisfy { $0.previous == nil && $0.kind == .delete && $0.kv.modRevision == 6 })
+        #expect(store.leases[5]?.keys.isEmpty == true)
+        store.put(Array("d".utf8), Array("4".utf8), lease: 0, at: store.nextRevision)
+        let asked = store.deleteRange(Array("d".utf8), [], at: store.nextRevision, readingPrevious: true)
+        #expect(asked.first?.previous?.value == Array("4".utf8))
     }
 
     @Test("The machine reads previous values while a prev_kv watcher is registered, and only then")
@@ -72,6 +90,23 @@ struct PreviousValueTests {
         machine.unwatch(token)
         #expect(try applied(machine, put("k", "4"), at: 4).events.first?.previous == nil)
         #expect(without.values.withLock { $0 } == [nil, nil])
+    }
+
+    @Test("A delete that asks for prev_kv gets them with no watcher registered")
+    func aDeleteAskingForThemGetsThem() throws {
+        let machine = V3StateMachine()
+        _ = try applied(machine, put("k1", "1"), at: 1)
+        _ = try applied(machine, put("k2", "2"), at: 2)
+        var request = Etcdserverpb_DeleteRangeRequest()
+        request.key = Data("k".utf8)
+        request.rangeEnd = Data("l".utf8)
+        request.prevKv = true
+        guard case .deleteRange(let response) = try applied(machine, .deleteRange(request), at: 3).response else {
+            Issue.record("not a delete response")
+            return
+        }
+        #expect(response.deleted == 2)
+        #expect(response.prevKvs.map { String(decoding: $0.value, as: UTF8.self) } == ["1", "2"])
     }
 
     @Test("A put that asks for prev_kv gets it with no watcher registered")

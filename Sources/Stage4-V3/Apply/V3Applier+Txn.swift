@@ -97,7 +97,7 @@ extension V3Applier {
             if request.ignoreValue { value = previous?.value ?? [] }
             if request.ignoreLease { lease = previous?.lease ?? 0 }
         }
-        let event = store.put(key, value, lease: lease, at: revision, readingPrevious: request.prevKv || store.putsReadPrevious)
+        let event = store.put(key, value, lease: lease, at: revision, readingPrevious: request.prevKv || store.eventsCarryPrevious)
         events.append(event)
         var response = Etcdserverpb_PutResponse()
         if request.prevKv, let previous = event.previous { response.prevKv = previous.message }
@@ -107,7 +107,8 @@ extension V3Applier {
     static func delete(
         _ request: Etcdserverpb_DeleteRangeRequest, at revision: Int64, events: inout [MVCCStore.Event], in store: inout MVCCStore
     ) -> Etcdserverpb_DeleteRangeResponse {
-        let deleted = store.deleteRange(Array(request.key), Array(request.rangeEnd), at: revision)
+        let deleted = store.deleteRange(
+            Array(request.key), Array(request.rangeEnd), at: revision, readingPrevious: request.prevKv || store.eventsCarryPrevious)
         events += deleted
         var response = Etcdserverpb_DeleteRangeResponse()
         response.deleted = Int64(deleted.count)

@@ -195,11 +195,11 @@ public struct MVCCStore: Sendable {
     /// The revision the next write transaction writes at.
     public var nextRevision: Int64 { revision + 1 }
 
-    /// Whether a put's event carries the value it replaces (`Event.previous`). With a file
-    /// that costs a read of it per overwrite, so the owner turns it off while no watcher asked
-    /// for previous values, as etcd reads them only for those that did (a put that asks for
-    /// prev_kv reads it anyway: `put(_:_:lease:at:readingPrevious:)`).
-    public var putsReadPrevious = true
+    /// Whether a write's events carry the values it replaces or deletes (`Event.previous`).
+    /// With a file that costs a read of it per key, so the owner turns it off while no watcher
+    /// asked for previous values, as etcd reads them only for those that did (a write that asks
+    /// for prev_kv reads them anyway: the `readingPrevious` of `put` and `deleteRange`).
+    public var eventsCarryPrevious = true
 
     /// Sets `key` at `revision` (the transaction's); returns the event, which carries the value
     /// replaced if `readingPrevious`.
@@ -208,7 +208,7 @@ public struct MVCCStore: Sendable {
         // The key's live record: its stamp numbers this write without reading the old value.
         let last = index[key]?.last
         let replaced = last?.stamp
-        let previous = (readingPrevious ?? putsReadPrevious) ? last.flatMap { keyValue(key, $0) } : nil
+        let previous = (readingPrevious ?? eventsCarryPrevious) ? last.flatMap { keyValue(key, $0) } : nil
         let kv = KeyValue(
             key: key, value: value, createRevision: replaced?.createRevision ?? revision, modRevision: revision,
             version: (replaced?.version ?? 0) + 1, lease: lease)
@@ -228,19 +228,26 @@ public struct MVCCStore: Sendable {
         return Event(kind: .put, kv: kv, previous: previous)
     }
 
-    /// Deletes the live keys in the range at `revision`; returns one event per key deleted.
-    public mutating func deleteRange(_ key: [UInt8], _ end: [UInt8], at revision: Int64) -> [Event] {
-        let doomed = range(key, end, at: self.revision)
+    /// Deletes the live keys in the range at `revision`; returns one event per key deleted,
+    /// which carries the value deleted if `readingPrevious`.
+    public mutating func deleteRange(_ key: [UInt8], _ end: [UInt8], at revision: Int64, readingPrevious: Bool? = nil) -> [Event] {
+        // The index alone says what goes (as etcd's treeIndex); values are read only if wanted.
+        var doomed: [(key: [UInt8], record: Record)] = []
+        visit(key, end, at: self.revision) { key, record in
+            doomed.append((key, record))
+            return true
+        }
+        let reading = readingPrevious ?? eventsCarryPrevious
         var events: [Event] = []
-        for previous in doomed {
+        for (key, live) in doomed {
             let sub = nextSub(at: revision)
-            let row = backend.insert(BackendChange(revision: revision, sub: sub, key: previous.key, value: nil, createRevision: 0, version: 0, lease: 0))
+            let row = backend.insert(BackendChange(revision: revision, sub: sub, key: key, value: nil, createRevision: 0, version: 0, lease: 0))
             let record = Record(revision: revision, sub: sub, row: row, stamp: nil)
-            index.modify(previous.key, initial: []) { $0.append(record) }
-            sizeInUse += Self.size(of: record, key: previous.key)
-            if previous.lease != 0 { leases[previous.lease]?.keys.remove(previous.key) }
-            let tombstone = KeyValue(key: previous.key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)
-            events.append(Event(kind: .delete, kv: tombstone, previous: previous))
+            index.modify(key, initial: []) { $0.append(record) }
+            sizeInUse += Self.size(of: record, key: key)
+            if let lease = live.stamp?.lease, lease != 0 { leases[lease]?.keys.remove(key) }
+            let tombstone = KeyValue(key: key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)
+            events.append(Event(kind: .delete, kv: tombstone, previous: reading ? keyValue(key, live) : nil))
         }
         if !events.isEmpty { self.revision = max(self.revision, revision) }
         return events

@@ -100,7 +100,7 @@ public final class V3StateMachine: ReplicatedStateMachine {
             if index > 0 && index <= state.consistentIndex { return .failure(.appliedBefore) }
             defer { state.noteApplied(index, at: instant) }
             // Events carry the values they replace only for watchers that asked (prev_kv).
-            state.store.putsReadPrevious = state.watchers.wantsPrevious
+            state.store.eventsCarryPrevious = state.watchers.wantsPrevious
             // The size it reaches counts once the entry is noted applied (`noteApplied`, deferred above).
             var result = V3Applier.apply(request, to: &state.store)
             if case .success(let applied) = result, case .auth(let answer) = applied.response {

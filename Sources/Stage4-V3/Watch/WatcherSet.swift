@@ -70,7 +70,7 @@ struct WatcherSet: Sendable {
     private(set) var blockedCount = 0
     private var prevKVCount = 0
     /// Whether any watcher asked for each change's previous value (prev_kv): only then must a
-    /// put read the value it replaces (see `MVCCStore.putsReadPrevious`).
+    /// put read the value it replaces (see `MVCCStore.eventsCarryPrevious`).
     var wantsPrevious: Bool { prevKVCount > 0 }
 
     /// Hands each watcher the events of one revision that concern it.

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Stage 4 benchmark: overwrites, as Kubernetes writes (an update replaces a key that exists).
+# Ours and the real etcd 3.4, one member each, same machine, same run (and, if BEFORE_BIN names
+# an earlier build of ours, that one too): each is first loaded with KEYS random keys of 1 KiB,
+# then takes rounds of PUTS puts over those same keys (64 clients over 16 connections, the
+# official Go client), and puts/s and p99 are reported per round.
+#
+#   Benchmarks/v3-overwrite.sh [rounds, default 3] [keys, default 100000] [puts per round, default 50000]
+#
+# OURS_BIN and ETCDBENCH as for v3-etcdbench.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+KEYS=${2:-100000}
+PUTS=${3:-50000}
+source Benchmarks/lib-v3.sh
+declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
+KINDS=(ours)
+if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS+=(before); fi
+KINDS+=(etcd)
+trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+
+start() {
+    local kind=$1 client peer
+    client=$(free_port); peer=$(free_port)
+    PORT[$kind]=$client
+    "${BIN[$kind]}" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
+        --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
+        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        >>"$WORK/$kind.log" 2>&1 &
+    PID[$kind]=$!
+    for _ in $(seq 600); do
+        ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "$kind did not start" >&2; exit 1
+}
+
+# puts KIND TOTAL -> "rps p99"
+puts() {
+    "$BENCH" -endpoints "127.0.0.1:${PORT[$1]}" -clients 64 -conns 16 -total "$2" -op put \
+        -key-size 16 -key-space "$KEYS" -val-size 1024 -timeout 600s \
+        | sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/'
+}
+
+for kind in "${KINDS[@]}"; do
+    start "$kind"
+    puts "$kind" $((KEYS * 2)) >/dev/null  # about 86% of the key space exists afterwards
+done
+header="| round |" rule="|---:|"
+for kind in "${KINDS[@]}"; do header+=" $kind puts/s | $kind p99 ms |"; rule+="---:|---:|"; done
+for kind in "${KINDS[@]}"; do [ "$kind" = etcd ] || { header+=" $kind/etcd |"; rule+="---:|"; }; done
+echo "$header"; echo "$rule"
+for ((r = 1; r <= ROUNDS; r++)); do
+    declare -A RPS=()
+    line="| $r |"
+    for kind in "${KINDS[@]}"; do
+        read -r rps p99 < <(puts "$kind" "$PUTS")
+        RPS[$kind]=$rps
+        line+=" $(printf '%.0f' "$rps") | $p99 |"
+    done
+    for kind in "${KINDS[@]}"; do
+        [ "$kind" = etcd ] || line+=" $(awk -v a="${RPS[$kind]}" -v b="${RPS[etcd]}" 'BEGIN { printf "%.2fx", a / b }') |"
+    done
+    echo "$line"
+done
