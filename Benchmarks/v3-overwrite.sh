@@ -41,22 +41,25 @@ start() {
 puts() {
     "$BENCH" -endpoints "127.0.0.1:${PORT[$1]}" -clients 64 -conns 16 -total "$2" -op put \
         -key-size 16 -key-space "$KEYS" -val-size 1024 -timeout 600s \
-        | sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/'
+        | sed -nE 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/p'
 }
 
 for kind in "${KINDS[@]}"; do
     start "$kind"
-    puts "$kind" $((KEYS * 2)) >/dev/null  # about 86% of the key space exists afterwards
+    puts "$kind" $((KEYS * 2)) >/dev/null  # keys drawn at random: about 86% of them exist afterwards
 done
 header="| round |" rule="|---:|"
 for kind in "${KINDS[@]}"; do header+=" $kind puts/s | $kind p99 ms |"; rule+="---:|---:|"; done
 for kind in "${KINDS[@]}"; do [ "$kind" = etcd ] || { header+=" $kind/etcd |"; rule+="---:|"; }; done
 echo "$header"; echo "$rule"
+declare -A RPS
 for ((r = 1; r <= ROUNDS; r++)); do
-    declare -A RPS=()
+    RPS=()
     line="| $r |"
     for kind in "${KINDS[@]}"; do
-        read -r rps p99 < <(puts "$kind" "$PUTS")
+        out=$(puts "$kind" "$PUTS")
+        [ -n "$out" ] || { echo "etcdbench gave no result for $kind" >&2; exit 1; }
+        read -r rps p99 <<<"$out"
         RPS[$kind]=$rps
         line+=" $(printf '%.0f' "$rps") | $p99 |"
     done

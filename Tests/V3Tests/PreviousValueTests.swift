@@ -92,6 +92,84 @@ struct PreviousValueTests {
         #expect(without.values.withLock { $0 } == [nil, nil])
     }
 
+    @Test("A watcher registered after writes made without previous values gets them from history")
+    func historyHasThem() throws {
+        let machine = V3StateMachine()
+        _ = try applied(machine, put("k", "1"), at: 1)
+        _ = try applied(machine, put("k", "2"), at: 2)
+        let seen = Seen()
+        _ = machine.watch(watcher(prevKV: true, seen: seen), from: 3)
+        #expect(seen.values.withLock { $0 } == ["1"])
+    }
+
+    @Test("Values are read while any prev_kv watcher remains: one of two leaving, or one dropped by a compaction")
+    func theCountFollowsEveryWayOut() throws {
+        let machine = V3StateMachine()
+        _ = try applied(machine, put("k", "1"), at: 1)
+        let first = Seen(), second = Seen()
+        guard case (.started(let one), _) = machine.watch(watcher(prevKV: true, seen: first), from: 0),
+            case (.started(let two), _) = machine.watch(watcher(prevKV: true, seen: second), from: 0)
+        else {
+            Issue.record("not started")
+            return
+        }
+        machine.unwatch(one)
+        #expect(try applied(machine, put("k", "2"), at: 2).events.first?.previous?.value == Array("1".utf8))
+        machine.unwatch(two)
+        // A slow prev_kv watcher: set aside at its first change, then compacted past.
+        var slow = watcher(prevKV: true, seen: Seen())
+        slow.send = { _ in false }
+        guard case (.started(let stuck), _) = machine.watch(slow, from: 0) else {
+            Issue.record("not started")
+            return
+        }
+        #expect(try applied(machine, put("k", "3"), at: 3).events.first?.previous?.value == Array("2".utf8))
+        #expect(try applied(machine, put("k", "4"), at: 4).events.first?.previous?.value == Array("3".utf8))
+        // Its first missed change (revision 4) is compacted away: it is told so, and dropped.
+        var compaction = Etcdserverpb_CompactionRequest()
+        compaction.revision = 5
+        _ = try applied(machine, .compact(compaction), at: 5)
+        machine.retryBlockedWatchers([stuck])
+        #expect(try applied(machine, put("k", "5"), at: 6).events.first?.previous == nil)
+    }
+
+    @Test("A prev_kv watcher gets the values of keys deleted with their lease")
+    func aRevokedLeaseShowsWhatItDeleted() throws {
+        let machine = V3StateMachine()
+        var grant = Etcdserverpb_LeaseGrantRequest()
+        grant.id = 7
+        grant.ttl = 60
+        _ = try applied(machine, .leaseGrant(grant), at: 1)
+        _ = try applied(machine, put("k", "held", lease: 7), at: 2)
+        let seen = Seen()
+        _ = machine.watch(watcher(prevKV: true, seen: seen), from: 0)
+        var revoke = Etcdserverpb_LeaseRevokeRequest()
+        revoke.id = 7
+        _ = try applied(machine, .leaseRevoke(revoke), at: 3)
+        #expect(seen.values.withLock { $0 } == ["held"])
+    }
+
+    @Test("Inside a transaction, a put and a delete that ask for prev_kv get them with no watcher registered")
+    func aTransactionAskingGetsThem() throws {
+        let machine = V3StateMachine()
+        _ = try applied(machine, put("a", "1"), at: 1)
+        _ = try applied(machine, put("b", "2"), at: 2)
+        var overwrite = Etcdserverpb_RequestOp()
+        guard case .put(let putRequest) = put("a", "3", prevKv: true) else { return }
+        overwrite.requestPut = putRequest
+        var delete = Etcdserverpb_RequestOp()
+        delete.requestDeleteRange.key = Data("b".utf8)
+        delete.requestDeleteRange.prevKv = true
+        var txn = Etcdserverpb_TxnRequest()
+        txn.success = [overwrite, delete]
+        guard case .txn(let response) = try applied(machine, .txn(txn), at: 3).response else {
+            Issue.record("not a txn response")
+            return
+        }
+        #expect(response.responses.first?.responsePut.prevKv.value == Data("1".utf8))
+        #expect(response.responses.last?.responseDeleteRange.prevKvs.first?.value == Data("2".utf8))
+    }
+
     @Test("A delete that asks for prev_kv gets them with no watcher registered")
     func aDeleteAskingForThemGetsThem() throws {
         let machine = V3StateMachine()

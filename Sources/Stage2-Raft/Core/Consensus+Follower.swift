@@ -28,7 +28,8 @@ extension Consensus {
         switch message.kind {
         case .append: handleAppend(message)
         case .heartbeat: handleHeartbeat(message)
-        default: handleSnapshot(message)
+        case .snapshot: handleSnapshot(message)
+        default: assertionFailure("\(message.kind) does not come from a leader")
         }
     }
 

@@ -124,7 +124,7 @@ extension Consensus {
             leadTransferee = 0
         }
         guard transferee != id else { return }
-        // The transfer must finish within an election timeout (see tickHeartbeat).
+        // The transfer must finish within an election timeout (see `tick`).
         ticks.restartElectionTimeout()
         leadTransferee = transferee
         if target.match == log.lastIndex {

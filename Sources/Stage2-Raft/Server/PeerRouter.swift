@@ -15,51 +15,51 @@ final class PeerRouter: @unchecked Sendable {
     }
 
     func receive(_ frame: PeerFrame, on connection: any PeerConnection) {
-        let (membership, view, snapshots) = (server.membership!, server.view!, server.snapshots!)
+        let server = self.server
         switch frame {
         case .raft(let message):
-            if membership.removed.contains(message.from) {
+            if server.membership.removed.contains(message.from) {
                 // As etcd answers a removed member (HTTP 410): it learns it and stops.
                 connection.reply(.refused(MembershipService.removedReason))
                 return
             }
-            if !view.cutOff.isEmpty && view.cutOff.contains(message.from) {
+            if !server.view.cutOff.isEmpty && server.view.cutOff.contains(message.from) {
                 // The lab cut the two apart: as if the network lost it.
-                view.recordForView(message, dropped: true)
+                server.view.recordForView(message, dropped: true)
                 return
             }
             server.step(message)
         case .joinRequest(let name, let peerURL, let clientURL):
-            membership.handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: connection)
+            server.membership.handleJoin(Member(name: name, peerURL: peerURL, clientURL: clientURL), on: connection)
         case .leaderQuery(let queryID, let query):
             let answer = server.machines.answerAsLeader(query)
             connection.reply(.leaderAnswer(id: queryID, answer: answer))
         case .snapshotChunk(let bytes):
-            snapshots.incoming.snapshotPiece(bytes, on: SnapshotReceiver.Connection(id: connection.id, closed: connection.closed))
+            server.snapshots.incoming.snapshotPiece(bytes, on: SnapshotReceiver.Connection(id: connection.id, closed: connection.closed))
         case .stateChunk(let bytes):
-            snapshots.incoming.statePiece(bytes, on: SnapshotReceiver.Connection(id: connection.id, closed: connection.closed))
+            server.snapshots.incoming.statePiece(bytes, on: SnapshotReceiver.Connection(id: connection.id, closed: connection.closed))
         case .snapshotDone(let message):
             // The lab cut the two apart: lost on the way, as the messages are.
-            let isCut = !view.cutOff.isEmpty && view.cutOff.contains(message.from)
+            let isCut = !server.view.cutOff.isEmpty && server.view.cutOff.contains(message.from)
             let connection = SnapshotReceiver.Connection(id: connection.id, closed: connection.closed)
-            let wasSnapshot = snapshots.incoming.finish(message, on: connection, drop: isCut) { [weak server = self.server] message, data in
+            let wasSnapshot = server.snapshots.incoming.finish(message, on: connection, drop: isCut) { [weak server] message, data in
                 var message = message
                 message.snapshot?.data = data
                 server?.step(message)
             }
-            if wasSnapshot && isCut { view.recordForView(message, dropped: true) }
+            if wasSnapshot && isCut { server.view.recordForView(message, dropped: true) }
         case .joinResponse, .membershipResponse, .leaderAnswer, .memberAnswer:
             server.questions.answered(frame, on: connection)
         case .memberQuery(let query) where query.first == LiveView.viewQueryTag:
-            view.answerViewQuery(on: connection)
+            server.view.answerViewQuery(on: connection)
         case .memberQuery(let query):
             server.machines.answerAsMember(query, on: connection)
         case .membershipRequest(let request):
-            membership.handleRequest(request, on: connection)
+            server.membership.handleRequest(request, on: connection)
         case .refused(let reason):
             // The transport logged it and hangs up. A removal this member missed (it was down)
             // ends it as if it had applied it.
-            if reason == MembershipService.removedReason { membership.learnedOfRemoval(byRefusal: true) }
+            if reason == MembershipService.removedReason { server.membership.learnedOfRemoval(byRefusal: true) }
         }
     }
 }

@@ -92,7 +92,7 @@ extension V3Applier {
         let key = Array(request.key)
         var value = Array(request.value), lease = request.lease
         if request.ignoreValue || request.ignoreLease {
-            // Only these need the key's value before the put; the put itself finds it again.
+            // Only these need the key's value before the put.
             let previous = store.current(key)
             if request.ignoreValue { value = previous?.value ?? [] }
             if request.ignoreLease { lease = previous?.lease ?? 0 }

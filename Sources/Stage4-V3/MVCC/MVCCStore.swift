@@ -26,6 +26,8 @@ public struct MVCCStore: Sendable {
         public var kind: Kind
         /// After the change; for a delete, the key with `modRevision` the deleting revision.
         public var kv: KeyValue
+        /// The value replaced or deleted; nil for a new key, and unless the write read it
+        /// (`eventsCarryPrevious`, `readingPrevious`).
         public var previous: KeyValue?
     }
 
