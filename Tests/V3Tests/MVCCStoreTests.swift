@@ -1,5 +1,6 @@
 import EtcdAPI
 import Foundation
+import RaftCore
 import Testing
 
 @testable import V3
@@ -67,6 +68,34 @@ import Testing
         #expect(listed == keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
         for key in keys.prefix(1000) { _ = store.deleteRange(Array(key.utf8), [], at: store.nextRevision) }
         #expect(store.count([0], [0], at: store.revision) == keys.count - 1000)
+    }
+
+    /// Raw bytes, not text: 0x00 and 0xFF, and keys that are prefixes of others, ordered as Go
+    /// orders []byte, in the comparison and in the index built on it.
+    @Test func keysOfAnyBytesKeepGosOrder() {
+        var random = SeededRandom(seed: 19)
+        var keys: [[UInt8]] = [[], [0], [0, 0], [0xFF], [0xFF, 0], [1, 0xFF], [1]]
+        for _ in 0..<4000 {
+            let length = Int(random.next() % 4)
+            keys.append((0..<length).map { _ in [0, 1, 0x7F, 0x80, 0xFF][Int(random.next() % 5)] })
+        }
+        for (a, b) in zip(keys, keys.reversed()) {
+            #expect(OrderedIndex<Int>.less(a, b) == a.lexicographicallyPrecedes(b), "\(a) < \(b)")
+        }
+        var index = OrderedIndex<Int>()
+        for (position, key) in keys.enumerated() { index[key] = position }
+        var listed: [[UInt8]] = []
+        index.forEach(from: [], below: nil) { key, _ in
+            listed.append(key)
+            return true
+        }
+        let expected = Array(Set(keys)).sorted { $0.lexicographicallyPrecedes($1) }
+        #expect(listed == expected)
+        #expect(index.count == expected.count)
+        let removed = expected.count / 2
+        for key in expected.prefix(removed) { index[key] = nil }
+        #expect(index.count == expected.count - removed)
+        #expect(index[expected[removed]] != nil && index[expected[0]] == nil)
     }
 
     @Test func compactionForgetsSupersededVersionsOnly() throws {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Keys in byte order, for range reads: a sorted sequence of sorted chunks, a B-tree of height
 /// two. A write touches one chunk of at most `chunkLimit` keys, so inserting costs about
 /// log(n) comparisons plus a move of a few hundred entries, never a rebuild of the whole index;
@@ -9,9 +13,19 @@ struct OrderedIndex<Value> {
     private var chunks: [[(key: Key, value: Value)]] = []
     private let chunkLimit = 512
 
-    /// Byte-wise order, as Go compares []byte: the order etcd's ranges use.
+    /// Byte-wise order, as Go compares []byte: the order etcd's ranges use. `memcmp` compares
+    /// the common prefix (every lookup makes about 2 log2(n) comparisons, and the generic
+    /// `lexicographicallyPrecedes` cost about 3% of a member's CPU under puts); then the shorter
+    /// key comes first.
     static func less(_ a: Key, _ b: Key) -> Bool {
-        a.lexicographicallyPrecedes(b)
+        let common = min(a.count, b.count)
+        if common > 0 {
+            let order = a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in memcmp(a.baseAddress!, b.baseAddress!, common) }
+            }
+            if order != 0 { return order < 0 }
+        }
+        return a.count < b.count
     }
 
     /// The chunk that holds `key`, or would: the first whose last key is not below it.
@@ -34,12 +48,19 @@ struct OrderedIndex<Value> {
         return low
     }
 
+    /// Where `key` is, or would go: its chunk, its position there, and whether it is there.
+    /// Nil with no chunks.
+    private func locate(_ key: Key) -> (chunk: Int, position: Int, found: Bool)? {
+        guard !chunks.isEmpty else { return nil }
+        let c = chunkIndex(for: key)
+        let p = Self.position(of: key, in: chunks[c])
+        return (c, p, p < chunks[c].count && chunks[c][p].key == key)
+    }
+
     subscript(key: Key) -> Value? {
         get {
-            guard !chunks.isEmpty else { return nil }
-            let c = chunkIndex(for: key)
-            let p = Self.position(of: key, in: chunks[c])
-            return p < chunks[c].count && chunks[c][p].key == key ? chunks[c][p].value : nil
+            guard let (c, p, found) = locate(key), found else { return nil }
+            return chunks[c][p].value
         }
         set {
             if let newValue { insert(key, newValue) } else { remove(key) }
@@ -49,29 +70,30 @@ struct OrderedIndex<Value> {
     /// Changes the value at `key` in place (starting from `initial` if absent): appending to a
     /// long history this way costs no copy of it.
     mutating func modify(_ key: Key, initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
-        if !chunks.isEmpty {
-            let c = chunkIndex(for: key)
-            let p = Self.position(of: key, in: chunks[c])
-            if p < chunks[c].count && chunks[c][p].key == key {
-                body(&chunks[c][p].value)
-                return
-            }
+        let place = locate(key)
+        if let (c, p, found) = place, found {
+            body(&chunks[c][p].value)
+            return
         }
         var value = initial()
         body(&value)
-        insert(key, value)
+        insert(key, value, at: place)
     }
 
     private mutating func insert(_ key: Key, _ value: Value) {
-        guard !chunks.isEmpty else {
-            chunks = [[(key, value)]]
-            count = 1
+        let place = locate(key)
+        if let (c, p, found) = place, found {
+            chunks[c][p].value = value
             return
         }
-        let c = chunkIndex(for: key)
-        let p = Self.position(of: key, in: chunks[c])
-        if p < chunks[c].count && chunks[c][p].key == key {
-            chunks[c][p].value = value
+        insert(key, value, at: place)
+    }
+
+    /// Inserts a key not in the index where `locate` said it goes (nil: the index is empty).
+    private mutating func insert(_ key: Key, _ value: Value, at place: (chunk: Int, position: Int, found: Bool)?) {
+        guard let (c, p, _) = place else {
+            chunks = [[(key, value)]]
+            count = 1
             return
         }
         chunks[c].insert((key, value), at: p)
@@ -84,10 +106,7 @@ struct OrderedIndex<Value> {
     }
 
     private mutating func remove(_ key: Key) {
-        guard !chunks.isEmpty else { return }
-        let c = chunkIndex(for: key)
-        let p = Self.position(of: key, in: chunks[c])
-        guard p < chunks[c].count && chunks[c][p].key == key else { return }
+        guard let (c, p, found) = locate(key), found else { return }
         chunks[c].remove(at: p)
         count -= 1
         if chunks[c].isEmpty { chunks.remove(at: c) }
