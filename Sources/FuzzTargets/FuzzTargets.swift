@@ -93,7 +93,7 @@ public enum FuzzTargets {
         do {
             try V1HTTPService(backend: backend).addHandlers(to: channel.pipeline.syncOperations, after: nil)
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4001)).wait()
-            try? channel.writeInbound(ByteBuffer(bytes: data))
+            _ = try? channel.writeInbound(ByteBuffer(bytes: data))
             channel.embeddedEventLoop.run()
         } catch {
             return ["cannot set the connection up: \(error)"]

@@ -136,7 +136,7 @@ public final class FrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .answering
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             responder.respond(to: head, body: body, context: context) {
-                let answered = {
+                let answered: @Sendable () -> Void = {
                     let (handler, context) = bound.value
                     handler.answered(context: context)
                 }

@@ -34,7 +34,7 @@ final class PeerQuestions: @unchecked Sendable {
         }.get()
         // A peer that hangs up (it refused us: say, TLS on one side only) fails the ask now.
         connection.closed.whenComplete { [weak self, loop] _ in
-            loop.execute {
+            loop.execute { [weak self] in
                 self?.onOwnConnections.fail(connection.id, JoinError(description: "the peer closed the connection"))
             }
         }

@@ -132,7 +132,7 @@ public final class RaftServer: @unchecked Sendable {
         storage.releaseSnapshotData()
         SpooledState.removeLeftovers(in: server.stateDirectory)
         let receiver: PeerReceiver = { [weak server, loop] frame, connection in
-            loop.execute { server?.router.receive(frame, on: connection) }
+            loop.execute { [weak server] in server?.router.receive(frame, on: connection) }
         }
         server.transport = network?(receiver)
             ?? PeerTransport(group: loop, logger: logger, security: configuration.peerSecurity, receive: receiver)

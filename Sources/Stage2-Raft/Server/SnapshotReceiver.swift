@@ -46,7 +46,7 @@ final class SnapshotReceiver: @unchecked Sendable {
         if parts[connection.id] == nil {
             // Forgotten if the connection ends before the snapshot does.
             let id = connection.id
-            connection.closed.whenComplete { [weak self] _ in self?.loop.execute { self?.parts[id] = nil } }
+            connection.closed.whenComplete { [weak self] _ in self?.loop.execute { [weak self] in self?.parts[id] = nil } }
         }
         parts[connection.id, default: []] += bytes
     }
@@ -58,7 +58,7 @@ final class SnapshotReceiver: @unchecked Sendable {
             // Its file is removed if the connection ends before the snapshot does.
             let id = connection.id
             connection.closed.whenComplete { [weak self] _ in
-                self?.loop.execute { self?.spools.removeValue(forKey: id)?.discard() }
+                self?.loop.execute { [weak self] in self?.spools.removeValue(forKey: id)?.discard() }
             }
         }
         spools[connection.id]?.append(bytes)
@@ -89,7 +89,7 @@ final class SnapshotReceiver: @unchecked Sendable {
             return true
         }
         spool.finish { [weak self] failure in
-            self?.loop.execute {
+            self?.loop.execute { [weak self] in
                 guard let self else { return }
                 if let failure {
                     self.logger.error("cannot take a received snapshot: \(failure)")

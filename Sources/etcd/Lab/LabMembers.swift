@@ -53,7 +53,7 @@ final class LabMembers: Sendable {
     /// Runs the member's process (again), its output appended to its log file.
     private func start(_ name: String) throws {
         guard let member = snapshot.first(where: { $0.name == name }) else { throw Failure.noSuchMember(name) }
-        if !FileManager.default.fileExists(atPath: member.logPath) { FileManager.default.createFile(atPath: member.logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: member.logPath) { _ = FileManager.default.createFile(atPath: member.logPath, contents: nil) }
         guard let log = FileHandle(forWritingAtPath: member.logPath) else { throw Failure.cannot("cannot open \(member.logPath)") }
         log.seekToEndOfFile()
         let process = Process()
