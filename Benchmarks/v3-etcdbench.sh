@@ -40,7 +40,7 @@ cluster() {
 # run OP CLIENTS -> "rps p50 p99"
 run() {
     "$BENCH" -endpoints "$ENDPOINTS" -clients "$2" -conns $(( $2 < 16 ? $2 : 16 )) -total "$TOTAL" -op "$1" \
-        | sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \2 \3/'
+        | sed -nE 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \2 \3/p'
 }
 
 rss() { local total=0 p; for p in "$@"; do total=$((total + $(ps -o rss= -p "$p"))); done; echo $((total / 1024)); }
