@@ -57,7 +57,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     RPS=()
     line="| $r |"
     for kind in "${KINDS[@]}"; do
-        out=$(puts "$kind" "$PUTS")
+        out=$(puts "$kind" "$PUTS") || { echo "etcdbench failed against $kind (errors, or no answer)" >&2; exit 1; }
         [ -n "$out" ] || { echo "etcdbench gave no result for $kind" >&2; exit 1; }
         read -r rps p99 <<<"$out"
         RPS[$kind]=$rps

@@ -69,6 +69,27 @@ import Testing
         #expect(store.current(Array("k".utf8))?.version == 2)
     }
 
+    @Test func ignoreLeaseKeepsTheLeaseAndNeedsALiveKey() throws {
+        var store = MVCCStore()
+        var grant = Etcdserverpb_LeaseGrantRequest()
+        grant.id = 5
+        grant.ttl = 60
+        _ = try applied(&store, .leaseGrant(grant))
+        var held = putRequest("k", "1")
+        held.lease = 5
+        _ = try applied(&store, .put(held))
+        var request = putRequest("k", "2")
+        request.ignoreLease = true
+        _ = try applied(&store, .put(request))
+        #expect(store.current(Array("k".utf8))?.lease == 5)
+        #expect(store.current(Array("k".utf8))?.value == Array("2".utf8))
+        #expect(store.leases[5]?.keys == [Array("k".utf8)])
+        var delete = Etcdserverpb_DeleteRangeRequest()
+        delete.key = Data("k".utf8)
+        _ = try applied(&store, .deleteRange(delete))
+        #expect(store.apply(.put(request)).failure == .keyNotFound, "a deleted key is not there to keep a lease of")
+    }
+
     @Test func txnComparesPickABranchAndWritesAtOneRevision() throws {
         var store = MVCCStore()
         _ = try applied(&store, .put(putRequest("k", "v1")))  // rev 2

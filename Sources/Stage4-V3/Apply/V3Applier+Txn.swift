@@ -9,7 +9,7 @@ extension V3Applier {
         guard !put.key.isEmpty else { throw V3Error.emptyKey }
         if put.ignoreValue && !put.value.isEmpty { throw V3Error.valueProvided }
         if put.ignoreLease && put.lease != 0 { throw V3Error.leaseProvided }
-        if (put.ignoreValue || put.ignoreLease) && store.current(Array(put.key)) == nil { throw V3Error.keyNotFound }
+        if (put.ignoreValue || put.ignoreLease) && !store.isLive(Array(put.key)) { throw V3Error.keyNotFound }
         if put.lease != 0 && store.leases[put.lease] == nil { throw V3Error.leaseNotFound }
     }
 
@@ -91,12 +91,10 @@ extension V3Applier {
     ) -> Etcdserverpb_PutResponse {
         let key = Array(request.key)
         var value = Array(request.value), lease = request.lease
-        if request.ignoreValue || request.ignoreLease {
-            // Only these need the key's value before the put.
-            let previous = store.current(key)
-            if request.ignoreValue { value = previous?.value ?? [] }
-            if request.ignoreLease { lease = previous?.lease ?? 0 }
-        }
+        // Only these need what the key holds before the put: its value from the file, its lease
+        // from the index.
+        if request.ignoreValue { value = store.current(key)?.value ?? [] }
+        if request.ignoreLease { lease = store.lease(of: key) ?? 0 }
         let event = store.put(key, value, lease: lease, at: revision, readingPrevious: request.prevKv || store.eventsCarryPrevious)
         events.append(event)
         var response = Etcdserverpb_PutResponse()

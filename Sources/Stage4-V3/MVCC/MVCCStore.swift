@@ -185,6 +185,12 @@ public struct MVCCStore: Sendable {
         return low == 0 || history[low - 1].stamp == nil ? nil : history[low - 1]
     }
 
+    /// Whether `key` is live now, from the index alone (no value is read).
+    public func isLive(_ key: [UInt8]) -> Bool { index[key]?.last?.stamp != nil }
+
+    /// The lease `key` is on now, from the index alone; nil if the key is not live.
+    public func lease(of key: [UInt8]) -> Int64? { index[key]?.last?.stamp?.lease }
+
     /// The key's latest live value.
     public func current(_ key: [UInt8]) -> KeyValue? {
         guard let last = index[key]?.last else { return nil }

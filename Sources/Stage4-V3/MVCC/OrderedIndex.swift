@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// Keys in byte order, for range reads: a sorted sequence of sorted chunks, a B-tree of height
@@ -14,7 +16,7 @@ struct OrderedIndex<Value> {
     private let chunkLimit = 512
 
     /// Byte-wise order, as Go compares []byte: the order etcd's ranges use. `memcmp` compares
-    /// the common prefix (every lookup makes about 2 log2(n) comparisons, and the generic
+    /// the common prefix (a lookup makes about log2(n) comparisons, and the generic
     /// `lexicographicallyPrecedes` cost about 3% of a member's CPU under puts); then the shorter
     /// key comes first.
     static func less(_ a: Key, _ b: Key) -> Bool {

@@ -100,8 +100,9 @@ struct ManualClockLeadershipTests {
         let cluster = ManualCluster(founders: ["a", "b", "c"])
         let leader = try await cluster.startedWithLeader()
         let (ahead, behind) = (cluster.other(than: leader), cluster.other(than: leader, cluster.other(than: leader)))
-        // One follower is down for the last writes: the other has more of the log. (Down, not
-        // cut off: healed, it would catch up at the next heartbeat, and the two would tie.)
+        // One follower is down for the last writes: the other has more of the log. It comes back
+        // cut off from the leader, so that it is up when the leader chooses but cannot catch up
+        // first (caught up, the two would tie).
         await cluster.stop(behind)
         for n in 0..<3 {
             guard case .completed(.success) = try await cluster.write(leader, .set(key: "/k\(n)", value: "v", expiration: nil)) else {
@@ -109,6 +110,7 @@ struct ManualClockLeadershipTests {
                 return
             }
         }
+        cluster.network.cut(cluster.url(leader), cluster.url(behind))
         try await cluster.start(behind)
         let server = cluster[leader]
         try await cluster.result(of: "the transfer before stopping") { await server.transferLeadershipBeforeStopping() }
