@@ -73,6 +73,7 @@ same get foo --print-value-only
 same put foo --ignore-value
 same get foo
 same put missing --ignore-value
+same put missing v --ignore-lease
 same del fop --prev-kv
 same del fo --prefix
 same get fo --prefix -w json
@@ -134,6 +135,7 @@ echo "== leases"
 lease=$(etcdctl --endpoints="$OURS" lease grant 60 | awk '{print $2}')
 expect "lease <lease> granted with TTL(60s)" lease grant 60
 expect "OK" put --lease="$lease" leased v
+expect "OK" put leased v2 --ignore-lease  # a new value, the same lease
 expect "lease <lease> granted with TTL(60s), remaining(Ns), attached keys([leased])" lease timetolive "$lease" --keys
 expect "lease <lease> keepalived with TTL(60)" lease keep-alive --once "$lease"
 etcdctl --endpoints="$OURS" lease list | grep -q "$lease"
