@@ -1,7 +1,7 @@
 # Shared by the Stage 4 benchmarks (sourced from the project's root): etcd 3.4 installed if
 # missing, etcdbench found (ETCDBENCH, or built by the script ETCDBENCH_BUILD names), our
 # release binary built unless OURS_BIN names one, and WORK, a scratch directory on the
-# project's disk (syncs must reach the device, not a tmpfs).
+# project's disk (syncs must reach the device, not a tmpfs); start_one, one member of a kind.
 command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
 BENCH=${ETCDBENCH:-/tmp/etcdbench}
 [ -x "$BENCH" ] || { [ -n "${ETCDBENCH_BUILD:-}" ] && bash "$ETCDBENCH_BUILD" "$BENCH" >/dev/null; } \
@@ -12,3 +12,23 @@ if [ -z "${OURS_BIN:-}" ]; then
 fi
 WORK=$(mktemp -d -p "$PWD/.build")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# start_one KIND: starts a one-member cluster of KIND from the binary BIN[KIND] (the caller
+# declares BIN, PORT and PID as associative arrays), on two fresh ports (PORT[KIND] is "client
+# peer"), and waits until it answers a read. Its PID goes in PID[KIND].
+start_one() {
+    local kind=$1 client peer
+    PORT[$kind]="$(free_port) $(free_port)"
+    read -r client peer <<<"${PORT[$kind]}"
+    "${BIN[$kind]}" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
+        --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
+        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        >>"$WORK/$kind.log" 2>&1 &
+    PID[$kind]=$!
+    for _ in $(seq 600); do
+        ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "$kind did not start" >&2; exit 1
+}

@@ -21,29 +21,12 @@ BIN[etcd]=etcd
 KINDS=(ours etcd)
 if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS=(before ours etcd); fi
 
-start() {
-    local kind=$1 client peer
-    PORT[$kind]="$(free_port) $(free_port)"
-    read -r client peer <<<"${PORT[$kind]}"
-    "${BIN[$kind]}" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
-        --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
-        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-        >>"$WORK/$kind.log" 2>&1 &
-    PID[$kind]=$!
-    for _ in $(seq 600); do
-        ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "$kind did not start" >&2; exit 1
-}
-
 rss() { echo $(( $(ps -o rss= -p "${PID[$1]}") / 1024 )); }
 
 echo "| server | stored | RSS before | RSS peak during save | save s | file | restore s | restore peak RSS |"
 echo "|---|---|---|---|---|---|---|---|"
 for kind in "${KINDS[@]}"; do
-    start "$kind"
+    start_one "$kind"
     read -r client _ <<<"${PORT[$kind]}"
     "$BENCH" -endpoints "127.0.0.1:$client" -clients 64 -conns 16 -total "$PUTS" -op put \
         -key-size 16 -key-space 1000000000 -val-size 1024 -timeout 1200s >/dev/null

@@ -20,32 +20,17 @@ if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS+=(before); fi
 KINDS+=(etcd)
 trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
-start() {
-    local kind=$1 client peer
-    client=$(free_port); peer=$(free_port)
-    PORT[$kind]=$client
-    "${BIN[$kind]}" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
-        --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
-        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-        >>"$WORK/$kind.log" 2>&1 &
-    PID[$kind]=$!
-    for _ in $(seq 600); do
-        ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "$kind did not start" >&2; exit 1
-}
-
 # puts KIND TOTAL -> "rps p99"
 puts() {
-    "$BENCH" -endpoints "127.0.0.1:${PORT[$1]}" -clients 64 -conns 16 -total "$2" -op put \
+    local client
+    read -r client _ <<<"${PORT[$1]}"
+    "$BENCH" -endpoints "127.0.0.1:$client" -clients 64 -conns 16 -total "$2" -op put \
         -key-size 16 -key-space "$KEYS" -val-size 1024 -timeout 600s \
         | sed -nE 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/p'
 }
 
 for kind in "${KINDS[@]}"; do
-    start "$kind"
+    start_one "$kind"
     puts "$kind" $((KEYS * 2)) >/dev/null  # keys drawn at random: about 86% of them exist afterwards
 done
 header="| round |" rule="|---:|"
