@@ -13,22 +13,27 @@ fi
 WORK=$(mktemp -d -p "$PWD/.build")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# start_one KIND: starts a one-member cluster of KIND from the binary BIN[KIND] (the caller
-# declares BIN, PORT and PID as associative arrays), on two fresh ports (PORT[KIND] is "client
-# peer"), and waits until it answers a read. Its PID goes in PID[KIND].
+# start_one KIND: starts one member of KIND from the binary BIN[KIND] (the caller declares BIN,
+# PORT and PID as associative arrays), or restarts it on its data and ports; PORT[KIND] is
+# "client peer", PID[KIND] its process. Waits up to 5 minutes (a large store's restart) for it to
+# answer a read, and sets READY to the seconds that took.
 start_one() {
-    local kind=$1 client peer
-    PORT[$kind]="$(free_port) $(free_port)"
+    local kind=$1 client peer begin
+    [ -n "${PORT[$kind]:-}" ] || PORT[$kind]="$(free_port) $(free_port)"
     read -r client peer <<<"${PORT[$kind]}"
+    begin=$(date +%s.%N)
     "${BIN[$kind]}" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
         --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
         --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
         --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
         >>"$WORK/$kind.log" 2>&1 &
     PID[$kind]=$!
-    for _ in $(seq 600); do
-        ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1 && return 0
-        sleep 0.1
+    for _ in $(seq 6000); do
+        if ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1; then
+            READY=$(awk -v a="$begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+            return 0
+        fi
+        sleep 0.05
     done
     echo "$kind did not start" >&2; exit 1
 }

@@ -15,34 +15,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-40}
 PUTS=${2:-50000}
 source Benchmarks/lib-v3.sh
-declare -A PID PORT
+declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
 trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-
-# start KIND: starts (or restarts, on its data) one member of KIND (ours|etcd); sets READY to
-# the seconds until it answered a read.
-start() {
-    local kind=$1 bin=etcd
-    [ "$kind" = ours ] && bin=$OURS_BIN
-    [ -n "${PORT[$kind]:-}" ] || PORT[$kind]="$(free_port) $(free_port)"
-    local client peer
-    read -r client peer <<<"${PORT[$kind]}"
-    local begin
-    begin=$(date +%s.%N)
-    "$bin" --name "$kind" --data-dir "$WORK/$kind" --quota-backend-bytes 8589934592 \
-        --initial-cluster "$kind=http://127.0.0.1:$peer" --initial-cluster-state new \
-        --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-        >>"$WORK/$kind.log" 2>&1 &
-    PID[$kind]=$!
-    for _ in $(seq 6000); do
-        if ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$client" --command-timeout=1s get probe >/dev/null 2>&1; then
-            READY=$(awk -v a="$begin" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "$kind did not start" >&2; exit 1
-}
 
 # round KIND -> "rps p99"
 round() {
@@ -61,8 +35,8 @@ dbsize() {
         | sed -E 's/.*"dbSize":([0-9]+).*/\1/' | awk '{ printf "%.0f", $1 / 1048576 }'
 }
 
-start ours
-start etcd
+start_one ours
+start_one etcd
 echo "| keys stored | ours puts/s | etcd puts/s | ours/etcd | ours p99 ms | etcd p99 ms | ours RSS MiB | etcd RSS MiB | ours db MiB | etcd db MiB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -74,7 +48,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 # A crash with everything stored: how long until each answers again.
 for kind in ours etcd; do kill -9 "${PID[$kind]}"; wait "${PID[$kind]}" 2>/dev/null || true; done
-start ours; o_ready=$READY
-start etcd; e_ready=$READY
+start_one ours; o_ready=$READY
+start_one etcd; e_ready=$READY
 echo
 echo "Restart after kill -9 with $((ROUNDS * PUTS / 1000))k keys: ours ${o_ready} s, etcd ${e_ready} s to the first answered read; RSS after: ours $(rss ours) MiB, etcd $(rss etcd) MiB"
