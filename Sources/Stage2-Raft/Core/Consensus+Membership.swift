@@ -14,11 +14,10 @@ extension Consensus {
         }
         guard role == .leader, !tracker.voters.isEmpty else { return tracker.confState }
         // A smaller quorum may commit more now; a new member needs the log.
-        if maybeCommit() {
-            releaseReadsAfterFirstCommit()
-            broadcastAppend()
+        if Leader.maybeCommit(&self) {
+            Leader.broadcastAppend(&self)
         } else {
-            for member in tracker.others(than: id) { sendAppend(to: member, evenIfEmpty: false) }
+            for member in tracker.others(than: id) { Leader.sendAppend(&self, to: member, evenIfEmpty: false) }
         }
         if leadTransferee != 0 && !tracker.voters.contains(leadTransferee) { leadTransferee = 0 }
         return tracker.confState

@@ -1,4 +1,5 @@
-/// The rules every role shares: terms (Raft §5.1), votes (§5.2, §5.4.1) and campaigns.
+/// The rules every role shares: terms (Raft §5.1) and the leader lease; then each message goes
+/// to the rules of the role this node has (`Election`, `Follower`, `Leader`).
 extension Consensus {
     /// The marker a transfer target puts on its vote requests, so voters that still hear from
     /// the old leader grant them anyway (thesis §3.10).
@@ -38,72 +39,16 @@ extension Consensus {
 
         switch message.kind {
         case .hup:
-            hup(transfer: false)
+            Election.hup(&self, transfer: false)
         case .vote, .preVote:
-            handleVoteRequest(message)
+            Election.handleVoteRequest(&self, message)
         default:
             switch role {
-            case .leader: return stepLeader(message)
-            case .candidate, .preCandidate: return stepCandidate(message)
-            case .follower: return stepFollower(message)
+            case .leader: return Leader.step(&self, message)
+            case .candidate, .preCandidate: return Election.step(&self, message)
+            case .follower: return Follower.step(&self, message)
             }
         }
         return nil
-    }
-
-    mutating func hup(transfer: Bool) {
-        guard role != .leader, isPromotable else { return }
-        // A configuration change committed but not applied may change who votes: wait for it.
-        let unapplied = (try? log.slice(log.applied + 1, log.committed + 1)) ?? []
-        if unapplied.contains(where: { $0.kind == .confChange }) { return }
-        if config.preVote && !transfer {
-            campaign(preVote: true, transfer: false)
-        } else {
-            campaign(preVote: false, transfer: transfer)
-        }
-    }
-
-    mutating func campaign(preVote: Bool, transfer: Bool) {
-        let campaignTerm: UInt64
-        let kind: MessageKind
-        if preVote {
-            becomePreCandidate()
-            campaignTerm = term + 1
-            kind = .preVote
-        } else {
-            becomeCandidate()
-            campaignTerm = term
-            kind = .vote
-        }
-        if tracker.recordVote(id, granted: true) == .won {
-            // A single voter wins at once.
-            if preVote { campaign(preVote: false, transfer: false) } else { becomeLeader() }
-            return
-        }
-        for voter in tracker.voters.sorted() where voter != id {
-            send(Message(
-                kind: kind, to: voter, term: campaignTerm, logTerm: log.lastTerm, index: log.lastIndex,
-                context: transfer ? Self.campaignTransfer : []))
-        }
-    }
-
-    private mutating func handleVoteRequest(_ message: Message) {
-        // One vote per term (§5.2): for whom we already voted, or for anyone if we have neither
-        // voted nor a leader. A pre-vote for a later term may always be granted.
-        let canVote =
-            vote == message.from || (vote == 0 && leader == 0)
-            || (message.kind == .preVote && message.term > term)
-            || config.faultInjection == .voteTwiceInATerm
-        let responseKind: MessageKind = message.kind == .vote ? .voteResponse : .preVoteResponse
-        if canVote && log.isUpToDate(lastIndex: message.index, term: message.logTerm) {
-            // Answer in the candidate's term: a pre-vote grant must match the term it asked for.
-            send(Message(kind: responseKind, to: message.from, term: message.term))
-            if message.kind == .vote {
-                ticks.restartElectionTimeout()
-                vote = message.from
-            }
-        } else {
-            send(Message(kind: responseKind, to: message.from, term: term, reject: true))
-        }
     }
 }

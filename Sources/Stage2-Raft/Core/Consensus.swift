@@ -1,9 +1,12 @@
-/// The Raft rules themselves (etcd-raft's `raft`): terms, votes, roles, the log, replication
-/// and commitment. `RaftNode` drives it, as etcd-raft's RawNode drives its `raft`: every tick
-/// and request reaches it as a message, and `stepMessage` is the one place state changes.
+/// A Raft node's state (etcd-raft's `raft`): term, vote, role, the log, the membership and
+/// each member's progress, and the role changes. `RaftNode` drives it, as etcd-raft's RawNode
+/// drives its `raft`: every tick and request reaches it as a message, and `stepMessage`
+/// (`Consensus+Step`) is the one way in.
 ///
-/// Its files follow the roles: `Consensus+Step` (the rules every role shares), `+Follower`,
-/// `+Candidate`, `+Leader`, `+Replication`, `+ReadIndex`, `+Membership`.
+/// What each role does with a message is the role's own type, a set of functions over this
+/// state, as etcd-raft's `stepFollower`, `stepCandidate` and `stepLeader` are functions of its
+/// `raft` chosen by role: `Election` (campaigns, votes, candidates), `Follower`, `Leader`
+/// (with `+Replication` and `+ReadIndex`). `+Membership` applies configuration changes.
 struct Consensus<Storage: RaftStorage> {
     let id: NodeID
     /// The current term (Raft §5.1).
@@ -129,6 +132,19 @@ struct Consensus<Storage: RaftStorage> {
         tracker.reset(next: log.lastIndex + 1, me: id, persisted: log.persistedIndex)
         pendingConfIndex = 0
         readOnly.reset()
+    }
+
+    /// Appends entries of the current term to this leader's own log.
+    mutating func appendEntries(_ entries: [Entry]) {
+        var last = log.lastIndex
+        let stamped = entries.map { entry -> Entry in
+            last += 1
+            return Entry(term: term, index: last, kind: entry.kind, data: entry.data)
+        }
+        log.append(stamped)
+        // The leader's own copy counts towards a quorum only once it is on disk (`persisted`):
+        // that lets the shell send these entries to followers while it writes them (thesis
+        // §10.2.1) without ever committing an entry a majority has not persisted.
     }
 
     // MARK: Sending

@@ -56,7 +56,7 @@ extension RaftNode {
 
     /// Takes everything the caller must do now (see `Ready` for the order).
     public mutating func ready() -> Ready {
-        raft.sendUnsentAppends()
+        Leader.sendUnsentAppends(&raft)
         let committed = raft.log.nextCommittedEntries(maxBytes: raft.config.maxSizePerMessage * 4)
         let termAndVoteOnDisk = hardState.term == reportedHardState.term && hardState.vote == reportedHardState.vote
         let ready = Ready(
@@ -88,26 +88,11 @@ extension RaftNode {
 }
 
 extension Consensus {
-    /// Sends what accumulated since the last Ready: proposals, in one append per follower, and
-    /// a new commit index alone in one (perhaps empty) append.
-    mutating func sendUnsentAppends() {
-        guard hasUnsentProposals || hasUnsentCommit else { return }
-        let commitOnly = !hasUnsentProposals
-        hasUnsentProposals = false
-        hasUnsentCommit = false
-        guard role == .leader else { return }
-        for member in tracker.others(than: id) {
-            if !sendAppend(to: member, evenIfEmpty: false) && commitOnly { sendAppend(to: member) }
-            while sendAppend(to: member, evenIfEmpty: false) {}
-        }
-    }
-
     /// The entries up to `last` are on disk. The leader's own copy now counts: this may commit
     /// what followers already have.
     mutating func persisted(_ last: Entry) {
         log.stableTo(index: last.index, term: last.term)
-        if role == .leader, tracker.progress[id]?.maybeUpdate(log.persistedIndex) == true, maybeCommit() {
-            releaseReadsAfterFirstCommit()
+        if role == .leader, tracker.progress[id]?.maybeUpdate(log.persistedIndex) == true, Leader.maybeCommit(&self) {
             hasUnsentCommit = true
         }
     }

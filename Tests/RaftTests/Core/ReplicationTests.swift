@@ -165,6 +165,31 @@ struct ReplicationTests {
         #expect(cluster.readStates[1]?.count == 1)
     }
 
+    @Test("ReadIndex: a new leader holds reads until it commits an entry of its term, then answers them (thesis §6.4)")
+    func readIndexWaitsForTheFirstCommit() throws {
+        var cluster = MemoryCluster(size: 3)
+        cluster.elect(1)
+        try cluster.propose(1, "x")
+        cluster.stabilize()
+        // Hand leadership to 2 and stop as soon as it leads, before its empty entry commits:
+        // its commit index (2) is from node 1's term.
+        cluster.nodes[1]!.transferLeadership(to: 2)
+        for _ in 0..<20 where cluster.node(2).role != .leader {
+            for id in cluster.ids { cluster.handleReady(id) }
+            let batch = cluster.inFlight
+            cluster.inFlight = []
+            for message in batch { cluster.deliver(message) }
+        }
+        #expect(cluster.node(2).role == .leader)
+        #expect(cluster.node(2).commitIndex == 2)
+        cluster.nodes[2]!.readIndex(context: [5])
+        cluster.handleReady(2)
+        #expect(cluster.readStates[2, default: []].isEmpty, "held, not answered at an earlier term's index")
+        cluster.stabilize()
+        // Answered once index 3, node 2's empty entry, committed.
+        #expect(cluster.readStates[2] == [ReadState(index: 3, requestContext: [5])])
+    }
+
     @Test("Leadership transfer: the target catches up, then campaigns and wins (thesis §3.10)")
     func transfer() throws {
         var cluster = MemoryCluster(size: 3)

@@ -191,6 +191,7 @@ final class ManualCluster: @unchecked Sendable {
     /// member does without waiting on the clock (a membership change, a question for a peer, a
     /// join), so that moving the clock meanwhile cannot fire its timeouts early. Bounded by 30 s
     /// of real time: an operation that waits on the clock never completes here, and says so.
+    @discardableResult
     func during<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         // Not a task group: a group waits for all its children, and an operation waiting on
         // the stopped clock would never end. The first of the two to finish answers.
