@@ -1,5 +1,6 @@
-/// The rules every role shares: terms (Raft §5.1) and the leader lease; then each message goes
-/// to the rules of the role this node has (`Election`, `Follower`, `Leader`).
+/// The rules every role shares: terms (Raft §5.1) and the leader lease. Then campaigns and vote
+/// requests go to `Election` in any role, every other message to this node's role's type
+/// (`Election` for candidates, `Follower`, `Leader`).
 extension Consensus {
     /// The marker a transfer target puts on its vote requests, so voters that still hear from
     /// the old leader grant them anyway (thesis §3.10).

@@ -1,7 +1,7 @@
 /// A Raft node's state (etcd-raft's `raft`): term, vote, role, the log, the membership and
 /// each member's progress, and the role changes. `RaftNode` drives it, as etcd-raft's RawNode
-/// drives its `raft`: every tick and request reaches it as a message, and `stepMessage`
-/// (`Consensus+Step`) is the one way in.
+/// drives its `raft`: every tick, request and peer message comes in through `stepMessage`
+/// (`Consensus+Step`).
 ///
 /// What each role does with a message is the role's own type, a set of functions over this
 /// state, as etcd-raft's `stepFollower`, `stepCandidate` and `stepLeader` are functions of its
