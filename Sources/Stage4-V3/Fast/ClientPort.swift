@@ -173,17 +173,17 @@ final class ClientPortTransport: ServerTransport {
         let activity = ServerActivity()
         // The HTTP/2 handler, then the KV calls served from its frames, then a channel per
         // stream for every other call. (NIOHTTP2's inline multiplexer would hide the frames.)
-        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
+        try sync.addHandler(NIOHTTP2Handler(
+            mode: .server, frameDelegate: WriteActivity(activity: activity), connectionConfiguration: connection,
+            streamConfiguration: stream))
         let hooks = UnaryFastPath.Hooks(
-            verifiedName: { tracked.verifiedCommonName }, opened: { tracked.callOpened() }, closed: { tracked.callClosed() },
-            spoke: { activity.hasSpoken = true })
+            verifiedName: { tracked.verifiedCommonName }, opened: { tracked.callOpened() }, closed: { tracked.callClosed() })
         try sync.addHandler(UnaryFastPath(routes: fastPath, metrics: metrics, maxRequestSize: maxRequestSize, windowSize: settings.targetWindowSize, hooks: hooks))
         try sync.addHandler(HTTP2StreamMultiplexer(mode: .server, channel: channel, targetWindowSize: settings.targetWindowSize, inboundStreamInitializer: { stream in
             stream.eventLoop.makeCompletedFuture {
                 tracked.streamOpened(stream)
                 let handlers = stream.pipeline.syncOperations
                 try handlers.addHandler(VerifiedNameHeader(commonName: tracked.verifiedCommonName))
-                try handlers.addHandler(ActivityMarker(activity))
                 try handlers.addHandler(GRPCStreamBridge(maxMessageSize: maxRequestSize, deliver: deliver))
             }
         }))

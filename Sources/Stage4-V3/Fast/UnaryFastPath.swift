@@ -59,8 +59,6 @@ final class UnaryFastPath: ChannelInboundHandler {
         /// A call began, and ended (its stream closed): a server shutting down waits for them.
         var opened: () -> Void = {}
         var closed: () -> Void = {}
-        /// The server wrote to the connection (keepalive forgives a ping that follows).
-        var spoke: () -> Void = {}
     }
 
     init(routes: UnaryRoutes, metrics: GRPCMetrics?, maxRequestSize: Int, windowSize: Int = 65_535, hooks: Hooks = Hooks()) {
@@ -156,7 +154,6 @@ final class UnaryFastPath: ChannelInboundHandler {
         if let startedAt = call.startedAt { metrics?.observe(route.descriptor, startedAt: startedAt) }
         calls[id]!.phase = .answered
         calls[id]!.body = nil
-        hooks.spoke()
         switch result {
         case .success(let message):
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: GRPCFraming.headers())), promise: nil)

@@ -9,8 +9,8 @@ import NIOHTTP2
 ///   previous one is a strike, and past two strikes the connection gets GOAWAY with
 ///   ENHANCE_YOUR_CALM and "too_many_pings", then is closed (grpc-go's words, which clients
 ///   recognise and back off from). A ping that keeps its distance forgives the strikes, and
-///   so does one that follows anything the server sent on a stream since the last ping: as
-///   grpc-go does, since its clients ping to measure the bandwidth each time data arrives
+///   so does one that follows a HEADERS or DATA frame the server wrote since the last ping
+///   (`WriteActivity`): as grpc-go does, since its clients ping to measure the bandwidth each time data arrives
 ///   (BDP pings), many times a second under load; counting those closed busy connections.
 ///   Pings are allowed without calls in flight (etcdctl pings an idle watch every ~10 s).
 /// - A connection silent for `interval` is pinged; no answer within `timeout` closes it, so a
@@ -105,23 +105,28 @@ final class KeepalivePolicy: ChannelInboundHandler {
     }
 }
 
-/// Whether the server sent headers or data on any stream of one connection since the client's
-/// last ping. Written by each stream's `ActivityMarker`, read by the connection's
-/// `KeepalivePolicy`; `@unchecked Sendable` because a connection and its streams share one event
-/// loop, and only that loop touches it.
+/// Whether the server wrote headers or data on any stream of one connection since the client's
+/// last ping. Set by the connection's `WriteActivity`, read by its `KeepalivePolicy`;
+/// `@unchecked Sendable` because a connection's handlers share one event loop, and only that
+/// loop touches it.
 final class ServerActivity: @unchecked Sendable {
     var hasSpoken = false
 }
 
-/// First in each HTTP/2 stream's pipeline, so every frame the stream writes passes it.
-final class ActivityMarker: ChannelOutboundHandler {
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    private let activity: ServerActivity
+/// Told by the connection's `NIOHTTP2Handler` of every frame as it goes out, after flow
+/// control: a HEADERS or DATA frame is the server speaking. grpc-go forgives a ping after each
+/// data frame it writes, and a large answer goes out in many: the client's window lets the
+/// handler send one piece, the client pings (to size its window) and opens the window, the next
+/// piece goes. Marking the answer once, when a stream wrote it whole, forgave the first of
+/// those pings only, and the third ended the connection: a 1.4 MB value took 3 s of the
+/// client's retries to read, and a larger range never came back.
+struct WriteActivity: NIOHTTP2FrameDelegate {
+    let activity: ServerActivity
 
-    init(_ activity: ServerActivity) { self.activity = activity }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        activity.hasSpoken = true
-        context.write(data, promise: promise)
+    func wroteFrame(_ frame: HTTP2Frame) {
+        switch frame.payload {
+        case .headers, .data: activity.hasSpoken = true
+        default: break
+        }
     }
 }
