@@ -65,7 +65,7 @@ struct Cluster {
             let applied = nodes[position].appliedIndex
             guard applied > 20_000, nodes[position].storage.firstIndex() + 20_000 < applied else { continue }
             let conf = nodes[position].confState
-            try? nodes[position].storage.createSnapshot(at: applied, confState: conf, data: [])
+            _ = try? nodes[position].storage.createSnapshot(at: applied, confState: conf, data: [])
             try? nodes[position].storage.compact(through: applied - 1000)
         }
     }

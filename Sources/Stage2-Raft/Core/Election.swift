@@ -2,12 +2,10 @@
 /// grants, and what a pre-candidate or a candidate does with each message. Like every role's
 /// rules (`Follower`, `Leader`), these are functions of the node's one state, `Consensus`,
 /// as etcd-raft's `campaign` and `stepCandidate` are functions of its `raft`.
-enum Election<Storage: RaftStorage> {
-    typealias Raft = Consensus<Storage>
-
+enum Election {
     /// A campaign is due: on an election timeout, when asked to (`RaftNode.campaign`), or, with
     /// `transfer`, because the leader is handing leadership to this node.
-    static func hup(_ r: inout Raft, transfer: Bool) {
+    static func hup<S: RaftStorage>(_ r: inout Consensus<S>, transfer: Bool) {
         guard r.role != .leader, r.isPromotable else { return }
         // A configuration change committed but not applied may change who votes: wait for it.
         let unapplied = (try? r.log.slice(r.log.applied + 1, r.log.committed + 1)) ?? []
@@ -19,7 +17,7 @@ enum Election<Storage: RaftStorage> {
         }
     }
 
-    static func campaign(_ r: inout Raft, preVote: Bool, transfer: Bool) {
+    static func campaign<S: RaftStorage>(_ r: inout Consensus<S>, preVote: Bool, transfer: Bool) {
         let campaignTerm: UInt64
         let kind: MessageKind
         if preVote {
@@ -39,12 +37,12 @@ enum Election<Storage: RaftStorage> {
         for voter in r.tracker.voters.sorted() where voter != r.id {
             r.send(Message(
                 kind: kind, to: voter, term: campaignTerm, logTerm: r.log.lastTerm, index: r.log.lastIndex,
-                context: transfer ? Raft.campaignTransfer : []))
+                context: transfer ? Consensus<S>.campaignTransfer : []))
         }
     }
 
     /// A vote or pre-vote request, in any role, once the term rules let it through.
-    static func handleVoteRequest(_ r: inout Raft, _ message: Message) {
+    static func handleVoteRequest<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         // One vote per term (§5.2): for whom we already voted, or for anyone if we have neither
         // voted nor a leader. A pre-vote for a later term may always be granted.
         let canVote =
@@ -65,7 +63,7 @@ enum Election<Storage: RaftStorage> {
     }
 
     /// Candidates and pre-candidates: count votes, or give way to a leader.
-    static func step(_ r: inout Raft, _ message: Message) -> RaftError? {
+    static func step<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) -> RaftError? {
         let myResponse: MessageKind = r.role == .preCandidate ? .preVoteResponse : .voteResponse
         switch message.kind {
         case .propose:

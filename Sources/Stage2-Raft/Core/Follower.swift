@@ -1,9 +1,7 @@
 /// A follower's rules (etcd-raft's `stepFollower`): accept the leader's log (Raft §5.3) and
 /// forward requests to it.
-enum Follower<Storage: RaftStorage> {
-    typealias Raft = Consensus<Storage>
-
-    static func step(_ r: inout Raft, _ message: Message) -> RaftError? {
+enum Follower {
+    static func step<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) -> RaftError? {
         switch message.kind {
         case .propose, .readIndex, .transferLeader:
             guard r.leader != 0 else { return .proposalDropped }
@@ -28,7 +26,7 @@ enum Follower<Storage: RaftStorage> {
 
     /// An append, a heartbeat or a snapshot from the leader of this term (a candidate that
     /// gives way to the leader takes it here too).
-    static func handleFromLeader(_ r: inout Raft, _ message: Message) {
+    static func handleFromLeader<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         switch message.kind {
         case .append: handleAppend(&r, message)
         case .heartbeat: handleHeartbeat(&r, message)
@@ -37,7 +35,7 @@ enum Follower<Storage: RaftStorage> {
         }
     }
 
-    private static func handleAppend(_ r: inout Raft, _ message: Message) {
+    private static func handleAppend<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         if message.index < r.log.committed {
             // Already committed here; tell the leader how far.
             r.send(Message(kind: .appendResponse, to: message.from, index: r.log.committed))
@@ -57,13 +55,13 @@ enum Follower<Storage: RaftStorage> {
         }
     }
 
-    private static func handleHeartbeat(_ r: inout Raft, _ message: Message) {
+    private static func handleHeartbeat<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         // The leader sends min(our match, its commit), which our log is sure to hold.
         r.log.commit(to: min(message.commit, r.log.lastIndex))
         r.send(Message(kind: .heartbeatResponse, to: message.from, context: message.context))
     }
 
-    private static func handleSnapshot(_ r: inout Raft, _ message: Message) {
+    private static func handleSnapshot<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         guard let snapshot = message.snapshot else { return }
         if restore(&r, snapshot) {
             r.send(Message(kind: .appendResponse, to: message.from, index: r.log.lastIndex))
@@ -73,7 +71,7 @@ enum Follower<Storage: RaftStorage> {
     }
 
     /// Replaces the log with the leader's snapshot, unless the log already has what it holds.
-    private static func restore(_ r: inout Raft, _ snapshot: Snapshot) -> Bool {
+    private static func restore<S: RaftStorage>(_ r: inout Consensus<S>, _ snapshot: Snapshot) -> Bool {
         let meta = snapshot.metadata
         guard meta.index > r.log.committed, r.role == .follower else { return false }
         // A snapshot that leaves this node out of the membership is not for us.

@@ -4,7 +4,7 @@ extension Leader {
     /// returns whether a message went out. With `evenIfEmpty` false, sends only if there are
     /// entries, which keeps a pipeline full without empty appends.
     @discardableResult
-    static func sendAppend(_ r: inout Raft, to follower: NodeID, evenIfEmpty: Bool = true) -> Bool {
+    static func sendAppend<S: RaftStorage>(_ r: inout Consensus<S>, to follower: NodeID, evenIfEmpty: Bool = true) -> Bool {
         guard var state = r.tracker.progress[follower], !state.isPaused else { return false }
         let previous = state.next - 1
         let previousTerm = try? r.log.term(previous)
@@ -28,11 +28,11 @@ extension Leader {
         return true
     }
 
-    static func broadcastAppend(_ r: inout Raft) {
+    static func broadcastAppend<S: RaftStorage>(_ r: inout Consensus<S>) {
         for member in r.tracker.others(than: r.id) { sendAppend(&r, to: member) }
     }
 
-    static func broadcastHeartbeat(_ r: inout Raft, context: [UInt8]) {
+    static func broadcastHeartbeat<S: RaftStorage>(_ r: inout Consensus<S>, context: [UInt8]) {
         for member in r.tracker.others(than: r.id) {
             // Never tell a follower to commit past what it is known to hold.
             let commit = min(r.tracker.progress[member]?.match ?? 0, r.log.committed)
@@ -42,7 +42,7 @@ extension Leader {
 
     /// Sends what accumulated since the last Ready (`RaftNode.ready`): proposals, in one append
     /// per follower, and a new commit index alone in one (perhaps empty) append.
-    static func sendUnsentAppends(_ r: inout Raft) {
+    static func sendUnsentAppends<S: RaftStorage>(_ r: inout Consensus<S>) {
         guard r.hasUnsentProposals || r.hasUnsentCommit else { return }
         let commitOnly = !r.hasUnsentProposals
         r.hasUnsentProposals = false

@@ -1,10 +1,8 @@
 /// A leader's rules (etcd-raft's `stepLeader`): accept proposals, replicate, commit, answer
 /// reads, hand leadership over. Its files: this one (what each message does),
 /// `Leader+Replication` (what is sent to followers) and `Leader+ReadIndex`.
-enum Leader<Storage: RaftStorage> {
-    typealias Raft = Consensus<Storage>
-
-    static func step(_ r: inout Raft, _ message: Message) -> RaftError? {
+enum Leader {
+    static func step<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) -> RaftError? {
         switch message.kind {
         case .beat:
             broadcastHeartbeat(&r, context: [])
@@ -41,7 +39,7 @@ enum Leader<Storage: RaftStorage> {
         return nil
     }
 
-    private static func propose(_ r: inout Raft, _ message: Message) -> RaftError? {
+    private static func propose<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) -> RaftError? {
         guard r.tracker.progress[r.id] != nil else { return .proposalDropped }  // removed from the membership
         guard r.leadTransferee == 0 else { return .proposalDropped }
         var entries = message.entries
@@ -60,7 +58,7 @@ enum Leader<Storage: RaftStorage> {
 
     /// Moves the commit index to what a quorum of voters has (Raft §5.3), if it is from this
     /// term, and releases the reads that waited for this leader's first commit.
-    static func maybeCommit(_ r: inout Raft) -> Bool {
+    static func maybeCommit<S: RaftStorage>(_ r: inout Consensus<S>) -> Bool {
         let quorumIndex = r.tracker.committedIndex
         let moved: Bool
         if r.config.faultInjection == .commitPreviousTermByCounting {
@@ -73,7 +71,7 @@ enum Leader<Storage: RaftStorage> {
         return moved
     }
 
-    private static func handleAppendResponse(_ r: inout Raft, _ message: Message) {
+    private static func handleAppendResponse<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         let follower = message.from
         r.tracker.progress[follower]?.recentActive = true
         guard var state = r.tracker.progress[follower] else { return }
@@ -104,7 +102,7 @@ enum Leader<Storage: RaftStorage> {
         }
     }
 
-    private static func handleHeartbeatResponse(_ r: inout Raft, _ message: Message) {
+    private static func handleHeartbeatResponse<S: RaftStorage>(_ r: inout Consensus<S>, _ message: Message) {
         let follower = message.from
         if r.tracker.progress[follower]?.heartbeatAnswered(lastIndex: r.log.lastIndex) == true {
             sendAppend(&r, to: follower)
@@ -115,7 +113,7 @@ enum Leader<Storage: RaftStorage> {
 
     /// Leadership transfer (thesis §3.10): bring the transferee's log up to date, then tell it
     /// to campaign at once.
-    private static func handleTransferLeader(_ r: inout Raft, to transferee: NodeID) {
+    private static func handleTransferLeader<S: RaftStorage>(_ r: inout Consensus<S>, to transferee: NodeID) {
         guard let target = r.tracker.progress[transferee], !target.isLearner else { return }
         if r.leadTransferee != 0 {
             if r.leadTransferee == transferee { return }

@@ -249,7 +249,7 @@ struct Simulator {
         guard (try? node.raft.storage.createSnapshot(at: applied, confState: node.raft.confState, data: data)) != nil else { return }
         try? node.raft.storage.compact(through: applied - keep)
         // Snapshots are written atomically and survive crashes.
-        try? node.durable.createSnapshot(at: applied, confState: node.raft.confState, data: data)
+        _ = try? node.durable.createSnapshot(at: applied, confState: node.raft.confState, data: data)
         try? node.durable.compact(through: applied - keep)
         nodes[id] = node
         count("snapshot")
@@ -330,7 +330,7 @@ extension Simulator: ReadyHandler {
             guard let change = ConfChange(encoded: entry.data), change.kind != .remove, raft.storage.firstIndex() > 1 else { return }
             let data = Array("applied through \(entry.index)".utf8)
             if (try? raft.storage.createSnapshot(at: entry.index, confState: raft.confState, data: data)) != nil {
-                try? nodes[raft.id]!.durable.createSnapshot(at: entry.index, confState: raft.confState, data: data)
+                _ = try? nodes[raft.id]!.durable.createSnapshot(at: entry.index, confState: raft.confState, data: data)
                 count("snapshot for a new member")
             }
         case .normal:
