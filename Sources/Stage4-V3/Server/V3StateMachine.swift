@@ -194,36 +194,13 @@ public final class V3StateMachine: ReplicatedStateMachine {
         }
     }
 
-    /// How registering a watcher went.
-    enum WatchStart {
-        /// Registered; `token` removes it. Changes from the start revision on were already sent.
-        case started(token: UInt64)
-        /// The start revision was compacted away; the watcher was not registered.
-        case compacted(compactRevision: Int64)
-    }
+    /// How registering a watcher went (`WatcherSet.Start`).
+    typealias WatchStart = WatcherSet.Start
 
-    /// Registers `watcher` from `startRevision` (0: from the next change): first replays the
-    /// stored changes from there, then sends each new one, atomically with respect to writes.
+    /// Registers `watcher` from `startRevision` (0: from the next change), under the lock
+    /// every write takes, so it sees each change after the start exactly once.
     func watch(_ watcher: WatcherSet.Watcher, from startRevision: Int64) -> (WatchStart, revision: Int64) {
-        state.withLock { state in
-            let store = state.store
-            let revision = store.revision
-            if startRevision > 0 && startRevision < store.compactRevision {
-                return (.compacted(compactRevision: store.compactRevision), revision)
-            }
-            var registered = watcher
-            if startRevision > 0 && startRevision <= store.revision,
-                let stuck = WatcherSet.sendHistory(to: watcher, from: store, after: startRevision - 1)
-            {
-                // Its outbox filled up during the replay: the rest comes once it drains.
-                registered.minRevision = stuck
-                registered.isBlocked = true
-            } else {
-                // Everything up to the current revision has been sent.
-                registered.minRevision = max(watcher.minRevision, revision + 1)
-            }
-            return (.started(token: state.watchers.add(registered)), revision)
-        }
+        state.withLock { state in state.watchers.register(watcher, from: startRevision, in: state.store) }
     }
 
     /// The watchers of a stream whose outbox drained, set aside while it was full, catch up

@@ -47,6 +47,36 @@ struct WatcherSet: Sendable {
     private var watchers: [UInt64: Watcher] = [:]
     private var nextID: UInt64 = 1
 
+    /// How registering a watcher went.
+    enum Start {
+        /// Registered; `token` removes it. Changes from the start revision on were already sent.
+        case started(token: UInt64)
+        /// The start revision was compacted away; the watcher was not registered.
+        case compacted(compactRevision: Int64)
+    }
+
+    /// Registers `watcher` from `startRevision` (0: from the next change) on `store` as it is
+    /// now: first replays the stored changes from there, then it gets each new one. The caller
+    /// holds the lock writes take, so no change falls between the replay and the registration.
+    mutating func register(_ watcher: Watcher, from startRevision: Int64, in store: MVCCStore) -> (Start, revision: Int64) {
+        let revision = store.revision
+        if startRevision > 0 && startRevision < store.compactRevision {
+            return (.compacted(compactRevision: store.compactRevision), revision)
+        }
+        var registered = watcher
+        if startRevision > 0 && startRevision <= store.revision,
+            let stuck = Self.sendHistory(to: watcher, from: store, after: startRevision - 1)
+        {
+            // Its outbox filled up during the replay: the rest comes once it drains.
+            registered.minRevision = stuck
+            registered.isBlocked = true
+        } else {
+            // Everything up to the current revision has been sent.
+            registered.minRevision = max(watcher.minRevision, revision + 1)
+        }
+        return (.started(token: add(registered)), revision)
+    }
+
     /// Registers a watcher; the returned token removes it.
     mutating func add(_ watcher: Watcher) -> UInt64 {
         let token = nextID
