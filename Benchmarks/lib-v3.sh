@@ -1,7 +1,9 @@
 # Shared by the Stage 4 benchmarks (sourced from the project's root): etcd 3.4 installed if
 # missing, etcdbench found (ETCDBENCH, or built by the script ETCDBENCH_BUILD names), our
 # release binary built unless OURS_BIN names one, and WORK, a scratch directory on the
-# project's disk (syncs must reach the device, not a tmpfs); start_one, one member of a kind.
+# project's disk (syncs must reach the device, not a tmpfs); KINDS, the members a script may
+# start (ours, the earlier build of ours BEFORE_BIN names if set, etcd 3.4), each killed and WORK
+# removed at exit; start_one, one member of a kind.
 command -v etcd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
 BENCH=${ETCDBENCH:-/tmp/etcdbench}
 [ -x "$BENCH" ] || { [ -n "${ETCDBENCH_BUILD:-}" ] && bash "$ETCDBENCH_BUILD" "$BENCH" >/dev/null; } \
@@ -11,6 +13,11 @@ if [ -z "${OURS_BIN:-}" ]; then
     OURS_BIN="$(swift build -c release --show-bin-path)/etcd"
 fi
 WORK=$(mktemp -d -p "$PWD/.build")
+declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
+KINDS=(ours)
+if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS+=(before); fi
+KINDS+=(etcd)
+trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # start_one KIND: starts one member of KIND from the binary BIN[KIND] (the caller declares BIN,

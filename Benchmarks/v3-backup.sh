@@ -14,12 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PUTS=${1:-400000}
 source Benchmarks/lib-v3.sh
-declare -A PID PORT BIN
-trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-BIN[ours]=$OURS_BIN
-BIN[etcd]=etcd
-KINDS=(ours etcd)
-if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS=(before ours etcd); fi
 
 rss() { echo $(( $(ps -o rss= -p "${PID[$1]}") / 1024 )); }
 

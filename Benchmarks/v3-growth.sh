@@ -15,8 +15,6 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-40}
 PUTS=${2:-50000}
 source Benchmarks/lib-v3.sh
-declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
-trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
 # round KIND -> "rps p99"
 round() {

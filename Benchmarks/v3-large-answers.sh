@@ -15,11 +15,6 @@ cd "$(dirname "$0")/.."
 KEYS=${1:-60000}
 REPEATS=${2:-5}
 source Benchmarks/lib-v3.sh
-declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
-KINDS=(ours)
-if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS+=(before); fi
-KINDS+=(etcd)
-trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 head -c 1400000 /dev/zero | tr '\0' v > "$WORK/large"
 
 for kind in "${KINDS[@]}"; do

@@ -14,11 +14,6 @@ ROUNDS=${1:-3}
 KEYS=${2:-100000}
 PUTS=${3:-50000}
 source Benchmarks/lib-v3.sh
-declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
-KINDS=(ours)
-if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS+=(before); fi
-KINDS+=(etcd)
-trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
 # puts KIND TOTAL -> "rps p99"
 puts() {
