@@ -13,15 +13,15 @@ if [ -z "${OURS_BIN:-}" ]; then
     OURS_BIN="$(swift build -c release --show-bin-path)/etcd"
 fi
 WORK=$(mktemp -d -p "$PWD/.build")
-declare -A PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
+declare -gA PID PORT BIN=([ours]=$OURS_BIN [etcd]=etcd)
 KINDS=(ours)
 if [ -n "${BEFORE_BIN:-}" ]; then BIN[before]=$BEFORE_BIN; KINDS+=(before); fi
 KINDS+=(etcd)
 trap 'for p in "${PID[@]}"; do kill -9 $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-# start_one KIND: starts one member of KIND from the binary BIN[KIND] (the caller declares BIN,
-# PORT and PID as associative arrays), or restarts it on its data and ports; PORT[KIND] is
+# start_one KIND: starts one member of KIND from the binary BIN[KIND] (BIN, PORT and PID are
+# declared above), or restarts it on its data and ports; PORT[KIND] is
 # "client peer", PID[KIND] its process. Waits up to 5 minutes (a large store's restart) for it to
 # answer a read, and sets READY to the seconds that took.
 start_one() {

@@ -109,8 +109,11 @@ struct KeepalivePolicyTests {
             pings += 1
             let read = dataReceived - windowOpened
             windowOpened = dataReceived
-            client.write(HTTP2Frame(streamID: stream, payload: .windowUpdate(windowSizeIncrement: read)), promise: nil)
-            client.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: read)), promise: nil)
+            if read > 0 {  // (an increment of 0 is a protocol error)
+                client.write(HTTP2Frame(streamID: stream, payload: .windowUpdate(windowSizeIncrement: read)), promise: nil)
+                client.write(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: read)), promise: nil)
+            }
+            client.flush()
             try exchange()
         }
         #expect(goAway == nil)
