@@ -16,13 +16,19 @@ ROUNDS=${1:-40}
 PUTS=${2:-50000}
 source Benchmarks/lib-v3.sh
 
-# round KIND -> "rps p99"
+# round KIND R -> "rps p99" for round R; fails unless every put succeeded.
+# etcdbench seeds each client's random keys with the client's number, so one key space gives the
+# same keys in every round: each round after the first would overwrite the first round's keys.
+# A key space of its own per round makes every round's keys new ones. It is above 2^31, where Go's
+# rand.Intn draws 63 bits and takes them modulo the space, so spaces one apart give unrelated keys
+# (below 2^31 a draw under both spaces gives the same key in each); 16 digits hold it.
 round() {
-    local client
+    local client out
     read -r client _ <<<"${PORT[$1]}"
-    "$BENCH" -endpoints "127.0.0.1:$client" -clients 64 -conns 16 -total "$PUTS" -op put \
-        -key-size 16 -key-space 1000000000 -val-size 1024 -timeout 600s \
-        | sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/'
+    out=$("$BENCH" -endpoints "127.0.0.1:$client" -clients 64 -conns 16 -total "$PUTS" -op put \
+        -key-size 16 -key-space $((4000000000 + $2)) -val-size 1024 -timeout 600s)
+    [[ $out == *" errors=0 "* ]] || { echo "$1, round $2: $out" >&2; return 1; }
+    sed -E 's/.*rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \3/' <<<"$out"
 }
 
 rss() { echo $(( $(ps -o rss= -p "${PID[$1]}") / 1024 )); }
@@ -38,8 +44,10 @@ start_one etcd
 echo "| keys stored | ours puts/s | etcd puts/s | ours/etcd | ours p99 ms | etcd p99 ms | ours RSS MiB | etcd RSS MiB | ours db MiB | etcd db MiB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ((r = 1; r <= ROUNDS; r++)); do
-    read -r o_rps o_p99 < <(round ours)
-    read -r e_rps e_p99 < <(round etcd)
+    ours=$(round ours $r)
+    etcd=$(round etcd $r)
+    read -r o_rps o_p99 <<<"$ours"
+    read -r e_rps e_p99 <<<"$etcd"
     printf '| %dk | %.0f | %.0f | %.2fx | %.1f | %.1f | %d | %d | %d | %d |\n' $((r * PUTS / 1000)) \
         "$o_rps" "$e_rps" "$(awk -v a="$o_rps" -v b="$e_rps" 'BEGIN { print a / b }')" "$o_p99" "$e_p99" \
         "$(rss ours)" "$(rss etcd)" "$(dbsize ours)" "$(dbsize etcd)"

@@ -224,6 +224,61 @@ import Testing
         #expect(throws: V3Error.futureRevision) { try store.range(request) }
     }
 
+    @Test("A keys-only range reads no value from the backend, unless it sorts by value; the rest of each KeyValue is the full range's")
+    func keysOnlyReadsNoValue() throws {
+        var store = MVCCStore()
+        let reads = ReadCounter()
+        store.backend = CountingBackend(reads: reads)
+        for (key, value) in [("a", "3"), ("b", "1"), ("c", "2")] { _ = try applied(&store, .put(putRequest(key, value))) }
+        _ = try applied(&store, .put(putRequest("a", "4")))
+        var request = Etcdserverpb_RangeRequest()
+        request.key = Data("a".utf8)
+        request.rangeEnd = Data("z".utf8)
+        reads.count = 0  // the overwrite read the value it replaced (`eventsCarryPrevious`)
+        let full = try store.range(request)
+        #expect(reads.count == 3, "a full range reads each live value once")
+        var stripped = full.kvs
+        for i in stripped.indices { stripped[i].value = Data() }
+        request.keysOnly = true
+        reads.count = 0
+        #expect(try store.range(request).kvs == stripped)
+        request.limit = 2
+        #expect(try store.range(request).kvs == Array(stripped.prefix(2)))
+        request.limit = 0
+        request.sortTarget = .mod
+        request.sortOrder = .descend
+        #expect(try store.range(request).kvs.map { String(decoding: $0.key, as: UTF8.self) } == ["a", "c", "b"])
+        #expect(reads.count == 0, "keys only: the index answers")
+        request.sortTarget = .value
+        let byValue = try store.range(request)
+        #expect(byValue.kvs.map { String(decoding: $0.key, as: UTF8.self) } == ["a", "c", "b"])
+        #expect(byValue.kvs.allSatisfy { $0.value.isEmpty })
+        #expect(reads.count == 3, "sorting by value needs the values, dropped afterwards as etcd does")
+    }
+
+    /// How many values a backend was asked for.
+    final class ReadCounter: @unchecked Sendable {
+        var count = 0
+    }
+
+    /// The in-memory backend, counting the values read from it.
+    struct CountingBackend: MVCCBackend {
+        var inner = MemoryBackend()
+        let reads: ReadCounter
+        mutating func insert(_ change: BackendChange) -> Int64 { inner.insert(change) }
+        func value(_ row: Int64) -> [UInt8] {
+            reads.count += 1
+            return inner.value(row)
+        }
+        mutating func remove(_ rows: [Int64]) { inner.remove(rows) }
+        mutating func saveLease(_ id: Int64, ttl: Int64) {}
+        mutating func removeLease(_ id: Int64) {}
+        mutating func saveAlarms(_ alarms: [MVCCStore.Alarm]) {}
+        mutating func saveAuth(_ state: [UInt8]) {}
+        mutating func commit(_ counters: BackendCounters) {}
+        var fileSizes: (total: Int, inUse: Int)? { nil }
+    }
+
     @Test func requestsSurviveTheLogEncoding() throws {
         var txn = Etcdserverpb_TxnRequest()
         txn.success = [op(putRequest("k", "v"))]

@@ -15,12 +15,14 @@ extension V3Applier {
             response.count = Int64(store.count(key, end, at: at))
             return response
         }
+        // A keys-only answer reads no value, unless the sort needs them (etcd sorts, then drops them).
+        let values = !request.keysOnly || request.sortTarget == .value
         let filtered = request.minModRevision != 0 || request.maxModRevision != 0 || request.minCreateRevision != 0 || request.maxCreateRevision != 0
         let keyOrder = request.sortOrder == .none || (request.sortTarget == .key && request.sortOrder == .ascend)
         if request.limit > 0 && !filtered && keyOrder {
             // The first `limit` keys are the answer: only their values are read from the
             // backend, and the rest are counted in the index (a paginated list of a large store).
-            let kvs = store.range(key, end, at: at, limit: Int(request.limit))
+            let kvs = store.range(key, end, at: at, limit: Int(request.limit), values: values)
             response.count = Int64(store.count(key, end, at: at))
             response.more = response.count > Int64(kvs.count)
             response.kvs = kvs.map { kv in

@@ -102,6 +102,15 @@ public struct MVCCStore: Sendable {
             version: stamp.version, lease: stamp.lease)
     }
 
+    /// The key's KeyValue as a record holds it, with an empty value (nothing is read); nil
+    /// for a tombstone.
+    func keyOnly(_ key: [UInt8], _ record: Record) -> KeyValue? {
+        guard let stamp = record.stamp else { return nil }
+        return KeyValue(
+            key: key, value: [], createRevision: stamp.createRevision, modRevision: record.revision, version: stamp.version,
+            lease: stamp.lease)
+    }
+
     // The last change's revision and place in it, to number the next one.
     var lastChange: (revision: Int64, sub: Int32) = (0, -1)
 
@@ -142,10 +151,12 @@ public struct MVCCStore: Sendable {
 
     /// The live values in the range as of `revision` (already checked), in key order.
     /// `limit` (0: none) stops after that many; only their values are read from the backend.
-    public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64, limit: Int = 0) -> [KeyValue] {
+    /// Without `values` nothing is read from it: the index holds the rest of each KeyValue, so
+    /// a keys-only listing costs no lookup in the file per key (each value comes back empty).
+    public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64, limit: Int = 0, values: Bool = true) -> [KeyValue] {
         var result: [KeyValue] = []
         visit(key, end, at: revision) { key, record in
-            if let kv = keyValue(key, record) { result.append(kv) }
+            if let kv = values ? keyValue(key, record) : keyOnly(key, record) { result.append(kv) }
             return limit <= 0 || result.count < limit
         }
         return result
