@@ -254,6 +254,11 @@ import Testing
         #expect(byValue.kvs.map { String(decoding: $0.key, as: UTF8.self) } == ["a", "c", "b"])
         #expect(byValue.kvs.allSatisfy { $0.value.isEmpty })
         #expect(reads.count == 3, "sorting by value needs the values, dropped afterwards as etcd does")
+        // `etcdctl get '' --prefix --keys-only`, as it arrives: every key, keys only.
+        let fromEtcdctl = try Etcdserverpb_RangeRequest(serializedBytes: [0x0A, 0x01, 0x00, 0x12, 0x01, 0x00, 0x40, 0x01] as [UInt8])
+        reads.count = 0
+        #expect(try store.range(fromEtcdctl).kvs == stripped)
+        #expect(reads.count == 0)
     }
 
     /// How many values a backend was asked for.

@@ -32,7 +32,7 @@ extension V3Applier {
             }
             return response
         }
-        var kvs = store.range(key, end, at: at)
+        var kvs = store.range(key, end, at: at, values: values)
         response.count = Int64(kvs.count)
         // Filters, then sort, then limit: etcd's order, so `more` and `count` mean the same.
         if request.minModRevision != 0 { kvs.removeAll { $0.modRevision < request.minModRevision } }
