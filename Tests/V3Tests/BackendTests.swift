@@ -142,6 +142,33 @@ import Testing
         #expect(machine.committedIndex == 3)
     }
 
+    @Test("The -wal file starts over once the checkpointer has copied it, instead of growing with every write")
+    func theWriteAheadLogStartsOver() throws {
+        let clock = TestClock()
+        let path = try Self.directory() + "/db"
+        let machine = try Self.machine(path, clock: clock)
+        let checkpointer = try Checkpointer(path: path)
+        func logSize() throws -> Int { try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0 }
+        let value = String(repeating: "v", count: 4096)
+        var index: UInt64 = 0
+        // 80 batches of 50 values of 4 KiB: about 32 MiB through the log, as the committer runs it.
+        for batch in 0..<80 {
+            for key in 0..<50 {
+                index += 1
+                _ = machine.apply(Self.put("k\(batch)-\(key)", value), at: index)
+            }
+            clock.advance(.milliseconds(100))
+            machine.backgroundStep()
+            BackendCommitter.checkpoint(with: checkpointer, for: machine, restartAfter: 256)
+        }
+        // 256 pages (1 MiB) before the writer is asked, and a batch or two (400 KiB each) more.
+        let size = try logSize()
+        #expect(size < 3 << 20, "the log grew with the writes: \(size) bytes")
+        let reopened = try Self.machine(path)
+        #expect(reopened.consistentIndex == index)
+        #expect(reopened.read { $0.count(Array("k".utf8), Array("l".utf8), at: $0.revision) } == 4000)
+    }
+
     @Test func aSnapshotIsAMarkerAndAFollowerGetsACopyOfTheFile() throws {
         let directory = try Self.directory()
         let leader = try Self.machine(directory + "/leader.db")

@@ -76,8 +76,13 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
         // WAL: readers (snapshot copies) never block the writer; FULL: each commit is synced.
         // No automatic checkpoints: they would copy pages into the main file and sync it inside
         // a commit, under the store's lock; `Checkpointer` does it from a connection of its own.
+        // A -wal file larger than the limit is cut back to it when the log starts over (see
+        // `logWantsRestart`), so one grown before that existed shrinks too.
         try connection.execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0")
+            """
+            PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;
+            PRAGMA journal_size_limit = \(Self.logSizeLimit)
+            """)
         pageSize = Int(try connection.integer("PRAGMA page_size"))
         insertChange = try connection.prepare(
             "INSERT INTO kv (rev, sub, key, value, create_rev, version, lease) VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -203,10 +208,31 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
                 upsertMeta.bind(2, value)
                 try upsertMeta.run()
             }
-            try connection.execute("COMMIT; BEGIN")
+            try connection.execute("COMMIT")
+            if logWantsRestart {
+                // Only what was committed since the checkpointer's pass is left to copy.
+                try connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                logWantsRestart = false
+            }
+            try connection.execute("BEGIN")
         } catch { fail(error) }
         committed = counters
     }
+
+    /// Set (under the store's lock) once the -wal file holds more than `Checkpointer.restartAfter`
+    /// pages: the next commit then finishes the checkpoint itself before the next batch begins.
+    ///
+    /// SQLite writes the log from its start again only when a write transaction begins with
+    /// every page of it already copied into the main file. The checkpointer copies from another
+    /// connection, after a commit; by then the next batch has already begun on this one, with
+    /// pages the copy has not reached, so that moment never came and the log grew with every
+    /// write (as large as the store itself after 2 GiB of puts). Copying the rest here, between
+    /// COMMIT and BEGIN, is that moment; it costs the pages of one batch, the checkpointer
+    /// having copied the others.
+    public var logWantsRestart = false
+
+    /// The -wal file's size once the log starts over (SQLite's journal_size_limit): 64 MiB.
+    static let logSizeLimit = 64 << 20
 
     public var fileSizes: (total: Int, inUse: Int)? {
         func read(_ statement: SQLiteStatement) -> Int {
@@ -219,18 +245,28 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
 }
 
 /// Moves committed pages from the file's write-ahead log into the file itself, off the writer's
-/// path (SQLite's passive checkpoint: it never waits for, or holds up, the writer). Without it
-/// the -wal file would grow with every write.
+/// path (SQLite's passive checkpoint: it never waits for, or holds up, the writer). Copied pages
+/// are not enough to keep the -wal file small: the log starts over only with the writer's help
+/// (`SQLiteBackend.logWantsRestart`), which `run`'s answer says when to ask for.
 public final class Checkpointer: @unchecked Sendable {
     private let connection: SQLiteConnection
+    private let checkpoint: SQLiteStatement
+
+    /// Pages in the log past which the writer is asked to start it over: 16 MiB of 4 KiB pages,
+    /// about a second of puts at full speed.
+    public static let restartAfter = 4096
 
     public init(path: String) throws {
         connection = try SQLiteConnection(path: path)
+        checkpoint = try connection.prepare("PRAGMA wal_checkpoint(PASSIVE)")
     }
 
-    /// One pass; a failure is retried at the next (the log keeps the pages meanwhile).
-    public func run() {
-        try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    /// One pass: the pages the log holds (copied or not), or nil if the pass failed (it is
+    /// retried at the next; the log keeps the pages meanwhile).
+    public func run() -> Int? {
+        defer { checkpoint.reset() }
+        guard (try? checkpoint.step()) == true else { return nil }
+        return Int(checkpoint.int64(1))
     }
 }
 

@@ -15,10 +15,15 @@ public enum BackendCommitter {
                 try? await Task.sleep(for: removing ? .milliseconds(10) : min(interval, .milliseconds(100)))
                 removing = machine.backgroundStep()
                 if let checkpointer, lastCheckpoint.duration(to: .now) >= .seconds(1) {
-                    checkpointer.run()
+                    checkpoint(with: checkpointer, for: machine)
                     lastCheckpoint = .now
                 }
             }
         }
+    }
+
+    /// One checkpoint pass, and once the log is long, the writer asked to start it over.
+    public static func checkpoint(with checkpointer: Checkpointer, for machine: V3StateMachine, restartAfter: Int = Checkpointer.restartAfter) {
+        if let pages = checkpointer.run(), pages >= restartAfter { machine.askToRestartLog() }
     }
 }

@@ -74,6 +74,12 @@ extension V3StateMachine {
         }
     }
 
+    /// Has the next commit finish the file's checkpoint, so that its write-ahead log starts
+    /// over (see `SQLiteBackend.logWantsRestart`).
+    public func askToRestartLog() {
+        state.withLock { $0.file?.logWantsRestart = true }
+    }
+
     /// Commits now: what a clean shutdown does last.
     public func commitNow() {
         let instant = now()
