@@ -142,31 +142,54 @@ import Testing
         #expect(machine.committedIndex == 3)
     }
 
-    @Test("The -wal file starts over once the checkpointer has copied it, instead of growing with every write")
+    @Test("The -wal file starts over once the checkpointer has copied it, instead of growing with every write; not while a reader holds an older commit")
     func theWriteAheadLogStartsOver() throws {
         let clock = TestClock()
         let path = try Self.directory() + "/db"
         let machine = try Self.machine(path, clock: clock)
         let checkpointer = try Checkpointer(path: path)
-        func logSize() throws -> Int { try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0 }
+        func logSize() throws -> Int { try #require(FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) }
+        func asked() -> Bool { machine.state.withLock { $0.file?.logWantsRestart ?? false } }
         let value = String(repeating: "v", count: 4096)
         var index: UInt64 = 0
-        // 80 batches of 50 values of 4 KiB: about 32 MiB through the log, as the committer runs it.
-        for batch in 0..<80 {
-            for key in 0..<50 {
-                index += 1
-                _ = machine.apply(Self.put("k\(batch)-\(key)", value), at: index)
+        // Batches of 50 values of 4 KiB (about 60 frames, 240 KiB), each committed and
+        // checkpointed as the committer does.
+        func batches(_ count: Int, _ name: String, each: () -> Void = {}) {
+            for batch in 0..<count {
+                for key in 0..<50 {
+                    index += 1
+                    _ = machine.apply(Self.put("\(name)\(batch)-\(key)", value), at: index)
+                }
+                clock.advance(.milliseconds(100))
+                machine.backgroundStep()
+                BackendCommitter.checkpoint(with: checkpointer, for: machine, restartAfter: 256)
+                each()
             }
-            clock.advance(.milliseconds(100))
-            machine.backgroundStep()
-            BackendCommitter.checkpoint(with: checkpointer, for: machine, restartAfter: 256)
         }
-        // 256 pages (1 MiB) before the writer is asked, and a batch or two (400 KiB each) more.
+        // About 20 MB of frames through the log: 256 frames (1 MiB) before the writer is asked,
+        // and a batch or two more.
+        batches(80, "a")
         let size = try logSize()
         #expect(size < 3 << 20, "the log grew with the writes: \(size) bytes")
+
+        // A reader on an older commit: the checkpointer cannot copy past it, and the writer is
+        // not asked to copy the backlog under the store's lock.
+        var pinned: SQLiteBackend.PinnedCommit? = try SQLiteBackend.PinnedCommit(path: path)
+        var everAsked = false
+        batches(40, "b") { everAsked = everAsked || asked() }
+        #expect(!everAsked, "asked to restart with a reader holding an older commit")
+        #expect(try logSize() > 8 << 20, "the log holds every batch since the pin")
+        #expect(pinned?.consistentIndex == UInt64(80 * 50))
+
+        // Once it is gone, the log is copied whole and starts over at the next commits.
+        pinned = nil
+        batches(3, "c")
+        let frames = try #require(checkpointer.run()?.frames)
+        #expect(frames < 1024, "the log did not start over: \(frames) frames")
+
         let reopened = try Self.machine(path)
         #expect(reopened.consistentIndex == index)
-        #expect(reopened.read { $0.count(Array("k".utf8), Array("l".utf8), at: $0.revision) } == 4000)
+        #expect(reopened.read { $0.count(Array("a".utf8), Array("d".utf8), at: $0.revision) } == 123 * 50)
     }
 
     @Test func aSnapshotIsAMarkerAndAFollowerGetsACopyOfTheFile() throws {

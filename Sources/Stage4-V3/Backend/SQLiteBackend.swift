@@ -75,9 +75,10 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
         try connection.execute("CREATE TABLE IF NOT EXISTS auth (id INTEGER PRIMARY KEY, state BLOB NOT NULL)")
         // WAL: readers (snapshot copies) never block the writer; FULL: each commit is synced.
         // No automatic checkpoints: they would copy pages into the main file and sync it inside
-        // a commit, under the store's lock; `Checkpointer` does it from a connection of its own.
-        // A -wal file larger than the limit is cut back to it when the log starts over (see
-        // `logWantsRestart`), so one grown before that existed shrinks too.
+        // every commit that crosses their threshold, under the store's lock; `Checkpointer` does
+        // it from a connection of its own, and a commit only finishes its work, when asked
+        // (`logWantsRestart`). A -wal file larger than the limit is cut back to it when the log
+        // starts over, so one grown before that existed shrinks too.
         try connection.execute(
             """
             PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;
@@ -210,8 +211,10 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
             }
             try connection.execute("COMMIT")
             if logWantsRestart {
-                // Only what was committed since the checkpointer's pass is left to copy.
-                try connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                // Only this batch is left to copy: the checkpointer copied everything before it.
+                // The commit is done; a failed copy only leaves the log as it was, to be
+                // finished at a later request, as a failed pass of the checkpointer does.
+                try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 logWantsRestart = false
             }
             try connection.execute("BEGIN")
@@ -219,16 +222,19 @@ public final class SQLiteBackend: MVCCBackend, @unchecked Sendable {
         committed = counters
     }
 
-    /// Set (under the store's lock) once the -wal file holds more than `Checkpointer.restartAfter`
-    /// pages: the next commit then finishes the checkpoint itself before the next batch begins.
+    /// Set (under the store's lock) once the checkpointer has copied a log of at least
+    /// `Checkpointer.restartAfter` frames whole: the next commit then copies its own batch
+    /// before the next one begins.
     ///
     /// SQLite writes the log from its start again only when a write transaction begins with
     /// every page of it already copied into the main file. The checkpointer copies from another
     /// connection, after a commit; by then the next batch has already begun on this one, with
     /// pages the copy has not reached, so that moment never came and the log grew with every
     /// write (as large as the store itself after 2 GiB of puts). Copying the rest here, between
-    /// COMMIT and BEGIN, is that moment; it costs the pages of one batch, the checkpointer
-    /// having copied the others.
+    /// COMMIT and BEGIN, is that moment; it costs the pages of one batch (and a sync of the
+    /// file) under the store's lock, about once a second under load. A reader holding an older
+    /// commit (a snapshot being copied, a hash being taken) keeps the log from starting over
+    /// until it is done.
     public var logWantsRestart = false
 
     /// The -wal file's size once the log starts over (SQLite's journal_size_limit): 64 MiB.
@@ -252,8 +258,8 @@ public final class Checkpointer: @unchecked Sendable {
     private let connection: SQLiteConnection
     private let checkpoint: SQLiteStatement
 
-    /// Pages in the log past which the writer is asked to start it over: 16 MiB of 4 KiB pages,
-    /// about a second of puts at full speed.
+    /// Frames in the log from which the writer is asked to start it over: 16 MiB of 4 KiB
+    /// pages, about a second of puts at full speed.
     public static let restartAfter = 4096
 
     public init(path: String) throws {
@@ -261,12 +267,13 @@ public final class Checkpointer: @unchecked Sendable {
         checkpoint = try connection.prepare("PRAGMA wal_checkpoint(PASSIVE)")
     }
 
-    /// One pass: the pages the log holds (copied or not), or nil if the pass failed (it is
-    /// retried at the next; the log keeps the pages meanwhile).
-    public func run() -> Int? {
+    /// One pass: the frames the log holds and how many of them are copied now, or nil if the
+    /// pass failed (it is retried at the next; the log keeps the pages meanwhile). Fewer copied
+    /// than held: a reader holds an older commit, or a commit came in meanwhile.
+    public func run() -> (frames: Int, copied: Int)? {
         defer { checkpoint.reset() }
         guard (try? checkpoint.step()) == true else { return nil }
-        return Int(checkpoint.int64(1))
+        return (Int(checkpoint.int64(1)), Int(checkpoint.int64(2)))
     }
 }
 

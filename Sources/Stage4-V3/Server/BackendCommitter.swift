@@ -22,8 +22,10 @@ public enum BackendCommitter {
         }
     }
 
-    /// One checkpoint pass, and once the log is long, the writer asked to start it over.
+    /// One checkpoint pass, and once the log is long and copied whole, the writer asked to start
+    /// it over. Not while part of it is left (a reader held an older commit): the writer would
+    /// copy all that under the store's lock.
     public static func checkpoint(with checkpointer: Checkpointer, for machine: V3StateMachine, restartAfter: Int = Checkpointer.restartAfter) {
-        if let pages = checkpointer.run(), pages >= restartAfter { machine.askToRestartLog() }
+        if let pass = checkpointer.run(), pass.frames >= restartAfter, pass.copied == pass.frames { machine.askToRestartLog() }
     }
 }
