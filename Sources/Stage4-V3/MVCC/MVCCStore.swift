@@ -94,21 +94,13 @@ public struct MVCCStore: Sendable {
         var valueSize: Int
     }
 
-    /// The key's value as a record holds it, read from the backend; nil for a tombstone.
-    func keyValue(_ key: [UInt8], _ record: Record) -> KeyValue? {
+    /// The key's value as a record holds it, read from the backend (or left empty, nothing
+    /// read, without `value`); nil for a tombstone.
+    func keyValue(_ key: [UInt8], _ record: Record, value: Bool = true) -> KeyValue? {
         guard let stamp = record.stamp else { return nil }
         return KeyValue(
-            key: key, value: backend.value(record.row), createRevision: stamp.createRevision, modRevision: record.revision,
+            key: key, value: value ? backend.value(record.row) : [], createRevision: stamp.createRevision, modRevision: record.revision,
             version: stamp.version, lease: stamp.lease)
-    }
-
-    /// The key's KeyValue as a record holds it, with an empty value (nothing is read); nil
-    /// for a tombstone.
-    func keyOnly(_ key: [UInt8], _ record: Record) -> KeyValue? {
-        guard let stamp = record.stamp else { return nil }
-        return KeyValue(
-            key: key, value: [], createRevision: stamp.createRevision, modRevision: record.revision, version: stamp.version,
-            lease: stamp.lease)
     }
 
     // The last change's revision and place in it, to number the next one.
@@ -156,7 +148,7 @@ public struct MVCCStore: Sendable {
     public func range(_ key: [UInt8], _ end: [UInt8], at revision: Int64, limit: Int = 0, values: Bool = true) -> [KeyValue] {
         var result: [KeyValue] = []
         visit(key, end, at: revision) { key, record in
-            if let kv = values ? keyValue(key, record) : keyOnly(key, record) { result.append(kv) }
+            if let kv = keyValue(key, record, value: values) { result.append(kv) }
             return limit <= 0 || result.count < limit
         }
         return result
