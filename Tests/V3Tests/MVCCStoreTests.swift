@@ -100,6 +100,60 @@ import Testing
         #expect(index[expected[removed]] != nil && index[expected[0]] == nil)
     }
 
+    /// The index against a dictionary: random puts (through a place found once, as the store's
+    /// puts do), removals and compactions, keys at the ends of chunks included; after each
+    /// batch every key's lookup and ranges from several starts must agree. Seen failing with a
+    /// split that left the lower chunk's last key as the upper's, which misroutes searches.
+    @Test func theIndexAgreesWithADictionary() {
+        var random = SeededRandom(seed: 7)
+        var index = OrderedIndex<Int>()
+        var model: [[UInt8]: Int] = [:]
+        func key() -> [UInt8] { [UInt8(random.next() % 40), UInt8(random.next() % 100)] }
+        var most = 0
+        for batch in 0..<40 {
+            for step in 0..<400 {
+                let k = key()
+                switch random.next() % 10 {
+                case 0..<6:
+                    let place = index.place(of: k)
+                    #expect(place.found == (model[k] != nil))
+                    #expect(index.value(at: place) == model[k])
+                    index.modify(at: place, k, initial: 0) { $0 += step + 1 }
+                    model[k, default: 0] += step + 1
+                case 6..<9:
+                    index[k] = nil
+                    model[k] = nil
+                default:
+                    // The greatest key, often the last of the last chunk: removed and re-added.
+                    if let last = model.keys.max(by: { $0.lexicographicallyPrecedes($1) }) {
+                        index[last] = nil
+                        model[last] = nil
+                        index[last + [0]] = batch
+                        model[last + [0]] = batch
+                    }
+                }
+            }
+            if batch % 10 == 9 {
+                index.compactMap { key, value in key.first! % 3 == 0 ? nil : value }
+                model = model.filter { $0.key.first! % 3 != 0 }
+            }
+            most = max(most, model.count)
+            let sorted = model.keys.sorted { $0.lexicographicallyPrecedes($1) }
+            #expect(index.count == model.count)
+            for start in [[], [5], [20, 25], [39, 49], [40]] as [[UInt8]] {
+                var listed: [[UInt8]] = []
+                index.forEach(from: start, below: nil) { key, value in
+                    #expect(model[key] == value)
+                    listed.append(key)
+                    return true
+                }
+                #expect(listed == sorted.filter { !$0.lexicographicallyPrecedes(start) }, "from \(start) after batch \(batch)")
+            }
+            for k in sorted { #expect(index[k] == model[k]) }
+        }
+        #expect(most > 1536, "enough keys for several chunks")
+    }
+
     @Test func compactionForgetsSupersededVersionsOnly() throws {
         var store = MVCCStore()
         put(&store, "k", "1")  // 2

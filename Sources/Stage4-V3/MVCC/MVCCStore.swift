@@ -217,7 +217,9 @@ public struct MVCCStore: Sendable {
     @discardableResult
     public mutating func put(_ key: [UInt8], _ value: [UInt8], lease: Int64, at revision: Int64, readingPrevious: Bool? = nil) -> Event {
         // The key's live record: its stamp numbers this write without reading the old value.
-        let last = index[key]?.last
+        // One search finds it and the place the new record goes (nothing below changes the index).
+        let place = index.place(of: key)
+        let last = index.value(at: place)?.last
         let replaced = last?.stamp
         let previous = (readingPrevious ?? eventsCarryPrevious) ? last.flatMap { keyValue(key, $0) } : nil
         let kv = KeyValue(
@@ -231,7 +233,7 @@ public struct MVCCStore: Sendable {
         let record = Record(
             revision: revision, sub: sub, row: row,
             stamp: Stamp(createRevision: kv.createRevision, version: kv.version, lease: lease, valueSize: value.count))
-        index.modify(key, initial: []) { $0.append(record) }
+        index.modify(at: place, key, initial: []) { $0.append(record) }
         sizeInUse += Self.size(of: record, key: key)
         if let old = replaced?.lease, old != 0, old != lease { leases[old]?.keys.remove(key) }
         if lease != 0 { leases[lease]?.keys.insert(key) }

@@ -13,6 +13,10 @@ struct OrderedIndex<Value> {
     typealias Key = [UInt8]
     private(set) var count = 0
     private var chunks: [[(key: Key, value: Value)]] = []
+    /// The last key of each chunk, in step with `chunks`. The search needs only that each lies
+    /// between its chunk's last key and the next chunk's first (a split must set both halves');
+    /// keeping them exact on appends and removals as well keeps that plain and holds no removed key.
+    private var lastKeys: [Key] = []
     private let chunkLimit = 512
 
     /// Byte-wise order, as Go compares []byte: the order etcd's ranges use. `memcmp` compares
@@ -30,12 +34,14 @@ struct OrderedIndex<Value> {
         return a.count < b.count
     }
 
-    /// The chunk that holds `key`, or would: the first whose last key is not below it.
+    /// The chunk that holds `key`, or would: the first whose last key is not below it. The last
+    /// keys have an array of their own, so this search reads one contiguous array rather than
+    /// reaching into a chunk at every step (it was most of the index's cost with millions of keys).
     private func chunkIndex(for key: Key) -> Int {
-        var low = 0, high = chunks.count
+        var low = 0, high = lastKeys.count
         while low < high {
             let middle = (low + high) / 2
-            if Self.less(chunks[middle][chunks[middle].count - 1].key, key) { low = middle + 1 } else { high = middle }
+            if Self.less(lastKeys[middle], key) { low = middle + 1 } else { high = middle }
         }
         return min(low, max(chunks.count - 1, 0))
     }
@@ -50,31 +56,49 @@ struct OrderedIndex<Value> {
         return low
     }
 
-    /// Where `key` is, or would go: its chunk, its position there, and whether it is there.
-    /// Nil with no chunks.
-    private func locate(_ key: Key) -> (chunk: Int, position: Int, found: Bool)? {
-        guard !chunks.isEmpty else { return nil }
+    /// Where a key is, or would go: its chunk, its position there, and whether it is there. Good
+    /// only until the index next changes; a put looks its key up once, reads the history there,
+    /// and appends at the same place without a second search.
+    struct Place: Equatable {
+        fileprivate let chunk: Int
+        fileprivate let position: Int
+        let found: Bool
+    }
+
+    func place(of key: Key) -> Place {
+        guard !chunks.isEmpty else { return Place(chunk: 0, position: 0, found: false) }
         let c = chunkIndex(for: key)
         let p = Self.position(of: key, in: chunks[c])
-        return (c, p, p < chunks[c].count && chunks[c][p].key == key)
+        return Place(chunk: c, position: p, found: p < chunks[c].count && chunks[c][p].key == key)
+    }
+
+    /// The value at `place`, if its key is there.
+    func value(at place: Place) -> Value? {
+        place.found ? chunks[place.chunk][place.position].value : nil
     }
 
     subscript(key: Key) -> Value? {
-        get {
-            guard let (c, p, found) = locate(key), found else { return nil }
-            return chunks[c][p].value
-        }
+        get { value(at: place(of: key)) }
         set {
-            if let newValue { insert(key, newValue) } else { remove(key) }
+            if let newValue {
+                modify(at: place(of: key), key, initial: newValue) { $0 = newValue }
+            } else {
+                remove(key)
+            }
         }
     }
 
     /// Changes the value at `key` in place (starting from `initial` if absent): appending to a
     /// long history this way costs no copy of it.
     mutating func modify(_ key: Key, initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
-        let place = locate(key)
-        if let (c, p, found) = place, found {
-            body(&chunks[c][p].value)
+        modify(at: place(of: key), key, initial: initial(), body)
+    }
+
+    /// `modify` at a place `place(of: key)` gave since the index last changed.
+    mutating func modify(at place: Place, _ key: Key, initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
+        assert(self.place(of: key) == place, "a place from before the index changed")
+        if place.found {
+            body(&chunks[place.chunk][place.position].value)
             return
         }
         var value = initial()
@@ -82,36 +106,39 @@ struct OrderedIndex<Value> {
         insert(key, value, at: place)
     }
 
-    private mutating func insert(_ key: Key, _ value: Value) {
-        let place = locate(key)
-        if let (c, p, found) = place, found {
-            chunks[c][p].value = value
-            return
-        }
-        insert(key, value, at: place)
-    }
-
-    /// Inserts a key not in the index where `locate` said it goes (nil: the index is empty).
-    private mutating func insert(_ key: Key, _ value: Value, at place: (chunk: Int, position: Int, found: Bool)?) {
-        guard let (c, p, _) = place else {
+    /// Inserts a key not in the index where `place(of:)` said it goes.
+    private mutating func insert(_ key: Key, _ value: Value, at place: Place) {
+        guard !chunks.isEmpty else {
             chunks = [[(key, value)]]
+            lastKeys = [key]
             count = 1
             return
         }
-        chunks[c].insert((key, value), at: p)
+        let c = place.chunk
+        if place.position == chunks[c].count { lastKeys[c] = key }
+        chunks[c].insert((key, value), at: place.position)
         count += 1
         if chunks[c].count > chunkLimit {
             let upper = Array(chunks[c][(chunkLimit / 2)...])
             chunks[c].removeLast(chunks[c].count - chunkLimit / 2)
             chunks.insert(upper, at: c + 1)
+            lastKeys[c] = chunks[c][chunks[c].count - 1].key
+            lastKeys.insert(upper[upper.count - 1].key, at: c + 1)
         }
     }
 
     private mutating func remove(_ key: Key) {
-        guard let (c, p, found) = locate(key), found else { return }
-        chunks[c].remove(at: p)
+        let place = self.place(of: key)
+        guard place.found else { return }
+        let c = place.chunk
+        chunks[c].remove(at: place.position)
         count -= 1
-        if chunks[c].isEmpty { chunks.remove(at: c) }
+        if chunks[c].isEmpty {
+            chunks.remove(at: c)
+            lastKeys.remove(at: c)
+        } else if place.position == chunks[c].count {
+            lastKeys[c] = chunks[c][chunks[c].count - 1].key
+        }
     }
 
     /// Visits the entries with `start <= key < end` in order (`end` nil: to the last key)
@@ -145,6 +172,7 @@ struct OrderedIndex<Value> {
             }
         }
         chunks = rebuilt
+        lastKeys = rebuilt.map { $0[$0.count - 1].key }
         count = total
     }
 }
