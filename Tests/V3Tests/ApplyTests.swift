@@ -1,5 +1,6 @@
 import EtcdAPI
 import Foundation
+import Synchronization
 import Testing
 
 @testable import V3
@@ -234,13 +235,13 @@ import Testing
         var request = Etcdserverpb_RangeRequest()
         request.key = Data("a".utf8)
         request.rangeEnd = Data("z".utf8)
-        reads.count = 0  // the overwrite read the value it replaced (`eventsCarryPrevious`)
+        reads.reset()  // the overwrite read the value it replaced (`eventsCarryPrevious`)
         let full = try store.range(request)
         #expect(reads.count == 3, "a full range reads each live value once")
         var stripped = full.kvs
         for i in stripped.indices { stripped[i].value = Data() }
         request.keysOnly = true
-        reads.count = 0
+        reads.reset()
         #expect(try store.range(request).kvs == stripped)
         request.limit = 2
         #expect(try store.range(request).kvs == Array(stripped.prefix(2)))
@@ -256,14 +257,17 @@ import Testing
         #expect(reads.count == 3, "sorting by value needs the values, dropped afterwards as etcd does")
         // `etcdctl get '' --prefix --keys-only`, as it arrives: every key, keys only.
         let fromEtcdctl = try Etcdserverpb_RangeRequest(serializedBytes: [0x0A, 0x01, 0x00, 0x12, 0x01, 0x00, 0x40, 0x01] as [UInt8])
-        reads.count = 0
+        reads.reset()
         #expect(try store.range(fromEtcdctl).kvs == stripped)
         #expect(reads.count == 0)
     }
 
     /// How many values a backend was asked for.
-    final class ReadCounter: @unchecked Sendable {
-        var count = 0
+    final class ReadCounter: Sendable {
+        private let reads = Atomic<Int>(0)
+        var count: Int { reads.load(ordering: .relaxed) }
+        func reset() { reads.store(0, ordering: .relaxed) }
+        func add() { reads.add(1, ordering: .relaxed) }
     }
 
     /// The in-memory backend, counting the values read from it.
@@ -272,7 +276,7 @@ import Testing
         let reads: ReadCounter
         mutating func insert(_ change: BackendChange) -> Int64 { inner.insert(change) }
         func value(_ row: Int64) -> [UInt8] {
-            reads.count += 1
+            reads.add()
             return inner.value(row)
         }
         mutating func remove(_ rows: [Int64]) { inner.remove(rows) }
