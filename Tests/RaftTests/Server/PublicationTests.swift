@@ -38,7 +38,11 @@ struct PublicationTests {
 
         let lonely = ManualCluster(founders: ["p3", "p4"])
         try await lonely.start("p3")
-        async let outcome = lonely["p3"].publishedItself()
+        // The member is looked up here, not in the `async let`: its child task may first run
+        // after `stopAll` has taken the member out of the cluster (it did, under CI's load, and
+        // the lookup crashed). Asked before or after the stop, the answer must be false.
+        let p3 = lonely["p3"]
+        async let outcome = p3.publishedItself()
         await lonely.advance(by: .seconds(1))
         await lonely.stopAll()
         #expect(await outcome == false)

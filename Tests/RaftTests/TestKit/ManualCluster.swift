@@ -97,7 +97,11 @@ final class ManualCluster: @unchecked Sendable {
         for name in Array(servers.keys) { await stop(name) }
     }
 
-    subscript(_ name: String) -> RaftServer { servers[name]! }
+    /// A running member; a test that asks for one it stopped (or never started) stops here, named.
+    subscript(_ name: String) -> RaftServer {
+        guard let server = servers[name] else { fatalError("no running member \(name) in this cluster") }
+        return server
+    }
 
     /// Runs what is due now, without moving the clock, and waits for the work the members
     /// do off their loop (a snapshot being encoded or streamed): such work takes none of the
