@@ -13,9 +13,10 @@ struct OrderedIndex<Value> {
     typealias Key = [UInt8]
     private(set) var count = 0
     private var chunks: [[(key: Key, value: Value)]] = []
-    /// The last key of each chunk, in step with `chunks`. The search needs only that each lies
-    /// between its chunk's last key and the next chunk's first (a split must set both halves');
-    /// keeping them exact on appends and removals as well keeps that plain and holds no removed key.
+    /// The last key of each chunk, in step with `chunks`. The search needs only that each is at
+    /// or above its chunk's last key and below the next chunk's first (a split must set both
+    /// halves'); keeping them exact on appends and removals too keeps that plain and holds no
+    /// removed key. `checkInvariants` says whether they are exact.
     private var lastKeys: [Key] = []
     private let chunkLimit = 512
 
@@ -94,7 +95,8 @@ struct OrderedIndex<Value> {
         modify(at: place(of: key), key, initial: initial(), body)
     }
 
-    /// `modify` at a place `place(of: key)` gave since the index last changed.
+    /// `modify` at a place `place(of: key)` gave since the index last changed. Only debug builds
+    /// check that it did: a stale place in a release build puts the key out of order.
     mutating func modify(at place: Place, _ key: Key, initial: @autoclosure () -> Value, _ body: (inout Value) -> Void) {
         assert(self.place(of: key) == place, "a place from before the index changed")
         if place.found {
@@ -158,6 +160,22 @@ struct OrderedIndex<Value> {
             c += 1
             p = 0
         }
+    }
+
+    /// Whether the structure is as the rest assumes, for tests: no empty or overfull chunk, keys
+    /// strictly ascending across all of them, each chunk's last key recorded, and the count right.
+    func checkInvariants() -> Bool {
+        var previous: Key?
+        var total = 0
+        for chunk in chunks {
+            guard !chunk.isEmpty, chunk.count <= chunkLimit else { return false }
+            for entry in chunk {
+                if let previous, !Self.less(previous, entry.key) { return false }
+                previous = entry.key
+            }
+            total += chunk.count
+        }
+        return lastKeys == chunks.map { $0[$0.count - 1].key } && total == count
     }
 
     /// Rewrites or drops every value; used by compaction.
