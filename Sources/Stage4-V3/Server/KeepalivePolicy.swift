@@ -8,11 +8,13 @@ import NIOHTTP2
 /// - A client may ping at most once per `minTime`: each ping sooner than that after the
 ///   previous one is a strike, and past two strikes the connection gets GOAWAY with
 ///   ENHANCE_YOUR_CALM and "too_many_pings", then is closed (grpc-go's words, which clients
-///   recognise and back off from). A ping that keeps its distance forgives the strikes, and
-///   so does one that follows a HEADERS or DATA frame the server wrote since the last ping
-///   (`WriteActivity`): as grpc-go does, since its clients ping to measure the bandwidth each time data arrives
-///   (BDP pings), many times a second under load; counting those closed busy connections.
-///   Pings are allowed without calls in flight (etcdctl pings an idle watch every ~10 s).
+///   recognise and back off from). Strikes add up however far apart the pings between them:
+///   only a HEADERS or DATA frame the server wrote since the last ping forgives them
+///   (`WriteActivity`), as in grpc-go, whose clients ping to measure the bandwidth each time data
+///   arrives (BDP pings), many times a second under load; counting those closed busy connections.
+///   A client that alternates pings too soon with polite ones is still closed on the third.
+///   The same least distance holds without calls in flight; grpc-go, as etcd 3.4 configures it,
+///   asks 2 hours then (a watch is a call: etcdctl pings an idle one every ~10 s, allowed by both).
 /// - A connection silent for `interval` is pinged; no answer within `timeout` closes it, so a
 ///   client that vanished without a FIN does not hold its watches forever.
 ///
@@ -78,11 +80,7 @@ final class KeepalivePolicy: ChannelInboundHandler {
             strikes = 0
             return false
         }
-        if let last = lastPing, now - last < settings.minTime {
-            strikes += 1
-        } else {
-            strikes = 0
-        }
+        if let last = lastPing, now - last < settings.minTime { strikes += 1 }
         return strikes > Self.maxStrikes
     }
 
